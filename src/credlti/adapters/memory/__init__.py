@@ -1,0 +1,9 @@
+"""In-memory adapters: thread-safe, dependency-free, for tests, demos and single-process tools.
+
+Everything is lost when the process exits, and nothing is shared between worker
+processes: use the SQL adapter (``credlti[sql]``) for deployments with several workers.
+"""
+
+from credlti.adapters.memory._launch import MemoryLaunchStorage
+
+__all__ = ["MemoryLaunchStorage"]

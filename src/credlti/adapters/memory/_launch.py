@@ -1,0 +1,148 @@
+"""In-memory :class:`~credlti.ports.LaunchStorage`."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import attrs
+
+from credlti.errors import RegistrationNotFoundError
+from credlti.lti._records import Deployment, Registration
+from credlti.ports import Deployable, NonceStatus, Registerable
+
+__all__ = ["MemoryLaunchStorage"]
+
+R = TypeVar("R", bound=Registerable)
+D = TypeVar("D", bound=Deployable)
+
+#: Sweep expired nonces once this many have been stored since the last sweep.
+_SWEEP_EVERY = 1024
+
+
+@attrs.define
+class MemoryLaunchStorage(Generic[R, D]):
+    """Registrations, deployments and nonces in process memory.
+
+    Satisfies :class:`credlti.ports.LaunchStorage`. Host objects are stored as given
+    and returned as given, so a :class:`~credlti.lti.LaunchContext` carries them.
+
+    Args:
+        auto_register_deployments: When True, an unknown ``deployment_id`` of a
+            known registration is created on first launch (it is only looked up after
+            the launch verified), as Canvas makes new deployments on course copy.
+
+    Example::
+
+        storage = MemoryLaunchStorage()
+        storage.add_registration(registration)
+        storage.add_deployment(registration, Deployment(deployment_id="1"))
+    """
+
+    auto_register_deployments: bool = False
+    _registrations: dict[tuple[str, str], R] = attrs.field(factory=dict, init=False)
+    _deployments: dict[tuple[str, str, str], D | Deployment] = attrs.field(factory=dict, init=False)
+    # (issuer, client_id, nonce) -> [expires_at timestamp, used]
+    _nonces: dict[tuple[str, str, str], list[float | bool]] = attrs.field(factory=dict, init=False)
+    _stored_since_sweep: int = attrs.field(default=0, init=False)
+    # The latest "now" seen by validate_nonce: time only moves forward, so a nonce
+    # that expired before it is dead whatever clock the tool uses.
+    _last_now: float = attrs.field(default=0.0, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    # ------------------------------------------------------------- management
+
+    def add_registration(self, registration: R) -> None:
+        """Add or replace a registration (any :class:`~credlti.ports.Registerable`)."""
+        record = registration.to_registration()
+        with self._lock:
+            self._registrations[record.issuer, record.client_id] = registration
+
+    def remove_registration(self, issuer: str, client_id: str) -> None:
+        """Remove a registration and its deployments; unknown ones are ignored."""
+        with self._lock:
+            self._registrations.pop((issuer, client_id), None)
+            for key in [k for k in self._deployments if k[:2] == (issuer, client_id)]:
+                del self._deployments[key]
+
+    def add_deployment(self, registration: Registerable, deployment: D) -> None:
+        """Add or replace a deployment under *registration*."""
+        record = registration.to_registration()
+        deployment_id = deployment.to_deployment().deployment_id
+        with self._lock:
+            self._deployments[record.issuer, record.client_id, deployment_id] = deployment
+
+    # ------------------------------------------------------------- RegistrationStore
+
+    def get_registration(self, issuer: str, client_id: str | None) -> R | None:
+        """Return the registration for *issuer* (and *client_id*), or ``None``."""
+        with self._lock:
+            if client_id is not None:
+                return self._registrations.get((issuer, client_id))
+            matches = [r for (iss, _), r in self._registrations.items() if iss == issuer]
+        if len(matches) > 1:
+            msg = (
+                f"issuer {issuer!r} has {len(matches)} registrations and the platform sent "
+                "no client_id; ask it to send client_id or give each registration its own "
+                "login URL"
+            )
+            raise RegistrationNotFoundError(msg, details={"issuer": issuer})
+        return matches[0] if matches else None
+
+    def get_deployment(
+        self, registration: Registration, deployment_id: str
+    ) -> D | Deployment | None:
+        """Return the deployment, creating it when ``auto_register_deployments`` is set."""
+        key = (registration.issuer, registration.client_id, deployment_id)
+        with self._lock:
+            found = self._deployments.get(key)
+            if found is None and self.auto_register_deployments:
+                if (registration.issuer, registration.client_id) not in self._registrations:
+                    return None
+                found = self._deployments[key] = Deployment(deployment_id=deployment_id)
+            return found
+
+    # ------------------------------------------------------------- NonceStore
+
+    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+        """Record an issued nonce until *expires_at*."""
+        expiry = expires_at.timestamp()
+        with self._lock:
+            self._nonces[registration.issuer, registration.client_id, nonce] = [expiry, False]
+            self._stored_since_sweep += 1
+            if self._stored_since_sweep >= _SWEEP_EVERY:
+                self._sweep(self._last_now)
+
+    def validate_nonce(
+        self, nonce: str, registration: Registration, *, now: datetime
+    ) -> NonceStatus:
+        """Consume *nonce* atomically (under the store's lock)."""
+        key = (registration.issuer, registration.client_id, nonce)
+        ts = now.timestamp()
+        with self._lock:
+            self._last_now = max(self._last_now, ts)
+            entry = self._nonces.get(key)
+            if entry is None or entry[0] <= ts:
+                return NonceStatus.NOT_FOUND
+            if entry[1]:
+                return NonceStatus.ALREADY_USED
+            entry[1] = True  # kept as a tombstone until expiry to detect replays
+            return NonceStatus.CONSUMED
+
+    def sweep_nonces(self, now: datetime) -> int:
+        """Drop nonces (used or not) that expired before *now*; return how many."""
+        with self._lock:
+            return self._sweep(now.timestamp())
+
+    def _sweep(self, ts: float) -> int:
+        # Called with the lock held.
+        dead = [k for k, (expiry, _) in self._nonces.items() if expiry <= ts]
+        for key in dead:
+            del self._nonces[key]
+        self._stored_since_sweep = 0
+        return len(dead)
+
+    def __len__(self) -> int:
+        """The number of nonces held (issued or used, not yet swept)."""
+        return len(self._nonces)

@@ -1,0 +1,454 @@
+"""Every error credlti raises, in one tree.
+
+Catch :class:`CredltiError` to catch everything the library raises on bad input,
+bad peers or failed storage. Programmer mistakes (wrong argument types) still raise
+:class:`TypeError`; invalid configuration raises :class:`ConfigurationError`.
+
+::
+
+    CredltiError
+    ├── ConfigurationError                 (500) the host configured something wrongly
+    ├── LaunchError                        LTI 1.3 login and launch
+    │   ├── InvalidLaunchError             (400) the request is malformed or unknown
+    │   │   ├── MissingParameterError
+    │   │   ├── InvalidParameterError
+    │   │   ├── TargetLinkUriNotAllowedError
+    │   │   ├── RegistrationNotFoundError
+    │   │   ├── DeploymentNotFoundError
+    │   │   ├── MalformedTokenError
+    │   │   ├── MissingClaimError
+    │   │   └── InvalidClaimError
+    │   │       └── UnsupportedMessageTypeError
+    │   ├── LaunchSecurityError            (401) a security check failed
+    │   │   ├── PlatformAuthenticationError   the platform answered with an OIDC error
+    │   │   ├── StateMismatchError
+    │   │   ├── StateExpiredError
+    │   │   ├── AlgorithmNotAllowedError
+    │   │   ├── KidMissingError
+    │   │   ├── KidNotFoundError
+    │   │   ├── SignatureInvalidError
+    │   │   ├── IssuerMismatchError
+    │   │   ├── AudienceMismatchError
+    │   │   ├── TokenExpiredError
+    │   │   ├── TokenNotYetValidError
+    │   │   ├── TokenTooOldError
+    │   │   ├── NonceMissingError
+    │   │   ├── NonceMismatchError
+    │   │   ├── NonceNotFoundError
+    │   │   ├── NonceReusedError
+    │   │   ├── TargetLinkUriMismatchError
+    │   │   └── DeploymentMismatchError
+    │   └── KeySetFetchError               (502) also a RemoteServiceError
+    ├── RemoteServiceError                 (502) a remote peer failed or misbehaved
+    ├── StorageError                       (500) a storage adapter failed
+    │   ├── StorageUnavailableError           the backend failed or is unreachable
+    │   └── StorageConflictError              a uniqueness or integrity rule was violated
+    └── CredentialError                    credentials vault errors (see credlti.credentials)
+
+Every error has a stable machine-readable :attr:`~CredltiError.code`, an
+:attr:`~CredltiError.http_status` the host can answer with, a message that says what
+to fix and, where a specification applies, a :attr:`~CredltiError.spec_ref` such as
+``"Sec §5.1.3"``. Extra context (the claim name, the expected value...) lives in
+:attr:`~CredltiError.details`. No error ever carries a secret: messages and details
+hold identifiers, never tokens, keys or credential bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
+
+__all__ = [
+    "AlgorithmNotAllowedError",
+    "AudienceMismatchError",
+    "ConfigurationError",
+    "CredentialError",
+    "CredltiError",
+    "DeploymentMismatchError",
+    "DeploymentNotFoundError",
+    "InvalidClaimError",
+    "InvalidLaunchError",
+    "InvalidParameterError",
+    "IssuerMismatchError",
+    "KeySetFetchError",
+    "KidMissingError",
+    "KidNotFoundError",
+    "LaunchError",
+    "LaunchSecurityError",
+    "MalformedTokenError",
+    "MissingClaimError",
+    "MissingParameterError",
+    "NonceMismatchError",
+    "NonceMissingError",
+    "NonceNotFoundError",
+    "NonceReusedError",
+    "PlatformAuthenticationError",
+    "RegistrationNotFoundError",
+    "RemoteServiceError",
+    "SignatureInvalidError",
+    "StateExpiredError",
+    "StateMismatchError",
+    "StorageConflictError",
+    "StorageError",
+    "StorageUnavailableError",
+    "TargetLinkUriMismatchError",
+    "TargetLinkUriNotAllowedError",
+    "TokenExpiredError",
+    "TokenNotYetValidError",
+    "TokenTooOldError",
+    "UnsupportedMessageTypeError",
+]
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+class CredltiError(Exception):
+    """Root of every error credlti raises.
+
+    This class and the family classes directly below it are abstract: raise one of
+    the concrete leaves.
+
+    Attributes:
+        message: What went wrong and what to do about it.
+        spec_ref: The specification section the failed check enforces, if any.
+        details: Non-secret context for logs and support (claim names, ids, values).
+    """
+
+    #: Stable machine-readable code; safe to show to users and to match on.
+    code: ClassVar[str] = "credlti_error"
+    #: The HTTP status a web host should answer with.
+    http_status: ClassVar[int] = 500
+    #: The spec section used when the raiser gives none.
+    default_spec_ref: ClassVar[str | None] = None
+    #: Abstract classes cannot be raised directly.
+    _abstract: ClassVar[bool] = True
+
+    message: str
+    spec_ref: str | None
+    details: Mapping[str, object]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        if type(self).__dict__.get("_abstract", False):
+            msg = f"{type(self).__name__} is abstract; raise one of its subclasses"
+            raise TypeError(msg)
+        super().__init__(message)
+        self.message = message
+        self.spec_ref = spec_ref if spec_ref is not None else self.default_spec_ref
+        self.details = MappingProxyType(dict(details)) if details else _EMPTY
+
+    def __str__(self) -> str:
+        if self.spec_ref:
+            return f"{self.message} [{self.spec_ref}]"
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ConfigurationError(CredltiError):
+    """The host passed configuration that cannot work (a non-HTTPS endpoint, a bad key)."""
+
+    code = "configuration_error"
+    http_status = 500
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- launch
+
+
+class LaunchError(CredltiError):
+    """Base of every LTI login and launch failure."""
+
+    code = "launch_error"
+
+
+class InvalidLaunchError(LaunchError):
+    """The login or launch request is malformed, incomplete or unknown (HTTP 400)."""
+
+    code = "invalid_launch"
+    http_status = 400
+
+
+class LaunchSecurityError(LaunchError):
+    """A security check of the login or launch failed (HTTP 401).
+
+    Treat these as possible attacks: log them at warning level and create no session.
+    """
+
+    code = "launch_security"
+    http_status = 401
+
+
+class MissingParameterError(InvalidLaunchError):
+    """A required login or callback parameter is missing or empty."""
+
+    code = "missing_parameter"
+    default_spec_ref = "Sec §5.1.1.1"
+    _abstract = False
+
+
+class InvalidParameterError(InvalidLaunchError):
+    """A login or callback parameter has the wrong shape (e.g. repeated, not text)."""
+
+    code = "invalid_parameter"
+    default_spec_ref = "Sec §5.1.1.1"
+    _abstract = False
+
+
+class TargetLinkUriNotAllowedError(InvalidLaunchError):
+    """The login's ``target_link_uri`` is not one of this tool's launch URLs."""
+
+    code = "target_link_uri_not_allowed"
+    default_spec_ref = "Core §4.1"
+    _abstract = False
+
+
+class RegistrationNotFoundError(InvalidLaunchError):
+    """No registration matches the issuer (and client id) the platform sent."""
+
+    code = "registration_not_found"
+    default_spec_ref = "Core §3.1.3"
+    _abstract = False
+
+
+class DeploymentNotFoundError(InvalidLaunchError):
+    """The launch's ``deployment_id`` is not known under its registration."""
+
+    code = "deployment_not_found"
+    default_spec_ref = "Core §5.3.3"
+    _abstract = False
+
+
+class MalformedTokenError(InvalidLaunchError):
+    """The ``id_token`` is not a well-formed compact JWS with JSON header and payload."""
+
+    code = "malformed_token"
+    default_spec_ref = "Sec §5.1.2"
+    _abstract = False
+
+
+class MissingClaimError(InvalidLaunchError):
+    """A claim the message type requires is absent."""
+
+    code = "missing_claim"
+    _abstract = False
+
+
+class InvalidClaimError(InvalidLaunchError):
+    """A claim is present but has the wrong type or value."""
+
+    code = "invalid_claim"
+    _abstract = False
+
+
+class UnsupportedMessageTypeError(InvalidClaimError):
+    """The ``message_type`` claim names a message this tool does not accept."""
+
+    code = "unsupported_message_type"
+    default_spec_ref = "Core §5.3.1"
+
+
+class PlatformAuthenticationError(LaunchSecurityError):
+    """The platform answered the authentication request with an OIDC error."""
+
+    code = "platform_authentication_failed"
+    default_spec_ref = "Sec §5.1.1.5"
+    _abstract = False
+
+
+class StateMismatchError(LaunchSecurityError):
+    """The ``state`` the browser posted does not match the one bound to the browser."""
+
+    code = "state_mismatch"
+    default_spec_ref = "Sec §7.3.1"
+    _abstract = False
+
+
+class StateExpiredError(LaunchSecurityError):
+    """The login state is older than the configured state lifetime."""
+
+    code = "state_expired"
+    default_spec_ref = "Sec §7.3.1"
+    _abstract = False
+
+
+class AlgorithmNotAllowedError(LaunchSecurityError):
+    """The token's ``alg`` header is not in the registration's allow-list."""
+
+    code = "algorithm_not_allowed"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class KidMissingError(LaunchSecurityError):
+    """The token header carries no ``kid``, so no platform key can be chosen."""
+
+    code = "kid_missing"
+    default_spec_ref = "Sec §6.3"
+    _abstract = False
+
+
+class KidNotFoundError(LaunchSecurityError):
+    """No usable key with the token's ``kid`` is in the platform's key set."""
+
+    code = "kid_not_found"
+    default_spec_ref = "Sec §6.3"
+    _abstract = False
+
+
+class SignatureInvalidError(LaunchSecurityError):
+    """The token's signature does not verify with the platform key."""
+
+    code = "signature_invalid"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class IssuerMismatchError(LaunchSecurityError):
+    """The token's ``iss`` is not exactly the registered issuer."""
+
+    code = "issuer_mismatch"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class AudienceMismatchError(LaunchSecurityError):
+    """The token's ``aud``/``azp`` do not name exactly this tool's client id."""
+
+    code = "audience_mismatch"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class TokenExpiredError(LaunchSecurityError):
+    """The token's ``exp`` is in the past (beyond the allowed clock skew)."""
+
+    code = "token_expired"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class TokenNotYetValidError(LaunchSecurityError):
+    """The token's ``iat`` or ``nbf`` lies in the future (beyond the clock skew)."""
+
+    code = "token_not_yet_valid"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class TokenTooOldError(LaunchSecurityError):
+    """The token was issued longer ago than the configured maximum token age."""
+
+    code = "token_too_old"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class NonceMissingError(LaunchSecurityError):
+    """The token carries no ``nonce``."""
+
+    code = "nonce_missing"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class NonceMismatchError(LaunchSecurityError):
+    """The token's nonce is not the one issued to this browser at login."""
+
+    code = "nonce_mismatch"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class NonceNotFoundError(LaunchSecurityError):
+    """The nonce was never issued by this tool, or it has expired."""
+
+    code = "nonce_not_found"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class NonceReusedError(LaunchSecurityError):
+    """The nonce was already consumed: this launch is a replay."""
+
+    code = "nonce_reused"
+    default_spec_ref = "Sec §5.1.3"
+    _abstract = False
+
+
+class TargetLinkUriMismatchError(LaunchSecurityError):
+    """The signed ``target_link_uri`` differs from the one sent at login."""
+
+    code = "target_link_uri_mismatch"
+    default_spec_ref = "Core §5.3.4"
+    _abstract = False
+
+
+class DeploymentMismatchError(LaunchSecurityError):
+    """The signed ``deployment_id`` differs from the login's ``lti_deployment_id``."""
+
+    code = "deployment_mismatch"
+    default_spec_ref = "Core §4.1.2"
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- remote
+
+
+class RemoteServiceError(CredltiError):
+    """A remote peer (platform JWKS, token endpoint, LMS service) failed or misbehaved."""
+
+    code = "remote_service_error"
+    http_status = 502
+
+
+class KeySetFetchError(LaunchError, RemoteServiceError):
+    """The platform's key set could not be fetched or parsed, and no cached copy is usable."""
+
+    code = "key_set_fetch_failed"
+    http_status = 502
+    default_spec_ref = "Sec §6.3"
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class StorageError(CredltiError):
+    """A storage adapter failed; the operation had no effect."""
+
+    code = "storage_error"
+    http_status = 500
+
+
+class StorageUnavailableError(StorageError):
+    """The storage backend failed or could not be reached; nothing was changed."""
+
+    code = "storage_unavailable"
+    http_status = 503
+    _abstract = False
+
+
+class StorageConflictError(StorageError):
+    """A write broke a uniqueness or integrity rule; nothing was changed."""
+
+    code = "storage_conflict"
+    http_status = 409
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class CredentialError(CredltiError):
+    """Base of every credentials-vault error (see :mod:`credlti.credentials`)."""
+
+    code = "credential_error"
+    http_status = 400

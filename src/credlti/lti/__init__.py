@@ -1,0 +1,76 @@
+"""LTI 1.3 tool side: OIDC login initiation and launch validation.
+
+Two calls accept a launch from any platform::
+
+    from credlti.lti import Tool
+
+    tool = Tool(storage, state_secret=SECRET)
+    redirect = tool.handle_login(params, "https://tool.example/launch")
+    launch = tool.handle_callback(form, kept_state)
+"""
+
+from credlti.lti._claims import (
+    AgsEndpoint,
+    Context,
+    DeepLinkingSettings,
+    LaunchClaims,
+    LaunchPresentation,
+    Lis,
+    NrpsEndpoint,
+    ResourceLink,
+    ToolPlatform,
+)
+from credlti.lti._jwks import JwksPolicy
+from credlti.lti._launch import (
+    DEEP_LINKING_REQUEST,
+    DEFAULT_MESSAGE_TYPES,
+    RESOURCE_LINK_REQUEST,
+    SUBMISSION_REVIEW_REQUEST,
+    LaunchPolicy,
+    MessageType,
+)
+from credlti.lti._records import (
+    SUPPORTED_ALGORITHMS,
+    Deployment,
+    LaunchContext,
+    LoginRedirect,
+    Registration,
+    state_cookie_name,
+)
+from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
+from credlti.lti._tool import AsyncTool, Clock, PolicyOptions, Tool, utc_now
+
+__all__ = [
+    "DEEP_LINKING_REQUEST",
+    "DEFAULT_MESSAGE_TYPES",
+    "RESOURCE_LINK_REQUEST",
+    "SUBMISSION_REVIEW_REQUEST",
+    "SUPPORTED_ALGORITHMS",
+    "AgsEndpoint",
+    "AsyncTool",
+    "Clock",
+    "Context",
+    "DeepLinkingSettings",
+    "Deployment",
+    "JwksPolicy",
+    "LaunchClaims",
+    "LaunchContext",
+    "LaunchPolicy",
+    "LaunchPresentation",
+    "Lis",
+    "LoginRedirect",
+    "MessageType",
+    "NrpsEndpoint",
+    "PolicyOptions",
+    "Registration",
+    "ResourceLink",
+    "Role",
+    "RoleKind",
+    "Roles",
+    "Tool",
+    "ToolPlatform",
+    "parse_role",
+    "parse_roles",
+    "state_cookie_name",
+    "utc_now",
+]

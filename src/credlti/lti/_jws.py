@@ -1,0 +1,134 @@
+"""Compact JWS parsing and asymmetric signature verification (RFC 7515, RFC 7518).
+
+Rules of this module:
+
+1. Pure and fast: this is the hot path of every launch. Keys arrive already parsed
+   (see :mod:`credlti.lti._jwks`), so a verification is one base64 decode, two JSON
+   decodes and one public-key operation.
+2. Only the asymmetric algorithms in ``SUPPORTED_ALGORITHMS`` exist here; ``none``
+   and HS* cannot be verified at all, whatever the caller allows.
+3. Every failure is a typed credlti error; nothing from ``cryptography``, ``json``
+   or ``base64`` escapes.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from base64 import urlsafe_b64decode
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from credlti.errors import MalformedTokenError
+
+__all__ = ["PublicKey", "UnverifiedJws", "parse_compact", "verify_signature"]
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+#: Upper bound on an id_token's length; real launches are a few KiB.
+MAX_TOKEN_LENGTH = 64 * 1024
+
+_PKCS1 = padding.PKCS1v15()
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "256": hashes.SHA256(),
+    "384": hashes.SHA384(),
+    "512": hashes.SHA512(),
+}
+_EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+_EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode unpadded base64url, raising ``ValueError`` on any bad input."""
+    if "=" in segment:
+        msg = "padding is not allowed in JWS segments"
+        raise ValueError(msg)
+    return urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+@attrs.frozen
+class UnverifiedJws:
+    """A compact JWS split and decoded, before its signature is checked."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def _malformed(what: str) -> MalformedTokenError:
+    return MalformedTokenError(
+        f"the id_token is not a valid compact JWS: {what}. Post the platform's "
+        "id_token unchanged; an LTI 1.1 launch or a truncated form field looks like this"
+    )
+
+
+def parse_compact(token: object) -> UnverifiedJws:
+    """Split and decode a compact JWS without verifying it.
+
+    Raises:
+        MalformedTokenError: The value is not three base64url segments with a JSON
+            object header and a JSON object payload.
+    """
+    if not isinstance(token, str):
+        raise _malformed("it is not text")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise _malformed(f"it is longer than {MAX_TOKEN_LENGTH} characters")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _malformed("it must have exactly three dot-separated parts")
+    h64, p64, s64 = parts
+    try:
+        header = json.loads(b64url_decode(h64))
+        payload = json.loads(b64url_decode(p64))
+        signature = b64url_decode(s64)
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+        raise _malformed("a part is not base64url-encoded JSON") from exc
+    if not isinstance(header, dict):
+        raise _malformed("the header is not a JSON object")
+    if not isinstance(payload, dict):
+        raise _malformed("the payload is not a JSON object")
+    return UnverifiedJws(header, payload, f"{h64}.{p64}".encode("ascii", "replace"), signature)
+
+
+def key_matches_alg(key: PublicKey, alg: str) -> bool:
+    """Return True if *key* is of the type (and curve) that *alg* needs."""
+    if alg[0] in "RP":
+        return isinstance(key, rsa.RSAPublicKey)
+    return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == _EC_CURVES.get(alg)
+
+
+def verify_signature(key: PublicKey, alg: str, signing_input: bytes, signature: bytes) -> bool:
+    """Return True if *signature* over *signing_input* verifies with *key* under *alg*.
+
+    *alg* must be one of the supported asymmetric algorithms and *key* must match it
+    (check with :func:`key_matches_alg` first); anything else returns False.
+    """
+    digest = _HASHES.get(alg[2:])
+    if digest is None:
+        return False
+    try:
+        family = alg[:2]
+        if family == "RS" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, signing_input, _PKCS1, digest)
+            return True
+        if family == "PS" and isinstance(key, rsa.RSAPublicKey):
+            pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+            key.verify(signature, signing_input, pss, digest)
+            return True
+        if family == "ES" and isinstance(key, ec.EllipticCurvePublicKey):
+            size = _EC_SIZES[alg]
+            if len(signature) != 2 * size:
+                return False
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(digest))
+            return True
+    except (InvalidSignature, ValueError, KeyError):
+        return False
+    return False

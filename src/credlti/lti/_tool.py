@@ -1,0 +1,510 @@
+"""The facades: :class:`Tool` (sync) and :class:`AsyncTool`, the only LTI code that does IO.
+
+Both drive the same flows from :mod:`credlti.lti._launch`; they differ only in how
+an effect is performed (a call or an await). Keep them thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import secrets as _secrets
+import threading
+from collections.abc import Callable, Generator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Generic, TypedDict, TypeVar
+
+import attrs
+import httpx
+from typing_extensions import Self, Unpack
+
+from credlti._http import (
+    RemoteCallFailed,
+    RemoteResponse,
+    get_json_bytes_async,
+    get_json_bytes_sync,
+)
+from credlti.errors import (
+    ConfigurationError,
+    CredltiError,
+    KeySetFetchError,
+    KidNotFoundError,
+    StorageUnavailableError,
+)
+from credlti.lti._jwks import (
+    JwksPolicy,
+    KeySetEntry,
+    Lookup,
+    entry_from_response,
+    plan_lookup,
+    stale_fallback,
+)
+from credlti.lti._jws import PublicKey
+from credlti.lti._launch import (
+    ConsumeNonce,
+    Effect,
+    GetDeployment,
+    GetKey,
+    GetRegistration,
+    LaunchPolicy,
+    MessageType,
+    StoreNonce,
+    callback_flow,
+    login_flow,
+)
+from credlti.lti._records import LaunchContext, LoginRedirect, Registration
+from credlti.ports import Deployable, Registerable
+
+__all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
+
+#: A clock returns the current time as a timezone-aware datetime.
+Clock = Callable[[], datetime]
+
+R = TypeVar("R", bound=Registerable)
+D = TypeVar("D", bound=Deployable)
+T = TypeVar("T")
+
+_USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
+
+
+def utc_now() -> datetime:
+    """The default clock: the current UTC time."""
+    return datetime.now(timezone.utc)
+
+
+class PolicyOptions(TypedDict, total=False):
+    """Keyword options of :class:`Tool`, forwarded to :class:`LaunchPolicy`."""
+
+    leeway: float
+    max_token_age: float
+    state_ttl: float
+    message_types: Mapping[str, MessageType] | Sequence[MessageType]
+    allowed_target_link_uris: Sequence[str]
+    trusted_audiences: Sequence[str]
+    enforce_id_limits: bool
+    jwks: JwksPolicy
+
+
+def _secrets_tuple(value: bytes | str | Sequence[bytes | str] | None) -> tuple[bytes, ...]:
+    if value is None:
+        return (_secrets.token_bytes(32),)
+    items = [value] if isinstance(value, (bytes, str)) else list(value)
+    out = tuple(v.encode() if isinstance(v, str) else bytes(v) for v in items)
+    if not out or any(len(v) < 32 for v in out):
+        msg = "state_secret must be at least 32 bytes (e.g. secrets.token_bytes(32))"
+        raise ConfigurationError(msg)
+    return out
+
+
+def _storage_failure(exc: Exception) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"the storage adapter failed with {type(exc).__name__}; the launch was not completed"
+    )
+
+
+def _key_set_error(uri: str, reason: str) -> KeySetFetchError:
+    return KeySetFetchError(
+        f"the platform key set at {uri} is unavailable ({reason}) and no cached copy can be "
+        "used; retry the launch, or check the registration's jwks_uri",
+        details={"jwks_uri": uri},
+    )
+
+
+def _kid_not_found(kid: str, uri: str) -> KidNotFoundError:
+    return KidNotFoundError(
+        f"no usable key with kid {kid[:100]!r} in the platform key set at {uri}",
+        details={"kid": kid[:100], "jwks_uri": uri},
+    )
+
+
+@attrs.define
+class _KeyCache:
+    """Parsed platform keys per key-set URL, shared by the sync and async resolvers."""
+
+    policy: JwksPolicy
+    entries: dict[str, KeySetEntry] = attrs.field(factory=dict)
+    last_fetch: dict[str, float] = attrs.field(factory=dict)
+    fetches: int = 0
+
+    def cached(self, uri: str, kid: str, alg: str, now: float) -> PublicKey | None:
+        """Return a usable cached key, ``None`` if a fetch is needed, or raise KidNotFound."""
+        decision, key = plan_lookup(
+            self.entries.get(uri),
+            kid,
+            alg,
+            now=now,
+            last_fetch=self.last_fetch.get(uri),
+            policy=self.policy,
+        )
+        if decision is Lookup.REJECT:
+            raise _kid_not_found(kid, uri)
+        return key
+
+    def settle(
+        self,
+        uri: str,
+        kid: str,
+        alg: str,
+        now: float,
+        response: RemoteResponse | None,
+        reason: str,
+    ) -> PublicKey:
+        """Store a fetch's outcome and answer the lookup (stale keys if it failed)."""
+        self.last_fetch[uri] = now
+        self.fetches += 1
+        if response is not None:
+            try:
+                entry = entry_from_response(
+                    response.status_code,
+                    response.headers.get("cache-control"),
+                    response.body,
+                    now=now,
+                    policy=self.policy,
+                )
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                self.entries[uri] = entry
+                key = entry.find(kid, alg)
+                if key is None:
+                    raise _kid_not_found(kid, uri)
+                return key
+        key = stale_fallback(self.entries.get(uri), kid, alg, now=now, policy=self.policy)
+        if key is None:
+            raise _key_set_error(uri, reason)
+        return key
+
+
+@attrs.define
+class _ToolCore:
+    """Configuration and flow builders shared by :class:`Tool` and :class:`AsyncTool`."""
+
+    storage: Any
+    nonce_store: Any
+    clock: Clock
+    policy: LaunchPolicy
+    secrets: tuple[bytes, ...] = attrs.field(repr=False)
+    keys: _KeyCache = attrs.field(repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        storage: Any,
+        nonce_store: Any,
+        clock: Clock,
+        state_secret: bytes | str | Sequence[bytes | str] | None,
+        policy: LaunchPolicy | None,
+        options: PolicyOptions,
+    ) -> _ToolCore:
+        if policy is not None and options:
+            msg = "pass either policy= or individual policy options, not both"
+            raise TypeError(msg)
+        resolved = policy if policy is not None else LaunchPolicy(**options)  # type: ignore[arg-type]
+        return cls(
+            storage=storage,
+            nonce_store=nonce_store if nonce_store is not None else storage,
+            clock=clock,
+            policy=resolved,
+            secrets=_secrets_tuple(state_secret),
+            keys=_KeyCache(resolved.jwks),
+        )
+
+    def login(
+        self, params: Mapping[str, Any], redirect_uri: str
+    ) -> Generator[Effect, Any, LoginRedirect]:
+        return login_flow(
+            params,
+            redirect_uri,
+            policy=self.policy,
+            now=self.clock(),
+            state=_secrets.token_urlsafe(32),
+            nonce=_secrets.token_urlsafe(32),
+            secret=self.secrets[0],
+        )
+
+    def callback(
+        self, params: Mapping[str, Any], state: str | None
+    ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
+        return callback_flow(
+            params, state, policy=self.policy, now=self.clock(), secrets=self.secrets
+        )
+
+
+def _call_storage(core: _ToolCore, effect: Effect) -> Any:
+    """Call the storage method an effect names; the result may be awaitable."""
+    if isinstance(effect, GetRegistration):
+        return core.storage.get_registration(effect.issuer, effect.client_id)
+    if isinstance(effect, GetDeployment):
+        return core.storage.get_deployment(effect.registration, effect.deployment_id)
+    if isinstance(effect, ConsumeNonce):
+        return core.nonce_store.validate_nonce(effect.nonce, effect.registration, now=effect.now)
+    if isinstance(effect, StoreNonce):
+        return core.nonce_store.store_nonce(
+            effect.nonce, effect.registration, expires_at=effect.expires_at
+        )
+    raise AssertionError(effect)  # pragma: no cover
+
+
+class _Facade:
+    """Read-only accessors common to both facades."""
+
+    _core: _ToolCore
+
+    @property
+    def storage(self) -> Any:
+        """The registration (and, by default, nonce) storage."""
+        return self._core.storage
+
+    @property
+    def policy(self) -> LaunchPolicy:
+        """The launch validation policy."""
+        return self._core.policy
+
+    @property
+    def key_set_fetches(self) -> int:
+        """How many platform key-set fetches this tool has made (for monitoring)."""
+        return self._core.keys.fetches
+
+
+@attrs.define(init=False)
+class Tool(_Facade, Generic[R, D]):
+    """An LTI 1.3 tool: OIDC login initiation and launch validation.
+
+    Args:
+        storage: Registrations, deployments and nonces (any
+            :class:`~credlti.ports.LaunchStorage`).
+        http_client: The client used to fetch platform key sets. Defaults to a
+            private ``httpx.Client`` with timeouts; pass your own to share pools or
+            to test through a transport.
+        clock: Returns the current aware datetime; injectable for tests.
+        state_secret: Key(s) signing the browser-bound state, at least 32 bytes.
+            Give every worker the same value; with a sequence, the first signs and
+            any verifies (rotation). Defaults to a random per-process key, which
+            only works with a single process.
+        nonce_store: A separate :class:`~credlti.ports.NonceStore` (e.g. Redis);
+            defaults to *storage*.
+        policy: A complete :class:`LaunchPolicy`; or pass its fields as keywords.
+
+    Example::
+
+        tool = Tool(storage, state_secret=SECRET)
+        redirect = tool.handle_login(request.values, "https://tool.example/launch")
+        # ... 302 to redirect.url, set the cookie redirect.set_cookie_header()
+        launch = tool.handle_callback(request.form, request.cookies.get(...))
+    """
+
+    _core: _ToolCore
+    _http: httpx.Client = attrs.field(repr=False)
+    _owns_http: bool = attrs.field(repr=False)
+    _fetch_locks: dict[str, threading.Lock] = attrs.field(repr=False)
+    _guard: threading.Lock = attrs.field(repr=False)
+
+    def __init__(
+        self,
+        storage: Any,
+        *,
+        http_client: httpx.Client | None = None,
+        clock: Clock = utc_now,
+        state_secret: bytes | str | Sequence[bytes | str] | None = None,
+        nonce_store: Any = None,
+        policy: LaunchPolicy | None = None,
+        **options: Unpack[PolicyOptions],
+    ) -> None:
+        self._core = _ToolCore.build(storage, nonce_store, clock, state_secret, policy, options)
+        given: object = http_client
+        if given is not None and not isinstance(given, httpx.Client):
+            msg = "Tool needs an httpx.Client; use AsyncTool with an httpx.AsyncClient"
+            raise TypeError(msg)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=self._core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}
+        )
+        self._fetch_locks = {}
+        self._guard = threading.Lock()
+
+    def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
+        """Handle an OIDC login initiation (GET query or POST form parameters).
+
+        Args:
+            params: The request's parameters; ``iss``, ``login_hint`` and
+                ``target_link_uri`` are required.
+            redirect_uri: This tool's launch URL, exactly as registered.
+
+        Returns:
+            The authorization URL to redirect to and the state binding to keep.
+
+        Raises:
+            InvalidLaunchError: A parameter is missing or wrong, or the platform is
+                not registered (answer 400).
+        """
+        return self._run(self._core.login(params, redirect_uri))
+
+    def handle_callback(self, params: Mapping[str, Any], state: str | None) -> LaunchContext[R, D]:
+        """Validate a launch: the platform's form POST to the redirect URI.
+
+        Args:
+            params: The POST form (``id_token`` and ``state``, or an OIDC ``error``).
+            state: The value kept from :attr:`LoginRedirect.cookie_value` (read the
+                cookie :func:`state_cookie_name` ``(params["state"])``).
+
+        Returns:
+            The validated launch with typed claims and your own registration and
+            deployment objects.
+
+        Raises:
+            InvalidLaunchError: Malformed or incomplete launch (answer 400).
+            LaunchSecurityError: A security check failed (answer 401).
+            KeySetFetchError: The platform's keys could not be fetched (502).
+        """
+        return self._run(self._core.callback(params, state))
+
+    def close(self) -> None:
+        """Close the HTTP client if the tool created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- driver
+
+    def _run(self, flow: Generator[Effect, Any, T]) -> T:
+        try:
+            effect = next(flow)
+            while True:
+                effect = flow.send(self._perform(effect))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, GetKey):
+            return self._get_key(effect.registration, effect.kid, effect.alg)
+        try:
+            return _call_storage(self._core, effect)
+        except CredltiError:
+            raise
+        except Exception as exc:
+            raise _storage_failure(exc) from exc
+
+    def _get_key(self, registration: Registration, kid: str, alg: str) -> PublicKey:
+        uri, cache = registration.jwks_uri, self._core.keys
+        now = self._core.clock().timestamp()
+        key = cache.cached(uri, kid, alg, now)
+        if key is not None:
+            return key
+        with self._guard:
+            lock = self._fetch_locks.setdefault(uri, threading.Lock())
+        with lock:
+            # Another thread may have fetched while this one waited (single flight).
+            key = cache.cached(uri, kid, alg, now)
+            if key is not None:
+                return key
+            response, reason = None, ""
+            try:
+                response = get_json_bytes_sync(
+                    self._http, uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
+                )
+            except RemoteCallFailed as exc:
+                reason = exc.reason
+            return cache.settle(uri, kid, alg, now, response, reason)
+
+
+@attrs.define(init=False)
+class AsyncTool(_Facade, Generic[R, D]):
+    """The async twin of :class:`Tool`, for asyncio frameworks (FastAPI, Starlette...).
+
+    Storage methods may be plain or ``async def``: each result is awaited when it
+    is awaitable, so the in-memory adapter works here too. Takes an
+    ``httpx.AsyncClient``. Arguments are as for :class:`Tool`.
+    """
+
+    _core: _ToolCore
+    _http: httpx.AsyncClient = attrs.field(repr=False)
+    _owns_http: bool = attrs.field(repr=False)
+    _fetch_locks: dict[str, asyncio.Lock] = attrs.field(repr=False)
+
+    def __init__(
+        self,
+        storage: Any,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Clock = utc_now,
+        state_secret: bytes | str | Sequence[bytes | str] | None = None,
+        nonce_store: Any = None,
+        policy: LaunchPolicy | None = None,
+        **options: Unpack[PolicyOptions],
+    ) -> None:
+        self._core = _ToolCore.build(storage, nonce_store, clock, state_secret, policy, options)
+        given: object = http_client
+        if given is not None and not isinstance(given, httpx.AsyncClient):
+            msg = "AsyncTool needs an httpx.AsyncClient; use Tool with an httpx.Client"
+            raise TypeError(msg)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=self._core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}
+        )
+        self._fetch_locks = {}
+
+    async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
+        """Async twin of :meth:`Tool.handle_login`."""
+        return await self._run(self._core.login(params, redirect_uri))
+
+    async def handle_callback(
+        self, params: Mapping[str, Any], state: str | None
+    ) -> LaunchContext[R, D]:
+        """Async twin of :meth:`Tool.handle_callback`."""
+        return await self._run(self._core.callback(params, state))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the tool created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _run(self, flow: Generator[Effect, Any, T]) -> T:
+        try:
+            effect = next(flow)
+            while True:
+                effect = flow.send(await self._perform(effect))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, GetKey):
+            return await self._get_key(effect.registration, effect.kid, effect.alg)
+        try:
+            result = _call_storage(self._core, effect)
+            if inspect.isawaitable(result):
+                result = await result
+        except CredltiError:
+            raise
+        except Exception as exc:
+            raise _storage_failure(exc) from exc
+        return result
+
+    async def _get_key(self, registration: Registration, kid: str, alg: str) -> PublicKey:
+        uri, cache = registration.jwks_uri, self._core.keys
+        now = self._core.clock().timestamp()
+        key = cache.cached(uri, kid, alg, now)
+        if key is not None:
+            return key
+        async with self._fetch_locks.setdefault(uri, asyncio.Lock()):
+            key = cache.cached(uri, kid, alg, now)
+            if key is not None:
+                return key
+            response, reason = None, ""
+            try:
+                response = await get_json_bytes_async(
+                    self._http, uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
+                )
+            except RemoteCallFailed as exc:
+                reason = exc.reason
+            return cache.settle(uri, kid, alg, now, response, reason)

@@ -1,0 +1,526 @@
+"""A simulated LTI 1.3 platform and a controllable clock, for your tests and ours.
+
+The platform has real RSA keys, serves its key set through an ``httpx`` transport
+(no network), answers your tool's OIDC authentication request with signed launches,
+and mints deliberately bad launches in one call::
+
+    from credlti.testing import SimulatedPlatform, BadLaunch
+
+    platform = SimulatedPlatform()
+    tool = platform.tool()                       # a Tool wired to memory storage
+    redirect = tool.handle_login(platform.login_params(), "https://tool.example/launch")
+    form = platform.launch(redirect)             # the platform's form POST
+    launch = tool.handle_callback(form, redirect.cookie_value)
+
+    form = platform.bad_launch(redirect, BadLaunch.EXPIRED)   # -> TokenExpiredError
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import httpx
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.lti._claims import (
+    CONTEXT,
+    DEPLOYMENT_ID,
+    DL_SETTINGS_CLAIM,
+    LTI_CLAIM,
+    MESSAGE_TYPE,
+    RESOURCE_LINK,
+    ROLES,
+    TARGET_LINK_URI,
+    VERSION,
+)
+from credlti.lti._records import Deployment, LoginRedirect, Registration
+from credlti.lti._tool import AsyncTool, Tool
+
+__all__ = [
+    "INSTRUCTOR",
+    "LEARNER",
+    "BadLaunch",
+    "FrozenClock",
+    "SimulatedPlatform",
+    "SimulatedPlatformError",
+]
+
+#: The context Instructor role URI.
+INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+#: The context Learner role URI.
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+
+_DEFAULT_TARGET = "https://tool.example.com/launch"
+_DEFAULT_REDIRECT = "https://tool.example.com/launch"
+
+
+@attrs.define
+class FrozenClock:
+    """A clock that only moves when told to. Pass it as ``clock=`` to tools and stores.
+
+    Example::
+
+        clock = FrozenClock()
+        clock.advance(301)   # five minutes and a second later
+    """
+
+    now: datetime = attrs.field(factory=lambda: datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc))
+
+    def __call__(self) -> datetime:
+        """Return the current simulated time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (or back, with a negative value)."""
+        self.now += timedelta(seconds=seconds)
+
+
+class SimulatedPlatformError(AssertionError):
+    """The tool sent the simulated platform a request a real platform would refuse."""
+
+
+class BadLaunch(enum.Enum):
+    """Deliberately broken launches; each must be rejected by a correct tool."""
+
+    EXPIRED = "expired"
+    ISSUED_IN_FUTURE = "issued_in_future"
+    TOO_OLD = "too_old"
+    IAT_AFTER_EXP = "iat_after_exp"
+    NON_NUMERIC_EXP = "non_numeric_exp"
+    NOT_BEFORE_IN_FUTURE = "not_before_in_future"
+    NO_KID = "no_kid"
+    WRONG_KID = "wrong_kid"
+    ALG_NONE = "alg_none"
+    ALG_HS256 = "alg_hs256"
+    ALG_RS512 = "alg_rs512"
+    WRONG_KEY = "wrong_key"
+    TAMPERED = "tampered"
+    GARBAGE = "garbage"
+    WRONG_ISSUER = "wrong_issuer"
+    WRONG_AUDIENCE = "wrong_audience"
+    EXTRA_AUDIENCE = "extra_audience"
+    MULTIPLE_AUDIENCES_NO_AZP = "multiple_audiences_no_azp"
+    WRONG_AZP = "wrong_azp"
+    NO_NONCE = "no_nonce"
+    WRONG_NONCE = "wrong_nonce"
+    WRONG_VERSION = "wrong_version"
+    NO_VERSION = "no_version"
+    NO_MESSAGE_TYPE = "no_message_type"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+    NO_ROLES = "no_roles"
+    NO_DEPLOYMENT_ID = "no_deployment_id"
+    UNKNOWN_DEPLOYMENT = "unknown_deployment"
+    NO_RESOURCE_LINK_ID = "no_resource_link_id"
+    NO_RESOURCE_LINK = "no_resource_link"
+    NO_SUB = "no_sub"
+    WRONG_TARGET_LINK_URI = "wrong_target_link_uri"
+    MISSING_LTI_CLAIMS = "missing_lti_claims"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _new_key(size: int) -> RSAKey:
+    key: RSAKey = RSAKey.generate_key(size, private=True)
+    key.ensure_kid()  # RFC 7638 thumbprint
+    return key
+
+
+@attrs.define
+class SimulatedPlatform:
+    """An LTI 1.3 platform in process, for tests.
+
+    Args:
+        issuer: The platform's issuer URL.
+        client_id: The client id it gave the tool.
+        deployment_id: The deployment the launches come from.
+        clock: The platform's clock (a :class:`FrozenClock` by default); tools built
+            with :meth:`tool` share it.
+        key_size: RSA key size of the platform's signing keys.
+
+    Attributes:
+        jwks_requests: How many times the key set was fetched.
+        jwks_status: The HTTP status the key-set endpoint answers (set 503 to
+            simulate an outage).
+        jwks_cache_control: The key set's ``Cache-Control`` header.
+    """
+
+    issuer: str = "https://platform.example.edu"
+    client_id: str = "credlti-tool"
+    deployment_id: str = "deployment-1"
+    clock: FrozenClock = attrs.field(factory=FrozenClock)
+    key_size: int = 2048
+    jwks_requests: int = attrs.field(default=0, init=False)
+    jwks_status: int = attrs.field(default=200, init=False)
+    jwks_cache_control: str = attrs.field(default="max-age=300", init=False)
+    _keys: list[RSAKey] = attrs.field(init=False, repr=False)
+    _retired: list[RSAKey] = attrs.field(factory=list, init=False, repr=False)
+    _logins: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False, repr=False)
+    _counter: int = attrs.field(default=0, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._keys = [_new_key(self.key_size)]
+
+    # ------------------------------------------------------------- configuration
+
+    @property
+    def jwks_uri(self) -> str:
+        """The platform's key-set URL."""
+        return f"{self.issuer}/.well-known/jwks.json"
+
+    @property
+    def auth_endpoint(self) -> str:
+        """The platform's OIDC authorization endpoint."""
+        return f"{self.issuer}/auth"
+
+    @property
+    def token_endpoint(self) -> str:
+        """The platform's OAuth2 token endpoint."""
+        return f"{self.issuer}/token"
+
+    @property
+    def registration(self) -> Registration:
+        """The tool-side registration for this platform."""
+        return Registration(
+            issuer=self.issuer,
+            client_id=self.client_id,
+            auth_endpoint=self.auth_endpoint,
+            jwks_uri=self.jwks_uri,
+            token_endpoint=self.token_endpoint,
+        )
+
+    @property
+    def deployment(self) -> Deployment:
+        """The tool-side deployment record."""
+        return Deployment(deployment_id=self.deployment_id)
+
+    @property
+    def kid(self) -> str:
+        """The kid of the current signing key."""
+        return str(self._keys[-1].kid)
+
+    def install(self, storage: MemoryLaunchStorage[Any, Any]) -> None:
+        """Add this platform's registration and deployment to *storage*."""
+        storage.add_registration(self.registration)
+        storage.add_deployment(self.registration, self.deployment)
+
+    def tool(
+        self, storage: MemoryLaunchStorage[Any, Any] | None = None, **kwargs: Any
+    ) -> Tool[Any, Any]:
+        """Build a :class:`~credlti.lti.Tool` wired to this platform.
+
+        It uses *storage* (a fresh memory storage with this platform installed by
+        default), this platform's transport and clock; *kwargs* go to ``Tool``.
+        """
+        if storage is None:
+            storage = MemoryLaunchStorage()
+            self.install(storage)
+        kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("http_client", self.http_client())
+        return Tool(storage, **kwargs)
+
+    def async_tool(
+        self, storage: MemoryLaunchStorage[Any, Any] | None = None, **kwargs: Any
+    ) -> AsyncTool[Any, Any]:
+        """Like :meth:`tool`, for :class:`~credlti.lti.AsyncTool`."""
+        if storage is None:
+            storage = MemoryLaunchStorage()
+            self.install(storage)
+        kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("http_client", self.async_http_client())
+        return AsyncTool(storage, **kwargs)
+
+    # ------------------------------------------------------------- keys and HTTP
+
+    def jwks(self) -> dict[str, Any]:
+        """The platform's public key set (current keys plus retained old ones)."""
+        return {
+            "keys": [
+                {**k.as_dict(private=False), "kid": k.kid, "alg": "RS256", "use": "sig"}
+                for k in [*self._retired, *self._keys]
+            ]
+        }
+
+    def rotate_keys(self, *, keep_old: bool = True) -> str:
+        """Start signing with a new key; return its kid.
+
+        With ``keep_old`` the old public key stays published (the overlap window);
+        without it, the old key disappears from the key set at once.
+        """
+        if keep_old:
+            self._retired.extend(self._keys)
+        self._keys = [_new_key(self.key_size)]
+        return self.kid
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer an HTTP request the tool sends to the platform."""
+        if request.method == "GET" and str(request.url) == self.jwks_uri:
+            self.jwks_requests += 1
+            if self.jwks_status != 200:
+                return httpx.Response(self.jwks_status, text="unavailable")
+            return httpx.Response(
+                200, json=self.jwks(), headers={"Cache-Control": self.jwks_cache_control}
+            )
+        return httpx.Response(404, json={"error": "not_found"})
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        """An ``httpx`` transport that serves this platform's endpoints."""
+        return httpx.MockTransport(self.handle_request)
+
+    def http_client(self) -> httpx.Client:
+        """A sync client routed to this platform."""
+        return httpx.Client(transport=self.transport)
+
+    def async_http_client(self) -> httpx.AsyncClient:
+        """An async client routed to this platform."""
+        return httpx.AsyncClient(transport=self.transport)
+
+    # ------------------------------------------------------------- login
+
+    def login_params(
+        self,
+        *,
+        target_link_uri: str = _DEFAULT_TARGET,
+        login_hint: str | None = None,
+        lti_message_hint: str | None = "message-hint-1",
+        include_client_id: bool = True,
+        lti_deployment_id: str | None = None,
+    ) -> dict[str, str]:
+        """Parameters of a third-party login initiation (Sec §5.1.1.1)."""
+        self._counter += 1
+        hint = login_hint or f"login-hint-{self._counter}"
+        params = {"iss": self.issuer, "login_hint": hint, "target_link_uri": target_link_uri}
+        if lti_message_hint is not None:
+            params["lti_message_hint"] = lti_message_hint
+        if include_client_id:
+            params["client_id"] = self.client_id
+        if lti_deployment_id is not None:
+            params["lti_deployment_id"] = lti_deployment_id
+        self._logins[hint] = params
+        return params
+
+    def authorize(self, redirect: LoginRedirect | str) -> dict[str, str]:
+        """Check the tool's authentication request as a platform would; return its params.
+
+        Raises:
+            SimulatedPlatformError: A required parameter is missing or wrong.
+        """
+        url = redirect.url if isinstance(redirect, LoginRedirect) else redirect
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}{parts.path}" != self.auth_endpoint:
+            msg = f"authentication request sent to {url!r}, not {self.auth_endpoint!r}"
+            raise SimulatedPlatformError(msg)
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        expected = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": self.client_id,
+        }
+        for name, value in expected.items():
+            if query.get(name) != value:
+                msg = f"authentication request has {name}={query.get(name)!r}, expected {value!r}"
+                raise SimulatedPlatformError(msg)
+        for name in ("redirect_uri", "login_hint", "nonce", "state"):
+            if not query.get(name):
+                msg = f"authentication request lacks {name!r}"
+                raise SimulatedPlatformError(msg)
+        login = self._logins.get(query["login_hint"])
+        if login is None:
+            msg = "login_hint was not echoed unchanged"
+            raise SimulatedPlatformError(msg)
+        if query.get("lti_message_hint") != login.get("lti_message_hint"):
+            msg = "lti_message_hint was not echoed unchanged"
+            raise SimulatedPlatformError(msg)
+        return query
+
+    # ------------------------------------------------------------- launches
+
+    def launch_claims(
+        self,
+        redirect: LoginRedirect | str,
+        *,
+        message_type: str = "LtiResourceLinkRequest",
+        roles: Iterable[str] = (INSTRUCTOR,),
+    ) -> dict[str, Any]:
+        """The baseline payload a platform would sign for this authentication request."""
+        query = self.authorize(redirect)
+        login = self._logins[query["login_hint"]]
+        now = int(self.clock().timestamp())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": [self.client_id],
+            "azp": self.client_id,
+            "sub": "user-1",
+            "exp": now + 300,
+            "iat": now,
+            "nonce": query["nonce"],
+            "name": "Ada Lovelace",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "email": "ada@example.edu",
+            MESSAGE_TYPE: message_type,
+            VERSION: "1.3.0",
+            DEPLOYMENT_ID: login.get("lti_deployment_id", self.deployment_id),
+            TARGET_LINK_URI: login["target_link_uri"],
+            ROLES: list(roles),
+            CONTEXT: {
+                "id": "context-1",
+                "label": "CS101",
+                "title": "Introduction to Computing",
+                "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
+            },
+            LTI_CLAIM + "tool_platform": {"guid": "platform-guid-1", "name": "Simulated LMS"},
+        }
+        if message_type == "LtiDeepLinkingRequest":
+            claims[DL_SETTINGS_CLAIM] = {
+                "deep_link_return_url": f"{self.issuer}/deep_links",
+                "accept_types": ["link", "file", "html", "ltiResourceLink", "image"],
+                "accept_presentation_document_targets": ["iframe", "window", "embed"],
+                "accept_multiple": True,
+                "data": "opaque-data-1",
+            }
+        else:
+            claims[RESOURCE_LINK] = {"id": "resource-link-1", "title": "Week 1 quiz"}
+        return claims
+
+    def sign(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        alg: str = "RS256",
+        kid: str | None = None,
+        include_kid: bool = True,
+        key: RSAKey | None = None,
+    ) -> str:
+        """Sign *claims* as a compact JWS with the current (or given) key."""
+        signing_key = key or self._keys[-1]
+        header: dict[str, Any] = {"typ": "JWT", "alg": alg}
+        if include_kid:
+            header["kid"] = kid if kid is not None else signing_key.kid
+        return jwt.encode(header, dict(claims), signing_key, algorithms=[alg])
+
+    def _form(self, redirect: LoginRedirect | str, token: str) -> dict[str, str]:
+        query = self.authorize(redirect)
+        return {"id_token": token, "state": query["state"]}
+
+    def launch(
+        self,
+        redirect: LoginRedirect | str,
+        *,
+        message_type: str = "LtiResourceLinkRequest",
+        roles: Iterable[str] = (INSTRUCTOR,),
+        claims: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+    ) -> dict[str, str]:
+        """The platform's form POST answering *redirect*: ``{"id_token", "state"}``.
+
+        Args:
+            redirect: What the tool's ``handle_login`` returned (or its URL).
+            message_type: The LTI message type.
+            roles: The ``roles`` claim.
+            claims: Claims to add or override (full claim names).
+            remove: Claims to delete (full claim names).
+        """
+        payload = self.launch_claims(redirect, message_type=message_type, roles=roles)
+        payload.update(claims or {})
+        for name in remove:
+            payload.pop(name, None)
+        return self._form(redirect, self.sign(payload))
+
+    def deep_linking_launch(
+        self, redirect: LoginRedirect | str, *, settings: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
+        """A deep-linking request answering *redirect*."""
+        payload = self.launch_claims(redirect, message_type="LtiDeepLinkingRequest")
+        if settings is not None:
+            payload[DL_SETTINGS_CLAIM] = dict(settings)
+        return self._form(redirect, self.sign(payload))
+
+    def bad_launch(self, redirect: LoginRedirect | str, kind: BadLaunch) -> dict[str, str]:
+        """A launch broken in one specific way (see :class:`BadLaunch`)."""
+        payload = self.launch_claims(redirect)
+        now = int(self.clock().timestamp())
+        token: str | None = None
+        edits: dict[BadLaunch, dict[str, Any]] = {
+            BadLaunch.EXPIRED: {"exp": now - 3600, "iat": now - 3900},
+            BadLaunch.ISSUED_IN_FUTURE: {"iat": now + 3600, "exp": now + 3900},
+            BadLaunch.TOO_OLD: {"iat": now - 86_400, "exp": now + 300},
+            BadLaunch.IAT_AFTER_EXP: {"iat": now + 5, "exp": now + 1},
+            BadLaunch.NON_NUMERIC_EXP: {"exp": "tomorrow"},
+            BadLaunch.NOT_BEFORE_IN_FUTURE: {"nbf": now + 3600},
+            BadLaunch.WRONG_ISSUER: {"iss": self.issuer + "/"},
+            BadLaunch.WRONG_AUDIENCE: {"aud": ["someone-else"], "azp": "someone-else"},
+            BadLaunch.EXTRA_AUDIENCE: {"aud": [self.client_id, "untrusted-client"]},
+            BadLaunch.MULTIPLE_AUDIENCES_NO_AZP: {"aud": [self.client_id, "x"], "azp": None},
+            BadLaunch.WRONG_AZP: {"azp": "someone-else"},
+            BadLaunch.NO_NONCE: {"nonce": None},
+            BadLaunch.WRONG_NONCE: {"nonce": "a-nonce-this-browser-never-got"},
+            BadLaunch.WRONG_VERSION: {VERSION: "1.2.0"},
+            BadLaunch.NO_VERSION: {VERSION: None},
+            BadLaunch.NO_MESSAGE_TYPE: {MESSAGE_TYPE: None},
+            BadLaunch.UNKNOWN_MESSAGE_TYPE: {MESSAGE_TYPE: "LtiMadeUpRequest"},
+            BadLaunch.NO_ROLES: {ROLES: None},
+            BadLaunch.NO_DEPLOYMENT_ID: {DEPLOYMENT_ID: None},
+            BadLaunch.UNKNOWN_DEPLOYMENT: {DEPLOYMENT_ID: "deployment-nobody-made"},
+            BadLaunch.NO_RESOURCE_LINK_ID: {RESOURCE_LINK: {"title": "no id"}},
+            BadLaunch.NO_RESOURCE_LINK: {RESOURCE_LINK: None},
+            BadLaunch.NO_SUB: {"sub": None},
+            BadLaunch.WRONG_TARGET_LINK_URI: {TARGET_LINK_URI: "https://evil.example.com/"},
+            BadLaunch.MISSING_LTI_CLAIMS: {
+                MESSAGE_TYPE: None,
+                VERSION: None,
+                DEPLOYMENT_ID: None,
+                ROLES: None,
+            },
+        }
+        if kind in edits:
+            for name, value in edits[kind].items():
+                if value is None:
+                    payload.pop(name, None)
+                else:
+                    payload[name] = value
+            token = self.sign(payload)
+        elif kind is BadLaunch.NO_KID:
+            token = self.sign(payload, include_kid=False)
+        elif kind is BadLaunch.WRONG_KID:
+            token = self.sign(payload, kid="kid-the-platform-never-published")
+        elif kind is BadLaunch.WRONG_KEY:
+            token = self.sign(payload, kid=self.kid, key=_new_key(self.key_size))
+        elif kind is BadLaunch.ALG_RS512:
+            token = self.sign(payload, alg="RS512")
+        elif kind is BadLaunch.ALG_NONE:
+            header = {"typ": "JWT", "alg": "none", "kid": self.kid}
+            token = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}."
+        elif kind is BadLaunch.ALG_HS256:
+            # The classic key-confusion attack: HMAC keyed with the public key.
+            header = {"typ": "JWT", "alg": "HS256", "kid": self.kid}
+            signing_input = (
+                f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+            )
+            secret = self._keys[-1].as_pem(private=False)
+            mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+            token = f"{signing_input}.{_b64(mac)}"
+        elif kind is BadLaunch.TAMPERED:
+            h, _, s = self.sign(payload).split(".")
+            payload["sub"] = "user-admin"
+            token = f"{h}.{_b64(json.dumps(payload).encode())}.{s}"
+        elif kind is BadLaunch.GARBAGE:
+            token = "this-is-not-a-jwt"
+        if token is None:  # pragma: no cover
+            raise AssertionError(kind)
+        return self._form(redirect, token)
