@@ -130,6 +130,20 @@ def _opt_str(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str 
     raise _invalid(f"{path}.{key}", "a string", value, spec_ref)
 
 
+def _strings(
+    obj: Mapping[str, Any], names: tuple[str, ...], path: str, spec_ref: str
+) -> dict[str, str]:
+    """Return the present string fields *names* of *obj*; a non-string value is an error."""
+    out: dict[str, str] = {}
+    for name in names:
+        value = obj.get(name)
+        if value is not None:
+            if type(value) is not str:
+                raise _invalid(f"{path}.{name}" if path else name, "a string", value, spec_ref)
+            out[name] = value
+    return out
+
+
 def _req_id(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str:
     value = obj.get(key)
     full = f"{path}.{key}"
@@ -305,11 +319,7 @@ class LaunchClaims:
 def _resource_link(value: object) -> ResourceLink:
     path, ref = "resource_link", "Core §5.3.5"
     obj = _object(value, path, ref)
-    return ResourceLink(
-        id=_req_id(obj, "id", path, ref),
-        title=_opt_str(obj, "title", path, ref),
-        description=_opt_str(obj, "description", path, ref),
-    )
+    return ResourceLink(id=_req_id(obj, "id", path, ref), **_strings(obj, _RL_FIELDS, path, ref))
 
 
 def _context(value: object) -> Context:
@@ -318,46 +328,29 @@ def _context(value: object) -> Context:
     types = obj.get("type")
     return Context(
         id=_req_id(obj, "id", path, ref),
-        label=_opt_str(obj, "label", path, ref),
-        title=_opt_str(obj, "title", path, ref),
         type=() if types is None else _str_list(types, "context.type", ref),
+        **_strings(obj, _CONTEXT_FIELDS, path, ref),
     )
 
 
 def _tool_platform(value: object) -> ToolPlatform:
     path, ref = "tool_platform", "Core §5.4.2"
-    obj = _object(value, path, ref)
-    return ToolPlatform(
-        guid=_opt_str(obj, "guid", path, ref),
-        name=_opt_str(obj, "name", path, ref),
-        contact_email=_opt_str(obj, "contact_email", path, ref),
-        description=_opt_str(obj, "description", path, ref),
-        url=_opt_str(obj, "url", path, ref),
-        product_family_code=_opt_str(obj, "product_family_code", path, ref),
-        version=_opt_str(obj, "version", path, ref),
-    )
+    return ToolPlatform(**_strings(_object(value, path, ref), _PLATFORM_FIELDS, path, ref))
 
 
 def _launch_presentation(value: object) -> LaunchPresentation:
     path, ref = "launch_presentation", "Core §5.4.4"
     obj = _object(value, path, ref)
     return LaunchPresentation(
-        document_target=_opt_str(obj, "document_target", path, ref),
         height=_opt_number(obj, "height"),
         width=_opt_number(obj, "width"),
-        return_url=_opt_str(obj, "return_url", path, ref),
-        locale=_opt_str(obj, "locale", path, ref),
+        **_strings(obj, _PRESENTATION_FIELDS, path, ref),
     )
 
 
 def _lis(value: object) -> Lis:
     path, ref = "lis", "Core §5.4.5"
-    obj = _object(value, path, ref)
-    return Lis(
-        person_sourcedid=_opt_str(obj, "person_sourcedid", path, ref),
-        course_offering_sourcedid=_opt_str(obj, "course_offering_sourcedid", path, ref),
-        course_section_sourcedid=_opt_str(obj, "course_section_sourcedid", path, ref),
-    )
+    return Lis(**_strings(_object(value, path, ref), _LIS_FIELDS, path, ref))
 
 
 def _custom(value: object) -> Mapping[str, str]:
@@ -436,11 +429,20 @@ def _deep_linking(value: object) -> DeepLinkingSettings:
     )
 
 
-def _profile(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise _invalid(key, "a string", value, "Core §5.3.6")
+_RL_FIELDS = ("title", "description")
+_CONTEXT_FIELDS = ("label", "title")
+_PLATFORM_FIELDS = (
+    "guid",
+    "name",
+    "contact_email",
+    "description",
+    "url",
+    "product_family_code",
+    "version",
+)
+_PRESENTATION_FIELDS = ("document_target", "return_url", "locale")
+_LIS_FIELDS = ("person_sourcedid", "course_offering_sourcedid", "course_section_sourcedid")
+_PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
 
 
 def parse_claims(
@@ -509,12 +511,6 @@ def parse_claims(
         ags=None if ags is None else _ags(ags),
         nrps=None if nrps is None else _nrps(nrps),
         deep_linking=None if deep_linking is None else _deep_linking(deep_linking),
-        name=_profile(payload, "name"),
-        given_name=_profile(payload, "given_name"),
-        family_name=_profile(payload, "family_name"),
-        middle_name=_profile(payload, "middle_name"),
-        email=_profile(payload, "email"),
-        picture=_profile(payload, "picture"),
-        locale=_profile(payload, "locale"),
+        **_strings(payload, _PROFILE_FIELDS, "", "Core §5.3.6"),
         extensions=MappingProxyType(extensions) if extensions else _EMPTY_MAP,
     )

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from base64 import urlsafe_b64decode
+import re
+import sys
 from typing import Any
 
 import attrs
@@ -43,12 +44,35 @@ _EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_NOT_URLSAFE = b"+/="  # valid in base64 but not in unpadded base64url
+_PADDING = (b"", b"", b"==", b"=")
+
+
 def b64url_decode(segment: str) -> bytes:
-    """Decode unpadded base64url, raising ``ValueError`` on any bad input."""
-    if "=" in segment:
-        msg = "padding is not allowed in JWS segments"
+    """Decode unpadded base64url strictly, raising ``ValueError`` on any bad input."""
+    raw = segment.encode("ascii")  # UnicodeEncodeError is a ValueError
+    translated = raw.translate(_URLSAFE, _NOT_URLSAFE)
+    if len(translated) != len(raw):
+        msg = "'+', '/' and '=' are not allowed in base64url segments"
         raise ValueError(msg)
-    return urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # strict mode rejects characters outside the alphabet instead of skipping them.
+    return _a2b_strict(translated + _PADDING[len(translated) % 4])
+
+
+if sys.version_info >= (3, 11):
+
+    def _a2b_strict(data: bytes) -> bytes:
+        return binascii.a2b_base64(data, strict_mode=True)
+
+else:  # pragma: no cover - Python 3.10 has no strict_mode
+    _ALPHABET = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+    def _a2b_strict(data: bytes) -> bytes:
+        if not _ALPHABET.fullmatch(data):
+            msg = "Only base64 data is allowed"
+            raise ValueError(msg)
+        return binascii.a2b_base64(data)
 
 
 @attrs.frozen

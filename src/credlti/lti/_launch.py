@@ -209,6 +209,7 @@ class GetKey:
     registration: Registration
     kid: str
     alg: str
+    now: float
 
 
 @attrs.frozen
@@ -615,7 +616,7 @@ def callback_flow(
         raise KidMissingError(msg)
 
     # Sec §5.1.3(1), §6.3: the key comes from the *registered* key set, never the token.
-    key: PublicKey = yield GetKey(registration, kid, alg)
+    key: PublicKey = yield GetKey(registration, kid, alg, ts)
     if not verify_signature(key, alg, jws.signing_input, jws.signature):
         msg = "the token signature does not verify with the platform's key"
         raise SignatureInvalidError(msg, details={"kid": kid[:100]})

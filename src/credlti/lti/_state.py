@@ -13,13 +13,11 @@ Rules of this module:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from base64 import urlsafe_b64encode
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from credlti.errors import StateMismatchError
 from credlti.lti._jws import b64url_decode
@@ -33,9 +31,11 @@ def _b64(data: bytes) -> str:
     return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-@attrs.frozen(kw_only=True)
-class LoginState:
-    """What a login bound to the browser, to be checked at the launch."""
+class LoginState(NamedTuple):
+    """What a login bound to the browser, to be checked at the launch.
+
+    A named tuple rather than an attrs record: it is built on every launch.
+    """
 
     state: str
     nonce: str
@@ -47,23 +47,12 @@ class LoginState:
 
 
 def _mac(secret: bytes, message: bytes) -> bytes:
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    return hmac.digest(secret, message, "sha256")
 
 
 def seal_state(login: LoginState, secret: bytes) -> str:
     """Serialise and sign *login* for the browser to keep."""
-    body = json.dumps(
-        [
-            login.state,
-            login.nonce,
-            login.issuer,
-            login.client_id,
-            login.target_link_uri,
-            login.deployment_id,
-            login.expires_at,
-        ],
-        separators=(",", ":"),
-    ).encode()
+    body = json.dumps(list(login), separators=(",", ":")).encode()
     signed = f"{_PREFIX}{_b64(body)}"
     return f"{signed}.{_b64(_mac(secret, signed.encode('ascii')))}"
 
@@ -98,16 +87,6 @@ def open_state(value: object, secrets: Sequence[bytes]) -> LoginState:
     if not any(hmac.compare_digest(_mac(secret, signed_bytes), mac) for secret in secrets):
         raise _bad("has an invalid signature")
     try:
-        fields = json.loads(b64url_decode(signed[len(_PREFIX) :]))
-        state, nonce, issuer, client_id, target, deployment, expires = fields
+        return LoginState(*json.loads(b64url_decode(signed[len(_PREFIX) :])))
     except (ValueError, TypeError) as exc:  # pragma: no cover - only a signed bad body gets here
         raise _bad("is malformed") from exc
-    return LoginState(
-        state=state,
-        nonce=nonce,
-        issuer=issuer,
-        client_id=client_id,
-        target_link_uri=target,
-        deployment_id=deployment,
-        expires_at=expires,
-    )

@@ -52,7 +52,7 @@ from credlti.lti._launch import (
     callback_flow,
     login_flow,
 )
-from credlti.lti._records import LaunchContext, LoginRedirect, Registration
+from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.ports import Deployable, Registerable
 
 __all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
@@ -381,7 +381,7 @@ class Tool(_Facade, Generic[R, D]):
 
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, GetKey):
-            return self._get_key(effect.registration, effect.kid, effect.alg)
+            return self._get_key(effect)
         try:
             return _call_storage(self._core, effect)
         except CredltiError:
@@ -389,9 +389,9 @@ class Tool(_Facade, Generic[R, D]):
         except Exception as exc:
             raise _storage_failure(exc) from exc
 
-    def _get_key(self, registration: Registration, kid: str, alg: str) -> PublicKey:
-        uri, cache = registration.jwks_uri, self._core.keys
-        now = self._core.clock().timestamp()
+    def _get_key(self, effect: GetKey) -> PublicKey:
+        uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
+        cache = self._core.keys
         key = cache.cached(uri, kid, alg, now)
         if key is not None:
             return key
@@ -479,7 +479,7 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     async def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, GetKey):
-            return await self._get_key(effect.registration, effect.kid, effect.alg)
+            return await self._get_key(effect)
         try:
             result = _call_storage(self._core, effect)
             if inspect.isawaitable(result):
@@ -490,9 +490,9 @@ class AsyncTool(_Facade, Generic[R, D]):
             raise _storage_failure(exc) from exc
         return result
 
-    async def _get_key(self, registration: Registration, kid: str, alg: str) -> PublicKey:
-        uri, cache = registration.jwks_uri, self._core.keys
-        now = self._core.clock().timestamp()
+    async def _get_key(self, effect: GetKey) -> PublicKey:
+        uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
+        cache = self._core.keys
         key = cache.cached(uri, kid, alg, now)
         if key is not None:
             return key
