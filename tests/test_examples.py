@@ -1,0 +1,325 @@
+"""Drive the example tools end to end through their frameworks' test clients.
+
+Each example (``examples/flask_tool.py``, ``examples/starlette_tool.py``) is run
+against a :class:`~credlti.testing.SimulatedPlatform`: login, redirect, the
+platform's signed form POST, the launch page, and the error paths a real tool meets
+(forged tokens, replays, blocked cookies, an LMS key-set outage). No network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import pytest
+from starlette.testclient import TestClient
+
+from credlti.lti import state_cookie_name
+from credlti.testing import LEARNER, BadLaunch, SimulatedPlatform
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+BASE = "https://tool.example.com"
+
+
+def _load(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` (examples/ is not a package)."""
+    module_name = f"credlti_example_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@attrs.frozen
+class Reply:
+    """The parts of a response the tests look at, whatever the framework."""
+
+    status: int
+    location: str | None
+    set_cookies: tuple[str, ...]
+    text: str
+
+
+class FlaskDriver:
+    """Talks to ``examples/flask_tool.py`` through Flask's test client."""
+
+    def __init__(self, platform: SimulatedPlatform) -> None:
+        self.module = _load("flask_tool")
+        self.app = self.module.create_app(platform.tool())
+        self.client = self.app.test_client()
+
+    def fresh(self) -> None:
+        """Forget every cookie (a browser that blocks third-party cookies)."""
+        self.client = self.app.test_client()
+
+    def _reply(self, response: Any) -> Reply:
+        return Reply(
+            status=response.status_code,
+            location=response.headers.get("Location"),
+            set_cookies=tuple(response.headers.getlist("Set-Cookie")),
+            text=response.get_data(as_text=True),
+        )
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
+        return self._reply(self.client.get(path, query_string=params, base_url=BASE))
+
+    def post(self, path: str, data: Mapping[str, str]) -> Reply:
+        return self._reply(self.client.post(path, data=dict(data), base_url=BASE))
+
+    def close(self) -> None:
+        pass
+
+
+class StarletteDriver:
+    """Talks to ``examples/starlette_tool.py`` through Starlette's TestClient."""
+
+    def __init__(self, platform: SimulatedPlatform) -> None:
+        self.module = _load("starlette_tool")
+        self.app = self.module.create_app(platform.async_tool())
+        self.client = TestClient(self.app, base_url=BASE, follow_redirects=False)
+        self.client.__enter__()  # run the lifespan, as a server would
+
+    def fresh(self) -> None:
+        self.client.cookies.clear()
+
+    def _reply(self, response: Any) -> Reply:
+        return Reply(
+            status=response.status_code,
+            location=response.headers.get("location"),
+            set_cookies=tuple(response.headers.get_list("set-cookie")),
+            text=response.text,
+        )
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
+        return self._reply(self.client.get(path, params=params))
+
+    def post(self, path: str, data: Mapping[str, str]) -> Reply:
+        return self._reply(self.client.post(path, data=dict(data)))
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+
+Driver = FlaskDriver | StarletteDriver
+
+
+@pytest.fixture(name="tool_app", params=["flask", "starlette"])
+def _tool_app(request: pytest.FixtureRequest, platform: SimulatedPlatform) -> Iterator[Driver]:
+    driver: Driver = (
+        FlaskDriver(platform) if request.param == "flask" else StarletteDriver(platform)
+    )
+    yield driver
+    driver.close()
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == BASE
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _login(app: Driver, platform: SimulatedPlatform, **kwargs: Any) -> Reply:
+    reply = app.get("/login", platform.login_params(**kwargs))
+    assert reply.status == 302, reply.text
+    return reply
+
+
+def _launch(app: Driver, platform: SimulatedPlatform, **kwargs: Any) -> Reply:
+    """A full good launch; return the final page."""
+    login = _login(app, platform)
+    assert login.location is not None
+    posted = app.post("/launch", platform.launch(login.location, **kwargs))
+    assert posted.status == 303, posted.text
+    assert posted.location is not None
+    return app.get(_path(posted.location))
+
+
+# ----------------------------------------------------------------------------- good launches
+
+
+def test_login_redirects_to_platform_and_binds_state(
+    tool_app: Driver, platform: SimulatedPlatform
+) -> None:
+    reply = _login(tool_app, platform)
+    assert reply.location is not None
+    query = platform.authorize(reply.location)  # the platform accepts the request
+    assert query["redirect_uri"] == f"{BASE}/launch"
+    (cookie,) = reply.set_cookies
+    name, _, rest = cookie.partition("=")
+    assert name == state_cookie_name(query["state"])
+    for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/"):
+        assert attribute in rest.split("; ")
+
+
+def test_login_accepts_form_post(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    reply = tool_app.post("/login", platform.login_params())
+    assert reply.status == 302
+    assert reply.location is not None
+    assert reply.location.startswith(platform.auth_endpoint)
+
+
+def test_launch_shows_user_roles_and_course(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    page = _launch(tool_app, platform)
+    assert page.status == 200
+    assert "Ada Lovelace (user-1)" in page.text
+    assert "context:Instructor" in page.text
+    assert "Introduction to Computing" in page.text
+
+
+def test_launch_redirects_to_signed_target_and_clears_state_cookie(
+    tool_app: Driver, platform: SimulatedPlatform
+) -> None:
+    target = f"{BASE}/launch?quiz=7"
+    login = _login(tool_app, platform, target_link_uri=target)
+    assert login.location is not None
+    posted = tool_app.post("/launch", platform.launch(login.location, roles=[LEARNER]))
+    assert posted.status == 303
+    assert posted.location is not None
+    assert posted.location.startswith(f"{target}&launch_id=")
+    state = platform.authorize(login.location)["state"]
+    (cleared,) = posted.set_cookies
+    assert cleared.startswith(f"{state_cookie_name(state)}=;")
+    assert "Max-Age=0" in cleared
+    page = tool_app.get(_path(posted.location))
+    assert "context:Learner" in page.text
+    assert "Instructor</dt><dd>no" in page.text
+
+
+def test_two_tabs_launch_independently(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    first, second = _login(tool_app, platform), _login(tool_app, platform)
+    assert first.location is not None
+    assert second.location is not None
+    # Finish the second tab first: per-state cookie names keep both bindings alive.
+    for login in (second, first):
+        assert login.location is not None
+        posted = tool_app.post("/launch", platform.launch(login.location))
+        assert posted.status == 303, posted.text
+    assert _launch(tool_app, platform).status == 200
+
+
+def test_unknown_launch_id_is_404(tool_app: Driver) -> None:
+    assert tool_app.get("/launch", {"launch_id": "nope"}).status == 404
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def test_forged_launch_is_401_with_code_and_warning(
+    tool_app: Driver, platform: SimulatedPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    form = platform.bad_launch(login.location, BadLaunch.TAMPERED)
+    with caplog.at_level(logging.INFO, logger="credlti.examples"):
+        reply = tool_app.post("/launch", form)
+    assert reply.status == 401
+    assert "signature_invalid" in reply.text
+    assert "could not be verified" in reply.text
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert form["id_token"] not in caplog.text  # tokens never reach the log
+    assert form["id_token"] not in reply.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        (BadLaunch.EXPIRED, 401, "token_expired"),
+        (BadLaunch.ALG_NONE, 401, "algorithm_not_allowed"),
+        (BadLaunch.WRONG_AUDIENCE, 401, "audience_mismatch"),
+        (BadLaunch.NO_ROLES, 400, "missing_claim"),
+        (BadLaunch.UNKNOWN_DEPLOYMENT, 400, "deployment_not_found"),
+        (BadLaunch.GARBAGE, 400, "malformed_token"),
+    ],
+)
+def test_bad_launches_map_to_status_and_code(
+    tool_app: Driver, platform: SimulatedPlatform, kind: BadLaunch, status: int, code: str
+) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    reply = tool_app.post("/launch", platform.bad_launch(login.location, kind))
+    assert reply.status == status
+    assert f"<code>{code}</code>" in reply.text
+
+
+def test_replayed_launch_is_rejected(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    form = platform.launch(login.location)
+    assert tool_app.post("/launch", form).status == 303
+    # The state cookie was deleted: a replay in this browser fails the state check.
+    replay = tool_app.post("/launch", form)
+    assert replay.status == 401
+    assert "state_mismatch" in replay.text
+
+
+def test_blocked_cookie_is_401_state_mismatch(
+    tool_app: Driver, platform: SimulatedPlatform
+) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    tool_app.fresh()  # the browser dropped the third-party cookie
+    reply = tool_app.post("/launch", platform.launch(login.location))
+    assert reply.status == 401
+    assert "state_mismatch" in reply.text
+
+
+def test_unknown_platform_is_400(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    params = {**platform.login_params(), "iss": "https://other-lms.example.org"}
+    params.pop("client_id")
+    reply = tool_app.get("/login", params)
+    assert reply.status == 400
+    assert "registration_not_found" in reply.text
+
+
+def test_missing_login_parameter_is_400(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    params = platform.login_params()
+    del params["login_hint"]
+    reply = tool_app.get("/login", params)
+    assert reply.status == 400
+    assert "missing_parameter" in reply.text
+
+
+def test_key_set_outage_is_502(
+    tool_app: Driver, platform: SimulatedPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    platform.jwks_status = 503  # the LMS key-set endpoint is down, nothing cached yet
+    with caplog.at_level(logging.INFO, logger="credlti.examples"):
+        reply = tool_app.post("/launch", platform.launch(login.location))
+    assert reply.status == 502
+    assert "key_set_fetch_failed" in reply.text
+    assert caplog.records[-1].levelno == logging.ERROR
+
+
+def test_platform_error_response_is_401(tool_app: Driver, platform: SimulatedPlatform) -> None:
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    state = parse_qs(urlsplit(login.location).query)["state"][0]
+    form = {"error": "login_required", "error_description": "no session", "state": state}
+    reply = tool_app.post("/launch", form)
+    assert reply.status == 401
+    assert "platform_authentication_failed" in reply.text
+
+
+# ----------------------------------------------------------------------------- the demos
+
+
+@pytest.mark.parametrize("name", ["flask_tool", "starlette_tool"])
+def test_demo_runs(name: str) -> None:
+    page = _load(name).demo()
+    assert "Ada Lovelace" in page
+    assert "Introduction to Computing" in page
