@@ -73,6 +73,11 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def b64_decode(segment: str) -> bytes:
+    """Decode unpadded base64url."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def new_key() -> RSAKey:
     """A fresh 2048-bit RSA key with an RFC 7638 kid."""
     key: RSAKey = RSAKey.generate_key(2048, private=True)
