@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 import httpx
 
-__all__ = ["RemoteCallFailed", "get_json_bytes_async", "get_json_bytes_sync"]
+__all__ = ["RemoteCallFailed", "get_json_bytes_async", "get_json_bytes_sync", "post_form_sync"]
 
 MAX_REDIRECTS = 3
 
@@ -117,3 +117,34 @@ async def get_json_bytes_async(
         raise RemoteCallFailed(msg) from exc
     msg = f"more than {MAX_REDIRECTS} redirects"
     raise RemoteCallFailed(msg)
+
+
+def post_form_sync(
+    client: httpx.Client,
+    url: str,
+    *,
+    data: dict[str, str],
+    headers: dict[str, str],
+    timeout: float,
+    max_bytes: int,
+) -> RemoteResponse:
+    """POST a form to *url* (no redirects: token endpoints must answer directly).
+
+    A redirect is returned as its own response (3xx) for the caller to reject.
+    """
+    try:
+        with client.stream(
+            "POST", url, data=data, headers=headers, timeout=timeout, follow_redirects=False
+        ) as response:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(max_bytes)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(max_bytes)
+            return RemoteResponse(response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as exc:
+        msg = f"{type(exc).__name__} while posting"
+        raise RemoteCallFailed(msg) from exc

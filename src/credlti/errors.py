@@ -44,6 +44,19 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   ├── StorageUnavailableError           the backend failed or is unreachable
     │   └── StorageConflictError              a uniqueness or integrity rule was violated
     └── CredentialError                    credentials vault errors (see credlti.credentials)
+        ├── VaultNotFoundError             (404) seed ``:not_found``
+        │   ├── CredentialNotFoundError
+        │   └── UserNotFoundError
+        ├── SchemaNotFoundError            (404)
+        ├── CredentialValidationError      (422) carries ``field_errors``
+        │   └── TransferNotAllowedError
+        ├── TransferTokenError             (403) seed ``:token_error``
+        ├── NotOwnerError                  (403) seed ``:not_owner``
+        ├── NotPendingError                (409) seed ``:not_pending``
+        ├── DecryptionError                (500)
+        └── OAuthRefreshError              (502) also a RemoteServiceError
+            ├── ReauthorizationRequiredError  (401)
+            └── TemporaryRefreshError         (503) carries ``retry_after``
 
 Every error has a stable machine-readable :attr:`~CredltiError.code`, an
 :attr:`~CredltiError.http_status` the host can answer with, a message that says what
@@ -64,7 +77,10 @@ __all__ = [
     "AudienceMismatchError",
     "ConfigurationError",
     "CredentialError",
+    "CredentialNotFoundError",
+    "CredentialValidationError",
     "CredltiError",
+    "DecryptionError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
     "InvalidClaimError",
@@ -83,9 +99,14 @@ __all__ = [
     "NonceMissingError",
     "NonceNotFoundError",
     "NonceReusedError",
+    "NotOwnerError",
+    "NotPendingError",
+    "OAuthRefreshError",
     "PlatformAuthenticationError",
+    "ReauthorizationRequiredError",
     "RegistrationNotFoundError",
     "RemoteServiceError",
+    "SchemaNotFoundError",
     "SignatureInvalidError",
     "StateExpiredError",
     "StateMismatchError",
@@ -94,10 +115,15 @@ __all__ = [
     "StorageUnavailableError",
     "TargetLinkUriMismatchError",
     "TargetLinkUriNotAllowedError",
+    "TemporaryRefreshError",
     "TokenExpiredError",
     "TokenNotYetValidError",
     "TokenTooOldError",
+    "TransferNotAllowedError",
+    "TransferTokenError",
     "UnsupportedMessageTypeError",
+    "UserNotFoundError",
+    "VaultNotFoundError",
 ]
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
@@ -452,3 +478,135 @@ class CredentialError(CredltiError):
 
     code = "credential_error"
     http_status = 400
+    _abstract = True
+
+
+class VaultNotFoundError(CredentialError):
+    """A credential, share or user named in the call does not exist (seed ``:not_found``)."""
+
+    code = "not_found"
+    http_status = 404
+    _abstract = True
+
+
+class CredentialNotFoundError(VaultNotFoundError):
+    """No credential (or project share) has the given id."""
+
+    code = "credential_not_found"
+    _abstract = False
+
+
+class UserNotFoundError(VaultNotFoundError):
+    """The user directory knows no user with the given id or email."""
+
+    code = "user_not_found"
+    _abstract = False
+
+
+class SchemaNotFoundError(CredentialError):
+    """No built-in or registered credential schema has the given name."""
+
+    code = "schema_not_found"
+    http_status = 404
+    _abstract = False
+
+
+class CredentialValidationError(CredentialError):
+    """The credential attributes are invalid; :attr:`field_errors` says which and why.
+
+    ``details["fields"]`` lists the failing field paths (never their values).
+    """
+
+    code = "invalid_credential"
+    http_status = 422
+    _abstract = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: tuple[object, ...] = (),
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        merged.setdefault("fields", [getattr(e, "path", str(e)) for e in field_errors])
+        super().__init__(message, spec_ref=spec_ref, details=merged)
+        #: The :class:`credlti.credentials.FieldError` records (path + message).
+        self.field_errors = field_errors
+
+
+class TransferNotAllowedError(CredentialValidationError):
+    """The transfer cannot happen: self-transfer, or the receiver lacks project access."""
+
+    code = "transfer_not_allowed"
+    _abstract = False
+
+
+class TransferTokenError(CredentialError):
+    """The transfer token is unknown, expired, already used or bound to another transfer."""
+
+    code = "token_error"
+    http_status = 403
+    _abstract = False
+
+
+class NotOwnerError(CredentialError):
+    """The acting user does not own the credential (seed ``:not_owner``)."""
+
+    code = "not_owner"
+    http_status = 403
+    _abstract = False
+
+
+class NotPendingError(CredentialError):
+    """The credential has no pending transfer (seed ``:not_pending``)."""
+
+    code = "not_pending"
+    http_status = 409
+    _abstract = False
+
+
+class DecryptionError(CredentialError):
+    """A ciphertext could not be opened: unknown key id, tampering, or wrong record."""
+
+    code = "decryption_failed"
+    http_status = 500
+    _abstract = False
+
+
+class OAuthRefreshError(CredentialError, RemoteServiceError):
+    """Refreshing an OAuth token failed; see the two concrete kinds below."""
+
+    code = "oauth_refresh_failed"
+    http_status = 502
+    _abstract = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, spec_ref=spec_ref, details=details)
+        #: Seconds the provider asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class ReauthorizationRequiredError(OAuthRefreshError):
+    """The provider rejected the refresh token: the user must authorise again."""
+
+    code = "reauthorization_required"
+    http_status = 401
+    default_spec_ref = "RFC 6749 §5.2"
+    _abstract = False
+
+
+class TemporaryRefreshError(OAuthRefreshError):
+    """The provider or network failed transiently; retry later (see ``retry_after``)."""
+
+    code = "temporary_failure"
+    http_status = 503
+    _abstract = False

@@ -5,5 +5,23 @@ processes: use the SQL adapter (``credlti[sql]``) for deployments with several w
 """
 
 from credlti.adapters.memory._launch import MemoryLaunchStorage
+from credlti.adapters.memory._vault import (
+    MemoryAuditSink,
+    MemoryNotifier,
+    MemoryOAuthClientRegistry,
+    MemoryStepActivity,
+    MemoryUserDirectory,
+    MemoryVaultStore,
+    Notification,
+)
 
-__all__ = ["MemoryLaunchStorage"]
+__all__ = [
+    "MemoryAuditSink",
+    "MemoryLaunchStorage",
+    "MemoryNotifier",
+    "MemoryOAuthClientRegistry",
+    "MemoryStepActivity",
+    "MemoryUserDirectory",
+    "MemoryVaultStore",
+    "Notification",
+]

@@ -1,0 +1,320 @@
+"""Frozen records of the vault: what the facade returns and what the store ports hold.
+
+Two layers:
+
+- *Public* records (:class:`Credential`, :class:`OAuthToken`) carry decrypted values;
+  secrets are ``repr=False``.
+- *Row* records (:class:`CredentialRow`, :class:`OAuthTokenRow`, :class:`TransferTokenRow`)
+  are what a store persists: ciphertexts and hashes only, one field per column, so a
+  SQL adapter maps them one to one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "ChangeResult",
+    "ClientAuthMethod",
+    "Credential",
+    "CredentialRow",
+    "FieldError",
+    "OAuthClient",
+    "OAuthToken",
+    "OAuthTokenRow",
+    "PendingTransfer",
+    "ProjectRef",
+    "ProjectShare",
+    "PurgeResult",
+    "ReencryptResult",
+    "TransferForm",
+    "TransferStatus",
+    "TransferTokenRow",
+    "VaultConfig",
+    "VaultUser",
+]
+
+
+class TransferStatus(str, enum.Enum):
+    """Where a credential stands in an ownership transfer."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class AuditAction(str, enum.Enum):
+    """Every event the vault writes to the audit sink."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    ADDED_TO_PROJECT = "added_to_project"
+    REMOVED_FROM_PROJECT = "removed_from_project"
+    TRANSFER_INITIATED = "transfer_initiated"
+    TRANSFER_COMPLETED = "transferred"
+    TRANSFER_REVOKED = "transfer_revoked"
+    DELETION_SCHEDULED = "deletion_scheduled"
+    DELETION_CANCELLED = "deletion_cancelled"
+    PURGED = "purged"
+    TOKEN_REFRESHED = "token_refreshed"
+    TOKEN_REFRESH_FAILED = "token_refresh_failed"
+    TOKEN_REVOKED = "token_revoked"
+
+
+class ClientAuthMethod(str, enum.Enum):
+    """How the vault authenticates to an OAuth token endpoint (RFC 6749 §2.3.1)."""
+
+    #: ``client_id`` and ``client_secret`` in the form body.
+    CLIENT_SECRET_POST = "client_secret_post"
+    #: HTTP Basic with the URL-encoded client id and secret.
+    CLIENT_SECRET_BASIC = "client_secret_basic"
+    #: Public client: only ``client_id`` in the form body.
+    NONE = "none"
+
+
+@attrs.frozen(kw_only=True)
+class VaultUser:
+    """A user as the vault sees it (your user directory returns these)."""
+
+    id: str
+    email: str
+
+
+@attrs.frozen(kw_only=True)
+class ProjectRef:
+    """A project (workspace, course...) credentials can be shared with."""
+
+    id: str
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class FieldError:
+    """One validation failure: a field path such as ``body.port`` and what to fix."""
+
+    path: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class ChangeResult:
+    """The outcome of :meth:`~credlti.credentials.Vault.change_credential`.
+
+    ``changes`` holds the normalised (coerced) attributes that would be saved.
+    """
+
+    errors: tuple[FieldError, ...] = ()
+    changes: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def valid(self) -> bool:
+        """True when there are no field errors."""
+        return not self.errors
+
+    def errors_for(self, path: str) -> list[str]:
+        """The messages for one field path."""
+        return [e.message for e in self.errors if e.path == path]
+
+
+@attrs.frozen(kw_only=True)
+class ProjectShare:
+    """A credential shared with a project (Lightning's ``ProjectCredential``)."""
+
+    id: str
+    credential_id: str
+    project_id: str
+    created_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class OAuthToken:
+    """A decrypted OAuth token bound 1:1 to a credential."""
+
+    access_token: str = attrs.field(repr=False)
+    refresh_token: str | None = attrs.field(repr=False, default=None)
+    token_type: str = "Bearer"
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    last_refreshed: datetime
+    #: Other fields of the provider's response (``id_token``, ``instance_url``...).
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    #: Optimistic-concurrency version, bumped by every write.
+    version: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Credential:
+    """A decrypted credential as returned by the vault."""
+
+    id: str
+    name: str
+    schema: str
+    owner_id: str
+    body: Mapping[str, Any] | None = attrs.field(repr=False)
+    production: bool = False
+    external_id: str | None = None
+    transfer_status: TransferStatus | None = None
+    scheduled_deletion: datetime | None = None
+    oauth_client_id: str | None = None
+    oauth_token: OAuthToken | None = None
+    shares: tuple[ProjectShare, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def project_ids(self) -> frozenset[str]:
+        """The ids of the projects this credential is shared with."""
+        return frozenset(s.project_id for s in self.shares)
+
+
+@attrs.frozen(kw_only=True)
+class CredentialRow:
+    """A credential as stored: the body is AES-GCM ciphertext (``None`` once purged)."""
+
+    id: str
+    name: str
+    schema: str
+    owner_id: str
+    body_ciphertext: bytes | None = attrs.field(repr=False)
+    production: bool = False
+    external_id: str | None = None
+    transfer_status: TransferStatus | None = None
+    scheduled_deletion: datetime | None = None
+    oauth_client_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class OAuthTokenRow:
+    """An OAuth token as stored: one ciphertext holding every secret of the response."""
+
+    credential_id: str
+    client_id: str | None
+    ciphertext: bytes = attrs.field(repr=False)
+    token_type: str = "Bearer"
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    last_refreshed: datetime
+    version: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class TransferTokenRow:
+    """A pending transfer: only the SHA-256 of the emailed token is stored."""
+
+    id: str
+    credential_id: str
+    owner_id: str
+    receiver_id: str
+    token_hash: bytes = attrs.field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class PendingTransfer:
+    """What :meth:`~credlti.credentials.Vault.initiate_credential_transfer` returns.
+
+    ``token`` is the raw single-use token (also given to the notifier); it is shown
+    once and never stored.
+    """
+
+    credential_id: str
+    owner_id: str
+    receiver_id: str
+    expires_at: datetime
+    token: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class TransferForm:
+    """The transfer "changeset": the receiver's email and its validation errors."""
+
+    email: str | None = None
+    errors: tuple[FieldError, ...] = ()
+    receiver: VaultUser | None = None
+    validated: bool = False
+
+    @property
+    def valid(self) -> bool:
+        """True when the form was validated and has no errors."""
+        return self.validated and not self.errors
+
+
+@attrs.frozen(kw_only=True)
+class OAuthClient:
+    """An OAuth client registered with a provider (what the client registry returns)."""
+
+    id: str
+    client_id: str
+    client_secret: str | None = attrs.field(repr=False, default=None)
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    auth_method: ClientAuthMethod = ClientAuthMethod.CLIENT_SECRET_POST
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class AuditEvent:
+    """One audit row. ``changes`` and ``metadata`` never hold secrets."""
+
+    id: str
+    action: AuditAction
+    credential_id: str
+    actor_id: str | None
+    at: datetime
+    changes: Mapping[str, Any] = attrs.field(factory=dict)
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    item_type: str = "credential"
+
+
+@attrs.frozen(kw_only=True)
+class PurgeResult:
+    """True counts of one purge run."""
+
+    scrubbed: int = 0
+    deleted: int = 0
+    kept: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class ReencryptResult:
+    """How many ciphertexts a key rotation rewrote."""
+
+    credentials: int = 0
+    tokens: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class VaultConfig:
+    """Tunables of the vault; every default is safe.
+
+    Attributes:
+        purge_deleted_after_days: Grace period before a scheduled deletion is purged;
+            ``None`` purges at the next run (Lightning's "absent → immediate").
+        transfer_token_ttl: How long a transfer confirmation token stays valid.
+        refresh_buffer: A token expiring sooner than this is refreshed first.
+        http_timeout: Seconds for every token-endpoint call.
+        max_response_bytes: Cap on a token-endpoint response body.
+        purge_batch_size: Rows per purge batch (keyset pagination).
+        refresh_lock_timeout: Seconds to wait for another caller's refresh.
+        default_token_lifetime: Lifetime assumed when a provider omits the expiry
+            (Salesforce omits ``expires_in``); ``None`` refreshes on every use.
+    """
+
+    purge_deleted_after_days: int | None = None
+    transfer_token_ttl: timedelta = timedelta(days=2)
+    refresh_buffer: timedelta = timedelta(minutes=5)
+    http_timeout: float = 10.0
+    max_response_bytes: int = 64 * 1024
+    purge_batch_size: int = 500
+    refresh_lock_timeout: float = 30.0
+    default_token_lifetime: timedelta | None = timedelta(hours=1)
