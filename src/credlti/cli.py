@@ -95,6 +95,30 @@ def demo(out: TextIO, *, as_json: bool = False) -> int:
     return 0
 
 
+def db_command(out: TextIO, action: str, url: str) -> int:
+    """Run ``credlti db upgrade|status --url URL``; return the exit status."""
+    try:
+        from credlti.adapters import sql
+    except ImportError as exc:
+        out.write(f"error: {exc}\n")
+        return 2
+    engine = sql.create_engine(url)
+    try:
+        before = sql.current_version(engine)
+        after = before if action == "status" else sql.upgrade(engine)
+    except CredltiError as exc:
+        out.write(f"error: {exc}\n")
+        return 1
+    finally:
+        engine.dispose()
+    if action == "status":
+        state = "up to date" if before == sql.SCHEMA_VERSION else "upgrade needed"
+        out.write(f"schema version {before} of {sql.SCHEMA_VERSION} ({state})\n")
+        return 0 if before == sql.SCHEMA_VERSION else 1
+    out.write(f"schema upgraded from version {before} to {after}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``credlti`` command."""
     stream = out if out is not None else sys.stdout
@@ -103,9 +127,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="run an offline end-to-end LTI launch")
     demo_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    db_parser = commands.add_parser("db", help="manage credlti's SQL tables")
+    db_parser.add_argument("action", choices=["upgrade", "status"])
+    db_parser.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(stream, as_json=args.json)
+    if args.command == "db":
+        return db_command(stream, args.action, args.url)
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects others
 
 

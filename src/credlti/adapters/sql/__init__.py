@@ -1,0 +1,39 @@
+"""SQL adapters on SQLAlchemy Core 2.x: SQLite (embedded default) and PostgreSQL.
+
+Install with ``pip install "credlti[sql]"`` (SQLite) or ``"credlti[postgres]"`` (adds
+psycopg 3). The tables are exposed as :data:`metadata` so host applications can
+include them in their own migrations (Alembic, ...); standalone users run
+:func:`upgrade` (or ``credlti db upgrade --url ...``).
+
+No ORM session ever leaks into the public API: adapters take an ``Engine`` and
+return credlti records.
+"""
+
+from __future__ import annotations
+
+try:
+    import sqlalchemy as _sa  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    msg = (
+        "credlti.adapters.sql needs SQLAlchemy: install the extra with "
+        '`pip install "credlti[sql]"` (or "credlti[postgres]" for PostgreSQL)'
+    )
+    raise ImportError(msg) from exc
+
+from credlti.adapters.sql._launch import SqlLaunchStorage
+from credlti.adapters.sql._schema import (
+    SCHEMA_VERSION,
+    create_engine,
+    current_version,
+    metadata,
+    upgrade,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SqlLaunchStorage",
+    "create_engine",
+    "current_version",
+    "metadata",
+    "upgrade",
+]

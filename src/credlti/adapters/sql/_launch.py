@@ -1,0 +1,206 @@
+"""SQL :class:`~credlti.ports.LaunchStorage`: registrations, deployments, nonces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from credlti.adapters.sql._errors import storage_errors
+from credlti.adapters.sql._schema import deployments, nonces, registrations
+from credlti.errors import RegistrationNotFoundError
+from credlti.lti._records import Deployment, Registration
+from credlti.ports import Deployable, NonceStatus, Registerable
+
+__all__ = ["SqlLaunchStorage"]
+
+
+def _record(row: sa.Row[tuple[object, ...]]) -> Registration:
+    m = row._mapping
+    return Registration(
+        issuer=m["issuer"],
+        client_id=m["client_id"],
+        auth_endpoint=m["auth_endpoint"],
+        jwks_uri=m["jwks_uri"],
+        token_endpoint=m["token_endpoint"],
+        authorization_server=m["authorization_server"],
+        allowed_algorithms=tuple(m["allowed_algorithms"]),
+        allow_anonymous=bool(m["allow_anonymous"]),
+        redirect_uris=tuple(m["redirect_uris"]),
+    )
+
+
+@attrs.define
+class SqlLaunchStorage:
+    """Registrations, deployments and nonces in SQL tables (see :data:`metadata`).
+
+    Satisfies :class:`credlti.ports.LaunchStorage` and is safe to share between
+    threads, worker processes and machines: nonce consumption is one conditional
+    ``UPDATE``, so two concurrent launches with one nonce get exactly one success.
+
+    Args:
+        engine: A SQLAlchemy engine (see :func:`credlti.adapters.sql.create_engine`).
+        auto_register_deployments: Create unknown deployments of known
+            registrations on first (verified) launch.
+    """
+
+    engine: Engine
+    auto_register_deployments: bool = False
+
+    # ------------------------------------------------------------- management
+
+    def add_registration(self, registration: Registerable) -> None:
+        """Add a registration, or update the one with the same issuer and client id."""
+        record = registration.to_registration()
+        values = {
+            "auth_endpoint": record.auth_endpoint,
+            "jwks_uri": record.jwks_uri,
+            "token_endpoint": record.token_endpoint,
+            "authorization_server": record.authorization_server,
+            "allowed_algorithms": list(record.allowed_algorithms),
+            "allow_anonymous": record.allow_anonymous,
+            "redirect_uris": list(record.redirect_uris),
+        }
+        key = (registrations.c.issuer == record.issuer) & (
+            registrations.c.client_id == record.client_id
+        )
+        with storage_errors("adding a registration"), self.engine.begin() as conn:
+            if conn.execute(registrations.update().where(key).values(**values)).rowcount == 0:
+                conn.execute(
+                    registrations.insert().values(
+                        issuer=record.issuer, client_id=record.client_id, **values
+                    )
+                )
+
+    def remove_registration(self, issuer: str, client_id: str) -> None:
+        """Remove a registration and its deployments; unknown ones are ignored."""
+        with storage_errors("removing a registration"), self.engine.begin() as conn:
+            reg_id = self._registration_id(conn, issuer, client_id)
+            if reg_id is not None:
+                conn.execute(deployments.delete().where(deployments.c.registration_id == reg_id))
+                conn.execute(registrations.delete().where(registrations.c.id == reg_id))
+
+    def add_deployment(self, registration: Registerable, deployment: Deployable) -> None:
+        """Add a deployment under an existing registration (idempotent)."""
+        record = registration.to_registration()
+        deployment_id = deployment.to_deployment().deployment_id
+        with storage_errors("adding a deployment"), self.engine.begin() as conn:
+            reg_id = self._registration_id(conn, record.issuer, record.client_id)
+            if reg_id is None:
+                msg = f"register {record.issuer!r} / {record.client_id!r} before its deployments"
+                raise RegistrationNotFoundError(msg)
+            self._insert_deployment(conn, reg_id, deployment_id)
+
+    @staticmethod
+    def _registration_id(conn: Connection, issuer: str, client_id: str) -> int | None:
+        query = sa.select(registrations.c.id).where(
+            (registrations.c.issuer == issuer) & (registrations.c.client_id == client_id)
+        )
+        found = conn.execute(query).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def _insert_deployment(conn: Connection, reg_id: int, deployment_id: str) -> None:
+        exists = conn.execute(
+            sa.select(sa.literal(1)).where(
+                (deployments.c.registration_id == reg_id)
+                & (deployments.c.deployment_id == deployment_id)
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                deployments.insert().values(registration_id=reg_id, deployment_id=deployment_id)
+            )
+
+    # ------------------------------------------------------------- RegistrationStore
+
+    def get_registration(self, issuer: str, client_id: str | None) -> Registration | None:
+        """Return the registration for *issuer* (and *client_id*), or ``None``."""
+        query = sa.select(registrations).where(registrations.c.issuer == issuer)
+        if client_id is not None:
+            query = query.where(registrations.c.client_id == client_id)
+        with storage_errors("reading a registration"), self.engine.connect() as conn:
+            rows = conn.execute(query.limit(2)).all()
+        if len(rows) > 1:
+            msg = (
+                f"issuer {issuer!r} has several registrations and the platform sent no "
+                "client_id; ask it to send client_id or give each registration its own "
+                "login URL"
+            )
+            raise RegistrationNotFoundError(msg, details={"issuer": issuer})
+        return _record(rows[0]) if rows else None
+
+    def get_deployment(self, registration: Registration, deployment_id: str) -> Deployment | None:
+        """Return the deployment (creating it when ``auto_register_deployments`` is set)."""
+        query = (
+            sa.select(registrations.c.id, deployments.c.deployment_id)
+            .select_from(
+                registrations.outerjoin(
+                    deployments,
+                    (deployments.c.registration_id == registrations.c.id)
+                    & (deployments.c.deployment_id == deployment_id),
+                )
+            )
+            .where(
+                (registrations.c.issuer == registration.issuer)
+                & (registrations.c.client_id == registration.client_id)
+            )
+        )
+        with storage_errors("reading a deployment"), self.engine.connect() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            if row.deployment_id is None:
+                if not self.auto_register_deployments:
+                    return None
+                with conn.begin():
+                    self._insert_deployment(conn, int(row.id), deployment_id)
+        return Deployment(deployment_id=deployment_id)
+
+    # ------------------------------------------------------------- NonceStore
+
+    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+        """Record an issued nonce until *expires_at*."""
+        with storage_errors("storing a nonce"), self.engine.begin() as conn:
+            conn.execute(
+                nonces.insert().values(
+                    issuer=registration.issuer,
+                    client_id=registration.client_id,
+                    nonce=nonce,
+                    expires_at=expires_at.timestamp(),
+                    used_at=None,
+                )
+            )
+
+    def validate_nonce(
+        self, nonce: str, registration: Registration, *, now: datetime
+    ) -> NonceStatus:
+        """Consume *nonce* with one conditional UPDATE (atomic on every backend)."""
+        ts = now.timestamp()
+        key = (
+            (nonces.c.issuer == registration.issuer)
+            & (nonces.c.client_id == registration.client_id)
+            & (nonces.c.nonce == nonce)
+        )
+        consume = (
+            nonces.update()
+            .where(key & nonces.c.used_at.is_(None) & (nonces.c.expires_at > ts))
+            .values(used_at=ts)
+        )
+        with storage_errors("consuming a nonce"), self.engine.begin() as conn:
+            if conn.execute(consume).rowcount == 1:
+                return NonceStatus.CONSUMED
+            # Not consumed by us: classify (the decision above was already atomic).
+            row = conn.execute(sa.select(nonces.c.used_at, nonces.c.expires_at).where(key)).first()
+        if row is None or row.expires_at <= ts:
+            return NonceStatus.NOT_FOUND
+        return NonceStatus.ALREADY_USED
+
+    def sweep_nonces(self, now: datetime) -> int:
+        """Delete nonces (used or not) that expired before *now*; return how many."""
+        with storage_errors("sweeping nonces"), self.engine.begin() as conn:
+            return int(
+                conn.execute(nonces.delete().where(nonces.c.expires_at <= now.timestamp())).rowcount
+            )

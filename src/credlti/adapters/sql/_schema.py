@@ -1,0 +1,157 @@
+"""The credlti tables and their versioned migrations.
+
+Rules of this module:
+
+1. Every table is prefixed ``credlti_`` so it can live in a host application's database.
+2. Each schema change is a new numbered migration appended to ``MIGRATIONS``; a
+   migration only adds (tables, columns, indexes) or transforms rows in place, so
+   upgrading an old schema keeps every row.
+3. Timestamps are stored as UTC seconds since the epoch (double precision): the same
+   comparisons work on SQLite and PostgreSQL, and no driver guesses time zones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from credlti.adapters.sql._errors import storage_errors
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "create_engine",
+    "current_version",
+    "metadata",
+    "upgrade",
+]
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "credlti_schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+registrations = sa.Table(
+    "credlti_registrations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("issuer", sa.String(1024), nullable=False),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("auth_endpoint", sa.String(2048), nullable=False),
+    sa.Column("jwks_uri", sa.String(2048), nullable=False),
+    sa.Column("token_endpoint", sa.String(2048)),
+    sa.Column("authorization_server", sa.String(2048)),
+    sa.Column("allowed_algorithms", sa.JSON, nullable=False),
+    sa.Column("allow_anonymous", sa.Boolean, nullable=False, default=False),
+    sa.Column("redirect_uris", sa.JSON, nullable=False),
+    sa.UniqueConstraint("issuer", "client_id", name="uq_credlti_registrations_issuer_client"),
+)
+
+deployments = sa.Table(
+    "credlti_deployments",
+    metadata,
+    sa.Column(
+        "registration_id",
+        sa.Integer,
+        sa.ForeignKey("credlti_registrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Case-sensitive on both backends: SQLite's default BINARY collation and PG's
+    # default collation compare bytes/code points for equality.
+    sa.Column("deployment_id", sa.String(255), primary_key=True),
+)
+
+nonces = sa.Table(
+    "credlti_nonces",
+    metadata,
+    sa.Column("issuer", sa.String(1024), primary_key=True),
+    sa.Column("client_id", sa.String(255), primary_key=True),
+    sa.Column("nonce", sa.String(255), primary_key=True),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
+    sa.Index("ix_credlti_nonces_expires_at", "expires_at"),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    """Version 1: LTI registrations, deployments and nonces."""
+    for table in (registrations, deployments, nonces):
+        table.create(conn, checkfirst=True)
+
+
+#: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the settings credlti's adapters rely on.
+
+    For SQLite, foreign keys are switched on for every connection, a busy timeout
+    is set so concurrent writers wait instead of failing at once, and file databases
+    use write-ahead logging (readers never block the writer; commits are durable
+    across application crashes, and cheap).
+    """
+    memory = url.startswith("sqlite") and (
+        url.endswith(":memory:") or url.rstrip("/") == "sqlite:" or "mode=memory" in url
+    )
+    if memory:
+        # One shared in-memory database for every thread of this engine.
+        kwargs.setdefault("poolclass", sa.pool.StaticPool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            if memory is False:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def current_version(engine: Engine) -> int:
+    """Return the schema version of the database (0 when credlti's tables are absent)."""
+    with storage_errors("reading the schema version"), engine.connect() as conn:
+        if not sa.inspect(conn).has_table(schema_version.name):
+            return 0
+        return int(conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none() or 0)
+
+
+def upgrade(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
+    """Apply pending migrations up to *target* in one transaction; return the new version.
+
+    Safe to run repeatedly and from several processes at once on PostgreSQL (the
+    version row is locked while migrating).
+    """
+    if not 0 <= target <= SCHEMA_VERSION:
+        msg = f"target must be between 0 and {SCHEMA_VERSION}, got {target}"
+        raise ValueError(msg)
+    with storage_errors("upgrading the schema"), engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        query = sa.select(schema_version.c.version).where(schema_version.c.id == 1)
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("LOCK TABLE credlti_schema_version IN EXCLUSIVE MODE"))
+        version = conn.execute(query).scalar_one_or_none()
+        if version is None:
+            conn.execute(schema_version.insert().values(id=1, version=0))
+            version = 0
+        for number in range(version + 1, target + 1):
+            MIGRATIONS[number - 1](conn)
+        if target > version:
+            conn.execute(
+                schema_version.update().where(schema_version.c.id == 1).values(version=target)
+            )
+        return max(version, target)

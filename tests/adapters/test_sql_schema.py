@@ -1,0 +1,136 @@
+"""SQL schema, migrations, the `credlti db` command and storage-error typing."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from credlti.adapters.sql import (
+    SCHEMA_VERSION,
+    SqlLaunchStorage,
+    create_engine,
+    current_version,
+    metadata,
+    upgrade,
+)
+from credlti.cli import main
+from credlti.errors import StorageConflictError, StorageUnavailableError
+from credlti.lti import Registration
+
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+REGISTRATION = Registration(
+    issuer="https://platform.example.edu",
+    client_id="tool-1",
+    auth_endpoint="https://platform.example.edu/auth",
+    jwks_uri="https://platform.example.edu/jwks",
+)
+
+
+@pytest.fixture(name="url", params=["sqlite", "postgresql"])
+def _url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'schema.db'}"
+    else:
+        yield request.getfixturevalue("fresh_postgres_url")
+
+
+def test_metadata_tables_are_prefixed() -> None:
+    """Every table credlti owns is prefixed, so it can live in a host database."""
+    assert metadata.tables
+    assert all(name.startswith("credlti_") for name in metadata.tables)
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(url: str) -> None:
+    """upgrade() brings an empty database to SCHEMA_VERSION; a second run changes nothing."""
+    engine = create_engine(url)
+    try:
+        assert current_version(engine) == 0
+
+        assert upgrade(engine) == SCHEMA_VERSION
+        assert upgrade(engine) == SCHEMA_VERSION
+
+        tables = set(sa.inspect(engine).get_table_names())
+        assert set(metadata.tables) <= tables
+        assert current_version(engine) == SCHEMA_VERSION
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_rejects_unknown_target(tmp_path: Path) -> None:
+    """Asking for a version that does not exist is a programming error."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(ValueError, match="target must be between"):
+        upgrade(engine, target=SCHEMA_VERSION + 1)
+    engine.dispose()
+
+
+def test_duplicate_nonce_is_a_storage_conflict(url: str) -> None:
+    """Storing one nonce twice raises StorageConflictError and keeps the first row."""
+    engine = create_engine(url)
+    upgrade(engine)
+    storage = SqlLaunchStorage(engine)
+    storage.add_registration(REGISTRATION)
+    expires = NOW + timedelta(minutes=5)
+    storage.store_nonce("n-1", REGISTRATION, expires_at=expires)
+
+    with pytest.raises(StorageConflictError) as info:
+        storage.store_nonce("n-1", REGISTRATION, expires_at=expires)
+
+    assert info.value.code == "storage_conflict"
+    assert "n-1" not in str(info.value)
+    assert storage.validate_nonce("n-1", REGISTRATION, now=NOW).value == "consumed"
+    engine.dispose()
+
+
+def test_unreachable_postgres_is_storage_unavailable() -> None:
+    """A database that cannot be reached raises StorageUnavailableError, not a driver error."""
+    engine = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    storage = SqlLaunchStorage(engine)
+
+    with pytest.raises(StorageUnavailableError) as info:
+        storage.get_registration(REGISTRATION.issuer, None)
+
+    assert info.value.http_status == 503
+    engine.dispose()
+
+
+def test_missing_tables_are_storage_unavailable_with_a_hint(tmp_path: Path) -> None:
+    """Using the adapter before `db upgrade` says to run the upgrade."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    storage = SqlLaunchStorage(engine)
+
+    with pytest.raises(StorageUnavailableError, match="credlti db upgrade"):
+        storage.get_registration(REGISTRATION.issuer, "tool-1")
+    engine.dispose()
+
+
+def test_cli_db_status_and_upgrade(tmp_path: Path) -> None:
+    """`credlti db status` reports pending work; `credlti db upgrade` does it."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    out = io.StringIO()
+
+    assert main(["db", "status", "--url", url], out) == 1
+    assert main(["db", "upgrade", "--url", url], out) == 0
+    assert main(["db", "status", "--url", url], out) == 0
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"schema version 0 of {SCHEMA_VERSION} (upgrade needed)"
+    assert lines[1] == f"schema upgraded from version 0 to {SCHEMA_VERSION}"
+    assert lines[2] == f"schema version {SCHEMA_VERSION} of {SCHEMA_VERSION} (up to date)"
+
+
+def test_cli_db_reports_unreachable_database(tmp_path: Path) -> None:
+    """An unusable URL gives exit status 1 and a readable error, not a traceback."""
+    out = io.StringIO()
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+
+    assert main(["db", "upgrade", "--url", url], out) == 1
+    assert out.getvalue().startswith("error: reading the schema version failed in the database")
