@@ -24,7 +24,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -128,6 +128,11 @@ class BadLaunch(enum.Enum):
     MISSING_LTI_CLAIMS = "missing_lti_claims"
 
 
+class _Installable(Protocol):
+    def add_registration(self, registration: Registration) -> None: ...
+    def add_deployment(self, registration: Registration, deployment: Deployment) -> None: ...
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -211,14 +216,16 @@ class SimulatedPlatform:
         """The kid of the current signing key."""
         return str(self._keys[-1].kid)
 
-    def install(self, storage: MemoryLaunchStorage[Any, Any]) -> None:
-        """Add this platform's registration and deployment to *storage*."""
+    def install(self, storage: _Installable) -> None:
+        """Add this platform's registration and deployment to *storage*.
+
+        Works with any storage that has ``add_registration`` and ``add_deployment``
+        (the memory and SQL adapters do).
+        """
         storage.add_registration(self.registration)
         storage.add_deployment(self.registration, self.deployment)
 
-    def tool(
-        self, storage: MemoryLaunchStorage[Any, Any] | None = None, **kwargs: Any
-    ) -> Tool[Any, Any]:
+    def tool(self, storage: Any = None, **kwargs: Any) -> Tool[Any, Any]:
         """Build a :class:`~credlti.lti.Tool` wired to this platform.
 
         It uses *storage* (a fresh memory storage with this platform installed by
@@ -231,9 +238,7 @@ class SimulatedPlatform:
         kwargs.setdefault("http_client", self.http_client())
         return Tool(storage, **kwargs)
 
-    def async_tool(
-        self, storage: MemoryLaunchStorage[Any, Any] | None = None, **kwargs: Any
-    ) -> AsyncTool[Any, Any]:
+    def async_tool(self, storage: Any = None, **kwargs: Any) -> AsyncTool[Any, Any]:
         """Like :meth:`tool`, for :class:`~credlti.lti.AsyncTool`."""
         if storage is None:
             storage = MemoryLaunchStorage()
