@@ -996,6 +996,29 @@ def test_time_claims_shape(
     _reject(tool, form, redirect.cookie_value, error, code)
 
 
+@pytest.mark.parametrize(
+    ("claim", "value", "error"),
+    [
+        ("exp", 10**400, TokenExpiredError),
+        ("exp", -(10**400), TokenExpiredError),
+        ("iat", 10**400, TokenNotYetValidError),
+        ("nbf", 10**400, TokenNotYetValidError),
+    ],
+    ids=["exp-huge", "exp-huge-negative", "iat-huge", "nbf-huge"],
+)
+def test_huge_integer_timestamps_are_typed_errors(
+    claim: str,
+    value: int,
+    error: type[CredltiError],
+    plat: SimulatedPlatform,
+    tool: Tool[Any, Any],
+) -> None:
+    """A signed token with an integer timestamp too big for a float is a typed 401, not a crash."""
+    redirect = login(tool, plat)
+    form = plat.launch(redirect, claims={claim: value})
+    _reject(tool, form, redirect.cookie_value, error, error.code)
+
+
 # --------------------------------------------------------------------------- host objects, storage
 
 
