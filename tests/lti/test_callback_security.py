@@ -909,6 +909,26 @@ def test_non_ascii_deployment_id_is_a_typed_400(
 # --------------------------------------------------------------------------- time
 
 
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        (BadLaunch.EXPIRED, TokenExpiredError),
+        (BadLaunch.TOO_OLD, TokenTooOldError),
+        (BadLaunch.ISSUED_IN_FUTURE, TokenNotYetValidError),
+        (BadLaunch.NOT_BEFORE_IN_FUTURE, TokenNotYetValidError),
+    ],
+    ids=["expired", "too-old", "issued-in-future", "not-before-in-future"],
+)
+def test_expired_and_untimely_tokens_are_rejected(
+    kind: BadLaunch, error: type[CredltiError], plat: SimulatedPlatform, tool: Tool[Any, Any]
+) -> None:
+    """Sec §5.1.3(7-8): expired, too old, future-issued and not-yet-valid tokens are 401s."""
+    redirect = login(tool, plat)
+    exc = _reject(tool, plat.bad_launch(redirect, kind), redirect.cookie_value, error, error.code)
+    assert exc.http_status == 401
+    accept(tool, plat.launch(redirect), redirect)
+
+
 def _timed(plat: SimulatedPlatform, **offsets: float) -> dict[str, float]:
     now = plat.clock().timestamp()
     return {name: now + offset for name, offset in offsets.items()}
