@@ -59,7 +59,6 @@ LIS = LTI_CLAIM + "lis"
 CUSTOM = LTI_CLAIM + "custom"
 ROLE_SCOPE_MENTOR = LTI_CLAIM + "role_scope_mentor"
 
-_MAX_ID = 255
 _EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
 
 # Claims with a typed field; every other key lands in ``extensions``.
@@ -155,8 +154,7 @@ def _req_id(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str:
         )
     if not isinstance(value, str):
         raise _invalid(full, "a string", value, spec_ref)
-    if len(value) > _MAX_ID:
-        raise _invalid(full, "at most 255 characters", value, spec_ref)
+    # Length limits are policy (LaunchPolicy.enforce_id_limits), checked by the validator.
     return value
 
 

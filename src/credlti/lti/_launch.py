@@ -16,7 +16,6 @@ Rules of this module:
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Generator, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -258,18 +257,35 @@ def _required(params: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _check_target(target: str, allowed: tuple[str, ...]) -> None:
+def _origin_and_path(url: str) -> tuple[str, str, int | None, str] | None:
     try:
-        parts = urlsplit(target)
+        parts = urlsplit(url)
+        port = parts.port
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
-        msg = f"target_link_uri must be an absolute URL of this tool, got {target[:200]!r}"
+        return None
+    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname, port, parts.path
+
+
+def _target_allowed(target: tuple[str, str, int | None, str], prefix: str) -> bool:
+    """Same scheme, host and port; the path equals the prefix's or continues it at a '/'."""
+    allowed = _origin_and_path(prefix)
+    if allowed is None or allowed[:3] != target[:3]:
+        return False
+    base, path = allowed[3].rstrip("/"), target[3]
+    return not base or path == base or path.startswith(base + "/")
+
+
+def _check_target(target: str, allowed: tuple[str, ...]) -> None:
+    parsed = _origin_and_path(target)
+    if parsed is None:
+        msg = f"target_link_uri must be an absolute http(s) URL of this tool, got {target[:200]!r}"
         raise TargetLinkUriNotAllowedError(msg)
-    if allowed and not any(target.startswith(prefix) for prefix in allowed):
+    if allowed and not any(_target_allowed(parsed, prefix) for prefix in allowed):
         msg = (
             f"target_link_uri {target[:200]!r} is not one of this tool's launch URLs; "
-            "add its prefix to allowed_target_link_uris"
+            "add its origin (and path prefix) to allowed_target_link_uris"
         )
         raise TargetLinkUriNotAllowedError(msg)
 
@@ -397,8 +413,18 @@ def login_flow(
 # --------------------------------------------------------------------------- callback
 
 
+#: Timestamps beyond this many seconds from the epoch (year ~33658) are not real.
+_MAX_TIMESTAMP = 1e12
+
+
 def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # Comparing (not converting) keeps huge integers from raising OverflowError;
+    # NaN fails both comparisons.
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and -_MAX_TIMESTAMP < value < _MAX_TIMESTAMP
+    )
 
 
 def _missing(claim: str, spec_ref: str, why: str = "") -> MissingClaimError:
@@ -417,6 +443,29 @@ def _id_claim(payload: Mapping[str, Any], key: str, name: str, ref: str, *, limi
     if limit and len(value) > _MAX_ID:
         msg = f"claim {name!r} must be at most 255 characters"
         raise InvalidClaimError(msg, spec_ref=ref, details={"claim": name})
+    return value
+
+
+def _check_nested_id_lengths(payload: Mapping[str, Any]) -> None:
+    """Core §5.3.5, §5.4.1: resource-link and context ids are at most 255 characters."""
+    for claim, name, ref in (
+        (c.RESOURCE_LINK, "resource_link.id", "Core §5.3.5"),
+        (c.CONTEXT, "context.id", "Core §5.4.1"),
+    ):
+        obj = payload.get(claim)
+        if isinstance(obj, Mapping):
+            value = obj.get("id")
+            if isinstance(value, str) and len(value) > _MAX_ID:
+                msg = f"claim {name!r} must be at most 255 characters"
+                raise InvalidClaimError(msg, spec_ref=ref, details={"claim": name})
+
+
+def _deployment_id(payload: Mapping[str, Any], *, limit: bool) -> str:
+    value = _id_claim(payload, c.DEPLOYMENT_ID, "deployment_id", "Core §5.3.3", limit=limit)
+    # It becomes a storage key: refuse control characters always, non-ASCII by policy.
+    if not value.isprintable() or (limit and not value.isascii()):
+        msg = "claim 'deployment_id' must be printable ASCII"
+        raise InvalidClaimError(msg, spec_ref="Core §5.3.3", details={"claim": "deployment_id"})
     return value
 
 
@@ -637,9 +686,7 @@ def callback_flow(
         raise NonceMismatchError(msg)
 
     roles = _check_message(payload, policy, registration)
-    deployment_id = _id_claim(
-        payload, c.DEPLOYMENT_ID, "deployment_id", "Core §5.3.3", limit=policy.enforce_id_limits
-    )
+    deployment_id = _deployment_id(payload, limit=policy.enforce_id_limits)
     if login.deployment_id is not None and deployment_id != login.deployment_id:
         msg = "claim 'deployment_id' differs from the login's lti_deployment_id"
         raise DeploymentMismatchError(msg)
@@ -650,9 +697,8 @@ def callback_flow(
         msg = "claim 'target_link_uri' differs from the login's target_link_uri"
         raise TargetLinkUriMismatchError(msg)
 
-    context = payload.get(c.CONTEXT)
-    if policy.enforce_id_limits and isinstance(context, Mapping):
-        _id_claim(context, "id", "context.id", "Core §5.4.1", limit=True)
+    if policy.enforce_id_limits:
+        _check_nested_id_lengths(payload)
     claims = c.parse_claims(payload, audience=audience, roles=roles)
 
     host_deployment = yield GetDeployment(registration, deployment_id)

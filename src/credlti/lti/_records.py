@@ -105,6 +105,14 @@ def _check_identifier(what: str) -> Any:
     return validate
 
 
+def _check_deployment_id(_inst: object, _attr: attrs.Attribute[str], value: object) -> None:
+    # Deliberately lenient: the launch policy decides how long or exotic a platform's
+    # ids may be (LaunchPolicy.enforce_id_limits); the record only needs text.
+    if not isinstance(value, str) or not value:
+        msg = f"deployment_id must be a non-empty string, got {value!r}"
+        raise ConfigurationError(msg, spec_ref="Core §5.3.3")
+
+
 def _as_str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -157,11 +165,12 @@ class Deployment:
     """One deployment of the tool under a registration (Core §3.1.3).
 
     Args:
-        deployment_id: The platform-assigned id; case-sensitive, at most 255 ASCII
-            characters, stored exactly as received.
+        deployment_id: The platform-assigned id; case-sensitive, stored exactly as
+            received (launches enforce at most 255 printable ASCII characters unless
+            ``enforce_id_limits`` is off).
     """
 
-    deployment_id: str = attrs.field(validator=_check_identifier("deployment_id"))
+    deployment_id: str = attrs.field(validator=_check_deployment_id)
 
     def to_deployment(self) -> Deployment:
         """Return this record itself (the :class:`~credlti.ports.Deployable` protocol)."""
