@@ -70,7 +70,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from credlti.credentials._records import FieldError
 
 __all__ = [
     "AlgorithmNotAllowedError",
@@ -193,6 +196,7 @@ class LaunchError(CredltiError):
     """Base of every LTI login and launch failure."""
 
     code = "launch_error"
+    _abstract = True
 
 
 class InvalidLaunchError(LaunchError):
@@ -200,6 +204,7 @@ class InvalidLaunchError(LaunchError):
 
     code = "invalid_launch"
     http_status = 400
+    _abstract = True
 
 
 class LaunchSecurityError(LaunchError):
@@ -210,6 +215,7 @@ class LaunchSecurityError(LaunchError):
 
     code = "launch_security"
     http_status = 401
+    _abstract = True
 
 
 class MissingParameterError(InvalidLaunchError):
@@ -433,6 +439,7 @@ class RemoteServiceError(CredltiError):
 
     code = "remote_service_error"
     http_status = 502
+    _abstract = True
 
 
 class KeySetFetchError(LaunchError, RemoteServiceError):
@@ -452,6 +459,7 @@ class StorageError(CredltiError):
 
     code = "storage_error"
     http_status = 500
+    _abstract = True
 
 
 class StorageUnavailableError(StorageError):
@@ -525,12 +533,12 @@ class CredentialValidationError(CredentialError):
         self,
         message: str,
         *,
-        field_errors: tuple[object, ...] = (),
+        field_errors: tuple[FieldError, ...] = (),
         spec_ref: str | None = None,
         details: Mapping[str, object] | None = None,
     ) -> None:
         merged = dict(details or {})
-        merged.setdefault("fields", [getattr(e, "path", str(e)) for e in field_errors])
+        merged.setdefault("fields", [e.path for e in field_errors])
         super().__init__(message, spec_ref=spec_ref, details=merged)
         #: The :class:`credlti.credentials.FieldError` records (path + message).
         self.field_errors = field_errors

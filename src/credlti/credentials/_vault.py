@@ -212,12 +212,19 @@ class Vault:
 
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
+        # Failures to open or commit the unit of work become StorageUnavailableError;
+        # an exception from the block itself passes through unchanged (after rollback).
+        in_body = False
         try:
             with self._store.transaction() as tx:
+                in_body = True
                 yield tx
+                in_body = False
         except CredltiError:
             raise
         except Exception as exc:
+            if in_body:
+                raise
             msg = f"the vault store failed with {type(exc).__name__}; nothing was changed"
             raise StorageUnavailableError(msg) from exc
 

@@ -1,0 +1,340 @@
+"""Contract tests for the credentials-vault ports; every adapter's test module reuses them.
+
+Subclass a suite and supply the ``make_*`` fixture returning a fresh adapter::
+
+    class TestMyStore(VaultStoreContract):
+        @pytest.fixture
+        def make_store(self): return lambda: MyStore(...)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from attrs import evolve
+
+from credlti.credentials import (
+    AuditAction,
+    AuditEvent,
+    CredentialRow,
+    OAuthClient,
+    OAuthTokenRow,
+    ProjectShare,
+    TransferTokenRow,
+    VaultUser,
+)
+from credlti.errors import StorageConflictError, StorageUnavailableError
+
+NOW = datetime(2026, 1, 15, 12, tzinfo=timezone.utc)
+
+
+def row(cid: str, name: str | None = None, owner: str = "o", **extra: Any) -> CredentialRow:
+    return CredentialRow(
+        id=cid,
+        name=name or cid,
+        schema="raw",
+        owner_id=owner,
+        body_ciphertext=b"ct-" + cid.encode(),
+        created_at=NOW,
+        updated_at=NOW,
+        **extra,
+    )
+
+
+def share(sid: str, cid: str, project: str) -> ProjectShare:
+    return ProjectShare(id=sid, credential_id=cid, project_id=project, created_at=NOW)
+
+
+def token(cid: str, version: int = 1) -> OAuthTokenRow:
+    return OAuthTokenRow(
+        credential_id=cid, client_id="c", ciphertext=b"tok", last_refreshed=NOW, version=version
+    )
+
+
+class VaultStoreContract:
+    """Everything the Vault relies on from a :class:`credlti.ports.VaultStore`."""
+
+    @pytest.fixture
+    def store(self, make_store: Callable[[], Any]) -> Any:
+        return make_store()
+
+    def test_add_get_update_delete(self, store: Any) -> None:
+        """Rows round-trip unchanged; update replaces; delete reports existence."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+        with store.transaction() as tx:
+            assert tx.credentials.get("a") == row("a")
+            tx.credentials.update(evolve(row("a"), name="renamed"))
+            assert tx.credentials.get_for_update("a").name == "renamed"
+            assert tx.credentials.delete("a") is True
+            assert tx.credentials.delete("a") is False
+            assert tx.credentials.get("a") is None
+
+    def test_name_unique_per_owner(self, store: Any) -> None:
+        """(owner, name) is unique on add and update; other owners may reuse it."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a", "db"))
+            tx.credentials.add(row("b", "db", owner="p"))
+            tx.credentials.add(row("c", "other"))
+        with pytest.raises(StorageConflictError), store.transaction() as tx:
+            tx.credentials.add(row("d", "db"))
+        with pytest.raises(StorageConflictError), store.transaction() as tx:
+            tx.credentials.update(evolve(row("c"), name="db"))
+        with pytest.raises(StorageConflictError), store.transaction() as tx:
+            tx.credentials.add(row("a", "fresh"))
+
+    def test_rollback(self, store: Any) -> None:
+        """An exception inside the unit of work undoes every write in it."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("keep"))
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012
+            tx.credentials.add(row("a"))
+            tx.credentials.update(evolve(row("keep"), name="changed"))
+            tx.shares.add(share("s", "keep", "p1"))
+            tx.oauth_tokens.put(token("keep"))
+            tx.transfers.add(
+                TransferTokenRow(
+                    id="t",
+                    credential_id="keep",
+                    owner_id="o",
+                    receiver_id="r",
+                    token_hash=b"h",
+                    created_at=NOW,
+                    expires_at=NOW,
+                )
+            )
+            tx.credentials.delete("keep")
+            raise RuntimeError
+        with store.transaction() as tx:
+            assert tx.credentials.get("a") is None
+            assert tx.credentials.get("keep") == row("keep")
+            assert tx.shares.for_credential("keep") == []
+            assert tx.oauth_tokens.get("keep") is None
+            assert tx.transfers.for_credential("keep") == []
+
+    def test_find_and_shares(self, store: Any) -> None:
+        """find filters by owner/project, ordered by lower(name); shares unique per project."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("1", "b"))
+            tx.credentials.add(row("2", "A"))
+            tx.credentials.add(row("3", "c", owner="x"))
+            tx.shares.add(share("s1", "1", "p"))
+            tx.shares.add(share("s2", "3", "p"))
+        with store.transaction() as tx:
+            assert [r.id for r in tx.credentials.find(owner_id="o")] == ["2", "1"]
+            assert [r.id for r in tx.credentials.find(project_id="p")] == ["1", "3"]
+            assert [r.id for r in tx.credentials.find(owner_id="o", project_id="p")] == ["1"]
+            assert tx.shares.get("s1") == share("s1", "1", "p")
+        with pytest.raises(StorageConflictError), store.transaction() as tx:
+            tx.shares.add(share("s3", "1", "p"))
+        with store.transaction() as tx:
+            assert tx.shares.remove("s1") is True
+            assert tx.shares.remove("s1") is False
+            assert tx.credentials.find(project_id="p")[0].id == "3"
+
+    def test_delete_cascades(self, store: Any) -> None:
+        """Deleting a credential removes its shares, token and transfer tokens."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+            tx.shares.add(share("s", "a", "p"))
+            tx.oauth_tokens.put(token("a"))
+            tx.transfers.add(
+                TransferTokenRow(
+                    id="t",
+                    credential_id="a",
+                    owner_id="o",
+                    receiver_id="r",
+                    token_hash=b"h",
+                    created_at=NOW,
+                    expires_at=NOW,
+                )
+            )
+        with store.transaction() as tx:
+            tx.credentials.delete("a")
+        with store.transaction() as tx:
+            assert tx.shares.get("s") is None
+            assert tx.oauth_tokens.get("a") is None
+            assert tx.transfers.for_credential("a") == []
+
+    def test_token_compare_and_set(self, store: Any) -> None:
+        """compare_and_set writes only when the stored version matches."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+            tx.oauth_tokens.put(token("a", 1))
+            assert tx.oauth_tokens.compare_and_set(token("a", 2), expected_version=1) is True
+            assert tx.oauth_tokens.compare_and_set(token("a", 3), expected_version=1) is False
+            assert tx.oauth_tokens.get("a").version == 2
+            assert tx.oauth_tokens.delete("a") is True
+            assert tx.oauth_tokens.delete("a") is False
+            assert tx.oauth_tokens.compare_and_set(token("a", 9), expected_version=2) is False
+
+    def test_transfers(self, store: Any) -> None:
+        """Transfer tokens are listed and deleted per credential only."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+            tx.credentials.add(row("b"))
+            for tid, cid in (("t1", "a"), ("t2", "a"), ("t3", "b")):
+                tx.transfers.add(
+                    TransferTokenRow(
+                        id=tid,
+                        credential_id=cid,
+                        owner_id="o",
+                        receiver_id="r",
+                        token_hash=tid.encode(),
+                        created_at=NOW,
+                        expires_at=NOW,
+                    )
+                )
+            assert tx.transfers.delete_for_credential("a") == 2
+            assert [t.id for t in tx.transfers.for_credential("b")] == ["t3"]
+
+    def test_scan_is_keyset_paginated(self, store: Any) -> None:
+        """scan_credentials walks by id after a cursor and filters due rows."""
+        with store.transaction() as tx:
+            for i in range(7):
+                due = NOW - timedelta(days=1) if i % 2 else None
+                tx.credentials.add(row(f"id{i}", scheduled_deletion=due))
+        first = store.scan_credentials(after_id=None, limit=3)
+        assert [r.id for r in first] == ["id0", "id1", "id2"]
+        assert [r.id for r in store.scan_credentials(after_id="id2", limit=10)] == [
+            "id3",
+            "id4",
+            "id5",
+            "id6",
+        ]
+        assert [r.id for r in store.scan_credentials(after_id=None, limit=10, due_before=NOW)] == [
+            "id1",
+            "id3",
+            "id5",
+        ]
+        assert store.scan_credentials(after_id="id6", limit=10) == []
+
+    def test_get_for_update_blocks_other_writers(self, store: Any) -> None:
+        """A row locked by one unit of work is not readable for update by another until commit."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+        order: list[str] = []
+        locked = threading.Event()
+
+        def other() -> None:
+            locked.wait(2)
+            with store.transaction() as tx:
+                tx.credentials.get_for_update("a")
+                order.append("other")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        with store.transaction() as tx:
+            tx.credentials.get_for_update("a")
+            locked.set()
+            time.sleep(0.05)
+            order.append("first")
+        thread.join(2)
+        assert order == ["first", "other"]
+
+    def test_named_lock_single_flight(self, store: Any) -> None:
+        """lock(key) admits one holder; a waiter times out with StorageUnavailableError."""
+        with store.lock("k", timeout=1):
+            result: list[BaseException] = []
+
+            def waiter() -> None:
+                try:
+                    with store.lock("k", timeout=0.05):
+                        pass
+                except StorageUnavailableError as exc:
+                    result.append(exc)
+
+            t = threading.Thread(target=waiter)
+            t.start()
+            t.join(2)
+            assert len(result) == 1
+            with store.lock("other", timeout=0.05):
+                pass
+        with store.lock("k", timeout=0.05):
+            pass
+
+
+class UserDirectoryContract:
+    """A :class:`credlti.ports.UserDirectory` seeded through ``make_directory(users)``."""
+
+    def test_lookup(
+        self, make_directory: Callable[[list[tuple[VaultUser, list[str]]]], Any]
+    ) -> None:
+        """Users by id and by case-insensitive email; projects per user."""
+        d = make_directory([(VaultUser(id="u", email="U@X.org"), ["p1", "p2"])])
+        assert d.get_user("u").email == "U@X.org"
+        assert d.get_user("z") is None
+        assert d.get_user_by_email("u@x.ORG").id == "u"
+        assert d.get_user_by_email("no@x") is None
+        assert d.accessible_projects("u") == {"p1", "p2"}
+        assert d.accessible_projects("z") == set()
+
+
+class StepActivityContract:
+    """A :class:`credlti.ports.StepActivity` seeded through ``make_activity(used_ids)``."""
+
+    def test_activity(self, make_activity: Callable[[list[str]], Any]) -> None:
+        """has_activity per id; with_activity answers a batch in one call."""
+        a = make_activity(["x", "y"])
+        assert a.has_activity("x")
+        assert not a.has_activity("z")
+        assert a.with_activity(["x", "z", "y"]) == {"x", "y"}
+
+
+class AuditSinkContract:
+    """A :class:`credlti.ports.AuditSink` from ``make_audit()``."""
+
+    def test_append_and_read(self, make_audit: Callable[[], Any]) -> None:
+        """Events come back per credential, oldest first."""
+        sink = make_audit()
+        events = [
+            AuditEvent(
+                id=str(i),
+                action=AuditAction.CREATED,
+                credential_id="c" if i != 1 else "d",
+                actor_id="a",
+                at=NOW + timedelta(seconds=i),
+            )
+            for i in range(3)
+        ]
+        for e in events:
+            sink.record(e)
+        assert sink.events_for("c") == [events[0], events[2]]
+        assert sink.events_for("z") == []
+
+
+class OAuthClientRegistryContract:
+    """A :class:`credlti.ports.OAuthClientRegistry` seeded through ``make_clients(clients)``."""
+
+    def test_get_client(self, make_clients: Callable[[list[OAuthClient]], Any]) -> None:
+        """Clients by our id; unknown ids give None."""
+        client = OAuthClient(id="g", client_id="cid", client_secret="s", token_endpoint="https://t")
+        reg = make_clients([client])
+        assert reg.get_client("g") == client
+        assert reg.get_client("x") is None
+
+
+class NotifierContract:
+    """A :class:`credlti.ports.VaultNotifier` from ``make_notifier()``: every call is accepted."""
+
+    def test_accepts_every_notice(self, make_notifier: Callable[[], Any]) -> None:
+        """All four notices can be sent without error."""
+        from credlti.credentials import Credential
+
+        n = make_notifier()
+        cred = Credential(
+            id="c", name="n", schema="raw", owner_id="o", body={}, created_at=NOW, updated_at=NOW
+        )
+        o, r = VaultUser(id="o", email="o@x"), VaultUser(id="r", email="r@x")
+        assert (
+            n.transfer_requested(credential=cred, owner=o, receiver=r, token="t", expires_at=NOW)
+            is None
+        )
+        assert n.transfer_completed(credential=cred, owner=o, receiver=r) is None
+        assert n.transfer_revoked(credential=cred, owner=o, receiver=None) is None
+        assert n.deletion_scheduled(credential=cred, owner=o, purge_at=NOW) is None
