@@ -300,10 +300,38 @@ def test_endpoint_down_stale_keys_serve_within_max_stale(platform: SimulatedPlat
     platform.clock.advance(20)  # expired 610 s ago: beyond max_stale
     exc = _key_set_error(lambda: full_launch(tool, platform))
     assert exc.details["jwks_uri"] == platform.jwks_uri
-    assert "503" in exc.message
-    # The endpoint recovers: fresh keys again.
+    # The endpoint recovers: fresh keys again (after any failure back-off).
     platform.jwks_status = 200
+    platform.clock.advance(31)
     full_launch(tool, platform)
+    assert platform.jwks_requests >= 3
+
+
+def test_outage_does_not_refetch_on_every_launch(platform: SimulatedPlatform) -> None:
+    """During an outage, launches within the cooldown reuse the failure: at most one fetch."""
+    tool = platform.tool()
+    full_launch(tool, platform)
+    platform.jwks_status = 503
+    platform.clock.advance(301)
+    for _ in range(10):
+        full_launch(tool, platform)  # stale keys
+    assert platform.jwks_requests == 2
+    platform.clock.advance(31)
+    full_launch(tool, platform)
+    assert platform.jwks_requests == 3
+
+
+def test_cold_cache_outage_fails_fast_within_cooldown(platform: SimulatedPlatform) -> None:
+    """Cold cache and a failing endpoint: one fetch, then fast failures until the cooldown ends."""
+    platform.jwks_status = 503
+    tool = platform.tool()
+    for _ in range(10):
+        _key_set_error(lambda: full_launch(tool, platform))
+    assert platform.jwks_requests == 1
+    platform.jwks_status = 200
+    platform.clock.advance(31)
+    full_launch(tool, platform)
+    assert platform.jwks_requests == 2
 
 
 def test_stale_keys_do_not_cover_unknown_kids(platform: SimulatedPlatform) -> None:
