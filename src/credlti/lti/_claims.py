@@ -383,12 +383,13 @@ def _nrps(value: object) -> NrpsEndpoint:
     if not isinstance(url, str) or not url:
         raise _invalid(f"{path}.context_memberships_url", "a non-empty URL string", url, ref)
     # The NRPS prose says service_version, the example service_versions: accept both.
-    versions = obj.get("service_versions", obj.get("service_version"))
+    field = "service_versions" if "service_versions" in obj else "service_version"
+    versions = obj.get(field)
     if isinstance(versions, str):
         versions = [versions]
     return NrpsEndpoint(
         context_memberships_url=url,
-        service_versions=() if versions is None else _str_list(versions, path, ref),
+        service_versions=() if versions is None else _str_list(versions, f"{path}.{field}", ref),
     )
 
 
@@ -396,7 +397,9 @@ def _deep_linking(value: object) -> DeepLinkingSettings:
     path, ref = "deep_linking_settings", "DL §4.4.1"
     obj = _object(value, path, ref)
     url = obj.get("deep_link_return_url")
-    if not isinstance(url, str) or not url:
+    if url is not None and not isinstance(url, str):
+        raise _invalid(f"{path}.deep_link_return_url", "a URL string", url, ref)
+    if not url:
         raise MissingClaimError(
             "claim 'deep_linking_settings.deep_link_return_url' is required",
             spec_ref=ref,

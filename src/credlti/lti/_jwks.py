@@ -19,10 +19,8 @@ from typing import Any
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from joserfc import jwk
-from joserfc.errors import JoseError
 
-from credlti.lti._jws import PublicKey, key_matches_alg
+from credlti.lti._jws import PublicKey, b64url_decode, key_matches_alg
 
 __all__ = [
     "JwksPolicy",
@@ -35,7 +33,7 @@ __all__ = [
     "stale_fallback",
 ]
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)", re.IGNORECASE)
 
 
@@ -117,6 +115,35 @@ def cache_lifetime(cache_control: str | None, policy: JwksPolicy) -> float:
     return min(max(policy.default_ttl, policy.min_ttl), policy.max_ttl)
 
 
+_PRIVATE_PARAMS = ("d", "p", "q", "dp", "dq", "qi", "oth")
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+
+def _b64_int(value: object) -> int:
+    if not isinstance(value, str) or not value:
+        msg = "key parameter must be non-empty base64url text"
+        raise ValueError(msg)
+    return int.from_bytes(b64url_decode(value), "big")
+
+
+def _public_key(item: Mapping[str, Any], kty: str, min_rsa_bits: int) -> PublicKey | None:
+    """Build the public key of one JWK (RFC 7518 §6.2-6.3), or None when unusable."""
+    if kty == "RSA":
+        n, e = _b64_int(item.get("n")), _b64_int(item.get("e"))
+        if n.bit_length() < min_rsa_bits or e < 3 or e % 2 == 0:
+            return None
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    curve = _CURVES.get(item.get("crv"))  # type: ignore[arg-type]
+    if curve is None:
+        return None
+    x, y = _b64_int(item.get("x")), _b64_int(item.get("y"))
+    return ec.EllipticCurvePublicNumbers(x, y, curve).public_key()  # ValueError if off-curve
+
+
 def _parse_one(item: Mapping[str, Any], min_rsa_bits: int) -> ParsedKey | None:
     kid = item.get("kid")
     kty = item.get("kty")
@@ -128,21 +155,15 @@ def _parse_one(item: Mapping[str, Any], min_rsa_bits: int) -> ParsedKey | None:
     alg = item.get("alg")
     if alg is not None and not isinstance(alg, str):
         return None
-    if any(p in item for p in ("d", "p", "q", "dp", "dq", "qi")):
-        # A private key published in a JWKS is a platform misconfiguration; we only
-        # need and only keep the public half.
-        item = {k: v for k, v in item.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
+    if any(p in item for p in _PRIVATE_PARAMS):
+        # A key published with its private half is compromised: anyone who read the
+        # key set can sign with it. Never trust it.
+        return None
     try:
-        imported = jwk.import_key(dict(item))
-    except (JoseError, ValueError, TypeError, KeyError, OverflowError):
+        key = _public_key(item, kty, min_rsa_bits)
+    except (ValueError, TypeError, OverflowError):
         return None
-    public = imported.public_key
-    if isinstance(public, rsa.RSAPublicKey):
-        if public.key_size < min_rsa_bits:
-            return None
-    elif not isinstance(public, ec.EllipticCurvePublicKey):
-        return None
-    return ParsedKey(kid=kid, key=public, alg=alg)
+    return None if key is None else ParsedKey(kid=kid, key=key, alg=alg)
 
 
 def parse_key_set(
@@ -174,9 +195,16 @@ def parse_key_set(
 class Lookup(enum.Enum):
     """What to do for a key lookup, given the cache's state."""
 
+    #: A usable key is cached (possibly stale, while the endpoint is failing).
     USE = "use"
+    #: Nothing usable is cached (cold or expired): fetch the key set.
     FETCH = "fetch"
+    #: The set is fresh but lacks the kid: refetch once to catch a rotation.
+    REFETCH = "refetch"
+    #: The kid is unknown and a kid-miss refetch happened within the cooldown.
     REJECT = "reject"
+    #: The last fetch failed within the cooldown and no stale key fits: fail fast.
+    UNAVAILABLE = "unavailable"
 
 
 def plan_lookup(
@@ -185,21 +213,30 @@ def plan_lookup(
     alg: str,
     *,
     now: float,
-    last_fetch: float | None,
+    last_miss_fetch: float | None,
+    last_failure: float | None,
     policy: JwksPolicy,
 ) -> tuple[Lookup, PublicKey | None]:
-    """Decide whether a cached key can be used, the key set must be fetched, or the kid rejected.
+    """Decide whether to use a cached key, fetch the key set, or fail without traffic.
 
-    A fresh entry with the kid is used. A missing or expired entry is fetched. A
-    fresh entry without the kid is refetched once per ``refetch_cooldown`` (to catch
-    a rotation, Sec §6.4); within the cooldown the kid is rejected without traffic.
+    - A fresh entry with the kid is used.
+    - A fresh entry without the kid is refetched (a rotation, Sec §6.4), but at most
+      once per ``refetch_cooldown``: a flood of random kids costs one fetch.
+    - A cold or expired entry is fetched, unless a fetch failed within the cooldown:
+      then stale keys (within ``max_stale``) are used, or the lookup fails fast, so
+      an outage at the platform does not make every launch wait for a timeout.
     """
+    cooldown = policy.refetch_cooldown
     if entry is not None and entry.is_fresh(now):
         key = entry.find(kid, alg)
         if key is not None:
             return Lookup.USE, key
-        if last_fetch is not None and now - last_fetch < policy.refetch_cooldown:
+        if last_miss_fetch is not None and now - last_miss_fetch < cooldown:
             return Lookup.REJECT, None
+        return Lookup.REFETCH, None
+    if last_failure is not None and now - last_failure < cooldown:
+        key = stale_fallback(entry, kid, alg, now=now, policy=policy)
+        return (Lookup.USE, key) if key is not None else (Lookup.UNAVAILABLE, None)
     return Lookup.FETCH, None
 
 

@@ -241,10 +241,18 @@ def _param(params: Mapping[str, Any], name: str) -> str | None:
     except Exception as exc:  # a hostile mapping must not crash the tool
         msg = f"parameter {name!r} could not be read"
         raise InvalidParameterError(msg) from exc
-    if value is None or isinstance(value, str):
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # lone surrogates cannot be sent anywhere
+                msg = f"parameter {name!r} is not valid Unicode text"
+                raise InvalidParameterError(msg, details={"parameter": name}) from exc
         return value
-    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
-        return value[0]
     msg = f"parameter {name!r} must be a single text value"
     raise InvalidParameterError(msg, details={"parameter": name})
 
@@ -597,12 +605,19 @@ def _check_message(
     return parse_roles(roles)
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time text comparison that tolerates any code point (even lone surrogates)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def _check_binding(
     params: Mapping[str, Any], kept: object, secrets: tuple[bytes, ...], now: float
 ) -> LoginState:
     posted = _param(params, "state")
     login = open_state(kept, secrets)
-    if not posted or not hmac.compare_digest(posted.encode(), login.state.encode()):
+    if not posted or not _same(posted, login.state):
         msg = "the posted state does not match the state bound to this browser (login CSRF?)"
         raise StateMismatchError(msg)
     if now >= login.expires_at:
@@ -681,7 +696,7 @@ def callback_flow(
     if not isinstance(nonce, str) or not nonce:
         msg = "claim 'nonce' is required"
         raise NonceMissingError(msg)
-    if not hmac.compare_digest(nonce.encode(), login.nonce.encode()):
+    if not _same(nonce, login.nonce):
         msg = "the token's nonce is not the one issued to this browser at login"
         raise NonceMismatchError(msg)
 

@@ -123,22 +123,26 @@ class _KeyCache:
 
     policy: JwksPolicy
     entries: dict[str, KeySetEntry] = attrs.field(factory=dict)
-    last_fetch: dict[str, float] = attrs.field(factory=dict)
+    last_miss_fetch: dict[str, float] = attrs.field(factory=dict)
+    last_failure: dict[str, float] = attrs.field(factory=dict)
     fetches: int = 0
 
-    def cached(self, uri: str, kid: str, alg: str, now: float) -> PublicKey | None:
-        """Return a usable cached key, ``None`` if a fetch is needed, or raise KidNotFound."""
+    def plan(self, uri: str, kid: str, alg: str, now: float) -> tuple[Lookup, PublicKey | None]:
+        """Plan a lookup; raise at once when the answer needs no traffic and is no."""
         decision, key = plan_lookup(
             self.entries.get(uri),
             kid,
             alg,
             now=now,
-            last_fetch=self.last_fetch.get(uri),
+            last_miss_fetch=self.last_miss_fetch.get(uri),
+            last_failure=self.last_failure.get(uri),
             policy=self.policy,
         )
         if decision is Lookup.REJECT:
             raise _kid_not_found(kid, uri)
-        return key
+        if decision is Lookup.UNAVAILABLE:
+            raise _key_set_error(uri, "the last fetch failed moments ago")
+        return decision, key
 
     def settle(
         self,
@@ -149,8 +153,11 @@ class _KeyCache:
         response: RemoteResponse | None,
         reason: str,
     ) -> PublicKey:
-        """Store a fetch's outcome and answer the lookup (stale keys if it failed)."""
-        self.last_fetch[uri] = now
+        """Store a fetch's outcome and answer the lookup (stale keys if it failed).
+
+        A fetched set that lacks the kid starts the refetch cooldown; a fetch that
+        finds it does not, so a rotation right after a routine refresh is still seen.
+        """
         self.fetches += 1
         if response is not None:
             try:
@@ -165,10 +172,13 @@ class _KeyCache:
                 reason = str(exc)
             else:
                 self.entries[uri] = entry
+                self.last_failure.pop(uri, None)
                 key = entry.find(kid, alg)
                 if key is None:
+                    self.last_miss_fetch[uri] = now
                     raise _kid_not_found(kid, uri)
                 return key
+        self.last_failure[uri] = now
         key = stale_fallback(self.entries.get(uri), kid, alg, now=now, policy=self.policy)
         if key is None:
             raise _key_set_error(uri, reason)
@@ -392,14 +402,14 @@ class Tool(_Facade, Generic[R, D]):
     def _get_key(self, effect: GetKey) -> PublicKey:
         uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
         cache = self._core.keys
-        key = cache.cached(uri, kid, alg, now)
+        _, key = cache.plan(uri, kid, alg, now)
         if key is not None:
             return key
         with self._guard:
             lock = self._fetch_locks.setdefault(uri, threading.Lock())
         with lock:
             # Another thread may have fetched while this one waited (single flight).
-            key = cache.cached(uri, kid, alg, now)
+            _, key = cache.plan(uri, kid, alg, now)
             if key is not None:
                 return key
             response, reason = None, ""
@@ -493,11 +503,11 @@ class AsyncTool(_Facade, Generic[R, D]):
     async def _get_key(self, effect: GetKey) -> PublicKey:
         uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
         cache = self._core.keys
-        key = cache.cached(uri, kid, alg, now)
+        _, key = cache.plan(uri, kid, alg, now)
         if key is not None:
             return key
         async with self._fetch_locks.setdefault(uri, asyncio.Lock()):
-            key = cache.cached(uri, kid, alg, now)
+            _, key = cache.plan(uri, kid, alg, now)
             if key is not None:
                 return key
             response, reason = None, ""

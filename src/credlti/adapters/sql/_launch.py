@@ -6,6 +6,7 @@ from datetime import datetime
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.sql._errors import storage_errors
@@ -103,16 +104,26 @@ class SqlLaunchStorage:
 
     @staticmethod
     def _insert_deployment(conn: Connection, reg_id: int, deployment_id: str) -> None:
-        exists = conn.execute(
-            sa.select(sa.literal(1)).where(
-                (deployments.c.registration_id == reg_id)
-                & (deployments.c.deployment_id == deployment_id)
+        """Insert a deployment unless it exists; concurrent inserts of one id are safe."""
+        values = {"registration_id": reg_id, "deployment_id": deployment_id}
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            statement: sa.Executable = (
+                postgresql.insert(deployments).values(**values).on_conflict_do_nothing()
             )
-        ).first()
-        if exists is None:
-            conn.execute(
-                deployments.insert().values(registration_id=reg_id, deployment_id=deployment_id)
-            )
+        elif dialect == "sqlite":
+            statement = sqlite.insert(deployments).values(**values).on_conflict_do_nothing()
+        else:  # pragma: no cover - other dialects: check, then insert
+            exists = conn.execute(
+                sa.select(sa.literal(1)).where(
+                    (deployments.c.registration_id == reg_id)
+                    & (deployments.c.deployment_id == deployment_id)
+                )
+            ).first()
+            if exists is not None:
+                return
+            statement = deployments.insert().values(**values)
+        conn.execute(statement)
 
     # ------------------------------------------------------------- RegistrationStore
 
@@ -150,13 +161,11 @@ class SqlLaunchStorage:
         )
         with storage_errors("reading a deployment"), self.engine.connect() as conn:
             row = conn.execute(query).first()
-            if row is None:
-                return None
-            if row.deployment_id is None:
-                if not self.auto_register_deployments:
-                    return None
-                with conn.begin():
-                    self._insert_deployment(conn, int(row.id), deployment_id)
+        if row is None or (row.deployment_id is None and not self.auto_register_deployments):
+            return None
+        if row.deployment_id is None:
+            with storage_errors("registering a deployment"), self.engine.begin() as conn:
+                self._insert_deployment(conn, int(row.id), deployment_id)
         return Deployment(deployment_id=deployment_id)
 
     # ------------------------------------------------------------- NonceStore
