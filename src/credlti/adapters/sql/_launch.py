@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from credlti.adapters.sql._errors import storage_errors
+from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._schema import deployments, nonces, registrations
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
@@ -67,7 +67,7 @@ class SqlLaunchStorage:
         key = (registrations.c.issuer == record.issuer) & (
             registrations.c.client_id == record.client_id
         )
-        with storage_errors("adding a registration"), self.engine.begin() as conn:
+        with transaction(self.engine, "adding a registration") as conn:
             if conn.execute(registrations.update().where(key).values(**values)).rowcount == 0:
                 conn.execute(
                     registrations.insert().values(
@@ -77,7 +77,7 @@ class SqlLaunchStorage:
 
     def remove_registration(self, issuer: str, client_id: str) -> None:
         """Remove a registration and its deployments; unknown ones are ignored."""
-        with storage_errors("removing a registration"), self.engine.begin() as conn:
+        with transaction(self.engine, "removing a registration") as conn:
             reg_id = self._registration_id(conn, issuer, client_id)
             if reg_id is not None:
                 conn.execute(deployments.delete().where(deployments.c.registration_id == reg_id))
@@ -87,7 +87,7 @@ class SqlLaunchStorage:
         """Add a deployment under an existing registration (idempotent)."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
-        with storage_errors("adding a deployment"), self.engine.begin() as conn:
+        with transaction(self.engine, "adding a deployment") as conn:
             reg_id = self._registration_id(conn, record.issuer, record.client_id)
             if reg_id is None:
                 msg = f"register {record.issuer!r} / {record.client_id!r} before its deployments"
@@ -132,7 +132,7 @@ class SqlLaunchStorage:
         query = sa.select(registrations).where(registrations.c.issuer == issuer)
         if client_id is not None:
             query = query.where(registrations.c.client_id == client_id)
-        with storage_errors("reading a registration"), self.engine.connect() as conn:
+        with read(self.engine, "reading a registration") as conn:
             rows = conn.execute(query.limit(2)).all()
         if len(rows) > 1:
             msg = (
@@ -159,12 +159,12 @@ class SqlLaunchStorage:
                 & (registrations.c.client_id == registration.client_id)
             )
         )
-        with storage_errors("reading a deployment"), self.engine.connect() as conn:
+        with read(self.engine, "reading a deployment") as conn:
             row = conn.execute(query).first()
         if row is None or (row.deployment_id is None and not self.auto_register_deployments):
             return None
         if row.deployment_id is None:
-            with storage_errors("registering a deployment"), self.engine.begin() as conn:
+            with transaction(self.engine, "registering a deployment") as conn:
                 self._insert_deployment(conn, int(row.id), deployment_id)
         return Deployment(deployment_id=deployment_id)
 
@@ -172,7 +172,7 @@ class SqlLaunchStorage:
 
     def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
         """Record an issued nonce until *expires_at*."""
-        with storage_errors("storing a nonce"), self.engine.begin() as conn:
+        with transaction(self.engine, "storing a nonce") as conn:
             conn.execute(
                 nonces.insert().values(
                     issuer=registration.issuer,
@@ -198,7 +198,7 @@ class SqlLaunchStorage:
             .where(key & nonces.c.used_at.is_(None) & (nonces.c.expires_at > ts))
             .values(used_at=ts)
         )
-        with storage_errors("consuming a nonce"), self.engine.begin() as conn:
+        with transaction(self.engine, "consuming a nonce") as conn:
             if conn.execute(consume).rowcount == 1:
                 return NonceStatus.CONSUMED
             # Not consumed by us: classify (the decision above was already atomic).
@@ -209,7 +209,7 @@ class SqlLaunchStorage:
 
     def sweep_nonces(self, now: datetime) -> int:
         """Delete nonces (used or not) that expired before *now*; return how many."""
-        with storage_errors("sweeping nonces"), self.engine.begin() as conn:
+        with transaction(self.engine, "sweeping nonces") as conn:
             return int(
                 conn.execute(nonces.delete().where(nonces.c.expires_at <= now.timestamp())).rowcount
             )

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from credlti.adapters.sql._errors import storage_errors
+from credlti.adapters.sql._errors import read, transaction
 
 __all__ = [
     "MIGRATIONS",
@@ -124,7 +124,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 def current_version(engine: Engine) -> int:
     """Return the schema version of the database (0 when credlti's tables are absent)."""
-    with storage_errors("reading the schema version"), engine.connect() as conn:
+    with read(engine, "reading the schema version") as conn:
         if not sa.inspect(conn).has_table(schema_version.name):
             return 0
         return int(conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none() or 0)
@@ -139,7 +139,7 @@ def upgrade(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
     if not 0 <= target <= SCHEMA_VERSION:
         msg = f"target must be between 0 and {SCHEMA_VERSION}, got {target}"
         raise ValueError(msg)
-    with storage_errors("upgrading the schema"), engine.begin() as conn:
+    with transaction(engine, "upgrading the schema") as conn:
         schema_version.create(conn, checkfirst=True)
         query = sa.select(schema_version.c.version).where(schema_version.c.id == 1)
         if conn.dialect.name == "postgresql":
