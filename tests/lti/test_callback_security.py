@@ -546,11 +546,11 @@ def test_cookie_signed_with_another_secret(plat: SimulatedPlatform, tool: Tool[A
 
 def _tampered_cookies(cookie: str, other: str) -> dict[str, str]:
     prefix, body, mac = cookie.split(".")
-    fields = json.loads(b64_decode(body))
+    fields = b64_decode(body).decode().split("\n")
     fields[4] = "https://evil.example.com/"  # another target_link_uri
     flipped = ("A" if mac[0] != "A" else "B") + mac[1:]
     return {
-        "body-rewritten": f"{prefix}.{b64(json.dumps(fields).encode())}.{mac}",
+        "body-rewritten": f"{prefix}.{b64(chr(10).join(fields).encode())}.{mac}",
         "mac-flipped": f"{prefix}.{body}.{flipped}",
         "mac-dropped": f"{prefix}.{body}.",
         "other-body-same-mac": f"{prefix}.{other.split('.')[1]}.{mac}",

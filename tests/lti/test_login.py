@@ -24,7 +24,7 @@ from credlti.errors import (
     TargetLinkUriNotAllowedError,
 )
 from credlti.lti import Registration, Tool, state_cookie_name
-from credlti.lti._state import open_state, seal_state
+from credlti.lti._state import mac_key, open_state, seal_state
 from credlti.ports import NonceStatus
 from credlti.testing import SimulatedPlatform
 
@@ -514,8 +514,9 @@ def test_launch_after_nonce_ttl_fails_even_with_a_longer_lived_state(
     tool = plat.tool(state_secret=SECRET_A)
     redirect = login(tool, plat)
     # Re-seal the binding with a far expiry (we own the secret), isolating the nonce TTL.
-    kept = open_state(redirect.cookie_value, [SECRET_A])
-    cookie = seal_state(kept._replace(expires_at=kept.expires_at + 3600), SECRET_A)
+    key = mac_key(SECRET_A)
+    kept = open_state(redirect.cookie_value, [key])
+    cookie = seal_state(kept._replace(expires_at=kept.expires_at + 3600), key)
     plat.clock.advance(tool.policy.state_ttl + 1)
     form = plat.launch(redirect)
     expect_error(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import attrs
 
@@ -127,20 +127,6 @@ def _opt_str(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str 
     if value is None or isinstance(value, str):
         return value
     raise _invalid(f"{path}.{key}", "a string", value, spec_ref)
-
-
-def _strings(
-    obj: Mapping[str, Any], names: tuple[str, ...], path: str, spec_ref: str
-) -> dict[str, str]:
-    """Return the present string fields *names* of *obj*; a non-string value is an error."""
-    out: dict[str, str] = {}
-    for name in names:
-        value = obj.get(name)
-        if value is not None:
-            if type(value) is not str:
-                raise _invalid(f"{path}.{name}" if path else name, "a string", value, spec_ref)
-            out[name] = value
-    return out
 
 
 def _req_id(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str:
@@ -265,45 +251,355 @@ class DeepLinkingSettings:
     data: Any = None
 
 
+_UNSET: Any = object()
+
+
 @attrs.frozen(kw_only=True)
+class _Shape:
+    """How one object-valued claim is checked and turned into its record."""
+
+    record: type[Any]
+    path: str
+    spec_ref: str
+    ids: tuple[str, ...] = ()  # required non-empty strings
+    strings: tuple[str, ...] = ()  # optional strings
+    lists: tuple[str, ...] = ()  # optional arrays of strings
+    numbers: tuple[str, ...] = ()  # optional numbers; anything else is dropped (lenient)
+
+
+def _check_shape(shape: _Shape, value: object) -> Mapping[str, Any]:
+    obj = value if type(value) is dict else _object(value, shape.path, shape.spec_ref)
+    for name in shape.ids:
+        _req_id(obj, name, shape.path, shape.spec_ref)
+    for name in shape.strings:
+        item = obj.get(name)
+        if item is not None and type(item) is not str:
+            raise _invalid(f"{shape.path}.{name}", "a string", item, shape.spec_ref)
+    for name in shape.lists:
+        item = obj.get(name)
+        if item is not None:
+            _str_list(item, f"{shape.path}.{name}", shape.spec_ref)
+    return obj
+
+
+def _build_shape(shape: _Shape, obj: Mapping[str, Any]) -> Any:
+    """Build the record of an already checked claim (cannot fail)."""
+    get = obj.get
+    fields: dict[str, Any] = {name: get(name) for name in shape.ids + shape.strings}
+    for name in shape.lists:
+        item = get(name)
+        fields[name] = () if item is None else tuple(item)
+    for name in shape.numbers:
+        fields[name] = _opt_number(obj, name)
+    return shape.record(**fields)
+
+
+_SHAPES: dict[str, _Shape] = {
+    RESOURCE_LINK: _Shape(
+        record=ResourceLink,
+        path="resource_link",
+        spec_ref="Core §5.3.5",
+        ids=("id",),
+        strings=("title", "description"),
+    ),
+    CONTEXT: _Shape(
+        record=Context,
+        path="context",
+        spec_ref="Core §5.4.1",
+        ids=("id",),
+        strings=("label", "title"),
+        lists=("type",),
+    ),
+    TOOL_PLATFORM: _Shape(
+        record=ToolPlatform,
+        path="tool_platform",
+        spec_ref="Core §5.4.2",
+        strings=(
+            "guid",
+            "name",
+            "contact_email",
+            "description",
+            "url",
+            "product_family_code",
+            "version",
+        ),
+    ),
+    LAUNCH_PRESENTATION: _Shape(
+        record=LaunchPresentation,
+        path="launch_presentation",
+        spec_ref="Core §5.4.4",
+        strings=("document_target", "return_url", "locale"),
+        numbers=("height", "width"),
+    ),
+    LIS: _Shape(
+        record=Lis,
+        path="lis",
+        spec_ref="Core §5.4.5",
+        strings=("person_sourcedid", "course_offering_sourcedid", "course_section_sourcedid"),
+    ),
+    AGS_CLAIM: _Shape(
+        record=AgsEndpoint,
+        path="ags_endpoint",
+        spec_ref="AGS §3.1",
+        strings=("lineitems", "lineitem"),
+        lists=("scope",),
+    ),
+}
+_SHAPED_KEYS = frozenset(_SHAPES)
+_PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
+
+
 class LaunchClaims:
     """Every claim of a validated launch, typed.
 
-    Timestamps are seconds since the epoch, as in the token. Optional claims the
-    platform did not send are ``None`` (or empty). Claims credlti does not model are
-    in :attr:`extensions`, keyed by their full claim name.
+    Every claim's shape is checked when the launch is validated; the typed
+    sub-records (``context``, ``resource_link``...) are built on first access, so a
+    launch pays only for what the host reads. Timestamps are seconds since the
+    epoch, as in the token. Optional claims the platform did not send are ``None``
+    (or empty). Claims credlti does not model are in :attr:`extensions`, keyed by
+    their full claim name. Instances are read-only.
     """
 
-    issuer: str
-    subject: str | None
+    __slots__ = ("_cache", "_payload", "audience", "roles")
+
+    #: The names of every claim attribute, in a stable order (for comparisons, dumps).
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "issuer",
+        "subject",
+        "audience",
+        "authorized_party",
+        "expires_at",
+        "issued_at",
+        "nonce",
+        "message_type",
+        "version",
+        "deployment_id",
+        "target_link_uri",
+        "roles",
+        "resource_link",
+        "context",
+        "tool_platform",
+        "launch_presentation",
+        "lis",
+        "custom",
+        "role_scope_mentor",
+        "ags",
+        "nrps",
+        "deep_linking",
+        "name",
+        "given_name",
+        "family_name",
+        "middle_name",
+        "email",
+        "picture",
+        "locale",
+        "extensions",
+    )
+
+    #: The ``aud`` claim as a tuple.
     audience: tuple[str, ...]
-    authorized_party: str | None
-    expires_at: float
-    issued_at: float
-    nonce: str
-    message_type: str
-    version: str
-    deployment_id: str
-    target_link_uri: str
+    #: The parsed ``roles`` claim (empty when absent).
     roles: Roles
-    resource_link: ResourceLink | None = None
-    context: Context | None = None
-    tool_platform: ToolPlatform | None = None
-    launch_presentation: LaunchPresentation | None = None
-    lis: Lis | None = None
-    custom: Mapping[str, str] = _EMPTY_MAP
-    role_scope_mentor: tuple[str, ...] = ()
-    ags: AgsEndpoint | None = None
-    nrps: NrpsEndpoint | None = None
-    deep_linking: DeepLinkingSettings | None = None
-    name: str | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    middle_name: str | None = None
-    email: str | None = None
-    picture: str | None = None
-    locale: str | None = None
-    extensions: Mapping[str, Any] = _EMPTY_MAP
+    _payload: Mapping[str, Any]
+    _cache: dict[str, Any]
+
+    def __init__(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        audience: tuple[str, ...],
+        roles: Roles,
+        _cache: dict[str, Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "_payload", payload)
+        object.__setattr__(self, "audience", audience)
+        object.__setattr__(self, "roles", roles)
+        object.__setattr__(self, "_cache", {} if _cache is None else _cache)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = "LaunchClaims is read-only"
+        raise attrs.exceptions.FrozenInstanceError(msg)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LaunchClaims):
+            return NotImplemented
+        return (self._payload, self.audience, self.roles) == (
+            other._payload,
+            other.audience,
+            other.roles,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"LaunchClaims(message_type={self.message_type!r}, issuer={self.issuer!r}, "
+            f"subject={self.subject!r}, deployment_id={self.deployment_id!r})"
+        )
+
+    def _shaped(self, claim: str) -> Any:
+        cache = self._cache
+        found = cache.get(claim, _UNSET)
+        if found is _UNSET:
+            value = self._payload.get(claim)
+            found = cache[claim] = None if value is None else _build_shape(_SHAPES[claim], value)
+        return found
+
+    # -- OIDC and required LTI claims (checked by the launch validator) ----------------
+
+    @property
+    def issuer(self) -> str:
+        """``iss``: the platform's issuer."""
+        return cast("str", self._payload["iss"])
+
+    @property
+    def subject(self) -> str | None:
+        """``sub``: the user's stable id at this issuer; ``None`` for anonymous launches."""
+        return cast("str | None", self._payload.get("sub"))
+
+    @property
+    def authorized_party(self) -> str | None:
+        """``azp``."""
+        return cast("str | None", self._payload.get("azp"))
+
+    @property
+    def expires_at(self) -> float:
+        """``exp``, seconds since the epoch."""
+        return cast("float", self._payload["exp"])
+
+    @property
+    def issued_at(self) -> float:
+        """``iat``, seconds since the epoch."""
+        return cast("float", self._payload["iat"])
+
+    @property
+    def nonce(self) -> str:
+        """``nonce`` (already consumed)."""
+        return cast("str", self._payload["nonce"])
+
+    @property
+    def message_type(self) -> str:
+        """The LTI ``message_type``, e.g. ``"LtiResourceLinkRequest"``."""
+        return cast("str", self._payload[MESSAGE_TYPE])
+
+    @property
+    def version(self) -> str:
+        """The LTI ``version`` (always ``"1.3.0"``)."""
+        return cast("str", self._payload[VERSION])
+
+    @property
+    def deployment_id(self) -> str:
+        """The platform's ``deployment_id``."""
+        return cast("str", self._payload[DEPLOYMENT_ID])
+
+    @property
+    def target_link_uri(self) -> str:
+        """Where to send the user: the signed ``target_link_uri`` (Core §5.3.4)."""
+        return cast("str", self._payload[TARGET_LINK_URI])
+
+    # -- typed sub-records ---------------------------------------------------------------
+
+    @property
+    def resource_link(self) -> ResourceLink | None:
+        """The launched resource link (Core §5.3.5)."""
+        return self._shaped(RESOURCE_LINK)  # type: ignore[no-any-return]
+
+    @property
+    def context(self) -> Context | None:
+        """The course or group (Core §5.4.1)."""
+        return self._shaped(CONTEXT)  # type: ignore[no-any-return]
+
+    @property
+    def tool_platform(self) -> ToolPlatform | None:
+        """The platform instance (Core §5.4.2)."""
+        return self._shaped(TOOL_PLATFORM)  # type: ignore[no-any-return]
+
+    @property
+    def launch_presentation(self) -> LaunchPresentation | None:
+        """How the platform shows the tool (Core §5.4.4)."""
+        return self._shaped(LAUNCH_PRESENTATION)  # type: ignore[no-any-return]
+
+    @property
+    def lis(self) -> Lis | None:
+        """LIS identifiers (Core §5.4.5)."""
+        return self._shaped(LIS)  # type: ignore[no-any-return]
+
+    @property
+    def ags(self) -> AgsEndpoint | None:
+        """The Assignment and Grade Services endpoint claim (AGS §3.1)."""
+        return self._shaped(AGS_CLAIM)  # type: ignore[no-any-return]
+
+    @property
+    def nrps(self) -> NrpsEndpoint | None:
+        """The Names and Role Provisioning Services claim (NRPS §3.6.1)."""
+        return self._cache.get(NRPS_CLAIM)
+
+    @property
+    def deep_linking(self) -> DeepLinkingSettings | None:
+        """The deep-linking settings (DL §4.4.1)."""
+        return self._cache.get(DL_SETTINGS_CLAIM)
+
+    @property
+    def custom(self) -> Mapping[str, str]:
+        """Custom parameters (Core §5.4.6), as text."""
+        found = self._cache.get(CUSTOM, _UNSET)
+        if found is _UNSET:
+            value = self._payload.get(CUSTOM)
+            found = self._cache[CUSTOM] = _EMPTY_MAP if value is None else _custom(value)
+        return found  # type: ignore[no-any-return]
+
+    @property
+    def role_scope_mentor(self) -> tuple[str, ...]:
+        """Users the launching mentor may see (Core §5.4.3)."""
+        value = self._payload.get(ROLE_SCOPE_MENTOR)
+        return () if value is None else tuple(value)
+
+    @property
+    def extensions(self) -> Mapping[str, Any]:
+        """Claims credlti does not model, keyed by full claim name (Core §3.5)."""
+        found = self._cache.get("", _UNSET)
+        if found is _UNSET:
+            payload = self._payload
+            extra = {k: payload[k] for k in payload.keys() - _TYPED_KEYS}
+            found = self._cache[""] = MappingProxyType(extra) if extra else _EMPTY_MAP
+        return found  # type: ignore[no-any-return]
+
+    # -- user profile (all optional; Core §5.3.6) ---------------------------------------
+
+    @property
+    def name(self) -> str | None:
+        """The user's full name."""
+        return cast("str | None", self._payload.get("name"))
+
+    @property
+    def given_name(self) -> str | None:
+        """The user's given name."""
+        return cast("str | None", self._payload.get("given_name"))
+
+    @property
+    def family_name(self) -> str | None:
+        """The user's family name."""
+        return cast("str | None", self._payload.get("family_name"))
+
+    @property
+    def middle_name(self) -> str | None:
+        """The user's middle name."""
+        return cast("str | None", self._payload.get("middle_name"))
+
+    @property
+    def email(self) -> str | None:
+        """The user's email address (never use it to identify users: use ``subject``)."""
+        return cast("str | None", self._payload.get("email"))
+
+    @property
+    def picture(self) -> str | None:
+        """A URL of the user's picture."""
+        return cast("str | None", self._payload.get("picture"))
+
+    @property
+    def locale(self) -> str | None:
+        """The user's locale."""
+        return cast("str | None", self._payload.get("locale"))
 
     @property
     def unresolved_custom(self) -> tuple[str, ...]:
@@ -312,43 +608,6 @@ class LaunchClaims:
         Such values are substitutions the platform lacks or refused (Core Appendix B).
         """
         return tuple(k for k, v in self.custom.items() if v.startswith("$"))
-
-
-def _resource_link(value: object) -> ResourceLink:
-    path, ref = "resource_link", "Core §5.3.5"
-    obj = _object(value, path, ref)
-    return ResourceLink(id=_req_id(obj, "id", path, ref), **_strings(obj, _RL_FIELDS, path, ref))
-
-
-def _context(value: object) -> Context:
-    path, ref = "context", "Core §5.4.1"
-    obj = _object(value, path, ref)
-    types = obj.get("type")
-    return Context(
-        id=_req_id(obj, "id", path, ref),
-        type=() if types is None else _str_list(types, "context.type", ref),
-        **_strings(obj, _CONTEXT_FIELDS, path, ref),
-    )
-
-
-def _tool_platform(value: object) -> ToolPlatform:
-    path, ref = "tool_platform", "Core §5.4.2"
-    return ToolPlatform(**_strings(_object(value, path, ref), _PLATFORM_FIELDS, path, ref))
-
-
-def _launch_presentation(value: object) -> LaunchPresentation:
-    path, ref = "launch_presentation", "Core §5.4.4"
-    obj = _object(value, path, ref)
-    return LaunchPresentation(
-        height=_opt_number(obj, "height"),
-        width=_opt_number(obj, "width"),
-        **_strings(obj, _PRESENTATION_FIELDS, path, ref),
-    )
-
-
-def _lis(value: object) -> Lis:
-    path, ref = "lis", "Core §5.4.5"
-    return Lis(**_strings(_object(value, path, ref), _LIS_FIELDS, path, ref))
 
 
 def _custom(value: object) -> Mapping[str, str]:
@@ -363,17 +622,6 @@ def _custom(value: object) -> Mapping[str, str]:
         elif item is not None:
             out[key] = json.dumps(item, separators=(",", ":"), sort_keys=True)
     return MappingProxyType(out)
-
-
-def _ags(value: object) -> AgsEndpoint:
-    path, ref = "ags_endpoint", "AGS §3.1"
-    obj = _object(value, path, ref)
-    scope = obj.get("scope")
-    return AgsEndpoint(
-        scope=() if scope is None else _str_list(scope, "ags_endpoint.scope", ref),
-        lineitems=_opt_str(obj, "lineitems", path, ref),
-        lineitem=_opt_str(obj, "lineitem", path, ref),
-    )
 
 
 def _nrps(value: object) -> NrpsEndpoint:
@@ -430,34 +678,19 @@ def _deep_linking(value: object) -> DeepLinkingSettings:
     )
 
 
-_RL_FIELDS = ("title", "description")
-_CONTEXT_FIELDS = ("label", "title")
-_PLATFORM_FIELDS = (
-    "guid",
-    "name",
-    "contact_email",
-    "description",
-    "url",
-    "product_family_code",
-    "version",
-)
-_PRESENTATION_FIELDS = ("document_target", "return_url", "locale")
-_LIS_FIELDS = ("person_sourcedid", "course_offering_sourcedid", "course_section_sourcedid")
-_PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
-
-
 def parse_claims(
     payload: Mapping[str, Any],
     *,
     audience: tuple[str, ...],
     roles: Roles | None,
 ) -> LaunchClaims:
-    """Build :class:`LaunchClaims` from a verified payload.
+    """Check the shape of every claim of a verified payload and return :class:`LaunchClaims`.
 
     The launch validator has already checked the security and required claims
     (iss, aud, exp, iat, nonce, message type, version, deployment, target link,
-    subject); this parses everything else and raises
-    :class:`~credlti.errors.InvalidClaimError` on wrong shapes.
+    subject); this checks everything else, eagerly, and raises
+    :class:`~credlti.errors.InvalidClaimError` (or ``MissingClaimError``) on wrong
+    shapes, so that reading the claims later never fails.
 
     Args:
         payload: The verified token payload.
@@ -465,53 +698,32 @@ def parse_claims(
         roles: The parsed roles, or ``None`` to parse them here (absent roles give an
             empty :class:`Roles`).
     """
-    get = payload.get
     if roles is None:
-        raw_roles = get(ROLES)
+        raw_roles = payload.get(ROLES)
         roles = (
             Roles()
             if raw_roles is None
             else parse_roles(_str_list(raw_roles, "roles", "Core §5.3.7"))
         )
-
-    resource_link = get(RESOURCE_LINK)
-    context = get(CONTEXT)
-    tool_platform = get(TOOL_PLATFORM)
-    presentation = get(LAUNCH_PRESENTATION)
-    lis = get(LIS)
-    custom = get(CUSTOM)
-    mentor = get(ROLE_SCOPE_MENTOR)
-    ags = get(AGS_CLAIM)
-    nrps = get(NRPS_CLAIM)
-    deep_linking = get(DL_SETTINGS_CLAIM)
-
-    extensions = {k: v for k, v in payload.items() if k not in _TYPED_KEYS}
-
-    return LaunchClaims(
-        issuer=payload["iss"],
-        subject=get("sub"),
-        audience=audience,
-        authorized_party=get("azp"),
-        expires_at=payload["exp"],
-        issued_at=payload["iat"],
-        nonce=payload["nonce"],
-        message_type=payload[MESSAGE_TYPE],
-        version=payload[VERSION],
-        deployment_id=payload[DEPLOYMENT_ID],
-        target_link_uri=payload[TARGET_LINK_URI],
-        roles=roles,
-        resource_link=None if resource_link is None else _resource_link(resource_link),
-        context=None if context is None else _context(context),
-        tool_platform=None if tool_platform is None else _tool_platform(tool_platform),
-        launch_presentation=None if presentation is None else _launch_presentation(presentation),
-        lis=None if lis is None else _lis(lis),
-        custom=_EMPTY_MAP if custom is None else _custom(custom),
-        role_scope_mentor=()
-        if mentor is None
-        else _str_list(mentor, "role_scope_mentor", "Core §5.4.3"),
-        ags=None if ags is None else _ags(ags),
-        nrps=None if nrps is None else _nrps(nrps),
-        deep_linking=None if deep_linking is None else _deep_linking(deep_linking),
-        **_strings(payload, _PROFILE_FIELDS, "", "Core §5.3.6"),
-        extensions=MappingProxyType(extensions) if extensions else _EMPTY_MAP,
-    )
+    for claim in payload.keys() & _SHAPED_KEYS:
+        value = payload[claim]
+        if value is not None:
+            _check_shape(_SHAPES[claim], value)
+    for name in _PROFILE_FIELDS:
+        value = payload.get(name)
+        if value is not None and type(value) is not str:
+            raise _invalid(name, "a string", value, "Core §5.3.6")
+    custom = payload.get(CUSTOM)
+    if custom is not None:
+        _object(custom, "custom", "Core §5.4.6")
+    mentor = payload.get(ROLE_SCOPE_MENTOR)
+    if mentor is not None:
+        _str_list(mentor, "role_scope_mentor", "Core §5.4.3")
+    cache: dict[str, Any] = {}
+    nrps = payload.get(NRPS_CLAIM)
+    if nrps is not None:
+        cache[NRPS_CLAIM] = _nrps(nrps)
+    deep_linking = payload.get(DL_SETTINGS_CLAIM)
+    if deep_linking is not None:
+        cache[DL_SETTINGS_CLAIM] = _deep_linking(deep_linking)
+    return LaunchClaims(payload, audience=audience, roles=roles, _cache=cache)

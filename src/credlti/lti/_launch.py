@@ -266,6 +266,8 @@ def _required(params: Mapping[str, Any], name: str) -> str:
 
 
 def _origin_and_path(url: str) -> tuple[str, str, int | None, str] | None:
+    if not url.isprintable():  # urlsplit would silently drop tabs and newlines
+        return None
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -334,7 +336,7 @@ def login_flow(
     now: datetime,
     state: str,
     nonce: str,
-    secret: bytes,
+    state_key: bytes,
 ) -> Generator[Effect, Any, LoginRedirect]:
     """Handle an OIDC third-party login initiation (Sec §5.1.1.1-2).
 
@@ -345,7 +347,7 @@ def login_flow(
         now: The current time.
         state: A fresh CSPRNG value for ``state``.
         nonce: A fresh CSPRNG value for ``nonce``.
-        secret: The key that signs the state binding.
+        state_key: The MAC key of the state binding (see ``_state.mac_key``).
 
     Yields:
         ``GetRegistration`` then ``StoreNonce``.
@@ -361,6 +363,9 @@ def login_flow(
     message_hint = _param(params, "lti_message_hint")
     deployment_hint = _param(params, "lti_deployment_id") or None
     _check_target(target, policy.allowed_target_link_uris)
+    if deployment_hint is not None and not deployment_hint.isprintable():
+        msg = "login parameter 'lti_deployment_id' must be printable text"
+        raise InvalidParameterError(msg, details={"parameter": "lti_deployment_id"})
 
     host = yield GetRegistration(issuer, client_id)
     registration = to_registration(host, issuer, client_id)
@@ -405,7 +410,7 @@ def login_flow(
             deployment_id=deployment_hint,
             expires_at=expires,
         ),
-        secret,
+        state_key,
     )
     return LoginRedirect(
         url=auth_request_url(registration.auth_endpoint, query),
@@ -613,10 +618,10 @@ def _same(a: str, b: str) -> bool:
 
 
 def _check_binding(
-    params: Mapping[str, Any], kept: object, secrets: tuple[bytes, ...], now: float
+    params: Mapping[str, Any], kept: object, keys: tuple[bytes, ...], now: float
 ) -> LoginState:
     posted = _param(params, "state")
-    login = open_state(kept, secrets)
+    login = open_state(kept, keys)
     if not posted or not _same(posted, login.state):
         msg = "the posted state does not match the state bound to this browser (login CSRF?)"
         raise StateMismatchError(msg)
@@ -632,7 +637,7 @@ def callback_flow(
     *,
     policy: LaunchPolicy,
     now: datetime,
-    secrets: tuple[bytes, ...],
+    state_keys: tuple[bytes, ...],
 ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
     """Validate the authentication response: every check of Sec §5.1.3 and Core §5.3.
 
@@ -642,7 +647,7 @@ def callback_flow(
         kept_state: The browser-bound value from ``LoginRedirect.cookie_value``.
         policy: The launch policy.
         now: The current time.
-        secrets: The state-binding keys (the first signs, any verifies).
+        state_keys: The state-binding MAC keys (any verifies).
 
     Yields:
         ``GetRegistration``, ``GetKey``, ``GetDeployment`` and ``ConsumeNonce``.
@@ -656,7 +661,7 @@ def callback_flow(
     if not token:
         msg = "callback parameter 'id_token' is required"
         raise MissingParameterError(msg, spec_ref="Sec §5.1.1.3", details={"parameter": "id_token"})
-    login = _check_binding(params, kept_state, secrets, ts)  # Sec §7.3.1
+    login = _check_binding(params, kept_state, state_keys, ts)  # Sec §7.3.1
     jws = parse_compact(token)  # Cert "Invalid LTI message"
 
     host_registration = yield GetRegistration(login.issuer, login.client_id)

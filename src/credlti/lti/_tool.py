@@ -53,6 +53,7 @@ from credlti.lti._launch import (
     login_flow,
 )
 from credlti.lti._records import LaunchContext, LoginRedirect
+from credlti.lti._state import mac_key
 from credlti.ports import Deployable, Registerable
 
 __all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
@@ -193,7 +194,7 @@ class _ToolCore:
     nonce_store: Any
     clock: Clock
     policy: LaunchPolicy
-    secrets: tuple[bytes, ...] = attrs.field(repr=False)
+    state_keys: tuple[bytes, ...] = attrs.field(repr=False)
     keys: _KeyCache = attrs.field(repr=False)
 
     @classmethod
@@ -215,7 +216,7 @@ class _ToolCore:
             nonce_store=nonce_store if nonce_store is not None else storage,
             clock=clock,
             policy=resolved,
-            secrets=_secrets_tuple(state_secret),
+            state_keys=tuple(mac_key(secret) for secret in _secrets_tuple(state_secret)),
             keys=_KeyCache(resolved.jwks),
         )
 
@@ -229,14 +230,14 @@ class _ToolCore:
             now=self.clock(),
             state=_secrets.token_urlsafe(32),
             nonce=_secrets.token_urlsafe(32),
-            secret=self.secrets[0],
+            state_key=self.state_keys[0],
         )
 
     def callback(
         self, params: Mapping[str, Any], state: str | None
     ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
         return callback_flow(
-            params, state, policy=self.policy, now=self.clock(), secrets=self.secrets
+            params, state, policy=self.policy, now=self.clock(), state_keys=self.state_keys
         )
 
 
