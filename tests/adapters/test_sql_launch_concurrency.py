@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue as queue_module
 import random
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,11 +76,13 @@ def _process_entry(
 
 @pytest.mark.slow
 def test_postgres_4_processes_x_8_threads_consume_each_nonce_exactly_once(
-    fresh_postgres_url: str,
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """32 concurrent workers on PostgreSQL replaying 1,000 nonces: each accepted exactly once."""
     url = fresh_postgres_url
     _prepare(url)
+    # Spawned workers import this module by name: give them the repository root.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[list[str]] = context.Queue()
     processes = [
@@ -86,9 +90,17 @@ def test_postgres_4_processes_x_8_threads_consume_each_nonce_exactly_once(
     ]
     for process in processes:
         process.start()
-    results = [queue.get(timeout=300) for _ in processes]
+    results: list[list[str]] = []
+    deadline = time.monotonic() + 300
+    while len(results) < len(processes) and time.monotonic() < deadline:
+        try:
+            results.append(queue.get(timeout=1))
+        except queue_module.Empty:
+            crashed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            assert not crashed, f"a worker process failed with exit code {crashed}"
     for process in processes:
         process.join(timeout=60)
+    assert len(results) == len(processes), "the workers did not finish in time"
 
     counts = Counter(nonce for result in results for nonce in result)
     assert all(process.exitcode == 0 for process in processes)

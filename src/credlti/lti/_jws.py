@@ -92,6 +92,14 @@ def _malformed(what: str) -> MalformedTokenError:
     )
 
 
+_json_decode = json.JSONDecoder().decode
+# Platforms send the same JWS header on every launch: decode each distinct one once.
+# Entries are read-only by contract; the cache is bounded and simply reset when full.
+_HEADERS: dict[str, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 256
+_MAX_CACHED_HEADER = 1024
+
+
 def parse_compact(token: object) -> UnverifiedJws:
     """Split and decode a compact JWS without verifying it.
 
@@ -108,14 +116,20 @@ def parse_compact(token: object) -> UnverifiedJws:
         raise _malformed("it must have exactly three dot-separated parts")
     h64, p64, s64 = parts
     try:
-        header = json.loads(b64url_decode(h64))
-        payload = json.loads(b64url_decode(p64))
+        header = _HEADERS.get(h64)
+        if header is None:
+            header = _json_decode(b64url_decode(h64).decode())
+            if type(header) is dict and len(h64) <= _MAX_CACHED_HEADER:
+                if len(_HEADERS) >= _HEADER_CACHE_SIZE:
+                    _HEADERS.clear()
+                _HEADERS[h64] = header
+        payload = _json_decode(b64url_decode(p64).decode())
         signature = b64url_decode(s64)
-    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _malformed("a part is not base64url-encoded JSON") from exc
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise _malformed("the header is not a JSON object")
-    if not isinstance(payload, dict):
+    if type(payload) is not dict:
         raise _malformed("the payload is not a JSON object")
     return UnverifiedJws(header, payload, f"{h64}.{p64}".encode("ascii", "replace"), signature)
 

@@ -562,6 +562,21 @@ def _check_times(payload: Mapping[str, Any], now: float, policy: LaunchPolicy) -
         raise TokenNotYetValidError(msg)
 
 
+_ROLES_CACHE: dict[tuple[str, ...], Roles] = {}
+_ROLES_CACHE_SIZE = 1024
+
+
+def _roles_of(values: tuple[str, ...]) -> Roles:
+    """Parse a roles claim; a platform sends few distinct ones, so they are cached."""
+    roles = _ROLES_CACHE.get(values)
+    if roles is None:
+        roles = parse_roles(values)
+        if len(_ROLES_CACHE) >= _ROLES_CACHE_SIZE:
+            _ROLES_CACHE.clear()
+        _ROLES_CACHE[values] = roles
+    return roles
+
+
 def _check_message(
     payload: Mapping[str, Any], policy: LaunchPolicy, registration: Registration
 ) -> Roles | None:
@@ -607,11 +622,13 @@ def _check_message(
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         msg = "claim 'roles' must be an array of strings"
         raise InvalidClaimError(msg, spec_ref="Core §5.3.7", details={"claim": "roles"})
-    return parse_roles(roles)
+    return _roles_of(tuple(roles))
 
 
 def _same(a: str, b: str) -> bool:
     """Constant-time text comparison that tolerates any code point (even lone surrogates)."""
+    if a.isascii() and b.isascii():
+        return hmac.compare_digest(a, b)
     return hmac.compare_digest(
         a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
     )

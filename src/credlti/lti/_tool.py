@@ -118,6 +118,9 @@ def _kid_not_found(kid: str, uri: str) -> KidNotFoundError:
     )
 
 
+_MAX_HITS = 1024
+
+
 @attrs.define
 class _KeyCache:
     """Parsed platform keys per key-set URL, shared by the sync and async resolvers."""
@@ -127,11 +130,17 @@ class _KeyCache:
     last_miss_fetch: dict[str, float] = attrs.field(factory=dict)
     last_failure: dict[str, float] = attrs.field(factory=dict)
     fetches: int = 0
+    # (uri, kid, alg) -> (key, expires_at) of fresh hits: the warm path is one dict get.
+    hits: dict[tuple[str, str, str], tuple[PublicKey, float]] = attrs.field(factory=dict)
 
     def plan(self, uri: str, kid: str, alg: str, now: float) -> tuple[Lookup, PublicKey | None]:
         """Plan a lookup; raise at once when the answer needs no traffic and is no."""
+        hit = self.hits.get((uri, kid, alg))
+        if hit is not None and now < hit[1]:
+            return Lookup.USE, hit[0]
+        entry = self.entries.get(uri)
         decision, key = plan_lookup(
-            self.entries.get(uri),
+            entry,
             kid,
             alg,
             now=now,
@@ -143,6 +152,10 @@ class _KeyCache:
             raise _kid_not_found(kid, uri)
         if decision is Lookup.UNAVAILABLE:
             raise _key_set_error(uri, "the last fetch failed moments ago")
+        if key is not None and entry is not None and entry.is_fresh(now):
+            if len(self.hits) >= _MAX_HITS:
+                self.hits.clear()
+            self.hits[uri, kid, alg] = (key, entry.expires_at)
         return decision, key
 
     def settle(
