@@ -267,18 +267,21 @@ class _Shape:
     numbers: tuple[str, ...] = ()  # optional numbers; anything else is dropped (lenient)
 
 
-def _check_shape(shape: _Shape, value: object) -> Mapping[str, Any]:
+def _check_shape(shape: _Shape, value: object, id_limit: int | None) -> Mapping[str, Any]:
     obj = value if type(value) is dict else _object(value, shape.path, shape.spec_ref)
     for name in shape.ids:
-        _req_id(obj, name, shape.path, shape.spec_ref)
+        ident = _req_id(obj, name, shape.path, shape.spec_ref)
+        if id_limit is not None and len(ident) > id_limit:
+            path = f"{shape.path}.{name}"
+            raise _invalid(path, f"at most {id_limit} characters", ident, shape.spec_ref)
     for name in shape.strings:
         item = obj.get(name)
         if item is not None and type(item) is not str:
             raise _invalid(f"{shape.path}.{name}", "a string", item, shape.spec_ref)
     for name in shape.lists:
-        item = obj.get(name)
-        if item is not None:
-            _str_list(item, f"{shape.path}.{name}", shape.spec_ref)
+        items = obj.get(name)
+        if items is not None:
+            _str_list(items, f"{shape.path}.{name}", shape.spec_ref)
     return obj
 
 
@@ -683,6 +686,7 @@ def parse_claims(
     *,
     audience: tuple[str, ...],
     roles: Roles | None,
+    id_limit: int | None = None,
 ) -> LaunchClaims:
     """Check the shape of every claim of a verified payload and return :class:`LaunchClaims`.
 
@@ -697,6 +701,8 @@ def parse_claims(
         audience: The ``aud`` claim normalised to a tuple.
         roles: The parsed roles, or ``None`` to parse them here (absent roles give an
             empty :class:`Roles`).
+        id_limit: The longest ``resource_link.id`` and ``context.id`` accepted
+            (Core §5.3.5, §5.4.1), or ``None`` for no limit.
     """
     if roles is None:
         raw_roles = payload.get(ROLES)
@@ -708,7 +714,7 @@ def parse_claims(
     for claim in payload.keys() & _SHAPED_KEYS:
         value = payload[claim]
         if value is not None:
-            _check_shape(_SHAPES[claim], value)
+            _check_shape(_SHAPES[claim], value, id_limit)
     for name in _PROFILE_FIELDS:
         value = payload.get(name)
         if value is not None and type(value) is not str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Generator, Mapping
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
@@ -180,16 +180,14 @@ class LaunchPolicy:
 # --------------------------------------------------------------------------- effects
 
 
-@attrs.frozen
-class GetRegistration:
+class GetRegistration(NamedTuple):
     """Effect: ``storage.get_registration(issuer, client_id)`` (host object or None)."""
 
     issuer: str
     client_id: str | None
 
 
-@attrs.frozen
-class StoreNonce:
+class StoreNonce(NamedTuple):
     """Effect: ``storage.store_nonce(nonce, registration, expires_at=...)``."""
 
     nonce: str
@@ -197,8 +195,7 @@ class StoreNonce:
     expires_at: datetime
 
 
-@attrs.frozen
-class GetKey:
+class GetKey(NamedTuple):
     """Effect: find the platform's public key *kid* for *alg* (fetching if needed).
 
     The driver answers with the key, or raises ``KidNotFoundError`` /
@@ -211,16 +208,14 @@ class GetKey:
     now: float
 
 
-@attrs.frozen
-class GetDeployment:
+class GetDeployment(NamedTuple):
     """Effect: ``storage.get_deployment(registration, deployment_id)`` (or None)."""
 
     registration: Registration
     deployment_id: str
 
 
-@attrs.frozen
-class ConsumeNonce:
+class ConsumeNonce(NamedTuple):
     """Effect: ``storage.validate_nonce(nonce, registration, now=...)`` -> NonceStatus."""
 
     nonce: str
@@ -457,20 +452,6 @@ def _id_claim(payload: Mapping[str, Any], key: str, name: str, ref: str, *, limi
         msg = f"claim {name!r} must be at most 255 characters"
         raise InvalidClaimError(msg, spec_ref=ref, details={"claim": name})
     return value
-
-
-def _check_nested_id_lengths(payload: Mapping[str, Any]) -> None:
-    """Core §5.3.5, §5.4.1: resource-link and context ids are at most 255 characters."""
-    for claim, name, ref in (
-        (c.RESOURCE_LINK, "resource_link.id", "Core §5.3.5"),
-        (c.CONTEXT, "context.id", "Core §5.4.1"),
-    ):
-        obj = payload.get(claim)
-        if isinstance(obj, Mapping):
-            value = obj.get("id")
-            if isinstance(value, str) and len(value) > _MAX_ID:
-                msg = f"claim {name!r} must be at most 255 characters"
-                raise InvalidClaimError(msg, spec_ref=ref, details={"claim": name})
 
 
 def _deployment_id(payload: Mapping[str, Any], *, limit: bool) -> str:
@@ -734,9 +715,9 @@ def callback_flow(
         msg = "claim 'target_link_uri' differs from the login's target_link_uri"
         raise TargetLinkUriMismatchError(msg)
 
-    if policy.enforce_id_limits:
-        _check_nested_id_lengths(payload)
-    claims = c.parse_claims(payload, audience=audience, roles=roles)
+    # Core §5.3.5, §5.4.1: resource-link and context ids are at most 255 characters.
+    id_limit = _MAX_ID if policy.enforce_id_limits else None
+    claims = c.parse_claims(payload, audience=audience, roles=roles, id_limit=id_limit)
 
     host_deployment = yield GetDeployment(registration, deployment_id)
     if host_deployment is None:

@@ -109,7 +109,10 @@ def open_state(value: object, keys: Sequence[bytes]) -> LoginState:
         signed_bytes = signed.encode("ascii")
     except ValueError as exc:
         raise _bad("is malformed") from exc
-    if not any(hmac.compare_digest(_mac(key, signed_bytes), mac) for key in keys):
+    for key in keys:
+        if hmac.compare_digest(_mac(key, signed_bytes), mac):
+            break
+    else:
         raise _bad("has an invalid signature")
     fields = b64url_decode(parts[1]).decode("utf-8", "surrogatepass").split(_SEP)
     if len(fields) != _FIELDS:  # pragma: no cover - only a validly signed bad body gets here

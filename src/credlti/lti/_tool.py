@@ -254,19 +254,36 @@ class _ToolCore:
         )
 
 
+def _get_registration(core: _ToolCore, effect: GetRegistration) -> Any:
+    return core.storage.get_registration(effect.issuer, effect.client_id)
+
+
+def _get_deployment(core: _ToolCore, effect: GetDeployment) -> Any:
+    return core.storage.get_deployment(effect.registration, effect.deployment_id)
+
+
+def _consume_nonce(core: _ToolCore, effect: ConsumeNonce) -> Any:
+    return core.nonce_store.validate_nonce(effect.nonce, effect.registration, now=effect.now)
+
+
+def _store_nonce(core: _ToolCore, effect: StoreNonce) -> Any:
+    return core.nonce_store.store_nonce(
+        effect.nonce, effect.registration, expires_at=effect.expires_at
+    )
+
+
+#: How each storage effect is performed; the result may be awaitable (AsyncTool).
+_STORAGE_CALLS: dict[type[Any], Callable[[_ToolCore, Any], Any]] = {
+    GetRegistration: _get_registration,
+    GetDeployment: _get_deployment,
+    ConsumeNonce: _consume_nonce,
+    StoreNonce: _store_nonce,
+}
+
+
 def _call_storage(core: _ToolCore, effect: Effect) -> Any:
-    """Call the storage method an effect names; the result may be awaitable."""
-    if isinstance(effect, GetRegistration):
-        return core.storage.get_registration(effect.issuer, effect.client_id)
-    if isinstance(effect, GetDeployment):
-        return core.storage.get_deployment(effect.registration, effect.deployment_id)
-    if isinstance(effect, ConsumeNonce):
-        return core.nonce_store.validate_nonce(effect.nonce, effect.registration, now=effect.now)
-    if isinstance(effect, StoreNonce):
-        return core.nonce_store.store_nonce(
-            effect.nonce, effect.registration, expires_at=effect.expires_at
-        )
-    raise AssertionError(effect)  # pragma: no cover
+    """Call the storage method an effect names."""
+    return _STORAGE_CALLS[type(effect)](core, effect)
 
 
 class _Facade:
@@ -404,7 +421,7 @@ class Tool(_Facade, Generic[R, D]):
             return done.value  # type: ignore[no-any-return]
 
     def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, GetKey):
+        if type(effect) is GetKey:
             return self._get_key(effect)
         try:
             return _call_storage(self._core, effect)
@@ -502,7 +519,7 @@ class AsyncTool(_Facade, Generic[R, D]):
             return done.value  # type: ignore[no-any-return]
 
     async def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, GetKey):
+        if type(effect) is GetKey:
             return await self._get_key(effect)
         try:
             result = _call_storage(self._core, effect)

@@ -121,7 +121,8 @@ class MemoryLaunchStorage(Generic[R, D]):
         key = (registration.issuer, registration.client_id, nonce)
         ts = now.timestamp()
         with self._lock:
-            self._last_now = max(self._last_now, ts)
+            if ts > self._last_now:
+                self._last_now = ts
             entry = self._nonces.get(key)
             if entry is None or entry[0] <= ts:
                 return NonceStatus.NOT_FOUND
