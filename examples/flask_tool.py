@@ -32,7 +32,7 @@ from flask import Flask, abort, redirect, request
 from werkzeug.wrappers import Response
 
 from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import LaunchContext, Tool, state_cookie_name
+from credlti.lti import LaunchContext, Tool, clear_state_cookie_header, state_cookie_name
 
 log = logging.getLogger("credlti.examples.flask")
 
@@ -46,11 +46,6 @@ SAFE_MESSAGES = {
     502: "The learning platform could not be reached. Please try again in a minute.",
     503: "The tool is temporarily unavailable. Please try again in a minute.",
 }
-
-
-def clear_cookie_header(name: str) -> str:
-    """A ``Set-Cookie`` value that deletes the state cookie *name* (same attributes)."""
-    return f"{name}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
 
 
 def with_query(url: str, **params: str) -> str:
@@ -128,12 +123,12 @@ def create_app(tool: Tool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_URL) ->
     @app.post("/launch")
     def launch() -> Response:
         # Each login has its own cookie, named after its state: tabs don't collide.
-        cookie = state_cookie_name(request.form.get("state", ""))
-        launch = tool.handle_callback(request.form, request.cookies.get(cookie))
+        state = request.form.get("state", "")
+        launch = tool.handle_callback(request.form, request.cookies.get(state_cookie_name(state)))
         launch_id = launches.put(launch)
         # Go on to the *signed* target_link_uri, never the unsigned login parameter.
         response = redirect(with_query(launch.claims.target_link_uri, launch_id=launch_id), 303)
-        response.headers.add("Set-Cookie", clear_cookie_header(cookie))  # single use
+        response.headers.add("Set-Cookie", clear_state_cookie_header(state))  # single use
         return response
 
     @app.get("/launch")

@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import AsyncTool, LaunchContext, state_cookie_name
+from credlti.lti import AsyncTool, LaunchContext, clear_state_cookie_header, state_cookie_name
 
 log = logging.getLogger("credlti.examples.starlette")
 
@@ -50,11 +50,6 @@ SAFE_MESSAGES = {
     502: "The learning platform could not be reached. Please try again in a minute.",
     503: "The tool is temporarily unavailable. Please try again in a minute.",
 }
-
-
-def clear_cookie_header(name: str) -> str:
-    """A ``Set-Cookie`` value that deletes the state cookie *name* (same attributes)."""
-    return f"{name}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
 
 
 def with_query(url: str, **params: str) -> str:
@@ -129,15 +124,16 @@ def create_app(tool: AsyncTool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_UR
 
     async def launch(request: Request) -> Response:
         form = await request.form()
-        state = form.get("state")
+        posted = form.get("state")
         # Each login has its own cookie, named after its state: tabs don't collide.
-        cookie = state_cookie_name(state if isinstance(state, str) else "")
+        state = posted if isinstance(posted, str) else ""
+        cookie = state_cookie_name(state)
         launch = await tool.handle_callback(form, request.cookies.get(cookie))
         launch_id = launches.put(launch)
         # Go on to the *signed* target_link_uri, never the unsigned login parameter.
         target = with_query(launch.claims.target_link_uri, launch_id=launch_id)
         response = RedirectResponse(target, status_code=303)
-        response.headers.append("set-cookie", clear_cookie_header(cookie))  # single use
+        response.headers.append("set-cookie", clear_state_cookie_header(state))  # single use
         return response
 
     async def show_launch(request: Request) -> Response:

@@ -35,6 +35,7 @@ from credlti.lti._records import (
     LaunchContext,
     LoginRedirect,
     Registration,
+    clear_state_cookie_header,
     state_cookie_name,
 )
 from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
@@ -69,6 +70,7 @@ __all__ = [
     "Roles",
     "Tool",
     "ToolPlatform",
+    "clear_state_cookie_header",
     "parse_role",
     "parse_roles",
     "state_cookie_name",

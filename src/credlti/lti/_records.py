@@ -27,6 +27,8 @@ __all__ = [
     "LaunchContext",
     "LoginRedirect",
     "Registration",
+    "clear_state_cookie_header",
+    "state_cookie_name",
 ]
 
 #: Asymmetric JWS algorithms credlti can verify. Symmetric (HS*) and ``none`` are
@@ -190,6 +192,19 @@ def state_cookie_name(state: str) -> str:
     :meth:`~credlti.lti.Tool.handle_callback`.
     """
     return STATE_COOKIE_PREFIX + state
+
+
+def clear_state_cookie_header(state: str, *, path: str = "/", partitioned: bool = True) -> str:
+    """Return a ``Set-Cookie`` header value that deletes *state*'s binding cookie.
+
+    Send it with the launch response: the binding is single use. The attributes match
+    :meth:`LoginRedirect.set_cookie_header` so browsers replace that very cookie.
+    """
+    parts = [f"{state_cookie_name(state)}=", "Max-Age=0", f"Path={path}", "Secure", "HttpOnly"]
+    parts.append("SameSite=None")
+    if partitioned:
+        parts.append("Partitioned")
+    return "; ".join(parts)
 
 
 @attrs.frozen(kw_only=True)
