@@ -5,8 +5,12 @@ built-in adapters live in :mod:`credlti.adapters` (``memory`` built in, ``sql`` 
 ``redis`` as extras). To write your own, implement the methods below and run the
 contract test suite against it (see ``docs/storage.md``).
 
-Every method may raise :class:`~credlti.errors.StorageError` (or a subclass) when
-the backend fails; any other exception is wrapped into one by the facades.
+Every method should raise :class:`~credlti.errors.StorageError` (or a subclass) when
+the backend fails, as the built-in adapters do. As a safety net, the LTI facades wrap
+any other exception from a storage call into
+:class:`~credlti.errors.StorageUnavailableError`, and the vault does the same for
+failures to open or commit a unit of work; an exception raised by a repository
+*inside* a vault transaction rolls it back and propagates as raised.
 """
 
 from __future__ import annotations
