@@ -5,6 +5,10 @@ psycopg 3). The tables are exposed as :data:`metadata` so host applications can
 include them in their own migrations (Alembic, ...); standalone users run
 :func:`upgrade` (or ``credlti db upgrade --url ...``).
 
+Adapters: :class:`SqlLaunchStorage` (LTI registrations, deployments, nonces) and,
+for the credentials vault, :class:`SqlVaultStore`, :class:`SqlAuditSink`,
+:class:`SqlOAuthClientRegistry` and :class:`SqlStepActivity`.
+
 No ORM session ever leaks into the public API: adapters take an ``Engine`` and
 return credlti records.
 """
@@ -28,10 +32,20 @@ from credlti.adapters.sql._schema import (
     metadata,
     upgrade,
 )
+from credlti.adapters.sql._vault import (
+    SqlAuditSink,
+    SqlOAuthClientRegistry,
+    SqlStepActivity,
+    SqlVaultStore,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SqlAuditSink",
     "SqlLaunchStorage",
+    "SqlOAuthClientRegistry",
+    "SqlStepActivity",
+    "SqlVaultStore",
     "create_engine",
     "current_version",
     "metadata",

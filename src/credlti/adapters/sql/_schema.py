@@ -79,6 +79,124 @@ nonces = sa.Table(
     sa.Index("ix_credlti_nonces_expires_at", "expires_at"),
 )
 
+# --------------------------------------------------------------------------- credentials vault
+#
+# Ids, owner ids and names compare and sort by code point on both backends: SQLite's
+# BINARY collation, and the "C" collation on PostgreSQL (whatever the database's
+# default), so keyset pagination and ``lower(name)`` ordering match the memory adapter.
+_KEY = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
+
+
+def _credential_fk(**kwargs: Any) -> sa.Column[Any]:
+    return sa.Column(
+        "credential_id",
+        _KEY,
+        sa.ForeignKey("credlti_credentials.id", ondelete="CASCADE"),
+        nullable=False,
+        **kwargs,
+    )
+
+
+credentials = sa.Table(
+    "credlti_credentials",
+    metadata,
+    sa.Column("id", _KEY, primary_key=True),
+    sa.Column("name", _KEY, nullable=False),
+    sa.Column("schema", sa.String(255), nullable=False),
+    sa.Column("owner_id", _KEY, nullable=False),
+    sa.Column("body_ciphertext", sa.LargeBinary),  # NULL once purged
+    sa.Column("production", sa.Boolean, nullable=False, default=False),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("transfer_status", sa.String(16)),
+    sa.Column("scheduled_deletion", sa.Double),
+    sa.Column("oauth_client_id", sa.String(255)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    # The vault's naming rule: unique per owner, case-sensitive (as the facade checks).
+    sa.UniqueConstraint("owner_id", "name", name="uq_credlti_credentials_owner_name"),
+    sa.Index("ix_credlti_credentials_scheduled_deletion", "scheduled_deletion"),
+)
+
+project_shares = sa.Table(
+    "credlti_project_shares",
+    metadata,
+    sa.Column("id", _KEY, primary_key=True),
+    _credential_fk(),
+    sa.Column("project_id", _KEY, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint(
+        "credential_id", "project_id", name="uq_credlti_project_shares_credential_project"
+    ),
+    sa.Index("ix_credlti_project_shares_project_id", "project_id"),
+)
+
+oauth_tokens = sa.Table(
+    "credlti_oauth_tokens",
+    metadata,
+    _credential_fk(primary_key=True),
+    sa.Column("client_id", sa.String(255)),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),  # every secret of the token
+    sa.Column("token_type", sa.String(255), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("expires_at", sa.Double),
+    sa.Column("last_refreshed", sa.Double, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+transfer_tokens = sa.Table(
+    "credlti_transfer_tokens",
+    metadata,
+    sa.Column("id", _KEY, primary_key=True),
+    _credential_fk(index=True),
+    sa.Column("owner_id", _KEY, nullable=False),
+    sa.Column("receiver_id", _KEY, nullable=False),
+    sa.Column("token_hash", sa.LargeBinary, nullable=False),  # SHA-256, never the token
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+)
+
+audit_events = sa.Table(
+    "credlti_audit_events",
+    metadata,
+    # Insertion order ("oldest first"); INTEGER on SQLite so it aliases the rowid.
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", _KEY, nullable=False, unique=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    # No foreign key: the audit trail outlives deleted and purged credentials.
+    sa.Column("credential_id", _KEY, nullable=False),
+    sa.Column("actor_id", _KEY),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("changes", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("item_type", sa.String(64), nullable=False),
+    sa.Index("ix_credlti_audit_events_credential", "credential_id", "seq"),
+)
+
+oauth_clients = sa.Table(
+    "credlti_oauth_clients",
+    metadata,
+    sa.Column("id", _KEY, primary_key=True),
+    sa.Column("client_id", sa.String(1024), nullable=False),
+    # Encrypted with the registry's key ring (associated data binds it to the row).
+    sa.Column("client_secret_ciphertext", sa.LargeBinary),
+    sa.Column("token_endpoint", sa.String(2048), nullable=False),
+    sa.Column("revocation_endpoint", sa.String(2048)),
+    sa.Column("auth_method", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+)
+
+step_activity = sa.Table(
+    "credlti_step_activity",
+    metadata,
+    # No foreign key: activity records runs, which may outlive the credential row.
+    sa.Column("credential_id", _KEY, primary_key=True),
+)
+
 
 def _migration_1(conn: Connection) -> None:
     """Version 1: LTI registrations, deployments and nonces."""
@@ -86,8 +204,22 @@ def _migration_1(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _migration_2(conn: Connection) -> None:
+    """Version 2: the credentials vault (credentials, shares, tokens, audit, clients)."""
+    for table in (
+        credentials,
+        project_shares,
+        oauth_tokens,
+        transfer_tokens,
+        audit_events,
+        oauth_clients,
+        step_activity,
+    ):
+        table.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
