@@ -16,7 +16,13 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 import httpx
 
-__all__ = ["RemoteCallFailed", "get_json_bytes_async", "get_json_bytes_sync", "post_form_sync"]
+__all__ = [
+    "RemoteCallFailed",
+    "get_json_bytes_async",
+    "get_json_bytes_sync",
+    "post_form_async",
+    "post_form_sync",
+]
 
 MAX_REDIRECTS = 3
 
@@ -141,6 +147,34 @@ def post_form_sync(
                 raise _too_large(max_bytes)
             body = bytearray()
             for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(max_bytes)
+            return RemoteResponse(response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as exc:
+        msg = f"{type(exc).__name__} while posting"
+        raise RemoteCallFailed(msg) from exc
+
+
+async def post_form_async(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    data: dict[str, str],
+    headers: dict[str, str],
+    timeout: float,
+    max_bytes: int,
+) -> RemoteResponse:
+    """Async twin of :func:`post_form_sync`."""
+    try:
+        async with client.stream(
+            "POST", url, data=data, headers=headers, timeout=timeout, follow_redirects=False
+        ) as response:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(max_bytes)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > max_bytes:
                     raise _too_large(max_bytes)

@@ -40,6 +40,13 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   │   └── DeploymentMismatchError
     │   └── KeySetFetchError               (502) also a RemoteServiceError
     ├── RemoteServiceError                 (502) a remote peer failed or misbehaved
+    │   ├── ServiceCallFailedError            a service or token endpoint failed or answered badly
+    │   ├── ServiceTemporarilyUnavailableError (503) 429/503; carries ``retry_after``
+    │   ├── TokenRequestRejectedError          the token endpoint refused; carries ``oauth_error``
+    │   └── ScopeNotGrantedError               the token lacks a scope the call needs
+    ├── DeepLinkingError                   (422) building a deep-linking response
+    │   ├── InvalidContentItemError           a content item is malformed (DL §3)
+    │   └── ContentItemNotAcceptedError       an item breaks the request's settings (DL §4.4.1)
     ├── StorageError                       (500) a storage adapter failed
     │   ├── StorageUnavailableError           the backend failed or is unreachable
     │   └── StorageConflictError              a uniqueness or integrity rule was violated
@@ -79,14 +86,17 @@ __all__ = [
     "AlgorithmNotAllowedError",
     "AudienceMismatchError",
     "ConfigurationError",
+    "ContentItemNotAcceptedError",
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialValidationError",
     "CredltiError",
     "DecryptionError",
+    "DeepLinkingError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
     "InvalidClaimError",
+    "InvalidContentItemError",
     "InvalidLaunchError",
     "InvalidParameterError",
     "IssuerMismatchError",
@@ -110,6 +120,9 @@ __all__ = [
     "RegistrationNotFoundError",
     "RemoteServiceError",
     "SchemaNotFoundError",
+    "ScopeNotGrantedError",
+    "ServiceCallFailedError",
+    "ServiceTemporarilyUnavailableError",
     "SignatureInvalidError",
     "StateExpiredError",
     "StateMismatchError",
@@ -121,6 +134,7 @@ __all__ = [
     "TemporaryRefreshError",
     "TokenExpiredError",
     "TokenNotYetValidError",
+    "TokenRequestRejectedError",
     "TokenTooOldError",
     "TransferNotAllowedError",
     "TransferTokenError",
@@ -448,6 +462,108 @@ class KeySetFetchError(LaunchError, RemoteServiceError):
     code = "key_set_fetch_failed"
     http_status = 502
     default_spec_ref = "Sec §6.3"
+    _abstract = False
+
+
+class ServiceCallFailedError(RemoteServiceError):
+    """A token endpoint or Advantage service failed, was unreachable or answered badly.
+
+    ``details`` may hold the ``url`` and the HTTP ``status``, never a token.
+    """
+
+    code = "service_call_failed"
+    http_status = 502
+    _abstract = False
+
+
+class ServiceTemporarilyUnavailableError(RemoteServiceError):
+    """The peer answered 429 or 503: retry later, after :attr:`retry_after` seconds if given."""
+
+    code = "service_temporarily_unavailable"
+    http_status = 503
+    default_spec_ref = "RFC 9110 §10.2.3"
+    _abstract = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, spec_ref=spec_ref, details=details)
+        #: Seconds the peer asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class TokenRequestRejectedError(RemoteServiceError):
+    """The platform's token endpoint refused the client-credentials grant.
+
+    :attr:`oauth_error` is the OAuth error code (``invalid_scope``,
+    ``invalid_client``, ``unauthorized_client``...; RFC 6749 §5.2), or ``None`` when
+    the platform sent none.
+    """
+
+    code = "token_request_rejected"
+    http_status = 502
+    default_spec_ref = "RFC 6749 §5.2"
+    _abstract = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        oauth_error: str | None = None,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        merged.setdefault("oauth_error", oauth_error)
+        super().__init__(message, spec_ref=spec_ref, details=merged)
+        #: The OAuth ``error`` code the token endpoint answered with.
+        self.oauth_error = oauth_error
+
+
+class ScopeNotGrantedError(RemoteServiceError):
+    """The access token does not carry a scope the service call needs (Sec §4.1)."""
+
+    code = "scope_not_granted"
+    http_status = 502
+    default_spec_ref = "Sec §4.1"
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- deep linking
+
+
+class DeepLinkingError(CredltiError):
+    """Base of the errors raised while building a deep-linking response."""
+
+    code = "deep_linking_error"
+    http_status = 422
+    _abstract = True
+
+
+class InvalidContentItemError(DeepLinkingError):
+    """A content item is malformed: a required field is missing or has a bad value (DL §3)."""
+
+    code = "invalid_content_item"
+    default_spec_ref = "DL §3"
+    _abstract = False
+
+
+class ContentItemNotAcceptedError(DeepLinkingError):
+    """A content item breaks the request's ``deep_linking_settings`` (DL §4.4.1).
+
+    ``details`` holds the item ``index`` (or ``None`` for a rule about the whole
+    list) and the ``rule`` that failed (``accept_types``, ``accept_multiple``,
+    ``accept_lineitem``, ``accept_presentation_document_targets``,
+    ``accept_media_types``).
+    """
+
+    code = "content_item_not_accepted"
+    default_spec_ref = "DL §4.4.1"
     _abstract = False
 
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         VaultUser,
     )
     from credlti.lti._records import Deployment, Registration
+    from credlti.lti.keys import ToolKey
+    from credlti.lti.services import ServiceToken, TokenCacheKey
 
 __all__ = [
     "AuditSink",
@@ -46,8 +48,10 @@ __all__ = [
     "OAuthTokenRepository",
     "Registerable",
     "RegistrationStore",
+    "ServiceTokenCache",
     "ShareRepository",
     "StepActivity",
+    "ToolKeyStore",
     "TransferTokenRepository",
     "UserDirectory",
     "VaultNotifier",
@@ -374,4 +378,61 @@ class OAuthClientRegistry(Protocol):
 
     def get_client(self, client_id: str) -> OAuthClient | None:
         """Return the client registered under *client_id* (our id), or ``None``."""
+        ...
+
+
+# --------------------------------------------------------------------------- tool keys, tokens
+
+
+class ToolKeyStore(Protocol):
+    """**Protocol:** the tool's own signing keys (Sec §6), by kid.
+
+    Keys carry their rotation state and owner; the pure functions of
+    :mod:`credlti.lti.keys` decide rotations and ``keys_for`` picks a registration's
+    keys. Store private keys encrypted at rest (see
+    :class:`credlti.adapters.memory.EncryptedToolKeyStore`).
+    """
+
+    def list_keys(self) -> list[ToolKey]:
+        """Every stored key (any state, any owner)."""
+        ...
+
+    def get_key(self, kid: str) -> ToolKey | None:
+        """The key with *kid*, or ``None``."""
+        ...
+
+    def save_key(self, key: ToolKey) -> None:
+        """Insert the key, or replace the stored key with the same kid."""
+        ...
+
+    def delete_key(self, kid: str) -> bool:
+        """Delete the key; True if it existed."""
+        ...
+
+
+class ServiceTokenCache(Protocol):
+    """**Protocol:** cached Advantage service access tokens (Sec §4.1, §7.1.1).
+
+    Keys are :class:`credlti.lti.services.TokenCacheKey` values: issuer, client id,
+    token URL, the requested scopes and, when the assertion names one, the
+    deployment. Freshness is decided by the caller; a cache may drop entries at any
+    time (tokens are cheap to re-request). Single flight across processes is the
+    caller's business (a shared cache only avoids repeated requests).
+    """
+
+    def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
+        """The cached token for *key*, or ``None``."""
+        ...
+
+    def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
+        """Store *token* under *key*, replacing any older one."""
+        ...
+
+    def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
+        """Drop the token under *key*; True if one was dropped.
+
+        With *only*, drop it only if the stored token is that one (its access token
+        is equal): a caller that saw a 401 must not drop a newer token another
+        caller stored meanwhile.
+        """
         ...

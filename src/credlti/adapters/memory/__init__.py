@@ -4,7 +4,9 @@ Everything is lost when the process exits, and nothing is shared between worker
 processes: use the SQL adapter (``credlti[sql]``) for deployments with several workers.
 """
 
+from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
+from credlti.adapters.memory._tokens import MemoryServiceTokenCache
 from credlti.adapters.memory._vault import (
     MemoryAuditSink,
     MemoryNotifier,
@@ -16,11 +18,14 @@ from credlti.adapters.memory._vault import (
 )
 
 __all__ = [
+    "EncryptedToolKeyStore",
     "MemoryAuditSink",
     "MemoryLaunchStorage",
     "MemoryNotifier",
     "MemoryOAuthClientRegistry",
+    "MemoryServiceTokenCache",
     "MemoryStepActivity",
+    "MemoryToolKeyStore",
     "MemoryUserDirectory",
     "MemoryVaultStore",
     "Notification",
