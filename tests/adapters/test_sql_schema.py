@@ -20,7 +20,7 @@ from credlti.adapters.sql import (
 )
 from credlti.cli import main
 from credlti.errors import StorageConflictError, StorageUnavailableError
-from credlti.lti import Registration
+from credlti.lti import Deployment, Registration
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 REGISTRATION = Registration(
@@ -134,3 +134,74 @@ def test_cli_db_reports_unreachable_database(tmp_path: Path) -> None:
 
     assert main(["db", "upgrade", "--url", url], out) == 1
     assert out.getvalue().startswith("error: reading the schema version failed in the database")
+
+
+def _dump(engine: sa.engine.Engine, tables: list[str]) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of *tables*, sorted, for before/after comparisons."""
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(row) for row in conn.execute(sa.select(metadata.tables[name])))
+            for name in tables
+        }
+
+
+LTI_TABLES = ["credlti_registrations", "credlti_deployments", "credlti_nonces"]
+VAULT_TABLES = sorted(set(metadata.tables) - {*LTI_TABLES, "credlti_schema_version"})
+
+
+def test_upgrade_from_version_1_keeps_every_lti_row(url: str) -> None:
+    """A version-1 database with registrations, deployments and nonces upgrades to 2 intact."""
+    engine = create_engine(url)
+    try:
+        assert upgrade(engine, target=1) == 1
+        assert not set(VAULT_TABLES) & set(sa.inspect(engine).get_table_names())
+        storage = SqlLaunchStorage(engine)
+        other = Registration(
+            issuer="https://other.example.edu",
+            client_id="tool-2",
+            auth_endpoint="https://other.example.edu/auth",
+            jwks_uri="https://other.example.edu/jwks",
+            token_endpoint="https://other.example.edu/token",
+        )
+        for record in (REGISTRATION, other):
+            storage.add_registration(record)
+            for deployment_id in ("d-1", "d-2"):
+                storage.add_deployment(record, Deployment(deployment_id=deployment_id))
+            for i in range(3):
+                storage.store_nonce(f"n-{i}", record, expires_at=NOW + timedelta(minutes=5))
+        storage.validate_nonce("n-0", REGISTRATION, now=NOW)
+        before = _dump(engine, LTI_TABLES)
+        assert [len(before[t]) for t in LTI_TABLES] == [2, 4, 6]
+
+        assert current_version(engine) == 1
+        assert upgrade(engine) == SCHEMA_VERSION == 2
+
+        assert current_version(engine) == 2
+        assert _dump(engine, LTI_TABLES) == before
+        assert _dump(engine, VAULT_TABLES) == {t: [] for t in VAULT_TABLES}
+        assert storage.validate_nonce("n-0", REGISTRATION, now=NOW).value == "already_used"
+        assert storage.validate_nonce("n-1", other, now=NOW).value == "consumed"
+    finally:
+        engine.dispose()
+
+
+def test_cli_db_reports_and_applies_1_to_2(url: str) -> None:
+    """`credlti db status` on a version-1 database says 1 of 2; `db upgrade` goes 1 -> 2."""
+    engine = create_engine(url)
+    upgrade(engine, target=1)
+    SqlLaunchStorage(engine).add_registration(REGISTRATION)
+    engine.dispose()
+    out = io.StringIO()
+
+    assert main(["db", "status", "--url", url], out) == 1
+    assert main(["db", "upgrade", "--url", url], out) == 0
+    assert main(["db", "upgrade", "--url", url], out) == 0
+
+    assert out.getvalue().splitlines() == [
+        "schema version 1 of 2 (upgrade needed)",
+        "schema upgraded from version 1 to 2",
+        "schema upgraded from version 2 to 2",
+    ]
+    engine = create_engine(url)
+    assert SqlLaunchStorage(engine).get_registration(REGISTRATION.issuer, None) == REGISTRATION
+    engine.dispose()
