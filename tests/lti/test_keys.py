@@ -52,6 +52,10 @@ def _registration(client_id: str = "tool-1") -> Registration:
     )
 
 
+def _jwk(key: ToolKey) -> dict[str, str | list[str]]:
+    return {**key.public_jwk()}
+
+
 def _ring(*ids: str) -> KeyRing:
     return KeyRing([EncryptionKey(id=i, material=bytes([n]) * 32) for n, i in enumerate(ids, 1)])
 
@@ -64,14 +68,14 @@ def test_generated_rsa_key_is_2048_bits_with_rfc7638_kid() -> None:
     assert isinstance(RSA_A.private_key, rsa.RSAPrivateKey)
     assert RSA_A.private_key.key_size == 2048
     assert RSA_A.alg == "RS256"
-    assert RSA_A.kid == RSAKey.import_key(RSA_A.public_jwk()).thumbprint()
+    assert RSA_A.kid == RSAKey.import_key(_jwk(RSA_A)).thumbprint()
 
 
 def test_ec_key_is_p256_with_rfc7638_kid() -> None:
     """An ES256 key is on P-256 and its kid is the RFC 7638 thumbprint."""
     assert isinstance(EC_A.private_key, ec.EllipticCurvePrivateKey)
     assert EC_A.alg == "ES256"
-    assert EC_A.kid == ECKey.import_key(EC_A.public_jwk()).thumbprint()
+    assert EC_A.kid == ECKey.import_key(_jwk(EC_A)).thumbprint()
 
 
 @pytest.mark.parametrize("size", [512, 1024, 2047, 2049])
@@ -110,6 +114,7 @@ def test_naive_datetimes_are_refused() -> None:
 
 def test_repr_never_shows_private_material() -> None:
     """The repr of a key and of a key set holds no private number or PEM."""
+    assert isinstance(RSA_A.private_key, rsa.RSAPrivateKey)
     numbers = RSA_A.private_key.private_numbers()
     text = repr(RSA_A) + repr(KeySet([RSA_A, EC_A]))
     assert "PRIVATE" not in text
