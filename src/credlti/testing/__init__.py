@@ -22,6 +22,7 @@ import enum
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -44,6 +45,8 @@ from credlti.lti._claims import (
     TARGET_LINK_URI,
     VERSION,
 )
+from credlti.lti._jwks import ParsedKey, parse_key_set
+from credlti.lti._jws import key_matches_alg, parse_compact, verify_signature
 from credlti.lti._records import Deployment, LoginRedirect, Registration
 from credlti.lti._tool import AsyncTool, Tool
 
@@ -143,6 +146,27 @@ def _new_key(size: int) -> RSAKey:
     return key
 
 
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_LEEWAY = 10
+_UNSET: Any = object()
+
+
+def _check_times(payload: Mapping[str, Any], now: float, max_lifetime: int) -> None:
+    iat, exp = payload.get("iat"), payload.get("exp")
+    if not isinstance(iat, int) or not isinstance(exp, int):
+        msg = "iat and exp must be numeric dates"
+        raise SimulatedPlatformError(msg)
+    if exp <= now - _LEEWAY:
+        msg = "the JWT has expired"
+        raise SimulatedPlatformError(msg)
+    if iat > now + _LEEWAY:
+        msg = "the JWT was issued in the future"
+        raise SimulatedPlatformError(msg)
+    if exp - iat > max_lifetime:
+        msg = f"the JWT lives longer than {max_lifetime} seconds"
+        raise SimulatedPlatformError(msg)
+
+
 @attrs.define
 class SimulatedPlatform:
     """An LTI 1.3 platform in process, for tests.
@@ -160,6 +184,13 @@ class SimulatedPlatform:
         jwks_status: The HTTP status the key-set endpoint answers (set 503 to
             simulate an outage).
         jwks_cache_control: The key set's ``Cache-Control`` header.
+        token_lifetime: ``expires_in`` of issued access tokens (seconds).
+        token_status: Force the token endpoint to answer this status (e.g. 401,
+            429, 503) instead of checking the request; ``None`` to behave.
+        token_retry_after: The ``Retry-After`` sent with a forced status.
+        granted_scopes: If set, tokens carry only the requested scopes in this set.
+        token_requests: How many token requests arrived.
+        token_rejections: Why each refused token request was refused.
     """
 
     issuer: str = "https://platform.example.edu"
@@ -174,6 +205,20 @@ class SimulatedPlatform:
     _retired: list[RSAKey] = attrs.field(factory=list, init=False, repr=False)
     _logins: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False, repr=False)
     _counter: int = attrs.field(default=0, init=False, repr=False)
+    # Token endpoint and deep-linking verification (see trust_tool_keys).
+    token_lifetime: int = attrs.field(default=3600, init=False)
+    token_status: int | None = attrs.field(default=None, init=False)
+    token_retry_after: str | None = attrs.field(default="30", init=False)
+    granted_scopes: frozenset[str] | None = attrs.field(default=None, init=False)
+    token_requests: int = attrs.field(default=0, init=False)
+    token_rejections: list[str] = attrs.field(factory=list, init=False)
+    _tool_keys: dict[str, tuple[ParsedKey, ...]] = attrs.field(factory=dict, init=False, repr=False)
+    _access_tokens: dict[str, tuple[frozenset[str], float]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _jtis: dict[str, float] = attrs.field(factory=dict, init=False, repr=False)
+    _dl_nonces: set[str] = attrs.field(factory=set, init=False, repr=False)
+    _dl_data: Any = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._keys = [_new_key(self.key_size)]
@@ -271,6 +316,8 @@ class SimulatedPlatform:
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer an HTTP request the tool sends to the platform."""
+        if request.method == "POST" and str(request.url) == self.token_endpoint:
+            return self._token_response(request)
         if request.method == "GET" and str(request.url) == self.jwks_uri:
             self.jwks_requests += 1
             if self.jwks_status != 200:
@@ -292,6 +339,192 @@ class SimulatedPlatform:
     def async_http_client(self) -> httpx.AsyncClient:
         """An async client routed to this platform."""
         return httpx.AsyncClient(transport=self.transport)
+
+    # ------------------------------------------------------------- tool keys, tokens, deep links
+
+    def trust_tool_keys(self, document: Mapping[str, Any]) -> None:
+        """Register the tool's public JWKS (what the platform fetches from the tool's JWKS URL).
+
+        Token requests and deep-linking responses are verified with these keys.
+        """
+        self._tool_keys = parse_key_set(document)
+
+    def _verify_tool_jwt(self, token: str) -> dict[str, Any]:
+        """Verify a JWT the tool signed: kid, alg, signature (Sec §5.2.3, §6.3)."""
+        try:
+            jws = parse_compact(token)
+        except Exception as exc:
+            msg = "the JWT is not a compact JWS"
+            raise SimulatedPlatformError(msg) from exc
+        alg, kid = jws.header.get("alg"), jws.header.get("kid")
+        if alg not in ("RS256", "ES256"):
+            msg = f"alg {alg!r} is not allowed"
+            raise SimulatedPlatformError(msg)
+        if not isinstance(kid, str) or not kid:
+            msg = "the JWT header has no kid"
+            raise SimulatedPlatformError(msg)
+        candidates = [
+            k.key
+            for k in self._tool_keys.get(kid, ())
+            if (k.alg is None or k.alg == alg) and key_matches_alg(k.key, alg)
+        ]
+        if not candidates:
+            msg = f"kid {kid!r} is not in the tool's key set"
+            raise SimulatedPlatformError(msg)
+        if not verify_signature(candidates[0], alg, jws.signing_input, jws.signature):
+            msg = "the signature does not verify with the tool's key"
+            raise SimulatedPlatformError(msg)
+        return jws.payload
+
+    def _check_assertion(self, form: Mapping[str, str]) -> frozenset[str]:
+        """Check a client-credentials request as a platform would; return the scopes asked for."""
+        if form.get("grant_type") != "client_credentials":
+            msg = "grant_type must be client_credentials"
+            raise SimulatedPlatformError(msg)
+        if form.get("client_assertion_type") != _ASSERTION_TYPE:
+            msg = "client_assertion_type must be the RFC 7523 jwt-bearer type"
+            raise SimulatedPlatformError(msg)
+        scopes = frozenset(form.get("scope", "").split())
+        if not scopes:
+            msg = "the request names no scope"
+            raise SimulatedPlatformError(msg)
+        payload = self._verify_tool_jwt(form.get("client_assertion", ""))
+        if payload.get("iss") != self.client_id or payload.get("sub") != self.client_id:
+            msg = "iss and sub must both be the client id"
+            raise SimulatedPlatformError(msg)
+        aud = payload.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if self.token_endpoint not in audiences:
+            msg = f"aud must name the token endpoint, got {aud!r}"
+            raise SimulatedPlatformError(msg)
+        now = self.clock().timestamp()
+        _check_times(payload, now, 300 + _LEEWAY)
+        jti = payload.get("jti")
+        if not isinstance(jti, str) or not jti:
+            msg = "the assertion has no jti"
+            raise SimulatedPlatformError(msg)
+        self._jtis = {k: v for k, v in self._jtis.items() if v > now}
+        if jti in self._jtis:
+            msg = "the assertion's jti was already used (replay)"
+            raise SimulatedPlatformError(msg)
+        self._jtis[jti] = float(payload["exp"]) + _LEEWAY
+        deployment = payload.get(DEPLOYMENT_ID)
+        if deployment is not None and deployment != self.deployment_id:
+            msg = f"deployment_id {deployment!r} is unknown"
+            raise SimulatedPlatformError(msg)
+        return scopes
+
+    def _token_response(self, request: httpx.Request) -> httpx.Response:
+        self.token_requests += 1
+        if self.token_status is not None:
+            headers = {"Retry-After": self.token_retry_after} if self.token_retry_after else {}
+            error = (
+                "invalid_client" if self.token_status in (400, 401) else "temporarily_unavailable"
+            )
+            return httpx.Response(self.token_status, json={"error": error}, headers=headers)
+        form = {
+            k: v[-1] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()
+        }
+        try:
+            scopes = self._check_assertion(form)
+        except SimulatedPlatformError as exc:
+            self.token_rejections.append(str(exc))
+            return httpx.Response(
+                400, json={"error": "invalid_client", "error_description": str(exc)}
+            )
+        granted = scopes if self.granted_scopes is None else scopes & self.granted_scopes
+        if not granted:
+            self.token_rejections.append("no requested scope is granted")
+            return httpx.Response(400, json={"error": "invalid_scope"})
+        token = secrets.token_urlsafe(24)
+        self._access_tokens[token] = (granted, self.clock().timestamp() + self.token_lifetime)
+        return httpx.Response(
+            200,
+            json={
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.token_lifetime,
+                "scope": " ".join(sorted(granted)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def access_token_scopes(self, authorization: str | None) -> frozenset[str]:
+        """The scopes of a valid, unexpired bearer token in an ``Authorization`` header.
+
+        Returns an empty set for a missing, unknown, revoked or expired token (answer 401).
+        """
+        if not authorization or not authorization.startswith("Bearer "):
+            return frozenset()
+        found = self._access_tokens.get(authorization[len("Bearer ") :])
+        if found is None or found[1] <= self.clock().timestamp():
+            return frozenset()
+        return found[0]
+
+    def revoke_access_tokens(self) -> None:
+        """Forget every access token issued so far (services then answer 401)."""
+        self._access_tokens.clear()
+
+    def verify_deep_linking_response(
+        self,
+        token: str,
+        *,
+        data: Any = _UNSET,
+        deployment_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Check a deep-linking response as a platform would; return its content items.
+
+        Checks (Sec §5.2.3; DL §4.5): signature with the tool's key (kid, alg),
+        ``iss`` = client id, ``aud`` names the issuer (``azp``, if sent, too), ``exp``
+        and ``iat``, the nonce not replayed, message type and version, the deployment,
+        and ``data`` echoed exactly (by default the data of the last deep-linking
+        request this platform sent).
+
+        Raises:
+            SimulatedPlatformError: A check failed.
+        """
+        payload = self._verify_tool_jwt(token)
+        if payload.get("iss") != self.client_id:
+            msg = f"iss must be the client id, got {payload.get('iss')!r}"
+            raise SimulatedPlatformError(msg)
+        aud = payload.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if self.issuer not in audiences:
+            msg = f"aud must name the platform issuer, got {aud!r}"
+            raise SimulatedPlatformError(msg)
+        if "azp" in payload and payload["azp"] != self.issuer:
+            msg = "azp, if sent, must be the platform issuer"
+            raise SimulatedPlatformError(msg)
+        now = self.clock().timestamp()
+        _check_times(payload, now, 3600)
+        nonce = payload.get("nonce")
+        if not isinstance(nonce, str) or not nonce:
+            msg = "the response has no nonce"
+            raise SimulatedPlatformError(msg)
+        if nonce in self._dl_nonces:
+            msg = "the response's nonce was already used (replay)"
+            raise SimulatedPlatformError(msg)
+        if payload.get(MESSAGE_TYPE) != "LtiDeepLinkingResponse":
+            msg = f"message_type is {payload.get(MESSAGE_TYPE)!r}"
+            raise SimulatedPlatformError(msg)
+        if payload.get(VERSION) != "1.3.0":
+            msg = f"version is {payload.get(VERSION)!r}"
+            raise SimulatedPlatformError(msg)
+        expected_deployment = deployment_id or self.deployment_id
+        if payload.get(DEPLOYMENT_ID) != expected_deployment:
+            msg = f"deployment_id is {payload.get(DEPLOYMENT_ID)!r}, not {expected_deployment!r}"
+            raise SimulatedPlatformError(msg)
+        expected_data = self._dl_data if data is _UNSET else data
+        data_claim = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
+        if expected_data is not None and payload.get(data_claim) != expected_data:
+            msg = "the request's data was not echoed unchanged"
+            raise SimulatedPlatformError(msg)
+        items = payload.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items", [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            msg = "content_items must be an array of objects"
+            raise SimulatedPlatformError(msg)
+        self._dl_nonces.add(nonce)
+        return items
 
     # ------------------------------------------------------------- login
 
@@ -399,6 +632,7 @@ class SimulatedPlatform:
                 "accept_multiple": True,
                 "data": "opaque-data-1",
             }
+            self._dl_data = "opaque-data-1"
         else:
             claims[RESOURCE_LINK] = {"id": "resource-link-1", "title": "Week 1 quiz"}
         return claims
@@ -454,6 +688,7 @@ class SimulatedPlatform:
         payload = self.launch_claims(redirect, message_type="LtiDeepLinkingRequest")
         if settings is not None:
             payload[DL_SETTINGS_CLAIM] = dict(settings)
+            self._dl_data = settings.get("data")
         return self._form(redirect, self.sign(payload))
 
     def bad_launch(self, redirect: LoginRedirect | str, kind: BadLaunch) -> dict[str, str]:
