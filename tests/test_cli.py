@@ -14,7 +14,7 @@ from credlti.cli import main
 
 
 def test_demo_runs_a_launch_and_rejects_replay_and_tampering() -> None:
-    """`credlti demo --json` accepts the launch and rejects the replay and the forgery."""
+    """`credlti demo --json`: launch accepted, replay and forgery rejected, vault round trip."""
     out = io.StringIO()
 
     status = main(["demo", "--json"], out)
@@ -27,6 +27,14 @@ def test_demo_runs_a_launch_and_rejects_replay_and_tampering() -> None:
     assert steps["replay"] == {"step": "replay", "accepted": False, "error": "nonce_reused"}
     assert steps["tampered"]["error"] == "signature_invalid"
     assert steps["key_set_fetches"]["count"] == 1
+    assert steps["vault_create"]["secret_in_storage"] is False
+    assert steps["vault_create"]["port_coerced_to"] == 5432
+    assert "correct-horse-battery-staple" not in steps["vault_scrub"]["log"]
+    assert steps["vault_scrub"]["log"].endswith("with ***")
+    assert steps["vault_transfer"]["owner"] == "bob"
+    assert steps["vault_purge"]["deleted"] == 1
+    assert steps["vault_purge"]["audit"][0] == "created"
+    assert steps["vault_purge"]["audit"][-1] == "purged"
 
 
 def test_demo_text_output_ends_with_ok() -> None:
@@ -37,7 +45,8 @@ def test_demo_text_output_ends_with_ok() -> None:
 
     text = out.getvalue()
     assert "== launch" in text
-    assert text.rstrip().endswith("OK: launch accepted, replay and tampering rejected.")
+    assert "== vault_purge" in text
+    assert text.rstrip().endswith("transferred and purged.")
 
 
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,23 +1,35 @@
 """The ``credlti`` command.
 
-``credlti demo`` runs a complete LTI 1.3 launch, end to end and offline: a simulated
-platform initiates a login, the tool answers with the OIDC authentication request,
-the platform posts a signed launch, and the tool validates it and prints what it
-parsed. Then it replays the same launch and shows the rejection.
+``credlti demo`` runs both capabilities end to end and offline. First a complete LTI
+1.3 launch: a simulated platform initiates a login, the tool answers with the OIDC
+authentication request, the platform posts a signed launch, and the tool validates it
+and prints what it parsed; a replay and a tampered token are rejected. Then the
+credentials vault: a credential is stored encrypted, scrubbed from a log line,
+transferred to another user and purged, with its audit trail.
+
+``credlti db upgrade|status --url URL`` manages the SQL adapter's tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from credlti._version import __version__
+from credlti.adapters.memory import (
+    MemoryAuditSink,
+    MemoryNotifier,
+    MemoryUserDirectory,
+    MemoryVaultStore,
+)
+from credlti.credentials import EncryptionKey, KeyRing, Vault, VaultConfig, VaultUser
 from credlti.errors import CredltiError
 from credlti.lti import LaunchContext
-from credlti.testing import LEARNER, BadLaunch, SimulatedPlatform
+from credlti.testing import LEARNER, BadLaunch, FrozenClock, SimulatedPlatform
 
 __all__ = ["main"]
 
@@ -51,8 +63,75 @@ def _launch_summary(launch: LaunchContext[Any, Any]) -> dict[str, Any]:
     }
 
 
+def _vault_demo(steps: list[dict[str, Any]]) -> None:
+    """Store, share, scrub, transfer and purge a credential on in-memory adapters."""
+    clock = FrozenClock()
+    directory = MemoryUserDirectory()
+    alice = directory.add_user(VaultUser(id="alice", email="alice@example.org"), projects=["etl"])
+    directory.add_user(VaultUser(id="bob", email="bob@example.org"), projects=["etl"])
+    store, audit = MemoryVaultStore(), MemoryAuditSink()
+    vault = Vault(
+        store=store,
+        keyring=KeyRing([EncryptionKey(id="demo-key", material=secrets.token_bytes(32))]),
+        directory=directory,
+        notifier=MemoryNotifier(),
+        audit=audit,
+        clock=clock,
+        config=VaultConfig(purge_deleted_after_days=7),
+    )
+    password = "correct-horse-battery-staple"
+    credential = vault.create_credential(
+        {
+            "name": "warehouse",
+            "schema": "postgresql",
+            "owner_id": "alice",
+            "body": {
+                "host": "db.internal",
+                "port": "5432",
+                "database": "dw",
+                "user": "etl",
+                "password": password,
+            },
+            "project_ids": ["etl"],
+        }
+    )
+    with store.transaction() as tx:
+        row = tx.credentials.get(credential.id)
+    ciphertext = b"" if row is None or row.body_ciphertext is None else row.body_ciphertext
+    steps.append(
+        {
+            "step": "vault_create",
+            "schema": credential.schema,
+            "port_coerced_to": (credential.body or {}).get("port"),
+            "shared_with": sorted(credential.project_ids),
+            "stored_bytes": len(ciphertext),
+            "secret_in_storage": password.encode() in ciphertext,
+        }
+    )
+    log_line = f"connecting to db.internal as etl with {password}"
+    steps.append({"step": "vault_scrub", "log": vault.scrubber_for(credential).scrub(log_line)})
+    form = vault.validate_credential_transfer(
+        vault.credential_transfer_changeset("bob@example.org"), alice, credential
+    )
+    if form.receiver is None:  # pragma: no cover - bob exists and shares the project
+        raise AssertionError(form)
+    pending = vault.initiate_credential_transfer(alice, form.receiver, credential)
+    credential = vault.confirm_transfer(credential.id, "bob", "alice", pending.token)
+    steps.append({"step": "vault_transfer", "owner": credential.owner_id})
+    vault.schedule_credential_deletion(credential, actor_id="bob")
+    clock.advance(8 * 24 * 3600)
+    purged = vault.purge_deleted()
+    steps.append(
+        {
+            "step": "vault_purge",
+            "deleted": purged.deleted,
+            "audit": [event.action.value for event in audit.events_for(credential.id)],
+        }
+    )
+
+
 def demo(out: TextIO, *, as_json: bool = False) -> int:
-    """Run the offline end-to-end launch demo; return the exit status."""
+    """Run the offline end-to-end launch and vault demo; return the exit status."""
     platform = SimulatedPlatform()
     steps: list[dict[str, Any]] = []
 
@@ -83,15 +162,23 @@ def demo(out: TextIO, *, as_json: bool = False) -> int:
             steps.append({"step": "tampered", "accepted": False, "error": exc.code})
         steps.append({"step": "key_set_fetches", "count": tool.key_set_fetches})
 
+    _vault_demo(steps)
+
     if as_json:
         json.dump(steps, out, indent=2)
         out.write("\n")
         return 0
-    out.write(f"credlti {__version__}: simulated LTI 1.3 launch (offline, in-memory storage)\n\n")
+    out.write(
+        f"credlti {__version__}: a simulated LTI 1.3 launch, then the credentials vault "
+        "(offline, in-memory storage)\n\n"
+    )
     for step in steps:
         name = step.pop("step")
         out.write(f"== {name}\n{json.dumps(step, indent=2)}\n\n")
-    out.write("OK: launch accepted, replay and tampering rejected.\n")
+    out.write(
+        "OK: launch accepted, replay and tampering rejected; credential stored encrypted, "
+        "scrubbed from logs, transferred and purged.\n"
+    )
     return 0
 
 
