@@ -29,6 +29,7 @@ from credlti.lti.keys import (
     prune,
     revoke,
     rotate,
+    store_differences,
 )
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
@@ -378,3 +379,13 @@ def test_encrypted_store_reencrypts_after_ring_rotation() -> None:
     assert ring.key_id_of(rows[RSA_A.kid]) == "new"
     assert store.reencrypt() == 0
     assert store.get_key(RSA_A.kid) is not None
+
+
+def test_store_differences_lists_changed_new_and_removed_keys() -> None:
+    """After a rotation, the changed and new keys are saved and dropped kids deleted."""
+    before = KeySet([RSA_A, RSA_B])
+    after = rotate(before, now=NOW + timedelta(days=2), new_next=EC_A)
+    to_save, to_delete = store_differences(before, after)
+    assert {k.kid for k in to_save} == {RSA_A.kid, RSA_B.kid, EC_A.kid}
+    assert to_delete == []
+    assert store_differences(after, revoke(after, EC_A.kid)) == ([], [EC_A.kid])

@@ -66,6 +66,7 @@ __all__ = [
     "revoke",
     "rotate",
     "seal_key",
+    "store_differences",
     "thumbprint",
 ]
 
@@ -642,6 +643,17 @@ def revoke(keys: KeySet, kid: str) -> KeySet:
                 for k in remaining
             ]
     return KeySet(remaining)
+
+
+def store_differences(before: KeySet, after: KeySet) -> tuple[list[ToolKey], list[str]]:
+    """What to write back to a :class:`~credlti.ports.ToolKeyStore` after a change.
+
+    Returns the keys to save (new or changed) and the kids to delete.
+    """
+    old = {key.kid: key for key in before.keys}
+    to_save = [key for key in after.keys if old.get(key.kid) != key]
+    kept = {key.kid for key in after.keys}
+    return to_save, [kid for kid in old if kid not in kept]
 
 
 # --------------------------------------------------------------------------- publishing
