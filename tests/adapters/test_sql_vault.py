@@ -1,4 +1,4 @@
-"""The vault port contracts on SQL: SQLite (file and memory) and PostgreSQL.
+"""The vault port contracts on SQL: SQLite (file, memory, a host's engine) and PostgreSQL.
 
 Only factories live here; the tests are those of ``vault_contract.py``, the same ones
 the memory adapters pass. SQL-specific behaviour is in ``test_sql_vault_*.py``.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.sql import (
     SqlAuditSink,
@@ -32,16 +34,35 @@ from .vault_contract import (
 KEYRING = KeyRing([EncryptionKey(id="k1", material=bytes(range(32)))])
 
 
-@pytest.fixture(name="engine", params=["sqlite-file", "sqlite-memory", "postgresql"])
+def _host_engine(url: str) -> Engine:
+    """A SQLite engine as a host may build it: SQLAlchemy's BEGIN recipe, no credlti pragmas."""
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver never begins by itself
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@pytest.fixture(
+    name="engine", params=["sqlite-file", "sqlite-memory", "sqlite-host-engine", "postgresql"]
+)
 def _engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An upgraded, empty database on each backend."""
     if request.param == "sqlite-file":
-        url = f"sqlite:///{tmp_path / 'vault.db'}"
+        engine = create_engine(f"sqlite:///{tmp_path / 'vault.db'}")
     elif request.param == "sqlite-memory":
-        url = "sqlite://"
+        engine = create_engine("sqlite://")
+    elif request.param == "sqlite-host-engine":
+        engine = _host_engine(f"sqlite:///{tmp_path / 'host.db'}")
     else:
-        url = request.getfixturevalue("fresh_postgres_url")
-    engine = create_engine(url)
+        engine = create_engine(request.getfixturevalue("fresh_postgres_url"))
     upgrade(engine)
     yield engine
     engine.dispose()

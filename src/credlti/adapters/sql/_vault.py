@@ -248,6 +248,9 @@ _SHARES_OF = (
     .where(project_shares.c.credential_id == sa.bindparam("id"))
     .order_by(project_shares.c.created_at, project_shares.c.id)
 )
+_DELETE_SHARES_OF = project_shares.delete().where(
+    project_shares.c.credential_id == sa.bindparam("id")
+)
 _GET_SHARE = sa.select(project_shares).where(project_shares.c.id == sa.bindparam("id"))
 _DELETE_SHARE = project_shares.delete().where(project_shares.c.id == sa.bindparam("id"))
 _GET_TOKEN = sa.select(oauth_tokens).where(oauth_tokens.c.credential_id == sa.bindparam("id"))
@@ -327,8 +330,12 @@ class _Credentials:
 
     def delete(self, credential_id: str) -> bool:
         # Shares, token and transfer tokens go by ON DELETE CASCADE.
+        params = {"id": credential_id}
         with storage_errors("deleting a credential"):
-            return bool(self._s.conn.execute(_DELETE_CREDENTIAL, {"id": credential_id}).rowcount)
+            if self._s.cascade_by_hand:
+                for statement in (_DELETE_SHARES_OF, _DELETE_TOKEN, _DELETE_TRANSFERS):
+                    self._s.conn.execute(statement, params)
+            return bool(self._s.conn.execute(_DELETE_CREDENTIAL, params).rowcount)
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
@@ -454,8 +461,10 @@ class _Transfers:
 class _Session:
     """The repositories of one unit of work, all on one connection and transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, cascade_by_hand: bool = False) -> None:
         self.conn = conn
+        #: SQLite with foreign keys off: delete a credential's children explicitly.
+        self.cascade_by_hand = cascade_by_hand
         #: Audit rows recorded in this unit of work, inserted in one batch at commit.
         self.pending_audit: list[dict[str, Any]] = []
         self.credentials = _Credentials(self)
@@ -469,6 +478,27 @@ class _Session:
             rows, self.pending_audit = self.pending_audit, []
             with storage_errors("recording audit events"):
                 self.conn.execute(audit_events.insert(), rows)
+
+
+# A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
+_TAKE_WRITE_LOCK = credentials.update().where(_c.id.is_(None)).values(id=_c.id)
+
+
+def _begin_sqlite_writer(conn: Connection) -> bool:
+    """Start the SQLite unit of work holding the write lock; return whether FKs are on.
+
+    Normally: ``PRAGMA foreign_keys=ON`` (cascades need it, whatever engine the host
+    built; it is ignored inside a transaction) then ``BEGIN IMMEDIATE``. When the
+    engine has already begun the transaction itself (SQLAlchemy's ``BEGIN`` event
+    recipe, or sqlite3's ``autocommit=False``), a first write that changes nothing
+    takes the same lock.
+    """
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    conn.execute(_TAKE_WRITE_LOCK)
+    return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
 
 
 # The open unit of work of each engine in this thread / asyncio task.
@@ -636,13 +666,11 @@ class SqlVaultStore:
             return
         sqlite_db = self.engine.dialect.name == "sqlite"
         with transaction(self.engine, "a vault unit of work") as conn:
+            foreign_keys = True
             if sqlite_db:
                 with storage_errors("starting a vault unit of work"):
-                    # Outside a transaction: cascades need foreign keys on, whatever
-                    # engine the host built; then take the write lock up front.
-                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-            session = _Session(conn)
+                    foreign_keys = _begin_sqlite_writer(conn)
+            session = _Session(conn, cascade_by_hand=not foreign_keys)
             token = _ACTIVE.set({**sessions, self.engine: session})
             try:
                 yield session
