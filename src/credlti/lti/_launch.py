@@ -636,6 +636,7 @@ def callback_flow(
     policy: LaunchPolicy,
     now: datetime,
     state_keys: tuple[bytes, ...],
+    owner: object = None,
 ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
     """Validate the authentication response: every check of Sec §5.1.3 and Core §5.3.
 
@@ -646,6 +647,8 @@ def callback_flow(
         policy: The launch policy.
         now: The current time.
         state_keys: The state-binding MAC keys (any verifies).
+        owner: The facade that validated the launch, kept (opaque) in the context so
+            it can sign deep-linking responses and call services.
 
     Yields:
         ``GetRegistration``, ``GetKey``, ``GetDeployment`` and ``ConsumeNonce``.
@@ -740,5 +743,9 @@ def callback_flow(
         msg = "the nonce was not issued by this tool or has expired; start the launch again"
         raise NonceNotFoundError(msg)
     return LaunchContext(
-        claims=claims, registration=host_registration, deployment=host_deployment, raw=payload
+        claims=claims,
+        registration=host_registration,
+        deployment=host_deployment,
+        raw=payload,
+        tool=owner,
     )

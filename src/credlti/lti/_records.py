@@ -19,7 +19,10 @@ import attrs
 from credlti.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from credlti.lti._claims import LaunchClaims
+    from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -275,6 +278,37 @@ class LaunchContext(Generic[R, D]):
     registration: R
     deployment: D
     raw: Mapping[str, Any] = attrs.field(repr=False)
+    #: The Tool or AsyncTool that validated the launch (signs and calls services).
+    _tool: Any = attrs.field(default=None, repr=False, eq=False, alias="tool")
+
+    def _owner(self) -> Any:
+        if self._tool is None:
+            msg = (
+                "this LaunchContext was not produced by a Tool (handle_callback); "
+                "build services from your Tool instead"
+            )
+            raise ConfigurationError(msg)
+        return self._tool
+
+    def deep_link_response(
+        self,
+        items: Iterable[ContentItem],
+        *,
+        msg: str | None = None,
+        log: str | None = None,
+        errormsg: str | None = None,
+        errorlog: str | None = None,
+    ) -> DeepLinkingResponse:
+        """Sign the response to this deep-linking launch (see ``Tool.deep_link_response``).
+
+        Raises:
+            ConfigurationError: The tool has no signing keys.
+            DeepLinkingError: The items break the request's settings (DL §4.4.1).
+        """
+        response: DeepLinkingResponse = self._owner().deep_link_response(
+            self, items, msg=msg, log=log, errormsg=errormsg, errorlog=errorlog
+        )
+        return response
 
     @property
     def launch_id(self) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import secrets as _secrets
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -54,7 +54,15 @@ from credlti.lti._launch import (
 )
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
-from credlti.ports import Deployable, Registerable
+from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
+from credlti.lti.keys import KeySet, ToolKey, jwks, keys_for
+from credlti.lti.services import (
+    AsyncServiceTokenClient,
+    ServiceTokenClient,
+    SigningKeys,
+    TokenPolicy,
+)
+from credlti.ports import Deployable, Registerable, ServiceTokenCache
 
 __all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
 
@@ -208,7 +216,10 @@ class _ToolCore:
     clock: Clock
     policy: LaunchPolicy
     state_keys: tuple[bytes, ...] = attrs.field(repr=False)
-    keys: _KeyCache = attrs.field(repr=False)
+    platform_keys: _KeyCache = attrs.field(repr=False)
+    signing_keys: SigningKeys | None = attrs.field(repr=False)
+    token_cache: ServiceTokenCache | None = attrs.field(repr=False)
+    token_policy: TokenPolicy | None = attrs.field(repr=False)
 
     @classmethod
     def build(
@@ -219,6 +230,7 @@ class _ToolCore:
         state_secret: bytes | str | Sequence[bytes | str] | None,
         policy: LaunchPolicy | None,
         options: PolicyOptions,
+        advantage: tuple[SigningKeys | None, ServiceTokenCache | None, TokenPolicy | None],
     ) -> _ToolCore:
         if policy is not None and options:
             msg = "pass either policy= or individual policy options, not both"
@@ -230,7 +242,10 @@ class _ToolCore:
             clock=clock,
             policy=resolved,
             state_keys=tuple(mac_key(secret) for secret in _secrets_tuple(state_secret)),
-            keys=_KeyCache(resolved.jwks),
+            platform_keys=_KeyCache(resolved.jwks),
+            signing_keys=advantage[0],
+            token_cache=advantage[1],
+            token_policy=advantage[2],
         )
 
     def login(
@@ -247,11 +262,34 @@ class _ToolCore:
         )
 
     def callback(
-        self, params: Mapping[str, Any], state: str | None
+        self, params: Mapping[str, Any], state: str | None, owner: object
     ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
         return callback_flow(
-            params, state, policy=self.policy, now=self.clock(), state_keys=self.state_keys
+            params,
+            state,
+            policy=self.policy,
+            now=self.clock(),
+            state_keys=self.state_keys,
+            owner=owner,
         )
+
+    def require_signing_keys(self) -> SigningKeys:
+        if self.signing_keys is None:
+            msg = (
+                "this tool has no signing keys: pass keys= (a ToolKey, KeySet or "
+                "ToolKeyStore, see credlti.lti.keys) to sign deep-linking responses, "
+                "call Advantage services and publish a JWKS"
+            )
+            raise ConfigurationError(msg, spec_ref="Sec §6")
+        return self.signing_keys
+
+    def key_set(self) -> KeySet:
+        keys = self.require_signing_keys()
+        if isinstance(keys, ToolKey):
+            return KeySet((keys,))
+        if isinstance(keys, KeySet):
+            return keys
+        return KeySet(tuple(keys.list_keys()))
 
 
 def _get_registration(core: _ToolCore, effect: GetRegistration) -> Any:
@@ -304,7 +342,52 @@ class _Facade:
     @property
     def key_set_fetches(self) -> int:
         """How many platform key-set fetches this tool has made (for monitoring)."""
-        return self._core.keys.fetches
+        return self._core.platform_keys.fetches
+
+    def jwks(self) -> dict[str, Any]:
+        """The tool's public key set, to serve at its JWKS URL (Sec §6.2-6.4).
+
+        Every key the tool holds is listed (next, current and retired ones, so
+        platforms can verify during a rotation); no private parameter ever appears.
+        Serve it with :func:`credlti.lti.keys.jwks_headers` for a ``Cache-Control``.
+        """
+        return jwks(self._core.key_set())
+
+    def _signing_key(self, registration: Registerable) -> ToolKey:
+        keys = self._core.require_signing_keys()
+        if isinstance(keys, ToolKey):
+            return keys
+        return keys_for(self._core.key_set(), registration).current
+
+    def deep_link_response(
+        self,
+        launch: LaunchContext[Any, Any],
+        items: Iterable[ContentItem],
+        *,
+        msg: str | None = None,
+        log: str | None = None,
+        errormsg: str | None = None,
+        errorlog: str | None = None,
+    ) -> DeepLinkingResponse:
+        """Sign the response to a deep-linking launch (DL §4.5, Sec §5.2).
+
+        The items are checked against the request's settings; the JWT is signed with
+        the registration's current tool key. Send ``response.form_html()`` to the
+        browser: it posts the JWT back to the platform.
+        """
+        registration = launch.registration.to_registration()
+        return build_response(
+            launch.claims,
+            items,
+            key=self._signing_key(launch.registration),
+            client_id=registration.client_id,
+            now=self._core.clock(),
+            nonce=_secrets.token_urlsafe(24),
+            msg=msg,
+            log=log,
+            errormsg=errormsg,
+            errorlog=errorlog,
+        )
 
 
 @attrs.define(init=False)
@@ -325,6 +408,12 @@ class Tool(_Facade, Generic[R, D]):
         nonce_store: A separate :class:`~credlti.ports.NonceStore` (e.g. Redis);
             defaults to *storage*.
         policy: A complete :class:`LaunchPolicy`; or pass its fields as keywords.
+        keys: The tool's signing keys (a :class:`~credlti.lti.keys.ToolKey`,
+            :class:`~credlti.lti.keys.KeySet` or :class:`~credlti.ports.ToolKeyStore`),
+            needed for deep linking, Advantage services and :meth:`jwks`.
+        token_cache: Where service access tokens are cached (memory by default;
+            share one across workers).
+        token_policy: Service-token refresh margin, assertion lifetime, timeouts.
 
     Example::
 
@@ -335,6 +424,7 @@ class Tool(_Facade, Generic[R, D]):
     """
 
     _core: _ToolCore
+    _services: ServiceTokenClient | None = attrs.field(repr=False)
     _http: httpx.Client = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
     _fetch_locks: dict[str, threading.Lock] = attrs.field(repr=False)
@@ -349,9 +439,21 @@ class Tool(_Facade, Generic[R, D]):
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
         nonce_store: Any = None,
         policy: LaunchPolicy | None = None,
+        keys: SigningKeys | None = None,
+        token_cache: ServiceTokenCache | None = None,
+        token_policy: TokenPolicy | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
-        self._core = _ToolCore.build(storage, nonce_store, clock, state_secret, policy, options)
+        self._core = _ToolCore.build(
+            storage,
+            nonce_store,
+            clock,
+            state_secret,
+            policy,
+            options,
+            (keys, token_cache, token_policy),
+        )
+        self._services = None
         given: object = http_client
         if given is not None and not isinstance(given, httpx.Client):
             msg = "Tool needs an httpx.Client; use AsyncTool with an httpx.AsyncClient"
@@ -397,7 +499,23 @@ class Tool(_Facade, Generic[R, D]):
             LaunchSecurityError: A security check failed (answer 401).
             KeySetFetchError: The platform's keys could not be fetched (502).
         """
-        return self._run(self._core.callback(params, state))
+        return self._run(self._core.callback(params, state, self))
+
+    @property
+    def services(self) -> ServiceTokenClient:
+        """The service-token client (client-credentials grant, cached tokens).
+
+        It shares the tool's HTTP client, clock and signing keys.
+        """
+        if self._services is None:
+            self._services = ServiceTokenClient(
+                keys=self._core.require_signing_keys(),
+                http_client=self._http,
+                clock=self._core.clock,
+                cache=self._core.token_cache,
+                policy=self._core.token_policy,
+            )
+        return self._services
 
     def close(self) -> None:
         """Close the HTTP client if the tool created it."""
@@ -432,7 +550,7 @@ class Tool(_Facade, Generic[R, D]):
 
     def _get_key(self, effect: GetKey) -> PublicKey:
         uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
-        cache = self._core.keys
+        cache = self._core.platform_keys
         _, key = cache.plan(uri, kid, alg, now)
         if key is not None:
             return key
@@ -463,6 +581,7 @@ class AsyncTool(_Facade, Generic[R, D]):
     """
 
     _core: _ToolCore
+    _services: AsyncServiceTokenClient | None = attrs.field(repr=False)
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
     _fetch_locks: dict[str, asyncio.Lock] = attrs.field(repr=False)
@@ -476,9 +595,21 @@ class AsyncTool(_Facade, Generic[R, D]):
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
         nonce_store: Any = None,
         policy: LaunchPolicy | None = None,
+        keys: SigningKeys | None = None,
+        token_cache: ServiceTokenCache | None = None,
+        token_policy: TokenPolicy | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
-        self._core = _ToolCore.build(storage, nonce_store, clock, state_secret, policy, options)
+        self._core = _ToolCore.build(
+            storage,
+            nonce_store,
+            clock,
+            state_secret,
+            policy,
+            options,
+            (keys, token_cache, token_policy),
+        )
+        self._services = None
         given: object = http_client
         if given is not None and not isinstance(given, httpx.AsyncClient):
             msg = "AsyncTool needs an httpx.AsyncClient; use Tool with an httpx.Client"
@@ -497,7 +628,20 @@ class AsyncTool(_Facade, Generic[R, D]):
         self, params: Mapping[str, Any], state: str | None
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
-        return await self._run(self._core.callback(params, state))
+        return await self._run(self._core.callback(params, state, self))
+
+    @property
+    def services(self) -> AsyncServiceTokenClient:
+        """The async service-token client; it shares the tool's HTTP client and keys."""
+        if self._services is None:
+            self._services = AsyncServiceTokenClient(
+                keys=self._core.require_signing_keys(),
+                http_client=self._http,
+                clock=self._core.clock,
+                cache=self._core.token_cache,
+                policy=self._core.token_policy,
+            )
+        return self._services
 
     async def aclose(self) -> None:
         """Close the HTTP client if the tool created it."""
@@ -533,7 +677,7 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     async def _get_key(self, effect: GetKey) -> PublicKey:
         uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
-        cache = self._core.keys
+        cache = self._core.platform_keys
         _, key = cache.plan(uri, kid, alg, now)
         if key is not None:
             return key

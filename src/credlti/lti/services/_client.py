@@ -226,6 +226,10 @@ class ServiceTokenClient:
                 lock = self._locks[key] = threading.Lock()
             return lock
 
+    def signing_key(self, registration: Registerable) -> ToolKey:
+        """The tool key that signs for *registration* (its own, else the shared one)."""
+        return self._core.signing_key(registration)
+
     def get_token(
         self,
         registration: Registerable,
@@ -404,6 +408,10 @@ class AsyncServiceTokenClient:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+    def signing_key(self, registration: Registerable) -> ToolKey:
+        """The tool key that signs for *registration* (its own, else the shared one)."""
+        return self._core.signing_key(registration)
 
     async def get_token(
         self,

@@ -1,0 +1,157 @@
+"""Tool and LaunchContext expose keys, service tokens and deep-linking responses."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from credlti.errors import ConfigurationError, ContentItemNotAcceptedError
+from credlti.lti import AsyncTool, LaunchContext, Tool
+from credlti.lti._claims import DL_SETTINGS_CLAIM
+from credlti.lti.deep_linking import HtmlFragment, Link
+from credlti.lti.keys import KeySet, KeyState, ToolKey, generate_key
+from credlti.lti.services import SCOPE_NRPS_READONLY
+from credlti.testing import SimulatedPlatform
+
+LAUNCH_URL = "https://tool.example.com/launch"
+
+
+@pytest.fixture(name="tool_key", scope="module")
+def _tool_key() -> ToolKey:
+    """One RSA-2048 tool key (generation is slow: shared by the module)."""
+    return generate_key(now=SimulatedPlatform().clock(), state=KeyState.CURRENT)
+
+
+def _deep_linking_launch(
+    tool: Tool[Any, Any], platform: SimulatedPlatform
+) -> LaunchContext[Any, Any]:
+    redirect = tool.handle_login(platform.login_params(), LAUNCH_URL)
+    return tool.handle_callback(platform.deep_linking_launch(redirect), redirect.cookie_value)
+
+
+def test_launch_context_signs_a_response_the_platform_accepts(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """context.deep_link_response(items) is signed with the tool key and echoes data."""
+    tool = platform.tool(keys=tool_key)
+    platform.trust_tool_keys(tool.jwks())
+    launch = _deep_linking_launch(tool, platform)
+
+    response = launch.deep_link_response(
+        [Link(url="https://tool.example.com/a", title="A")], msg="1 item added"
+    )
+
+    items = platform.verify_deep_linking_response(response.jwt, data="opaque-data-1")
+    assert items == [{"type": "link", "url": "https://tool.example.com/a", "title": "A"}]
+    assert response.return_url == f"{platform.issuer}/deep_links"
+    assert response.claims["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == "1 item added"
+    assert 'name="JWT"' in response.form_html()
+
+
+def test_items_are_checked_against_the_request_settings(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """An item type the platform did not accept is refused before anything is signed."""
+    tool = platform.tool(keys=tool_key)
+    redirect = tool.handle_login(platform.login_params(), LAUNCH_URL)
+    settings = {
+        "deep_link_return_url": f"{platform.issuer}/deep_links",
+        "accept_types": ["link"],
+        "accept_presentation_document_targets": ["iframe"],
+    }
+    form = platform.deep_linking_launch(redirect, settings=settings)
+    launch = tool.handle_callback(form, redirect.cookie_value)
+
+    with pytest.raises(ContentItemNotAcceptedError) as info:
+        launch.deep_link_response([HtmlFragment(html="<p>x</p>")])
+
+    assert info.value.details["rule"] == "accept_types"
+    assert launch.claims.deep_linking is not None
+    assert DL_SETTINGS_CLAIM in launch.raw
+
+
+def test_without_keys_every_advantage_feature_says_what_to_pass(
+    platform: SimulatedPlatform,
+) -> None:
+    """No keys: jwks(), services and deep_link_response raise ConfigurationError naming keys=."""
+    tool = platform.tool()
+    launch = _deep_linking_launch(tool, platform)
+
+    for call in (
+        tool.jwks,
+        lambda: tool.services,
+        lambda: launch.deep_link_response([]),
+    ):
+        with pytest.raises(ConfigurationError, match="pass keys="):
+            call()
+
+
+def test_context_not_made_by_a_tool_cannot_sign(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """A LaunchContext built by hand has no tool behind it: a clear ConfigurationError."""
+    tool = platform.tool(keys=tool_key)
+    launch = _deep_linking_launch(tool, platform)
+    detached = LaunchContext(
+        claims=launch.claims,
+        registration=launch.registration,
+        deployment=launch.deployment,
+        raw=launch.raw,
+    )
+
+    with pytest.raises(ConfigurationError, match="not produced by a Tool"):
+        detached.deep_link_response([])
+    assert detached == launch  # the tool reference takes no part in equality
+
+
+def test_jwks_publishes_every_key_and_no_private_part(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """tool.jwks() lists current and next keys, public parameters only."""
+    upcoming = generate_key(now=platform.clock(), state=KeyState.NEXT, alg="ES256")
+    tool = platform.tool(keys=KeySet((tool_key, upcoming)))
+
+    document = tool.jwks()
+
+    assert {k["kid"] for k in document["keys"]} == {tool_key.kid, upcoming.kid}
+    for entry in document["keys"]:
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(entry)
+
+
+def test_services_share_the_tools_http_client_and_cache_tokens(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """tool.services reaches the platform's token endpoint and reuses the token."""
+    tool = platform.tool(keys=tool_key)
+    platform.trust_tool_keys(tool.jwks())
+    launch = _deep_linking_launch(tool, platform)
+
+    first = tool.services.get_token(launch.registration, [SCOPE_NRPS_READONLY])
+    second = tool.services.get_token(launch.registration, [SCOPE_NRPS_READONLY])
+
+    assert first == second
+    assert platform.token_requests == 1
+    assert tool.services is tool.services
+
+
+def test_async_tool_signs_and_gets_tokens(platform: SimulatedPlatform, tool_key: ToolKey) -> None:
+    """AsyncTool offers the same: a signed response and an async token client."""
+    tool: AsyncTool[Any, Any] = platform.async_tool(keys=tool_key)
+    platform.trust_tool_keys(tool.jwks())
+
+    async def main() -> tuple[str, int]:
+        redirect = await tool.handle_login(platform.login_params(), LAUNCH_URL)
+        launch = await tool.handle_callback(
+            platform.deep_linking_launch(redirect), redirect.cookie_value
+        )
+        response = launch.deep_link_response([Link(url="https://tool.example.com/b")])
+        await tool.services.get_token(launch.registration, [SCOPE_NRPS_READONLY])
+        await tool.aclose()
+        return response.jwt, platform.token_requests
+
+    jwt, requests = asyncio.run(main())
+
+    assert platform.verify_deep_linking_response(jwt, data="opaque-data-1")[0]["type"] == "link"
+    assert requests == 1
