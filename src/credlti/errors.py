@@ -41,9 +41,21 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   └── KeySetFetchError               (502) also a RemoteServiceError
     ├── RemoteServiceError                 (502) a remote peer failed or misbehaved
     │   ├── ServiceCallFailedError            a service or token endpoint failed or answered badly
+    │   │   └── MalformedServiceResponseError    a body (or Link header) of the wrong shape
     │   ├── ServiceTemporarilyUnavailableError (503) 429/503; carries ``retry_after``
     │   ├── TokenRequestRejectedError          the token endpoint refused; carries ``oauth_error``
-    │   └── ScopeNotGrantedError               the token lacks a scope the call needs
+    │   ├── ScopeNotGrantedError               the token lacks a scope the call needs
+    │   ├── ServiceAccessDeniedError           401 after a token renewal, or 403
+    │   ├── ServiceResourceNotFoundError       404: the line item, results or roster is gone
+    │   ├── PagingError                        a paging link cannot be followed safely
+    │   │   ├── UnsafePageLinkError               not https on the endpoint's host and port
+    │   │   ├── PageLoopError                     a page URL came back a second time
+    │   │   └── TooManyPagesError                 more pages than the configured cap
+    │   └── RosterTooLargeError                more members than ``max_members``
+    ├── ServiceUsageError                  the host asked an Advantage service for something invalid
+    │   ├── InvalidServiceRecordError      (422) a LineItem / Score breaks an AGS rule
+    │   ├── ServiceNotAvailableError       (409) the launch's claim does not offer this service
+    │   └── CoupledLineItemError           (409) deleting the platform-created line item
     ├── DeepLinkingError                   (422) building a deep-linking response
     │   ├── InvalidContentItemError           a content item is malformed (DL §3)
     │   └── ContentItemNotAcceptedError       an item breaks the request's settings (DL §4.4.1)
@@ -87,6 +99,7 @@ __all__ = [
     "AudienceMismatchError",
     "ConfigurationError",
     "ContentItemNotAcceptedError",
+    "CoupledLineItemError",
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialValidationError",
@@ -99,12 +112,14 @@ __all__ = [
     "InvalidContentItemError",
     "InvalidLaunchError",
     "InvalidParameterError",
+    "InvalidServiceRecordError",
     "IssuerMismatchError",
     "KeySetFetchError",
     "KidMissingError",
     "KidNotFoundError",
     "LaunchError",
     "LaunchSecurityError",
+    "MalformedServiceResponseError",
     "MalformedTokenError",
     "MissingClaimError",
     "MissingParameterError",
@@ -115,14 +130,21 @@ __all__ = [
     "NotOwnerError",
     "NotPendingError",
     "OAuthRefreshError",
+    "PageLoopError",
+    "PagingError",
     "PlatformAuthenticationError",
     "ReauthorizationRequiredError",
     "RegistrationNotFoundError",
     "RemoteServiceError",
+    "RosterTooLargeError",
     "SchemaNotFoundError",
     "ScopeNotGrantedError",
+    "ServiceAccessDeniedError",
     "ServiceCallFailedError",
+    "ServiceNotAvailableError",
+    "ServiceResourceNotFoundError",
     "ServiceTemporarilyUnavailableError",
+    "ServiceUsageError",
     "SignatureInvalidError",
     "StateExpiredError",
     "StateMismatchError",
@@ -136,8 +158,10 @@ __all__ = [
     "TokenNotYetValidError",
     "TokenRequestRejectedError",
     "TokenTooOldError",
+    "TooManyPagesError",
     "TransferNotAllowedError",
     "TransferTokenError",
+    "UnsafePageLinkError",
     "UnsupportedMessageTypeError",
     "UserNotFoundError",
     "VaultNotFoundError",
@@ -531,6 +555,128 @@ class ScopeNotGrantedError(RemoteServiceError):
     code = "scope_not_granted"
     http_status = 502
     default_spec_ref = "Sec §4.1"
+    _abstract = False
+
+
+class MalformedServiceResponseError(ServiceCallFailedError):
+    """A service answered with a body or ``Link`` header of the wrong shape.
+
+    Examples: a line-item container that is not a JSON array, a member without a
+    ``user_id``, a score-less result with a non-numeric ``resultMaximum``.
+    ``details`` holds the ``url`` and, when known, the HTTP ``status``.
+    """
+
+    code = "malformed_service_response"
+    _abstract = False
+
+
+class ServiceAccessDeniedError(RemoteServiceError):
+    """The service refused the call: 401 even with a renewed token, or 403.
+
+    Check that the platform administrator enabled the service for this tool and
+    deployment, and that the resource belongs to this tool (AGS §3.2.4; NRPS §3.1).
+    """
+
+    code = "service_access_denied"
+    http_status = 502
+    default_spec_ref = "Sec §4.1"
+    _abstract = False
+
+
+class ServiceResourceNotFoundError(RemoteServiceError):
+    """The service answered 404: the line item, its results or the roster is not there."""
+
+    code = "service_resource_not_found"
+    http_status = 502
+    _abstract = False
+
+
+class PagingError(RemoteServiceError):
+    """A paging (``rel="next"``) or ``rel="differences"`` link cannot be followed safely."""
+
+    code = "paging_error"
+    http_status = 502
+    _abstract = True
+
+
+class UnsafePageLinkError(PagingError):
+    """A paging link leaves the endpoint: not https, or another host or port.
+
+    The bearer token would go with it, so credlti refuses (an SSRF and token-leak
+    guard; checklist F). ``details`` holds the ``endpoint`` and the ``link``.
+    """
+
+    code = "unsafe_page_link"
+    _abstract = False
+
+
+class PageLoopError(PagingError):
+    """A page URL came back a second time: the platform's paging loops."""
+
+    code = "page_loop"
+    _abstract = False
+
+
+class TooManyPagesError(PagingError):
+    """More pages than the configured ``max_pages``; raise the cap or narrow the query."""
+
+    code = "too_many_pages"
+    _abstract = False
+
+
+class RosterTooLargeError(RemoteServiceError):
+    """The roster has more members than ``max_members`` (``details``: ``count``, ``max``)."""
+
+    code = "roster_too_large"
+    http_status = 502
+    default_spec_ref = "NRPS §2.4.2"
+    _abstract = False
+
+
+# --------------------------------------------------------------------------- service usage
+
+
+class ServiceUsageError(CredltiError):
+    """Base of the errors raised when the host asks a service for something invalid.
+
+    Nothing was sent to the platform.
+    """
+
+    code = "service_usage_error"
+    http_status = 400
+    _abstract = True
+
+
+class InvalidServiceRecordError(ServiceUsageError):
+    """A line item or score breaks an AGS rule (``details["field"]`` names the field)."""
+
+    code = "invalid_service_record"
+    http_status = 422
+    _abstract = False
+
+
+class ServiceNotAvailableError(ServiceUsageError):
+    """The launch's service claim does not offer what the call needs.
+
+    For example no ``lineitems`` URL (the platform does not let the tool manage
+    line items, AGS §3.1), or an NRPS claim without version 2.0.
+    """
+
+    code = "service_not_available"
+    http_status = 409
+    _abstract = False
+
+
+class CoupledLineItemError(ServiceUsageError):
+    """Refused to delete the line item the platform created for the resource link.
+
+    It is the launch claim's ``lineitem`` (AGS §3.1, §4.3): pass ``force=True`` if
+    you really mean it.
+    """
+
+    code = "coupled_line_item"
+    http_status = 409
+    default_spec_ref = "AGS §3.1"
     _abstract = False
 
 
