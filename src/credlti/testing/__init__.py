@@ -49,6 +49,7 @@ from credlti.lti._jwks import ParsedKey, parse_key_set
 from credlti.lti._jws import key_matches_alg, parse_compact, verify_signature
 from credlti.lti._records import Deployment, LoginRedirect, Registration
 from credlti.lti._tool import AsyncTool, Tool
+from credlti.lti.services._simulated import SimulatedServices
 
 __all__ = [
     "INSTRUCTOR",
@@ -57,6 +58,7 @@ __all__ = [
     "FrozenClock",
     "SimulatedPlatform",
     "SimulatedPlatformError",
+    "SimulatedServices",
 ]
 
 #: The context Instructor role URI.
@@ -191,6 +193,8 @@ class SimulatedPlatform:
         granted_scopes: If set, tokens carry only the requested scopes in this set.
         token_requests: How many token requests arrived.
         token_rejections: Why each refused token request was refused.
+        services: The simulated AGS and NRPS endpoints (:class:`SimulatedServices`):
+            add line items and members there, read what the tool posted.
     """
 
     issuer: str = "https://platform.example.edu"
@@ -219,9 +223,11 @@ class SimulatedPlatform:
     _jtis: dict[str, float] = attrs.field(factory=dict, init=False, repr=False)
     _dl_nonces: set[str] = attrs.field(factory=set, init=False, repr=False)
     _dl_data: Any = attrs.field(default=None, init=False, repr=False)
+    services: SimulatedServices = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._keys = [_new_key(self.key_size)]
+        self.services = SimulatedServices(self.issuer, self.access_token_scopes, self.clock)
 
     # ------------------------------------------------------------- configuration
 
@@ -318,6 +324,8 @@ class SimulatedPlatform:
         """Answer an HTTP request the tool sends to the platform."""
         if request.method == "POST" and str(request.url) == self.token_endpoint:
             return self._token_response(request)
+        if self.services.handles(request):
+            return self.services.handle(request)
         if request.method == "GET" and str(request.url) == self.jwks_uri:
             self.jwks_requests += 1
             if self.jwks_status != 200:
