@@ -202,7 +202,10 @@ def db_command(out: TextIO, action: str, url: str) -> int:
         state = "up to date" if before == sql.SCHEMA_VERSION else "upgrade needed"
         out.write(f"schema version {before} of {sql.SCHEMA_VERSION} ({state})\n")
         return 0 if before == sql.SCHEMA_VERSION else 1
-    out.write(f"schema upgraded from version {before} to {after}\n")
+    if after == before:
+        out.write(f"schema already at version {after}; nothing to do\n")
+    else:
+        out.write(f"schema upgraded from version {before} to {after}\n")
     return 0
 
 

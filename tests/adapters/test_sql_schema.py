@@ -200,7 +200,7 @@ def test_cli_db_reports_and_applies_1_to_2(url: str) -> None:
     assert out.getvalue().splitlines() == [
         "schema version 1 of 2 (upgrade needed)",
         "schema upgraded from version 1 to 2",
-        "schema upgraded from version 2 to 2",
+        "schema already at version 2; nothing to do",
     ]
     engine = create_engine(url)
     assert SqlLaunchStorage(engine).get_registration(REGISTRATION.issuer, None) == REGISTRATION

@@ -8,6 +8,10 @@ Rules of this module:
    upgrading an old schema keeps every row.
 3. Timestamps are stored as UTC seconds since the epoch (double precision): the same
    comparisons work on SQLite and PostgreSQL, and no driver guesses time zones.
+4. Migrations create tables from the *current* ``Table`` objects. A later migration
+   that changes an existing table must therefore work both on databases created by
+   older migrations (alter them) and on fresh ones where an earlier migration already
+   created the new shape (check before altering).
 """
 
 from __future__ import annotations
