@@ -10,6 +10,7 @@ Rules of this module:
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
 
     from credlti.lti._claims import LaunchClaims
     from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse
+    from credlti.lti.services import (
+        AsyncGradeService,
+        AsyncRosterService,
+        GradeService,
+        RosterService,
+    )
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -309,6 +316,52 @@ class LaunchContext(Generic[R, D]):
             self, items, msg=msg, log=log, errormsg=errormsg, errorlog=errorlog
         )
         return response
+
+    def _service(self, name: str, want_async: bool, **options: Any) -> Any:
+        owner = self._owner()
+        if inspect.iscoroutinefunction(owner.handle_callback) is not want_async:
+            wrong, right = ("an AsyncTool", f"a{name}") if not want_async else ("a Tool", name)
+            msg = f"this launch came from {wrong}: use launch.{right}()"
+            raise TypeError(msg)
+        return getattr(owner, name)(self, **options)
+
+    def grades(self) -> GradeService:
+        """The Assignment and Grade Services client of this launch's context (AGS).
+
+        Raises:
+            ServiceNotAvailableError: The launch carries no AGS claim.
+            TypeError: The launch came from an AsyncTool (use :meth:`agrades`).
+        """
+        service: GradeService = self._service("grades", want_async=False)
+        return service
+
+    def agrades(self) -> AsyncGradeService:
+        """The async AGS client, for launches validated by an AsyncTool."""
+        service: AsyncGradeService = self._service("grades", want_async=True)
+        return service
+
+    def roster(self, *, resource_link: bool = False) -> RosterService:
+        """The Names and Role Provisioning Services client of this launch (NRPS).
+
+        Args:
+            resource_link: Limit the roster to members who can reach the launched
+                resource link (NRPS §3).
+
+        Raises:
+            ServiceNotAvailableError: The launch carries no NRPS claim.
+            TypeError: The launch came from an AsyncTool (use :meth:`aroster`).
+        """
+        service: RosterService = self._service(
+            "roster", want_async=False, resource_link=resource_link
+        )
+        return service
+
+    def aroster(self, *, resource_link: bool = False) -> AsyncRosterService:
+        """The async NRPS client, for launches validated by an AsyncTool."""
+        service: AsyncRosterService = self._service(
+            "roster", want_async=True, resource_link=resource_link
+        )
+        return service
 
     @property
     def launch_id(self) -> str:

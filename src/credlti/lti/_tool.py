@@ -57,7 +57,11 @@ from credlti.lti._state import mac_key
 from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
 from credlti.lti.keys import KeySet, ToolKey, jwks, keys_for
 from credlti.lti.services import (
+    AsyncGradeService,
+    AsyncRosterService,
     AsyncServiceTokenClient,
+    GradeService,
+    RosterService,
     ServiceTokenClient,
     SigningKeys,
     TokenPolicy,
@@ -324,10 +328,14 @@ def _call_storage(core: _ToolCore, effect: Effect) -> Any:
     return _STORAGE_CALLS[type(effect)](core, effect)
 
 
+_MAX_SERVICES = 1024
+
+
 class _Facade:
     """Read-only accessors common to both facades."""
 
     _core: _ToolCore
+    _service_cache: dict[tuple[Any, ...], Any]
 
     @property
     def storage(self) -> Any:
@@ -352,6 +360,24 @@ class _Facade:
         Serve it with :func:`credlti.lti.keys.jwks_headers` for a ``Cache-Control``.
         """
         return jwks(self._core.key_set())
+
+    def _service_key(self, launch: LaunchContext[Any, Any], kind: str) -> tuple[Any, ...]:
+        registration = launch.registration.to_registration()
+        claims = launch.claims
+        endpoint = claims.ags if kind == "ags" else claims.nrps
+        return (kind, registration.issuer, registration.client_id, claims.deployment_id, endpoint)
+
+    def _cached_service(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        # One service per (registration, deployment, endpoint): repeated calls for one
+        # course share its state (e.g. AGS score timestamps stay strictly increasing).
+        cache: dict[tuple[Any, ...], Any] = self._service_cache
+        found = cache.get(key)
+        if found is None:
+            found = build()
+            if len(cache) >= _MAX_SERVICES:
+                cache.pop(next(iter(cache)))
+            cache[key] = found
+        return found
 
     def _signing_key(self, registration: Registerable) -> ToolKey:
         keys = self._core.require_signing_keys()
@@ -425,6 +451,7 @@ class Tool(_Facade, Generic[R, D]):
 
     _core: _ToolCore
     _services: ServiceTokenClient | None = attrs.field(repr=False)
+    _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.Client = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
     _fetch_locks: dict[str, threading.Lock] = attrs.field(repr=False)
@@ -454,6 +481,7 @@ class Tool(_Facade, Generic[R, D]):
             (keys, token_cache, token_policy),
         )
         self._services = None
+        self._service_cache = {}
         given: object = http_client
         if given is not None and not isinstance(given, httpx.Client):
             msg = "Tool needs an httpx.Client; use AsyncTool with an httpx.AsyncClient"
@@ -516,6 +544,50 @@ class Tool(_Facade, Generic[R, D]):
                 policy=self._core.token_policy,
             )
         return self._services
+
+    def grades(self, launch: LaunchContext[Any, Any]) -> GradeService:
+        """The Assignment and Grade Services client for *launch*'s context (AGS).
+
+        Raises:
+            ServiceNotAvailableError: The launch carries no AGS claim.
+            ConfigurationError: The tool has no signing keys.
+        """
+        claims = launch.claims
+        return self._cached_service(
+            self._service_key(launch, "ags"),
+            lambda: GradeService(
+                self.services,
+                launch.registration,
+                claims.ags,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
+                deployment_id=claims.deployment_id,
+                clock=self._core.clock,
+            ),
+        )
+
+    def roster(
+        self, launch: LaunchContext[Any, Any], *, resource_link: bool = False
+    ) -> RosterService:
+        """The Names and Role Provisioning Services client for *launch*'s context (NRPS).
+
+        With ``resource_link=True`` the roster is limited to members who can reach
+        the launched resource link (NRPS §3).
+
+        Raises:
+            ServiceNotAvailableError: The launch carries no NRPS claim.
+            ConfigurationError: The tool has no signing keys.
+        """
+        claims = launch.claims
+        link = claims.resource_link.id if resource_link and claims.resource_link else None
+        return self._cached_service(
+            (*self._service_key(launch, "nrps"), link),
+            lambda: RosterService(
+                self.services,
+                launch.registration,
+                claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
+                resource_link_id=link,
+                deployment_id=claims.deployment_id,
+            ),
+        )
 
     def close(self) -> None:
         """Close the HTTP client if the tool created it."""
@@ -582,6 +654,7 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     _core: _ToolCore
     _services: AsyncServiceTokenClient | None = attrs.field(repr=False)
+    _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
     _fetch_locks: dict[str, asyncio.Lock] = attrs.field(repr=False)
@@ -610,6 +683,7 @@ class AsyncTool(_Facade, Generic[R, D]):
             (keys, token_cache, token_policy),
         )
         self._services = None
+        self._service_cache = {}
         given: object = http_client
         if given is not None and not isinstance(given, httpx.AsyncClient):
             msg = "AsyncTool needs an httpx.AsyncClient; use Tool with an httpx.Client"
@@ -642,6 +716,37 @@ class AsyncTool(_Facade, Generic[R, D]):
                 policy=self._core.token_policy,
             )
         return self._services
+
+    def grades(self, launch: LaunchContext[Any, Any]) -> AsyncGradeService:
+        """The async AGS client for *launch*'s context (see :meth:`Tool.grades`)."""
+        claims = launch.claims
+        return self._cached_service(
+            self._service_key(launch, "ags"),
+            lambda: AsyncGradeService(
+                self.services,
+                launch.registration,
+                claims.ags,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
+                deployment_id=claims.deployment_id,
+                clock=self._core.clock,
+            ),
+        )
+
+    def roster(
+        self, launch: LaunchContext[Any, Any], *, resource_link: bool = False
+    ) -> AsyncRosterService:
+        """The async NRPS client for *launch*'s context (see :meth:`Tool.roster`)."""
+        claims = launch.claims
+        link = claims.resource_link.id if resource_link and claims.resource_link else None
+        return self._cached_service(
+            (*self._service_key(launch, "nrps"), link),
+            lambda: AsyncRosterService(
+                self.services,
+                launch.registration,
+                claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
+                resource_link_id=link,
+                deployment_id=claims.deployment_id,
+            ),
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client if the tool created it."""

@@ -25,6 +25,7 @@ from credlti._http import (
 )
 from credlti.errors import (
     CredltiError,
+    MalformedServiceResponseError,
     ServiceCallFailedError,
     StorageUnavailableError,
 )
@@ -72,13 +73,13 @@ class ServiceResponse:
         """The body as JSON.
 
         Raises:
-            ServiceCallFailedError: The body is not JSON.
+            MalformedServiceResponseError: The body is not JSON.
         """
         try:
             return json.loads(self.body)
         except (ValueError, RecursionError) as exc:
             msg = f"the service answered HTTP {self.status_code} with a body that is not JSON"
-            raise ServiceCallFailedError(msg, details={"status": self.status_code}) from exc
+            raise MalformedServiceResponseError(msg, details={"status": self.status_code}) from exc
 
 
 def _failed(url: str, reason: str) -> ServiceCallFailedError:
