@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     )
     raise ImportError(msg) from exc
 
+from credlti.adapters.sql._advantage import SqlServiceTokenCache, SqlToolKeyStore
 from credlti.adapters.sql._launch import SqlLaunchStorage
 from credlti.adapters.sql._schema import (
     SCHEMA_VERSION,
@@ -44,7 +45,9 @@ __all__ = [
     "SqlAuditSink",
     "SqlLaunchStorage",
     "SqlOAuthClientRegistry",
+    "SqlServiceTokenCache",
     "SqlStepActivity",
+    "SqlToolKeyStore",
     "SqlVaultStore",
     "create_engine",
     "current_version",

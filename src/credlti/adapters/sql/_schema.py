@@ -202,6 +202,32 @@ step_activity = sa.Table(
 )
 
 
+tool_keys = sa.Table(
+    "credlti_tool_keys",
+    metadata,
+    sa.Column("kid", sa.String(255), primary_key=True),
+    # The private key and its metadata, AES-256-GCM-sealed with the vault's key ring
+    # and bound to the kid by associated data (credlti.lti.keys.seal_key).
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+service_tokens = sa.Table(
+    "credlti_service_tokens",
+    metadata,
+    # SHA-256 of the canonical cache key (issuer, client id, token URL, scopes, deployment).
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("issuer", sa.String(1024), nullable=False),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),  # the sealed access token
+    sa.Column("token_digest", sa.String(64), nullable=False),  # SHA-256, never the token
+    sa.Column("scopes", sa.JSON, nullable=False),  # granted scopes
+    sa.Column("token_type", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index("ix_credlti_service_tokens_expires_at", "expires_at"),
+)
+
+
 def _migration_1(conn: Connection) -> None:
     """Version 1: LTI registrations, deployments and nonces."""
     for table in (registrations, deployments, nonces):
@@ -223,7 +249,13 @@ def _migration_2(conn: Connection) -> None:
 
 
 #: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+def _migration_3(conn: Connection) -> None:
+    """Version 3: LTI Advantage (tool signing keys, cached service access tokens)."""
+    for table in (tool_keys, service_tokens):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
