@@ -155,3 +155,18 @@ def test_async_tool_signs_and_gets_tokens(platform: SimulatedPlatform, tool_key:
 
     assert platform.verify_deep_linking_response(jwt, data="opaque-data-1")[0]["type"] == "link"
     assert requests == 1
+
+
+def test_wrong_http_client_kind_names_the_twin() -> None:
+    """Tool refuses an AsyncClient and AsyncTool a Client, naming the facade to use."""
+    import httpx
+
+    from credlti.adapters.memory import MemoryLaunchStorage
+
+    async_client, sync_client = httpx.AsyncClient(), httpx.Client()
+    with pytest.raises(TypeError, match="use AsyncTool"):
+        Tool(MemoryLaunchStorage(), http_client=async_client)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="use Tool"):
+        AsyncTool(MemoryLaunchStorage(), http_client=sync_client)  # type: ignore[arg-type]
+    sync_client.close()
+    asyncio.run(async_client.aclose())

@@ -329,6 +329,19 @@ def _call_storage(core: _ToolCore, effect: Effect) -> Any:
 
 
 _MAX_SERVICES = 1024
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+
+
+def _http_client(given: H | None, kind: type[H], core: _ToolCore, owner: str) -> tuple[H, bool]:
+    """The facade's HTTP client (a private one with timeouts if none is given) and ownership."""
+    found: object = given
+    if found is not None and not isinstance(found, kind):
+        twin = "AsyncTool" if owner == "Tool" else "Tool"
+        msg = f"{owner} needs an {kind.__module__}.{kind.__name__}; use {twin} for the other kind"
+        raise TypeError(msg)
+    if given is not None:
+        return given, False
+    return kind(timeout=core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}), True
 
 
 class _Facade:
@@ -480,16 +493,8 @@ class Tool(_Facade, Generic[R, D]):
             options,
             (keys, token_cache, token_policy),
         )
-        self._services = None
-        self._service_cache = {}
-        given: object = http_client
-        if given is not None and not isinstance(given, httpx.Client):
-            msg = "Tool needs an httpx.Client; use AsyncTool with an httpx.AsyncClient"
-            raise TypeError(msg)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=self._core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}
-        )
+        self._services, self._service_cache = None, {}
+        self._http, self._owns_http = _http_client(http_client, httpx.Client, self._core, "Tool")
         self._fetch_locks = {}
         self._guard = threading.Lock()
 
@@ -682,15 +687,9 @@ class AsyncTool(_Facade, Generic[R, D]):
             options,
             (keys, token_cache, token_policy),
         )
-        self._services = None
-        self._service_cache = {}
-        given: object = http_client
-        if given is not None and not isinstance(given, httpx.AsyncClient):
-            msg = "AsyncTool needs an httpx.AsyncClient; use Tool with an httpx.Client"
-            raise TypeError(msg)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=self._core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}
+        self._services, self._service_cache = None, {}
+        self._http, self._owns_http = _http_client(
+            http_client, httpx.AsyncClient, self._core, "AsyncTool"
         )
         self._fetch_locks = {}
 
