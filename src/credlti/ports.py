@@ -16,7 +16,7 @@ failures to open or commit a unit of work; an exception raised by a repository
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         OAuthClient,
         OAuthTokenRow,
         ProjectShare,
+        ScrubbedRow,
         TransferTokenRow,
         VaultUser,
     )
@@ -184,6 +185,21 @@ class CredentialRepository(Protocol):
         self, *, owner_id: str | None = None, project_id: str | None = None
     ) -> list[CredentialRow]:
         """Rows owned by *owner_id* and/or shared with *project_id*, by ``lower(name)``, id."""
+        ...
+
+    def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        """One purge step for a batch, in the current unit of work (rows locked).
+
+        For each listed credential still scheduled for deletion at or before *now*
+        (others are skipped: deleted or cancelled since the scan), delete its OAuth
+        token and transfer tokens; then delete it (shares included) if its id is in
+        *delete*, or else, if it still had a body or a token, null its body and set
+        ``updated_at`` to *now*. Return one :class:`~credlti.credentials.ScrubbedRow`
+        per handled credential, in the order of *credential_ids*. SQL adapters do
+        this in a few set-based statements per batch.
+        """
         ...
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from attrs import evolve
 
@@ -192,6 +193,77 @@ class VaultStoreContract:
                 )
             assert tx.transfers.delete_for_credential("a") == 2
             assert [t.id for t in tx.transfers.for_credential("b")] == ["t3"]
+
+    def test_scrub_due_scrubs_deletes_and_skips(self, store: Any) -> None:
+        """scrub_due: due rows lose token and transfers; listed ones go, others keep a null body."""
+        past, later = NOW - timedelta(days=1), NOW + timedelta(days=1)
+        with store.transaction() as tx:
+            tx.credentials.add(row("gone", scheduled_deletion=past))
+            tx.credentials.add(row("kept", scheduled_deletion=past))
+            tx.credentials.add(
+                attrs.evolve(row("bare", scheduled_deletion=past), body_ciphertext=None)
+            )
+            tx.credentials.add(row("future", scheduled_deletion=later))
+            tx.credentials.add(row("live"))
+            tx.shares.add(share("s1", "gone", "p"))
+            tx.shares.add(share("s2", "kept", "p"))
+            tx.oauth_tokens.put(token("gone"))
+            tx.oauth_tokens.put(token("kept"))
+            tx.transfers.add(
+                TransferTokenRow(
+                    id="t",
+                    credential_id="kept",
+                    owner_id="o",
+                    receiver_id="r",
+                    token_hash=b"h",
+                    created_at=NOW,
+                    expires_at=NOW,
+                )
+            )
+        ids = ["kept", "missing", "future", "gone", "bare", "live"]
+        with store.transaction() as tx:
+            handled = tx.credentials.scrub_due(ids, now=NOW, delete={"gone"})
+
+        assert [tuple(r) for r in handled] == [
+            ("kept", True, False),
+            ("gone", True, True),
+            ("bare", False, False),
+        ]
+        with store.transaction() as tx:
+            assert tx.credentials.get("gone") is None
+            assert tx.shares.get("s1") is None
+            kept = tx.credentials.get("kept")
+            assert kept is not None
+            assert kept.body_ciphertext is None
+            assert kept.updated_at == NOW
+            assert tx.shares.get("s2") is not None  # kept rows keep their shares
+            assert tx.oauth_tokens.get("kept") is None
+            assert tx.transfers.for_credential("kept") == []
+            assert tx.credentials.get("future").body_ciphertext == b"ct-future"
+            assert tx.credentials.get("live").body_ciphertext == b"ct-live"
+            # A second pass finds nothing new to scrub.
+            again = tx.credentials.scrub_due(["kept", "bare"], now=NOW, delete=set())
+            assert [tuple(r) for r in again] == [("kept", False, False), ("bare", False, False)]
+
+    def test_scrub_due_is_undone_by_a_rollback(self, store: Any) -> None:
+        """A failure later in the unit of work restores every scrubbed and deleted row."""
+        past = NOW - timedelta(days=1)
+        with store.transaction() as tx:
+            tx.credentials.add(row("a", scheduled_deletion=past))
+            tx.credentials.add(row("b", scheduled_deletion=past))
+            tx.oauth_tokens.put(token("a"))
+
+        def scrub_then_fail() -> None:
+            with store.transaction() as tx:
+                tx.credentials.scrub_due(["a", "b"], now=NOW, delete={"b"})
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            scrub_then_fail()
+        with store.transaction() as tx:
+            assert tx.credentials.get("a").body_ciphertext == b"ct-a"
+            assert tx.oauth_tokens.get("a") is not None
+            assert tx.credentials.get("b") is not None
 
     def test_scan_is_keyset_paginated(self, store: Any) -> None:
         """scan_credentials walks by id after a cursor and filters due rows."""

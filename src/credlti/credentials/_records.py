@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -34,6 +34,7 @@ __all__ = [
     "ProjectShare",
     "PurgeResult",
     "ReencryptResult",
+    "ScrubbedRow",
     "TransferForm",
     "TransferStatus",
     "TransferTokenRow",
@@ -190,6 +191,16 @@ class CredentialRow:
     oauth_client_id: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class ScrubbedRow(NamedTuple):
+    """What one purge step did to one credential (see ``CredentialRepository.scrub_due``)."""
+
+    credential_id: str
+    #: The credential still had a body or an OAuth token, now gone.
+    newly_scrubbed: bool
+    #: The credential row itself was deleted.
+    deleted: bool
 
 
 @attrs.frozen(kw_only=True)

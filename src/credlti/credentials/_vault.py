@@ -910,32 +910,22 @@ class Vault:
             plan = _deletion.plan_purge(
                 rows, now, self._activity.with_activity([r.id for r in rows])
             )
-            to_delete = set(plan.delete)
             with self._tx() as tx:
+                # Rows deleted or cancelled since the scan are skipped by the store.
+                handled = tx.credentials.scrub_due(plan.scrub, now=now, delete=set(plan.delete))
                 events: list[AuditEvent] = []
-                for credential_id in plan.scrub:
-                    row = tx.credentials.get_for_update(credential_id)
-                    if row is None or not _deletion.is_due(row, now):
-                        continue  # deleted or cancelled since the scan
-                    had_token = tx.oauth_tokens.delete(row.id)
-                    tx.transfers.delete_for_credential(row.id)
-                    newly = row.body_ciphertext is not None or had_token
-                    scrubbed += newly
-                    if credential_id in to_delete:
-                        tx.credentials.delete(row.id)
-                        deleted += 1
-                    else:
-                        if newly:
-                            tx.credentials.update(evolve(row, body_ciphertext=None, updated_at=now))
-                        kept += 1
-                    if newly or credential_id in to_delete:
+                for row in handled:
+                    scrubbed += row.newly_scrubbed
+                    deleted += row.deleted
+                    kept += not row.deleted
+                    if row.newly_scrubbed or row.deleted:
                         events.append(
                             self._event(
                                 AuditAction.PURGED,
-                                row.id,
+                                row.credential_id,
                                 None,
                                 now,
-                                metadata={"deleted": credential_id in to_delete},
+                                metadata={"deleted": row.deleted},
                             )
                         )
                 self._record(events)

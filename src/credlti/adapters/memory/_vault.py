@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
 import attrs
 
+from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
     AuditEvent,
     Credential,
@@ -23,6 +24,7 @@ from credlti.credentials._records import (
     OAuthClient,
     OAuthTokenRow,
     ProjectShare,
+    ScrubbedRow,
     TransferTokenRow,
     VaultUser,
 )
@@ -126,6 +128,25 @@ class _Credentials:
         _Transfers(t, self._undo).delete_for_credential(credential_id)
         self._undo.append(lambda: self._index(old))
         return True
+
+    def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        tokens, transfers = _Tokens(self._t, self._undo), _Transfers(self._t, self._undo)
+        out: list[ScrubbedRow] = []
+        for credential_id in credential_ids:
+            row = self._t.rows.get(credential_id)
+            if row is None or not is_due(row, now):
+                continue
+            had_token = tokens.delete(credential_id)
+            transfers.delete_for_credential(credential_id)
+            newly = row.body_ciphertext is not None or had_token
+            if credential_id in delete:
+                self.delete(credential_id)
+            elif newly:
+                self.update(attrs.evolve(row, body_ciphertext=None, updated_at=now))
+            out.append(ScrubbedRow(credential_id, newly, credential_id in delete))
+        return out
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None

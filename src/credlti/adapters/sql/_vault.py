@@ -30,7 +30,7 @@ import secrets as _secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
@@ -59,6 +59,7 @@ from credlti.credentials._records import (
     OAuthClient,
     OAuthTokenRow,
     ProjectShare,
+    ScrubbedRow,
     TransferStatus,
     TransferTokenRow,
 )
@@ -336,6 +337,57 @@ class _Credentials:
                 for statement in (_DELETE_SHARES_OF, _DELETE_TOKEN, _DELETE_TRANSFERS):
                     self._s.conn.execute(statement, params)
             return bool(self._s.conn.execute(_DELETE_CREDENTIAL, params).rowcount)
+
+    def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        out: list[ScrubbedRow] = []
+        for start in range(0, len(credential_ids), _IN_CHUNK):
+            chunk = credential_ids[start : start + _IN_CHUNK]
+            out += self._scrub_chunk(chunk, now=now, delete=delete)
+        return out
+
+    def _scrub_chunk(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        # Set-based: lock the chunk's due rows, then a few statements for all of them.
+        ts, conn = _ts(now), self._s.conn
+        due_query = (
+            sa.select(_c.id, _c.body_ciphertext.is_not(None).label("has_body"))
+            .where(
+                _c.id.in_(list(credential_ids))
+                & _c.scheduled_deletion.is_not(None)
+                & (_c.scheduled_deletion <= ts)
+            )
+            .with_for_update()
+        )
+        with storage_errors("purging credentials"):
+            due = {row.id: bool(row.has_body) for row in conn.execute(due_query)}
+            if not due:
+                return []
+            ids = list(due)
+            token_of = oauth_tokens.c.credential_id
+            with_token = set(conn.execute(sa.select(token_of).where(token_of.in_(ids))).scalars())
+            conn.execute(oauth_tokens.delete().where(token_of.in_(ids)))
+            conn.execute(transfer_tokens.delete().where(transfer_tokens.c.credential_id.in_(ids)))
+            doomed = [i for i in ids if i in delete]
+            if doomed:
+                if self._s.cascade_by_hand:
+                    shares_of = project_shares.c.credential_id
+                    conn.execute(project_shares.delete().where(shares_of.in_(doomed)))
+                conn.execute(credentials.delete().where(_c.id.in_(doomed)))
+            scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
+            if scrub:
+                conn.execute(
+                    credentials.update()
+                    .where(_c.id.in_(scrub))
+                    .values(body_ciphertext=None, updated_at=ts)
+                )
+        return [
+            ScrubbedRow(i, due[i] or i in with_token, i in delete)
+            for i in credential_ids
+            if i in due
+        ]
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
