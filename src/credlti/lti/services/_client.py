@@ -8,6 +8,7 @@ concurrent callers needing the same token cause one token request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets as _secrets
 import threading
@@ -124,6 +125,7 @@ class _Core:
         self.policy = policy or TokenPolicy()
         self.random = random_bytes
         self.locks_guard = threading.Lock()
+        self.refused: set[str] = set()
 
     def signing_key(self, registration: Registerable) -> ToolKey:
         keys = self.keys
@@ -162,6 +164,17 @@ class _Core:
             raise _storage_failure(exc) from exc
         return None
 
+    def refused_after_renewal(self, token: ServiceToken) -> bool:
+        """True if a service already answered 401 to *token* right after a renewal."""
+        return _digest(token) in self.refused
+
+    def mark_refused(self, token: ServiceToken) -> None:
+        # A renewed token refused again means the platform denies this tool (AGS
+        # disabled, revoked scope...): stop renewing on every call until it expires.
+        if len(self.refused) >= _MAX_REFUSED:
+            self.refused.clear()
+        self.refused.add(_digest(token))
+
     def drop(self, key: TokenCacheKey, token: ServiceToken) -> None:
         try:
             self.cache.delete_token(key, only=token)
@@ -169,6 +182,13 @@ class _Core:
             raise
         except Exception as exc:
             raise _storage_failure(exc) from exc
+
+
+_MAX_REFUSED = 1024
+
+
+def _digest(token: ServiceToken) -> str:
+    return hashlib.sha256(token.access_token.encode()).hexdigest()
 
 
 def _request(
@@ -281,6 +301,10 @@ class ServiceTokenClient:
     ) -> ServiceResponse:
         """Call a service with a bearer token; on 401, renew the token and retry once.
 
+        A token that is refused again right after its renewal is not renewed on
+        later 401s (until it expires), so a service that denies this tool costs one
+        token request per token lifetime, not one per call.
+
         Redirects are not followed. The response is returned whatever its status
         (the service layer maps statuses to errors).
 
@@ -305,11 +329,13 @@ class ServiceTokenClient:
         token = self.get_token(registration, scope_list, deployment_id=deployment_id)
         token.require(require)
         response = self._send(method, url, token, headers, content, timeout, max_bytes)
-        if response.status_code == 401:
+        if response.status_code == 401 and not self._core.refused_after_renewal(token):
             self.invalidate(registration, scope_list, token, deployment_id=deployment_id)
             token = self.get_token(registration, scope_list, deployment_id=deployment_id)
             token.require(require)
             response = self._send(method, url, token, headers, content, timeout, max_bytes)
+            if response.status_code == 401:
+                self._core.mark_refused(token)
         return response
 
     def _send(
@@ -464,11 +490,13 @@ class AsyncServiceTokenClient:
         token = await self.get_token(registration, scope_list, deployment_id=deployment_id)
         token.require(require)
         response = await self._send(method, url, token, headers, content, timeout, max_bytes)
-        if response.status_code == 401:
+        if response.status_code == 401 and not self._core.refused_after_renewal(token):
             self.invalidate(registration, scope_list, token, deployment_id=deployment_id)
             token = await self.get_token(registration, scope_list, deployment_id=deployment_id)
             token.require(require)
             response = await self._send(method, url, token, headers, content, timeout, max_bytes)
+            if response.status_code == 401:
+                self._core.mark_refused(token)
         return response
 
     async def _send(
