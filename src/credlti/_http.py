@@ -11,6 +11,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -22,6 +23,8 @@ __all__ = [
     "get_json_bytes_sync",
     "post_form_async",
     "post_form_sync",
+    "send_async",
+    "send_sync",
 ]
 
 MAX_REDIRECTS = 3
@@ -61,68 +64,129 @@ def _too_large(limit: int) -> RemoteCallFailed:
     return RemoteCallFailed(f"response body is larger than {limit} bytes")
 
 
+def _check_declared(response: httpx.Response, max_bytes: int) -> None:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+
+
+def _append_capped(body: bytearray, chunk: bytes, max_bytes: int) -> None:
+    body += chunk
+    if len(body) > max_bytes:
+        raise _too_large(max_bytes)
+
+
+def send_sync(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    data: Mapping[str, str] | None = None,
+) -> RemoteResponse:
+    """Send one request (never following redirects) and read its body, capped.
+
+    Raises:
+        RemoteCallFailed: A network error, or a body larger than *max_bytes*.
+    """
+    try:
+        with client.stream(
+            method,
+            url,
+            headers=headers,
+            content=content,
+            data=data,
+            timeout=timeout,
+            follow_redirects=False,
+        ) as response:
+            _check_declared(response, max_bytes)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                _append_capped(body, chunk, max_bytes)
+            return RemoteResponse(response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as exc:
+        msg = f"{type(exc).__name__} during {method}"
+        raise RemoteCallFailed(msg) from exc
+
+
+async def send_async(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    data: Mapping[str, str] | None = None,
+) -> RemoteResponse:
+    """Async twin of :func:`send_sync`."""
+    try:
+        async with client.stream(
+            method,
+            url,
+            headers=headers,
+            content=content,
+            data=data,
+            timeout=timeout,
+            follow_redirects=False,
+        ) as response:
+            _check_declared(response, max_bytes)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                _append_capped(body, chunk, max_bytes)
+            return RemoteResponse(response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as exc:
+        msg = f"{type(exc).__name__} during {method}"
+        raise RemoteCallFailed(msg) from exc
+
+
+_JSON = {"Accept": "application/json"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _next_hop(url: str, response: RemoteResponse) -> str | None:
+    """The same-origin redirect target, or ``None`` when *response* is final."""
+    if response.status_code not in _REDIRECTS:
+        return None
+    return same_origin_redirect(url, response.headers.get("location"))
+
+
+def _too_many_redirects() -> RemoteCallFailed:
+    return RemoteCallFailed(f"more than {MAX_REDIRECTS} redirects")
+
+
 def get_json_bytes_sync(
     client: httpx.Client, url: str, *, timeout: float, max_bytes: int
 ) -> RemoteResponse:
     """GET *url* and return the capped body, following same-origin redirects."""
-    try:
-        for _ in range(MAX_REDIRECTS + 1):
-            with client.stream(
-                "GET",
-                url,
-                headers={"Accept": "application/json"},
-                timeout=timeout,
-                follow_redirects=False,
-            ) as response:
-                if response.is_redirect:
-                    url = same_origin_redirect(url, response.headers.get("location"))
-                    continue
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise _too_large(max_bytes)
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise _too_large(max_bytes)
-                return RemoteResponse(response.status_code, response.headers, bytes(body))
-    except httpx.HTTPError as exc:
-        msg = f"{type(exc).__name__} while fetching"
-        raise RemoteCallFailed(msg) from exc
-    msg = f"more than {MAX_REDIRECTS} redirects"
-    raise RemoteCallFailed(msg)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = send_sync(
+            client, "GET", url, headers=_JSON, timeout=timeout, max_bytes=max_bytes
+        )
+        target = _next_hop(url, response)
+        if target is None:
+            return response
+        url = target
+    raise _too_many_redirects()
 
 
 async def get_json_bytes_async(
     client: httpx.AsyncClient, url: str, *, timeout: float, max_bytes: int
 ) -> RemoteResponse:
     """Async twin of :func:`get_json_bytes_sync`."""
-    try:
-        for _ in range(MAX_REDIRECTS + 1):
-            async with client.stream(
-                "GET",
-                url,
-                headers={"Accept": "application/json"},
-                timeout=timeout,
-                follow_redirects=False,
-            ) as response:
-                if response.is_redirect:
-                    url = same_origin_redirect(url, response.headers.get("location"))
-                    continue
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise _too_large(max_bytes)
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise _too_large(max_bytes)
-                return RemoteResponse(response.status_code, response.headers, bytes(body))
-    except httpx.HTTPError as exc:
-        msg = f"{type(exc).__name__} while fetching"
-        raise RemoteCallFailed(msg) from exc
-    msg = f"more than {MAX_REDIRECTS} redirects"
-    raise RemoteCallFailed(msg)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await send_async(
+            client, "GET", url, headers=_JSON, timeout=timeout, max_bytes=max_bytes
+        )
+        target = _next_hop(url, response)
+        if target is None:
+            return response
+        url = target
+    raise _too_many_redirects()
 
 
 def post_form_sync(
@@ -138,22 +202,9 @@ def post_form_sync(
 
     A redirect is returned as its own response (3xx) for the caller to reject.
     """
-    try:
-        with client.stream(
-            "POST", url, data=data, headers=headers, timeout=timeout, follow_redirects=False
-        ) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(max_bytes)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _too_large(max_bytes)
-            return RemoteResponse(response.status_code, response.headers, bytes(body))
-    except httpx.HTTPError as exc:
-        msg = f"{type(exc).__name__} while posting"
-        raise RemoteCallFailed(msg) from exc
+    return send_sync(
+        client, "POST", url, data=data, headers=headers, timeout=timeout, max_bytes=max_bytes
+    )
 
 
 async def post_form_async(
@@ -166,19 +217,6 @@ async def post_form_async(
     max_bytes: int,
 ) -> RemoteResponse:
     """Async twin of :func:`post_form_sync`."""
-    try:
-        async with client.stream(
-            "POST", url, data=data, headers=headers, timeout=timeout, follow_redirects=False
-        ) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(max_bytes)
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _too_large(max_bytes)
-            return RemoteResponse(response.status_code, response.headers, bytes(body))
-    except httpx.HTTPError as exc:
-        msg = f"{type(exc).__name__} while posting"
-        raise RemoteCallFailed(msg) from exc
+    return await send_async(
+        client, "POST", url, data=data, headers=headers, timeout=timeout, max_bytes=max_bytes
+    )

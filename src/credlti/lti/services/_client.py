@@ -21,8 +21,11 @@ import httpx
 
 from credlti._http import (
     RemoteCallFailed,
+    RemoteResponse,
     post_form_async,
     post_form_sync,
+    send_async,
+    send_sync,
 )
 from credlti.errors import (
     CredltiError,
@@ -99,8 +102,8 @@ def _headers(token: ServiceToken, extra: Mapping[str, str] | None) -> dict[str, 
     return headers
 
 
-def _response(raw: httpx.Response, body: bytes) -> ServiceResponse:
-    return ServiceResponse(status_code=raw.status_code, headers=raw.headers, body=body)
+def _response(raw: RemoteResponse) -> ServiceResponse:
+    return ServiceResponse(status_code=raw.status_code, headers=raw.headers, body=raw.body)
 
 
 class _Core:
@@ -349,22 +352,18 @@ class ServiceTokenClient:
         max_bytes: int,
     ) -> ServiceResponse:
         try:
-            with self._http.stream(
+            raw = send_sync(
+                self._http,
                 method,
                 url,
                 headers=_headers(token, headers),
                 content=content,
                 timeout=timeout,
-                follow_redirects=False,
-            ) as raw:
-                body = bytearray()
-                for chunk in raw.iter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise _failed(url, f"response larger than {max_bytes} bytes")
-                return _response(raw, bytes(body))
-        except httpx.HTTPError as exc:
-            raise _failed(url, type(exc).__name__) from exc
+                max_bytes=max_bytes,
+            )
+        except RemoteCallFailed as exc:
+            raise _failed(url, exc.reason) from exc
+        return _response(raw)
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -510,22 +509,18 @@ class AsyncServiceTokenClient:
         max_bytes: int,
     ) -> ServiceResponse:
         try:
-            async with self._http.stream(
+            raw = await send_async(
+                self._http,
                 method,
                 url,
                 headers=_headers(token, headers),
                 content=content,
                 timeout=timeout,
-                follow_redirects=False,
-            ) as raw:
-                body = bytearray()
-                async for chunk in raw.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise _failed(url, f"response larger than {max_bytes} bytes")
-                return _response(raw, bytes(body))
-        except httpx.HTTPError as exc:
-            raise _failed(url, type(exc).__name__) from exc
+                max_bytes=max_bytes,
+            )
+        except RemoteCallFailed as exc:
+            raise _failed(url, exc.reason) from exc
+        return _response(raw)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
