@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -170,3 +172,30 @@ def test_wrong_http_client_kind_names_the_twin() -> None:
         AsyncTool(MemoryLaunchStorage(), http_client=sync_client)  # type: ignore[arg-type]
     sync_client.close()
     asyncio.run(async_client.aclose())
+
+
+def test_store_with_shared_and_per_registration_keys(
+    platform: SimulatedPlatform, tool_key: ToolKey
+) -> None:
+    """A store may hold several current keys: jwks() lists all, signing picks the owner's."""
+    from credlti.adapters.memory import MemoryToolKeyStore
+
+    own = generate_key(
+        now=platform.clock(),
+        state=KeyState.CURRENT,
+        alg="ES256",
+        owner=(platform.issuer, platform.client_id),
+    )
+    store = MemoryToolKeyStore()
+    store.save_key(tool_key)  # shared
+    store.save_key(own)  # this registration's
+    tool = platform.tool(keys=store)
+    platform.trust_tool_keys(tool.jwks())
+    launch = _deep_linking_launch(tool, platform)
+
+    response = launch.deep_link_response([Link(url="https://tool.example.com/c")])
+
+    assert {k["kid"] for k in tool.jwks()["keys"]} == {tool_key.kid, own.kid}
+    assert platform.verify_deep_linking_response(response.jwt, data="opaque-data-1")
+    header = json.loads(base64.urlsafe_b64decode(response.jwt.split(".")[0] + "=="))
+    assert header["kid"] == own.kid

@@ -55,7 +55,7 @@ from credlti.lti._launch import (
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
 from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
-from credlti.lti.keys import KeySet, ToolKey, jwks, keys_for
+from credlti.lti.keys import jwks
 from credlti.lti.services import (
     AsyncGradeService,
     AsyncRosterService,
@@ -66,6 +66,7 @@ from credlti.lti.services import (
     SigningKeys,
     TokenPolicy,
 )
+from credlti.lti.services._client import all_keys, signing_key_for
 from credlti.ports import Deployable, Registerable, ServiceTokenCache
 
 __all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
@@ -198,6 +199,8 @@ class _KeyCache:
                 reason = str(exc)
             else:
                 self.entries[uri] = entry
+                # Forget warm hits: a key the platform just removed must stop verifying.
+                self.hits.clear()
                 self.last_failure.pop(uri, None)
                 key = entry.find(kid, alg)
                 if key is None:
@@ -287,14 +290,6 @@ class _ToolCore:
             raise ConfigurationError(msg, spec_ref="Sec §6")
         return self.signing_keys
 
-    def key_set(self) -> KeySet:
-        keys = self.require_signing_keys()
-        if isinstance(keys, ToolKey):
-            return KeySet((keys,))
-        if isinstance(keys, KeySet):
-            return keys
-        return KeySet(tuple(keys.list_keys()))
-
 
 def _get_registration(core: _ToolCore, effect: GetRegistration) -> Any:
     return core.storage.get_registration(effect.issuer, effect.client_id)
@@ -372,7 +367,7 @@ class _Facade:
         platforms can verify during a rotation); no private parameter ever appears.
         Serve it with :func:`credlti.lti.keys.jwks_headers` for a ``Cache-Control``.
         """
-        return jwks(self._core.key_set())
+        return jwks(all_keys(self._core.require_signing_keys()))
 
     def _service_key(self, launch: LaunchContext[Any, Any], kind: str) -> tuple[Any, ...]:
         registration = launch.registration.to_registration()
@@ -391,12 +386,6 @@ class _Facade:
                 cache.pop(next(iter(cache)))
             cache[key] = found
         return found
-
-    def _signing_key(self, registration: Registerable) -> ToolKey:
-        keys = self._core.require_signing_keys()
-        if isinstance(keys, ToolKey):
-            return keys
-        return keys_for(self._core.key_set(), registration).current
 
     def deep_link_response(
         self,
@@ -418,7 +407,7 @@ class _Facade:
         return build_response(
             launch.claims,
             items,
-            key=self._signing_key(launch.registration),
+            key=signing_key_for(self._core.require_signing_keys(), launch.registration),
             client_id=registration.client_id,
             now=self._core.clock(),
             nonce=_secrets.token_urlsafe(24),

@@ -106,6 +106,31 @@ def _response(raw: RemoteResponse) -> ServiceResponse:
     return ServiceResponse(status_code=raw.status_code, headers=raw.headers, body=raw.body)
 
 
+def all_keys(keys: SigningKeys) -> tuple[ToolKey, ...]:
+    """Every key of *keys* (a store's failures become StorageError).
+
+    Not a single :class:`KeySet`: a store may hold a shared current key and a
+    current key per registration; :func:`signing_key_for` narrows them.
+    """
+    if isinstance(keys, ToolKey):
+        return (keys,)
+    if isinstance(keys, KeySet):
+        return keys.keys
+    try:
+        return tuple(keys.list_keys())
+    except CredltiError:
+        raise
+    except Exception as exc:
+        raise _storage_failure(exc) from exc
+
+
+def signing_key_for(keys: SigningKeys, registration: Registerable) -> ToolKey:
+    """The key that signs for *registration*: its own current key, else the shared one."""
+    if isinstance(keys, ToolKey):
+        return keys
+    return keys_for(all_keys(keys), registration).current
+
+
 class _Core:
     """What the sync and async drivers share: configuration and IO-free helpers."""
 
@@ -131,18 +156,7 @@ class _Core:
         self.refused: set[str] = set()
 
     def signing_key(self, registration: Registerable) -> ToolKey:
-        keys = self.keys
-        if isinstance(keys, ToolKey):
-            return keys
-        if isinstance(keys, KeySet):
-            return keys_for(keys, registration).current
-        try:
-            stored = keys.list_keys()
-        except CredltiError:
-            raise
-        except Exception as exc:
-            raise _storage_failure(exc) from exc
-        return keys_for(stored, registration).current
+        return signing_key_for(self.keys, registration)
 
     def flow(
         self, request: TokenRequest, registration: Registerable, *, force_refresh: bool
