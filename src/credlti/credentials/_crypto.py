@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -156,8 +156,3 @@ class KeyRing:
             msg = "ciphertext has a malformed key id"
             raise DecryptionError(msg) from None
         return kid, ciphertext[head : head + NONCE_BYTES], ciphertext[head + NONCE_BYTES :]
-
-
-def keyring_from_mapping(keys: Mapping[str, str]) -> KeyRing:
-    """Build a ring from ``{key_id: base64 key}`` in priority order (first encrypts)."""
-    return KeyRing([EncryptionKey.from_base64(k, v) for k, v in keys.items()])

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from credlti.credentials._records import Credential, CredentialRow
-from credlti.errors import CredentialNotFoundError
+from credlti.credentials._records import CredentialRow
 
 __all__ = ["PurgePlan", "deletion_date", "is_due", "plan_purge"]
 
@@ -24,13 +23,6 @@ def deletion_date(now: datetime, purge_deleted_after_days: int | None) -> dateti
         msg = "purge_deleted_after_days must be >= 0 or None"
         raise ValueError(msg)
     return now + timedelta(days=purge_deleted_after_days or 0)
-
-
-def check_cancel(credential: Credential | None) -> Credential:
-    """A deletion can be cancelled for any existing credential (idempotent)."""
-    if credential is None:
-        raise CredentialNotFoundError("the credential does not exist (it may have been purged)")
-    return credential
 
 
 def is_due(row: CredentialRow, now: datetime) -> bool:

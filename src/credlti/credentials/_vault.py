@@ -56,7 +56,6 @@ from credlti.errors import (
     ReauthorizationRequiredError,
     StorageConflictError,
     StorageUnavailableError,
-    UserNotFoundError,
 )
 from credlti.ports import (
     AuditSink,
@@ -328,12 +327,6 @@ class Vault:
             msg = "this operation needs a user directory: pass directory= to the Vault"
             raise ConfigurationError(msg)
         return self.directory
-
-    def _user(self, user_id: str) -> VaultUser:
-        user = self._need_directory().get_user(user_id)
-        if user is None:
-            raise UserNotFoundError("no user with this id", details={"user_id": user_id})
-        return user
 
     def _sync_shares(
         self,

@@ -197,10 +197,9 @@ class Lookup(enum.Enum):
 
     #: A usable key is cached (possibly stale, while the endpoint is failing).
     USE = "use"
-    #: Nothing usable is cached (cold or expired): fetch the key set.
+    #: Fetch the key set: nothing usable is cached (cold or expired), or the fresh
+    #: set lacks the kid and no kid-miss refetch happened within the cooldown.
     FETCH = "fetch"
-    #: The set is fresh but lacks the kid: refetch once to catch a rotation.
-    REFETCH = "refetch"
     #: The kid is unknown and a kid-miss refetch happened within the cooldown.
     REJECT = "reject"
     #: The last fetch failed within the cooldown and no stale key fits: fail fast.
@@ -233,7 +232,7 @@ def plan_lookup(
             return Lookup.USE, key
         if last_miss_fetch is not None and now - last_miss_fetch < cooldown:
             return Lookup.REJECT, None
-        return Lookup.REFETCH, None
+        return Lookup.FETCH, None
     if last_failure is not None and now - last_failure < cooldown:
         key = stale_fallback(entry, kid, alg, now=now, policy=policy)
         return (Lookup.USE, key) if key is not None else (Lookup.UNAVAILABLE, None)
