@@ -9,6 +9,8 @@ snippets whose server part cannot run here; they are covered by tests/test_examp
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,15 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_doc_code_blocks_run(path: Path) -> None:
     blocks = BLOCK.findall(path.read_text(encoding="utf-8"))
-    namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
-    for index, block in enumerate(blocks):
-        code = compile(block, f"{path.name}[block {index}]", "exec")
-        if block.lstrip().startswith("# not-run"):
-            continue
-        exec(code, namespace)  # noqa: S102 - running our own documentation
+    # A real module, so dataclasses and pickling work in doc blocks as in user code.
+    module = types.ModuleType(f"docs_{path.stem.replace('-', '_')}")
+    sys.modules[module.__name__] = module
+    try:
+        for index, block in enumerate(blocks):
+            # dont_inherit: doc blocks must not silently get this file's __future__ flags.
+            code = compile(block, f"{path.name}[block {index}]", "exec", dont_inherit=True)
+            if block.lstrip().startswith("# not-run"):
+                continue
+            exec(code, module.__dict__)  # noqa: S102 - running our own documentation
+    finally:
+        del sys.modules[module.__name__]
