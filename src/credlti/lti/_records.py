@@ -10,7 +10,6 @@ Rules of this module:
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -319,7 +318,7 @@ class LaunchContext(Generic[R, D]):
 
     def _service(self, name: str, want_async: bool, **options: Any) -> Any:
         owner = self._owner()
-        if inspect.iscoroutinefunction(owner.handle_callback) is not want_async:
+        if owner.asynchronous is not want_async:
             wrong, right = ("an AsyncTool", f"a{name}") if not want_async else ("a Tool", name)
             msg = f"this launch came from {wrong}: use launch.{right}()"
             raise TypeError(msg)

@@ -12,7 +12,7 @@ import secrets as _secrets
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 import attrs
 import httpx
@@ -451,6 +451,8 @@ class Tool(_Facade, Generic[R, D]):
         launch = tool.handle_callback(request.form, request.cookies.get(...))
     """
 
+    #: False: services come as sync clients (``launch.grades()``, ``launch.roster()``).
+    asynchronous: ClassVar[bool] = False
     _core: _ToolCore
     _services: ServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
@@ -646,6 +648,8 @@ class AsyncTool(_Facade, Generic[R, D]):
     ``httpx.AsyncClient``. Arguments are as for :class:`Tool`.
     """
 
+    #: True: services come as async clients (``launch.agrades()``, ``launch.aroster()``).
+    asynchronous: ClassVar[bool] = True
     _core: _ToolCore
     _services: AsyncServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
