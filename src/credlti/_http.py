@@ -11,16 +11,21 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 import httpx
 
 __all__ = [
+    "HttpRequest",
     "RemoteCallFailed",
+    "RemoteResponse",
     "get_json_bytes_async",
     "get_json_bytes_sync",
+    "get_json_flow",
+    "perform_async",
+    "perform_sync",
     "post_form_async",
     "post_form_sync",
     "send_async",
@@ -45,6 +50,51 @@ class RemoteCallFailed(Exception):  # noqa: N818 - internal signal, wrapped by c
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@attrs.frozen(kw_only=True)
+class HttpRequest:
+    """Effect: send one request (redirects are not followed) and read its capped body.
+
+    Performed by :func:`perform_sync` / :func:`perform_async`; a failure is
+    :class:`RemoteCallFailed`, thrown back into the flow that asked.
+    """
+
+    method: str
+    url: str
+    timeout: float
+    max_bytes: int
+    headers: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+    content: bytes | None = attrs.field(default=None, repr=False)
+    data: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+
+
+def perform_sync(client: httpx.Client, request: HttpRequest) -> RemoteResponse:
+    """Carry out an :class:`HttpRequest` with a sync client."""
+    return send_sync(
+        client,
+        request.method,
+        request.url,
+        timeout=request.timeout,
+        max_bytes=request.max_bytes,
+        headers=request.headers,
+        content=request.content,
+        data=request.data,
+    )
+
+
+async def perform_async(client: httpx.AsyncClient, request: HttpRequest) -> RemoteResponse:
+    """Carry out an :class:`HttpRequest` with an async client."""
+    return await send_async(
+        client,
+        request.method,
+        request.url,
+        timeout=request.timeout,
+        max_bytes=request.max_bytes,
+        headers=request.headers,
+        content=request.content,
+        data=request.data,
+    )
 
 
 def same_origin_redirect(url: str, location: str | None) -> str:
@@ -157,6 +207,21 @@ def _next_hop(url: str, response: RemoteResponse) -> str | None:
 
 def _too_many_redirects() -> RemoteCallFailed:
     return RemoteCallFailed(f"more than {MAX_REDIRECTS} redirects")
+
+
+def get_json_flow(
+    url: str, *, timeout: float, max_bytes: int
+) -> Generator[HttpRequest, RemoteResponse, RemoteResponse]:
+    """Flow: GET *url* as JSON, following same-origin redirects (a few hops at most)."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = yield HttpRequest(
+            method="GET", url=url, headers=_JSON, timeout=timeout, max_bytes=max_bytes
+        )
+        target = _next_hop(url, response)
+        if target is None:
+            return response
+        url = target
+    raise _too_many_redirects()
 
 
 def get_json_bytes_sync(

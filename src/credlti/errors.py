@@ -89,10 +89,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from credlti.credentials._records import FieldError
+import attrs
 
 __all__ = [
     "AlgorithmNotAllowedError",
@@ -108,6 +107,7 @@ __all__ = [
     "DeepLinkingError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
+    "FieldError",
     "InvalidClaimError",
     "InvalidContentItemError",
     "InvalidLaunchError",
@@ -167,6 +167,15 @@ __all__ = [
     "VaultNotFoundError",
 ]
 
+
+@attrs.frozen(kw_only=True)
+class FieldError:
+    """One validation failure: a field path such as ``body.port`` and what to fix."""
+
+    path: str
+    message: str
+
+
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
@@ -224,7 +233,6 @@ class ConfigurationError(CredltiError):
 
     code = "configuration_error"
     http_status = 500
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- launch
@@ -261,7 +269,6 @@ class MissingParameterError(InvalidLaunchError):
 
     code = "missing_parameter"
     default_spec_ref = "Sec §5.1.1.1"
-    _abstract = False
 
 
 class InvalidParameterError(InvalidLaunchError):
@@ -269,7 +276,6 @@ class InvalidParameterError(InvalidLaunchError):
 
     code = "invalid_parameter"
     default_spec_ref = "Sec §5.1.1.1"
-    _abstract = False
 
 
 class TargetLinkUriNotAllowedError(InvalidLaunchError):
@@ -277,7 +283,6 @@ class TargetLinkUriNotAllowedError(InvalidLaunchError):
 
     code = "target_link_uri_not_allowed"
     default_spec_ref = "Core §4.1"
-    _abstract = False
 
 
 class RegistrationNotFoundError(InvalidLaunchError):
@@ -285,7 +290,6 @@ class RegistrationNotFoundError(InvalidLaunchError):
 
     code = "registration_not_found"
     default_spec_ref = "Core §3.1.3"
-    _abstract = False
 
 
 class DeploymentNotFoundError(InvalidLaunchError):
@@ -293,7 +297,6 @@ class DeploymentNotFoundError(InvalidLaunchError):
 
     code = "deployment_not_found"
     default_spec_ref = "Core §5.3.3"
-    _abstract = False
 
 
 class MalformedTokenError(InvalidLaunchError):
@@ -301,21 +304,18 @@ class MalformedTokenError(InvalidLaunchError):
 
     code = "malformed_token"
     default_spec_ref = "Sec §5.1.2"
-    _abstract = False
 
 
 class MissingClaimError(InvalidLaunchError):
     """A claim the message type requires is absent."""
 
     code = "missing_claim"
-    _abstract = False
 
 
 class InvalidClaimError(InvalidLaunchError):
     """A claim is present but has the wrong type or value."""
 
     code = "invalid_claim"
-    _abstract = False
 
 
 class UnsupportedMessageTypeError(InvalidClaimError):
@@ -330,7 +330,6 @@ class PlatformAuthenticationError(LaunchSecurityError):
 
     code = "platform_authentication_failed"
     default_spec_ref = "Sec §5.1.1.5"
-    _abstract = False
 
 
 class StateMismatchError(LaunchSecurityError):
@@ -338,7 +337,6 @@ class StateMismatchError(LaunchSecurityError):
 
     code = "state_mismatch"
     default_spec_ref = "Sec §7.3.1"
-    _abstract = False
 
 
 class StateExpiredError(LaunchSecurityError):
@@ -346,7 +344,6 @@ class StateExpiredError(LaunchSecurityError):
 
     code = "state_expired"
     default_spec_ref = "Sec §7.3.1"
-    _abstract = False
 
 
 class AlgorithmNotAllowedError(LaunchSecurityError):
@@ -354,7 +351,6 @@ class AlgorithmNotAllowedError(LaunchSecurityError):
 
     code = "algorithm_not_allowed"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class KidMissingError(LaunchSecurityError):
@@ -362,7 +358,6 @@ class KidMissingError(LaunchSecurityError):
 
     code = "kid_missing"
     default_spec_ref = "Sec §6.3"
-    _abstract = False
 
 
 class KidNotFoundError(LaunchSecurityError):
@@ -370,7 +365,6 @@ class KidNotFoundError(LaunchSecurityError):
 
     code = "kid_not_found"
     default_spec_ref = "Sec §6.3"
-    _abstract = False
 
 
 class SignatureInvalidError(LaunchSecurityError):
@@ -378,7 +372,6 @@ class SignatureInvalidError(LaunchSecurityError):
 
     code = "signature_invalid"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class IssuerMismatchError(LaunchSecurityError):
@@ -386,7 +379,6 @@ class IssuerMismatchError(LaunchSecurityError):
 
     code = "issuer_mismatch"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class AudienceMismatchError(LaunchSecurityError):
@@ -394,7 +386,6 @@ class AudienceMismatchError(LaunchSecurityError):
 
     code = "audience_mismatch"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class TokenExpiredError(LaunchSecurityError):
@@ -402,7 +393,6 @@ class TokenExpiredError(LaunchSecurityError):
 
     code = "token_expired"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class TokenNotYetValidError(LaunchSecurityError):
@@ -410,7 +400,6 @@ class TokenNotYetValidError(LaunchSecurityError):
 
     code = "token_not_yet_valid"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class TokenTooOldError(LaunchSecurityError):
@@ -418,7 +407,6 @@ class TokenTooOldError(LaunchSecurityError):
 
     code = "token_too_old"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class NonceMissingError(LaunchSecurityError):
@@ -426,7 +414,6 @@ class NonceMissingError(LaunchSecurityError):
 
     code = "nonce_missing"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class NonceMismatchError(LaunchSecurityError):
@@ -434,7 +421,6 @@ class NonceMismatchError(LaunchSecurityError):
 
     code = "nonce_mismatch"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class NonceNotFoundError(LaunchSecurityError):
@@ -442,7 +428,6 @@ class NonceNotFoundError(LaunchSecurityError):
 
     code = "nonce_not_found"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class NonceReusedError(LaunchSecurityError):
@@ -450,7 +435,6 @@ class NonceReusedError(LaunchSecurityError):
 
     code = "nonce_reused"
     default_spec_ref = "Sec §5.1.3"
-    _abstract = False
 
 
 class TargetLinkUriMismatchError(LaunchSecurityError):
@@ -458,7 +442,6 @@ class TargetLinkUriMismatchError(LaunchSecurityError):
 
     code = "target_link_uri_mismatch"
     default_spec_ref = "Core §5.3.4"
-    _abstract = False
 
 
 class DeploymentMismatchError(LaunchSecurityError):
@@ -466,7 +449,6 @@ class DeploymentMismatchError(LaunchSecurityError):
 
     code = "deployment_mismatch"
     default_spec_ref = "Core §4.1.2"
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- remote
@@ -486,7 +468,6 @@ class KeySetFetchError(LaunchError, RemoteServiceError):
     code = "key_set_fetch_failed"
     http_status = 502
     default_spec_ref = "Sec §6.3"
-    _abstract = False
 
 
 class ServiceCallFailedError(RemoteServiceError):
@@ -497,7 +478,6 @@ class ServiceCallFailedError(RemoteServiceError):
 
     code = "service_call_failed"
     http_status = 502
-    _abstract = False
 
 
 class ServiceTemporarilyUnavailableError(RemoteServiceError):
@@ -506,7 +486,6 @@ class ServiceTemporarilyUnavailableError(RemoteServiceError):
     code = "service_temporarily_unavailable"
     http_status = 503
     default_spec_ref = "RFC 9110 §10.2.3"
-    _abstract = False
 
     def __init__(
         self,
@@ -532,7 +511,6 @@ class TokenRequestRejectedError(RemoteServiceError):
     code = "token_request_rejected"
     http_status = 502
     default_spec_ref = "RFC 6749 §5.2"
-    _abstract = False
 
     def __init__(
         self,
@@ -555,7 +533,6 @@ class ScopeNotGrantedError(RemoteServiceError):
     code = "scope_not_granted"
     http_status = 502
     default_spec_ref = "Sec §4.1"
-    _abstract = False
 
 
 class MalformedServiceResponseError(ServiceCallFailedError):
@@ -567,7 +544,6 @@ class MalformedServiceResponseError(ServiceCallFailedError):
     """
 
     code = "malformed_service_response"
-    _abstract = False
 
 
 class ServiceAccessDeniedError(RemoteServiceError):
@@ -580,7 +556,6 @@ class ServiceAccessDeniedError(RemoteServiceError):
     code = "service_access_denied"
     http_status = 502
     default_spec_ref = "Sec §4.1"
-    _abstract = False
 
 
 class ServiceResourceNotFoundError(RemoteServiceError):
@@ -588,7 +563,6 @@ class ServiceResourceNotFoundError(RemoteServiceError):
 
     code = "service_resource_not_found"
     http_status = 502
-    _abstract = False
 
 
 class PagingError(RemoteServiceError):
@@ -607,21 +581,18 @@ class UnsafePageLinkError(PagingError):
     """
 
     code = "unsafe_page_link"
-    _abstract = False
 
 
 class PageLoopError(PagingError):
     """A page URL came back a second time: the platform's paging loops."""
 
     code = "page_loop"
-    _abstract = False
 
 
 class TooManyPagesError(PagingError):
     """More pages than the configured ``max_pages``; raise the cap or narrow the query."""
 
     code = "too_many_pages"
-    _abstract = False
 
 
 class RosterTooLargeError(RemoteServiceError):
@@ -630,7 +601,6 @@ class RosterTooLargeError(RemoteServiceError):
     code = "roster_too_large"
     http_status = 502
     default_spec_ref = "NRPS §2.4.2"
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- service usage
@@ -652,7 +622,6 @@ class InvalidServiceRecordError(ServiceUsageError):
 
     code = "invalid_service_record"
     http_status = 422
-    _abstract = False
 
 
 class ServiceNotAvailableError(ServiceUsageError):
@@ -664,7 +633,6 @@ class ServiceNotAvailableError(ServiceUsageError):
 
     code = "service_not_available"
     http_status = 409
-    _abstract = False
 
 
 class CoupledLineItemError(ServiceUsageError):
@@ -677,7 +645,6 @@ class CoupledLineItemError(ServiceUsageError):
     code = "coupled_line_item"
     http_status = 409
     default_spec_ref = "AGS §3.1"
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- deep linking
@@ -696,7 +663,6 @@ class InvalidContentItemError(DeepLinkingError):
 
     code = "invalid_content_item"
     default_spec_ref = "DL §3"
-    _abstract = False
 
 
 class ContentItemNotAcceptedError(DeepLinkingError):
@@ -710,7 +676,6 @@ class ContentItemNotAcceptedError(DeepLinkingError):
 
     code = "content_item_not_accepted"
     default_spec_ref = "DL §4.4.1"
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- storage
@@ -729,7 +694,6 @@ class StorageUnavailableError(StorageError):
 
     code = "storage_unavailable"
     http_status = 503
-    _abstract = False
 
 
 class StorageConflictError(StorageError):
@@ -737,7 +701,6 @@ class StorageConflictError(StorageError):
 
     code = "storage_conflict"
     http_status = 409
-    _abstract = False
 
 
 # --------------------------------------------------------------------------- credentials
@@ -763,14 +726,12 @@ class CredentialNotFoundError(VaultNotFoundError):
     """No credential (or project share) has the given id."""
 
     code = "credential_not_found"
-    _abstract = False
 
 
 class UserNotFoundError(VaultNotFoundError):
     """The user directory knows no user with the given id or email."""
 
     code = "user_not_found"
-    _abstract = False
 
 
 class SchemaNotFoundError(CredentialError):
@@ -778,7 +739,6 @@ class SchemaNotFoundError(CredentialError):
 
     code = "schema_not_found"
     http_status = 404
-    _abstract = False
 
 
 class CredentialValidationError(CredentialError):
@@ -789,7 +749,6 @@ class CredentialValidationError(CredentialError):
 
     code = "invalid_credential"
     http_status = 422
-    _abstract = False
 
     def __init__(
         self,
@@ -810,7 +769,6 @@ class TransferNotAllowedError(CredentialValidationError):
     """The transfer cannot happen: self-transfer, or the receiver lacks project access."""
 
     code = "transfer_not_allowed"
-    _abstract = False
 
 
 class TransferTokenError(CredentialError):
@@ -818,7 +776,6 @@ class TransferTokenError(CredentialError):
 
     code = "token_error"
     http_status = 403
-    _abstract = False
 
 
 class NotOwnerError(CredentialError):
@@ -826,7 +783,6 @@ class NotOwnerError(CredentialError):
 
     code = "not_owner"
     http_status = 403
-    _abstract = False
 
 
 class NotPendingError(CredentialError):
@@ -834,7 +790,6 @@ class NotPendingError(CredentialError):
 
     code = "not_pending"
     http_status = 409
-    _abstract = False
 
 
 class DecryptionError(CredentialError):
@@ -842,7 +797,6 @@ class DecryptionError(CredentialError):
 
     code = "decryption_failed"
     http_status = 500
-    _abstract = False
 
 
 class OAuthRefreshError(CredentialError, RemoteServiceError):
@@ -871,7 +825,6 @@ class ReauthorizationRequiredError(OAuthRefreshError):
     code = "reauthorization_required"
     http_status = 401
     default_spec_ref = "RFC 6749 §5.2"
-    _abstract = False
 
 
 class TemporaryRefreshError(OAuthRefreshError):
@@ -879,4 +832,3 @@ class TemporaryRefreshError(OAuthRefreshError):
 
     code = "temporary_failure"
     http_status = 503
-    _abstract = False

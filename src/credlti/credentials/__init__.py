@@ -15,7 +15,7 @@ values, encryption) are pure functions in the private modules, re-exported here
 where hosts need them. See ``docs/credentials.md``.
 """
 
-from credlti.credentials._crypto import EncryptionKey, KeyRing, associated_data
+from credlti._crypto import EncryptionKey, KeyRing, associated_data
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from credlti.errors import FieldError
+
 __all__ = [
     "AuditAction",
     "AuditEvent",
@@ -94,14 +96,6 @@ class ProjectRef:
 
     id: str
     name: str = ""
-
-
-@attrs.frozen(kw_only=True)
-class FieldError:
-    """One validation failure: a field path such as ``body.port`` and what to fix."""
-
-    path: str
-    message: str
 
 
 @attrs.frozen(kw_only=True)

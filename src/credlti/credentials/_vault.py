@@ -21,10 +21,10 @@ import attrs
 import httpx
 from attrs import evolve
 
+from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
 from credlti._http import RemoteCallFailed, post_form_sync
 from credlti.credentials import _deletion, _oauth, _transfer
 from credlti.credentials._changes import DUPLICATE_NAME, validate_changes
-from credlti.credentials._crypto import NONCE_BYTES, KeyRing, associated_data
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from credlti.credentials._crypto import KeyRing, associated_data
+from credlti._crypto import KeyRing, associated_data
 from credlti.errors import ConfigurationError, DecryptionError
 from credlti.lti._jws import b64url_decode
 from credlti.ports import Registerable

@@ -11,7 +11,7 @@ from collections.abc import Callable, MutableMapping
 
 import attrs
 
-from credlti.credentials._crypto import NONCE_BYTES, KeyRing
+from credlti._crypto import NONCE_BYTES, KeyRing
 from credlti.lti.keys import ToolKey, open_key, seal_key
 
 __all__ = ["EncryptedToolKeyStore", "MemoryToolKeyStore"]

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
 from credlti.adapters.sql._errors import read, storage_errors, transaction
 from credlti.adapters.sql._schema import (
     audit_events,
@@ -50,7 +51,6 @@ from credlti.adapters.sql._schema import (
     step_activity,
     transfer_tokens,
 )
-from credlti.credentials._crypto import NONCE_BYTES, KeyRing, associated_data
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,
