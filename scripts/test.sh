@@ -7,6 +7,8 @@ bash scripts/bootstrap.sh
 echo "==> ruff"
 .venv/bin/ruff check src tests examples benchmarks docs noxfile.py
 .venv/bin/ruff format --check src tests examples benchmarks noxfile.py
+echo "==> import-linter (the floors of docs/design.md)"
+.venv/bin/lint-imports
 echo "==> mypy (strict)"
 .venv/bin/mypy
 echo "==> pytest"

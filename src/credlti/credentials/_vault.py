@@ -47,6 +47,15 @@ from credlti.credentials._records import (
 )
 from credlti.credentials._schemas import CredentialSchema, SchemaRegistry
 from credlti.credentials._sensitive import Scrubber, basic_auth_values, sensitive_values
+from credlti.credentials.ports import (
+    AuditSink,
+    OAuthClientRegistry,
+    StepActivity,
+    UserDirectory,
+    VaultNotifier,
+    VaultSession,
+    VaultStore,
+)
 from credlti.errors import (
     ConfigurationError,
     CredentialNotFoundError,
@@ -56,15 +65,6 @@ from credlti.errors import (
     ReauthorizationRequiredError,
     StorageConflictError,
     StorageUnavailableError,
-)
-from credlti.ports import (
-    AuditSink,
-    OAuthClientRegistry,
-    StepActivity,
-    UserDirectory,
-    VaultNotifier,
-    VaultSession,
-    VaultStore,
 )
 
 __all__ = ["Vault"]

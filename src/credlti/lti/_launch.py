@@ -63,7 +63,7 @@ from credlti.lti._records import (
 )
 from credlti.lti._roles import Roles, parse_roles
 from credlti.lti._state import LoginState, open_state, seal_state
-from credlti.ports import NonceStatus
+from credlti.lti.ports import NonceStatus
 
 __all__ = [
     "DEEP_LINKING_REQUEST",

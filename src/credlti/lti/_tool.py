@@ -56,6 +56,7 @@ from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
 from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
 from credlti.lti.keys import jwks
+from credlti.lti.ports import Deployable, Registerable, ServiceTokenCache
 from credlti.lti.services import (
     AsyncGradeService,
     AsyncRosterService,
@@ -67,7 +68,6 @@ from credlti.lti.services import (
     TokenPolicy,
 )
 from credlti.lti.services._client import all_keys, signing_key_for
-from credlti.ports import Deployable, Registerable, ServiceTokenCache
 
 __all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
 

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from credlti._crypto import KeyRing, associated_data
 from credlti.errors import ConfigurationError, DecryptionError
 from credlti.lti._jws import b64url_decode
-from credlti.ports import Registerable
+from credlti.lti.ports import Registerable
 
 __all__ = [
     "RSA_KEY_SIZES",

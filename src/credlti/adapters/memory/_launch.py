@@ -10,7 +10,7 @@ import attrs
 
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
-from credlti.ports import Deployable, NonceStatus, Registerable
+from credlti.lti.ports import Deployable, NonceStatus, Registerable
 
 __all__ = ["MemoryLaunchStorage"]
 

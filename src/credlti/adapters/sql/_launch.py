@@ -13,7 +13,7 @@ from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._schema import deployments, nonces, registrations
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
-from credlti.ports import Deployable, NonceStatus, Registerable
+from credlti.lti.ports import Deployable, NonceStatus, Registerable
 
 __all__ = ["SqlLaunchStorage"]
 

@@ -34,6 +34,7 @@ from credlti.errors import (
     StorageUnavailableError,
 )
 from credlti.lti.keys import KeySet, ToolKey, keys_for
+from credlti.lti.ports import Registerable, ServiceTokenCache, ToolKeyStore
 from credlti.lti.services._oauth import (
     CacheGet,
     CachePut,
@@ -46,7 +47,6 @@ from credlti.lti.services._oauth import (
     new_jti,
     token_flow,
 )
-from credlti.ports import Registerable, ServiceTokenCache, ToolKeyStore
 
 __all__ = ["AsyncServiceTokenClient", "ServiceResponse", "ServiceTokenClient", "SigningKeys"]
 

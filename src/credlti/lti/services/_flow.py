@@ -25,6 +25,7 @@ from credlti.errors import (
     ServiceResourceNotFoundError,
     ServiceTemporarilyUnavailableError,
 )
+from credlti.lti.ports import Registerable
 from credlti.lti.services._client import (
     AsyncServiceTokenClient,
     ServiceResponse,
@@ -32,7 +33,6 @@ from credlti.lti.services._client import (
 )
 from credlti.lti.services._oauth import parse_retry_after
 from credlti.lti.services._paging import PageGuard, find_link, link_header, parse_link_header
-from credlti.ports import Registerable
 
 __all__ = [
     "Emit",

@@ -31,7 +31,7 @@ from credlti.errors import (
 )
 from credlti.lti._claims import DEPLOYMENT_ID
 from credlti.lti.keys import ToolKey
-from credlti.ports import Registerable
+from credlti.lti.ports import Registerable
 
 __all__ = [
     "ASSERTION_TYPE",

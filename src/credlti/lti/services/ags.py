@@ -49,6 +49,7 @@ from credlti.errors import (
     ServiceNotAvailableError,
 )
 from credlti.lti._claims import AgsEndpoint
+from credlti.lti.ports import Registerable
 from credlti.lti.services._client import AsyncServiceTokenClient, ServiceTokenClient
 from credlti.lti.services._flow import (
     Binding,
@@ -72,7 +73,6 @@ from credlti.lti.services._oauth import (
     SCOPE_SCORE,
 )
 from credlti.lti.services._paging import DEFAULT_MAX_PAGES
-from credlti.ports import Registerable
 
 __all__ = [
     "AGS_SCOPES",

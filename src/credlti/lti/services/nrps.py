@@ -39,6 +39,7 @@ from credlti.errors import (
 )
 from credlti.lti._claims import NrpsEndpoint
 from credlti.lti._roles import Role, Roles, parse_role, parse_roles
+from credlti.lti.ports import Registerable
 from credlti.lti.services._client import AsyncServiceTokenClient, ServiceTokenClient
 from credlti.lti.services._flow import (
     Binding,
@@ -53,7 +54,6 @@ from credlti.lti.services._flow import (
 )
 from credlti.lti.services._oauth import SCOPE_NRPS_READONLY
 from credlti.lti.services._paging import DEFAULT_MAX_PAGES, check_link_target, find_link
-from credlti.ports import Registerable
 
 __all__ = [
     "DEFAULT_MAX_MEMBERS",

@@ -1,0 +1,282 @@
+"""The vault ports: the credential store and its units of work, users, notifications.
+
+Small :class:`typing.Protocol` classes that adapters satisfy by shape (see
+:mod:`credlti.ports` for the rules every adapter follows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from credlti.credentials._records import (
+        AuditEvent,
+        Credential,
+        CredentialRow,
+        OAuthClient,
+        OAuthTokenRow,
+        ProjectShare,
+        ScrubbedRow,
+        TransferTokenRow,
+        VaultUser,
+    )
+
+__all__ = [
+    "AuditSink",
+    "CredentialRepository",
+    "OAuthClientRegistry",
+    "OAuthTokenRepository",
+    "ShareRepository",
+    "StepActivity",
+    "TransferTokenRepository",
+    "UserDirectory",
+    "VaultNotifier",
+    "VaultSession",
+    "VaultStore",
+]
+
+
+class CredentialRepository(Protocol):
+    """**Protocol:** credential rows inside a unit of work."""
+
+    def get(self, credential_id: str) -> CredentialRow | None:
+        """Return the row, or ``None``."""
+        ...
+
+    def get_for_update(self, credential_id: str) -> CredentialRow | None:
+        """Return the row locked until the transaction ends (``SELECT ... FOR UPDATE``)."""
+        ...
+
+    def add(self, row: CredentialRow) -> None:
+        """Insert the row.
+
+        Raise :class:`~credlti.errors.StorageConflictError` on a duplicate id or a
+        duplicate ``(owner_id, name)``.
+        """
+        ...
+
+    def update(self, row: CredentialRow) -> None:
+        """Replace the row with the same id; conflict rules as :meth:`add`."""
+        ...
+
+    def delete(self, credential_id: str) -> bool:
+        """Delete the row (and, by cascade, its shares, token and transfers); True if it existed."""
+        ...
+
+    def find(
+        self, *, owner_id: str | None = None, project_id: str | None = None
+    ) -> list[CredentialRow]:
+        """Rows owned by *owner_id* and/or shared with *project_id*, by ``lower(name)``, id."""
+        ...
+
+    def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        """One purge step for a batch, in the current unit of work (rows locked).
+
+        For each listed credential still scheduled for deletion at or before *now*
+        (others are skipped: deleted or cancelled since the scan), delete its OAuth
+        token and transfer tokens; then delete it (shares included) if its id is in
+        *delete*, or else, if it still had a body or a token, null its body and set
+        ``updated_at`` to *now*. Return one :class:`~credlti.credentials.ScrubbedRow`
+        per handled credential, in the order of *credential_ids*. SQL adapters do
+        this in a few set-based statements per batch.
+        """
+        ...
+
+
+class ShareRepository(Protocol):
+    """**Protocol:** project shares (Lightning's ``project_credentials``)."""
+
+    def add(self, share: ProjectShare) -> None:
+        """Insert; StorageConflictError if the credential is already in that project."""
+        ...
+
+    def remove(self, share_id: str) -> bool:
+        """Delete one share; True if it existed."""
+        ...
+
+    def get(self, share_id: str) -> ProjectShare | None:
+        """Return the share, or ``None``."""
+        ...
+
+    def for_credential(self, credential_id: str) -> list[ProjectShare]:
+        """The credential's shares, oldest first."""
+        ...
+
+
+class OAuthTokenRepository(Protocol):
+    """**Protocol:** the OAuth token of each credential (1:1, never shared)."""
+
+    def get(self, credential_id: str) -> OAuthTokenRow | None:
+        """Return the token row, or ``None``."""
+        ...
+
+    def put(self, row: OAuthTokenRow) -> None:
+        """Insert or replace the credential's token unconditionally."""
+        ...
+
+    def compare_and_set(self, row: OAuthTokenRow, *, expected_version: int) -> bool:
+        """Replace the token only if the stored version is *expected_version* (atomic).
+
+        *row* carries the new version. Returns False, changing nothing, when another
+        writer got there first (``UPDATE ... WHERE version = :expected``).
+        """
+        ...
+
+    def delete(self, credential_id: str) -> bool:
+        """Delete the token; True if it existed."""
+        ...
+
+
+class TransferTokenRepository(Protocol):
+    """**Protocol:** hashed, single-use transfer tokens."""
+
+    def add(self, row: TransferTokenRow) -> None:
+        """Insert a token row."""
+        ...
+
+    def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
+        """Every token row of the credential."""
+        ...
+
+    def delete_for_credential(self, credential_id: str) -> int:
+        """Delete every token row of the credential; return how many."""
+        ...
+
+
+class VaultSession(Protocol):
+    """**Protocol:** the repositories of one unit of work."""
+
+    @property
+    def credentials(self) -> CredentialRepository:
+        """Credential rows."""
+        ...
+
+    @property
+    def shares(self) -> ShareRepository:
+        """Project shares."""
+        ...
+
+    @property
+    def oauth_tokens(self) -> OAuthTokenRepository:
+        """OAuth tokens."""
+        ...
+
+    @property
+    def transfers(self) -> TransferTokenRepository:
+        """Transfer tokens."""
+        ...
+
+
+class VaultStore(Protocol):
+    """**Protocol:** the vault's storage: units of work, batch scans and named locks."""
+
+    def transaction(self) -> AbstractContextManager[VaultSession]:
+        """Open a unit of work: commit when the block exits normally, roll back on error.
+
+        A transaction opened while another is open on the same thread (or context)
+        joins it, so facade calls nest (see ``Vault.get_credential_for_update``).
+        """
+        ...
+
+    def scan_credentials(
+        self, *, after_id: str | None, limit: int, due_before: datetime | None = None
+    ) -> list[CredentialRow]:
+        """Up to *limit* rows with ``id > after_id``, ordered by id (keyset pagination).
+
+        With *due_before*, only rows whose ``scheduled_deletion <= due_before``.
+        """
+        ...
+
+    def lock(self, key: str, *, timeout: float) -> AbstractContextManager[None]:
+        """Hold a named lock (single flight across callers) for the block.
+
+        Raise :class:`~credlti.errors.StorageUnavailableError` after *timeout* seconds.
+        """
+        ...
+
+
+class UserDirectory(Protocol):
+    """**Protocol:** the host's users and their project memberships."""
+
+    def get_user(self, user_id: str) -> VaultUser | None:
+        """Return the user, or ``None``."""
+        ...
+
+    def get_user_by_email(self, email: str) -> VaultUser | None:
+        """Return the user with this email (compared case-insensitively), or ``None``."""
+        ...
+
+    def accessible_projects(self, user_id: str) -> frozenset[str]:
+        """Ids of the projects *user_id* may access."""
+        ...
+
+
+class StepActivity(Protocol):
+    """**Protocol:** whether credentials were used by runs (blocks purging the row)."""
+
+    def has_activity(self, credential_id: str) -> bool:
+        """True if any step used the credential."""
+        ...
+
+    def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
+        """The subset of *credential_ids* that any step used (one query per batch)."""
+        ...
+
+
+class VaultNotifier(Protocol):
+    """**Protocol:** tell people what happened (email, chat...). Called after commit."""
+
+    def transfer_requested(
+        self,
+        *,
+        credential: Credential,
+        owner: VaultUser,
+        receiver: VaultUser,
+        token: str,
+        expires_at: datetime,
+    ) -> None:
+        """Send the owner the confirmation link carrying *token* (the only copy)."""
+        ...
+
+    def transfer_completed(
+        self, *, credential: Credential, owner: VaultUser, receiver: VaultUser
+    ) -> None:
+        """Tell both sides the credential changed hands."""
+        ...
+
+    def transfer_revoked(
+        self, *, credential: Credential, owner: VaultUser, receiver: VaultUser | None
+    ) -> None:
+        """Tell both sides the pending transfer was revoked."""
+        ...
+
+    def deletion_scheduled(
+        self, *, credential: Credential, owner: VaultUser | None, purge_at: datetime
+    ) -> None:
+        """Tell the owner the credential will be purged at *purge_at*."""
+        ...
+
+
+class AuditSink(Protocol):
+    """**Protocol:** append-only audit rows (written inside the unit of work)."""
+
+    def record(self, event: AuditEvent) -> None:
+        """Append one event; raising aborts the operation."""
+        ...
+
+    def events_for(self, credential_id: str) -> list[AuditEvent]:
+        """The credential's events, oldest first."""
+        ...
+
+
+class OAuthClientRegistry(Protocol):
+    """**Protocol:** the OAuth clients credentials refresh through."""
+
+    def get_client(self, client_id: str) -> OAuthClient | None:
+        """Return the client registered under *client_id* (our id), or ``None``."""
+        ...

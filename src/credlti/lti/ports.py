@@ -1,0 +1,177 @@
+"""The LTI ports: registrations and deployments, nonces, tool keys, service tokens.
+
+Small :class:`typing.Protocol` classes that adapters satisfy by shape (see
+:mod:`credlti.ports` for the rules every adapter follows).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from credlti.lti._records import Deployment, Registration
+    from credlti.lti.keys import ToolKey
+    from credlti.lti.services import ServiceToken, TokenCacheKey
+
+__all__ = [
+    "Deployable",
+    "LaunchStorage",
+    "NonceStatus",
+    "NonceStore",
+    "Registerable",
+    "RegistrationStore",
+    "ServiceTokenCache",
+    "ToolKeyStore",
+]
+
+
+@runtime_checkable
+class Registerable(Protocol):
+    """**Protocol:** a host object that describes a platform registration.
+
+    Return your own ORM row or dataclass from ``get_registration``; credlti reads it
+    through ``to_registration()`` and hands the very same object back in
+    :attr:`credlti.lti.LaunchContext.registration`.
+    """
+
+    def to_registration(self) -> Registration:
+        """Return the registration as a :class:`credlti.lti.Registration` record."""
+        ...
+
+
+@runtime_checkable
+class Deployable(Protocol):
+    """**Protocol:** a host object that describes one deployment of the tool."""
+
+    def to_deployment(self) -> Deployment:
+        """Return the deployment as a :class:`credlti.lti.Deployment` record."""
+        ...
+
+
+R_co = TypeVar("R_co", bound=Registerable, covariant=True)
+D_co = TypeVar("D_co", bound=Deployable, covariant=True)
+
+
+class NonceStatus(enum.Enum):
+    """The outcome of an atomic nonce consumption."""
+
+    #: The nonce was issued, unexpired and unused; it is now consumed.
+    CONSUMED = "consumed"
+    #: The nonce was issued but has already been consumed (a replay).
+    ALREADY_USED = "already_used"
+    #: The nonce was never issued for this registration, or it expired.
+    NOT_FOUND = "not_found"
+
+
+class RegistrationStore(Protocol[R_co, D_co]):
+    """**Protocol:** look up platform registrations and deployments (Ltix ``StorageAdapter``)."""
+
+    def get_registration(self, issuer: str, client_id: str | None) -> R_co | None:
+        """Return the registration for *issuer* and *client_id*, or ``None``.
+
+        *client_id* is ``None`` when the platform's login request did not include
+        it: return the issuer's only registration then. When the issuer has several,
+        raise :class:`~credlti.errors.RegistrationNotFoundError` saying so (the
+        platform must send ``client_id``, or use per-registration login URLs).
+        """
+        ...
+
+    def get_deployment(self, registration: Registration, deployment_id: str) -> D_co | None:
+        """Return the deployment *deployment_id* (case-sensitive) under *registration*.
+
+        Return ``None`` if it is unknown; an adapter may instead create it here
+        (auto-registration). This is called only after the launch's signature and
+        claims have been verified, so an upsert here is safe.
+        """
+        ...
+
+
+class NonceStore(Protocol):
+    """**Protocol:** issue and atomically consume launch nonces (Sec §5.1.3(9))."""
+
+    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+        """Record that *nonce* was issued for *registration*, valid until *expires_at*."""
+        ...
+
+    def validate_nonce(
+        self, nonce: str, registration: Registration, *, now: datetime
+    ) -> NonceStatus:
+        """Consume *nonce* atomically and say whether that succeeded.
+
+        Must be a single atomic step (a conditional delete or update), never a
+        check followed by a separate write: two concurrent calls with the same nonce
+        must yield exactly one :attr:`NonceStatus.CONSUMED`.
+        """
+        ...
+
+
+class LaunchStorage(RegistrationStore[R_co, D_co], NonceStore, Protocol[R_co, D_co]):
+    """**Protocol:** everything a :class:`~credlti.lti.Tool` needs from storage."""
+
+
+# --------------------------------------------------------------------------- credentials vault
+#
+# The vault's ports. A store hands out a *session* per unit of work
+# (``with store.transaction() as tx``): every repository reached through ``tx``
+# commits together or not at all. Rows carry ciphertexts and hashes only; the
+# facade (credlti.credentials.Vault) encrypts and decrypts. A SQL adapter maps each
+# repository to one table and ``get_for_update`` to ``SELECT ... FOR UPDATE``.
+
+
+# --------------------------------------------------------------------------- tool keys, tokens
+
+
+class ToolKeyStore(Protocol):
+    """**Protocol:** the tool's own signing keys (Sec §6), by kid.
+
+    Keys carry their rotation state and owner; the pure functions of
+    :mod:`credlti.lti.keys` decide rotations and ``keys_for`` picks a registration's
+    keys. Store private keys encrypted at rest (see
+    :class:`credlti.adapters.memory.EncryptedToolKeyStore`).
+    """
+
+    def list_keys(self) -> list[ToolKey]:
+        """Every stored key (any state, any owner)."""
+        ...
+
+    def get_key(self, kid: str) -> ToolKey | None:
+        """The key with *kid*, or ``None``."""
+        ...
+
+    def save_key(self, key: ToolKey) -> None:
+        """Insert the key, or replace the stored key with the same kid."""
+        ...
+
+    def delete_key(self, kid: str) -> bool:
+        """Delete the key; True if it existed."""
+        ...
+
+
+class ServiceTokenCache(Protocol):
+    """**Protocol:** cached Advantage service access tokens (Sec §4.1, §7.1.1).
+
+    Keys are :class:`credlti.lti.services.TokenCacheKey` values: issuer, client id,
+    token URL, the requested scopes and, when the assertion names one, the
+    deployment. Freshness is decided by the caller; a cache may drop entries at any
+    time (tokens are cheap to re-request). Single flight across processes is the
+    caller's business (a shared cache only avoids repeated requests).
+    """
+
+    def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
+        """The cached token for *key*, or ``None``."""
+        ...
+
+    def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
+        """Store *token* under *key*, replacing any older one."""
+        ...
+
+    def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
+        """Drop the token under *key*; True if one was dropped.
+
+        With *only*, drop it only if the stored token is that one (its access token
+        is equal): a caller that saw a 401 must not drop a newer token another
+        caller stored meanwhile.
+        """
+        ...
