@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
@@ -10,12 +12,42 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.sql._errors import read, transaction
+from credlti.adapters.sql._raw import Sql, cursor
 from credlti.adapters.sql._schema import deployments, nonces, registrations
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
 from credlti.lti.ports import Deployable, NonceStatus, Registerable
 
 __all__ = ["SqlLaunchStorage"]
+
+#: Every this many stored nonces, one store also deletes up to SWEEP_BATCH expired ones
+#: (more than it added meanwhile), so the table stays bounded without a scheduled job.
+SWEEP_EVERY = 64
+SWEEP_BATCH = 256
+
+_STORE = Sql(
+    "INSERT INTO credlti_nonces (issuer, client_id, nonce, expires_at, used_at) "
+    "VALUES (?, ?, ?, ?, NULL)"
+)
+_SWEEP_SOME = Sql(
+    "DELETE FROM credlti_nonces WHERE (issuer, client_id, nonce) IN ("
+    " SELECT issuer, client_id, nonce FROM credlti_nonces WHERE expires_at <= ? LIMIT ?)"
+)
+_CONSUME = Sql(
+    "UPDATE credlti_nonces SET used_at = ? WHERE issuer = ? AND client_id = ? AND nonce = ?"
+    " AND used_at IS NULL AND expires_at > ?"
+)
+_EXPIRY = Sql(
+    "SELECT expires_at FROM credlti_nonces WHERE issuer = ? AND client_id = ? AND nonce = ?"
+)
+# PostgreSQL: consume and classify in one round trip (the SELECT sees the row as it
+# was before the UPDATE, which is what the classification needs).
+_CONSUME_AND_CLASSIFY = Sql(
+    "WITH hit AS (UPDATE credlti_nonces SET used_at = ? WHERE issuer = ? AND client_id = ?"
+    " AND nonce = ? AND used_at IS NULL AND expires_at > ? RETURNING 1)"
+    " SELECT (SELECT count(*) FROM hit),"
+    " (SELECT expires_at FROM credlti_nonces WHERE issuer = ? AND client_id = ? AND nonce = ?)"
+)
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> Registration:
@@ -49,6 +81,9 @@ class SqlLaunchStorage:
 
     engine: Engine
     auto_register_deployments: bool = False
+    _stores: Iterator[int] = attrs.field(factory=itertools.count, init=False, repr=False)
+    # The latest "now" seen (validate_nonce, sweep_nonces): the amortised sweep's cut-off.
+    _latest_now: float = attrs.field(default=0.0, init=False, repr=False)
 
     # ------------------------------------------------------------- management
 
@@ -171,44 +206,52 @@ class SqlLaunchStorage:
     # ------------------------------------------------------------- NonceStore
 
     def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
-        """Record an issued nonce until *expires_at*."""
-        with transaction(self.engine, "storing a nonce") as conn:
-            conn.execute(
-                nonces.insert().values(
-                    issuer=registration.issuer,
-                    client_id=registration.client_id,
-                    nonce=nonce,
-                    expires_at=expires_at.timestamp(),
-                    used_at=None,
-                )
+        """Record an issued nonce until *expires_at* (one INSERT).
+
+        Every :data:`SWEEP_EVERY` stores, the same transaction also deletes up to
+        :data:`SWEEP_BATCH` nonces that had expired at the latest ``now`` this
+        adapter was given (the tool's clock, never the wall clock): the table stays
+        bounded however many logins are started and never finished.
+        """
+        engine = self.engine
+        ts = expires_at.timestamp()
+        sweep = next(self._stores) % SWEEP_EVERY == SWEEP_EVERY - 1
+        with cursor(engine, "storing a nonce") as cur:
+            cur.execute(
+                _STORE.for_engine(engine),
+                (registration.issuer, registration.client_id, nonce, ts),
             )
+            if sweep:
+                cur.execute(_SWEEP_SOME.for_engine(engine), (self._latest_now, SWEEP_BATCH))
 
     def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime
     ) -> NonceStatus:
         """Consume *nonce* with one conditional UPDATE (atomic on every backend)."""
+        engine = self.engine
         ts = now.timestamp()
-        key = (
-            (nonces.c.issuer == registration.issuer)
-            & (nonces.c.client_id == registration.client_id)
-            & (nonces.c.nonce == nonce)
-        )
-        consume = (
-            nonces.update()
-            .where(key & nonces.c.used_at.is_(None) & (nonces.c.expires_at > ts))
-            .values(used_at=ts)
-        )
-        with transaction(self.engine, "consuming a nonce") as conn:
-            if conn.execute(consume).rowcount == 1:
-                return NonceStatus.CONSUMED
-            # Not consumed by us: classify (the decision above was already atomic).
-            row = conn.execute(sa.select(nonces.c.used_at, nonces.c.expires_at).where(key)).first()
-        if row is None or row.expires_at <= ts:
+        self._latest_now = max(self._latest_now, ts)
+        key = (registration.issuer, registration.client_id, nonce)
+        with cursor(engine, "consuming a nonce") as cur:
+            if engine.dialect.name == "postgresql":
+                cur.execute(_CONSUME_AND_CLASSIFY.for_engine(engine), (ts, *key, ts, *key))
+                consumed, expiry = cur.fetchone()
+                if consumed:
+                    return NonceStatus.CONSUMED
+            else:
+                cur.execute(_CONSUME.for_engine(engine), (ts, *key, ts))
+                if cur.rowcount == 1:
+                    return NonceStatus.CONSUMED
+                cur.execute(_EXPIRY.for_engine(engine), key)
+                row = cur.fetchone()
+                expiry = None if row is None else row[0]
+        if expiry is None or expiry <= ts:
             return NonceStatus.NOT_FOUND
         return NonceStatus.ALREADY_USED
 
     def sweep_nonces(self, now: datetime) -> int:
         """Delete nonces (used or not) that expired before *now*; return how many."""
+        self._latest_now = max(self._latest_now, now.timestamp())
         with transaction(self.engine, "sweeping nonces") as conn:
             return int(
                 conn.execute(nonces.delete().where(nonces.c.expires_at <= now.timestamp())).rowcount
