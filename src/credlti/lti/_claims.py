@@ -349,6 +349,8 @@ _SHAPES: dict[str, _Shape] = {
     ),
 }
 _SHAPED_KEYS = frozenset(_SHAPES)
+#: Claims parsed at validation time and only kept in the cache (never rebuilt).
+_EAGER = frozenset({NRPS_CLAIM, DL_SETTINGS_CLAIM})
 _PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
 
 
@@ -422,6 +424,19 @@ class LaunchClaims:
     def __setattr__(self, name: str, value: object) -> None:
         msg = "LaunchClaims is read-only"
         raise attrs.exceptions.FrozenInstanceError(msg)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # The payload plus the claims parsed eagerly at validation (NRPS, deep linking);
+        # the other shaped claims are rebuilt on demand.
+        kept = {k: v for k, v in self._cache.items() if k in _EAGER}
+        return (self._payload, self.audience, self.roles, kept)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        payload, audience, roles, kept = state
+        object.__setattr__(self, "_payload", payload)
+        object.__setattr__(self, "audience", audience)
+        object.__setattr__(self, "roles", roles)
+        object.__setattr__(self, "_cache", dict(kept))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LaunchClaims):
