@@ -129,7 +129,7 @@ def login_flow(
     state: str,
     nonce: str,
     state_key: bytes,
-) -> Generator[Effect, Any, LoginRedirect]:
+) -> Generator[GetRegistration | StoreNonce, Any, LoginRedirect]:
     """Handle an OIDC third-party login initiation (Sec §5.1.1.1-2).
 
     Args:

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import attrs
 
 from credlti.errors import ConfigurationError
-
 from credlti.lti._claims import LaunchClaims
 
 __all__ = [

@@ -529,9 +529,7 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Async twin of :meth:`Tool.handle_login`."""
-        return await arun(
-            self._core.login(params, redirect_uri), self._perform, locks=self._locks
-        )
+        return await arun(self._core.login(params, redirect_uri), self._perform, locks=self._locks)
 
     async def handle_callback(
         self, params: Mapping[str, Any], state: str | None
