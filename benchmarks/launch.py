@@ -10,7 +10,7 @@ Three contenders validate the very same RS256 (2048-bit) id_tokens, in the same 
 * **pylti1p3** 2.0.0 (optional): ``MessageLaunch.validate()`` driven outside any web
   framework, with the platform key set inline in ``ToolConfDict`` (no HTTP).
 
-Targets (our issue's acceptance criteria): ``credlti / baseline <= 2.0`` and
+Targets (what this benchmark guards): ``credlti / baseline <= 2.0`` and
 ``pylti1p3 / credlti >= 4.0``.
 
 Method: every login and signed launch form is made *outside* the timed loops (each
@@ -54,7 +54,7 @@ CREDLTI_TARGET = 2.0  # credlti / baseline must be at most this
 PYLTI1P3_TARGET = 4.0  # pylti1p3 / credlti must be at least this
 LAUNCH_URL = "https://tool.example.com/launch"
 
-#: What pylti1p3 2.0.0 does *not* check that credlti does (peers doc §1.1, §2.3).
+#: What pylti1p3 2.0.0 does *not* check that credlti does (docs/launch-validation.md).
 PYLTI1P3_SKIPS = (
     "no aud-list scan: only aud[0] is used as client_id, other audiences are ignored",
     "no azp check (wrong azp and multi-aud without azp are accepted)",
@@ -129,7 +129,7 @@ def _credlti_timer(tool: Tool[Any, Any]) -> Timer:
 
 
 def _pylti1p3_timer(platform: SimulatedPlatform) -> tuple[Timer, str] | None:
-    """Drive pylti1p3 outside Django/Flask (peers doc §2.2); None if not installed."""
+    """Drive pylti1p3 outside Django/Flask (no web request objects); None if not installed."""
     try:
         request_mod: Any = importlib.import_module("pylti1p3.request")
         cookie_mod: Any = importlib.import_module("pylti1p3.cookie")
@@ -338,7 +338,7 @@ def report(result: dict[str, Any]) -> str:
             f"(target >= {PYLTI1P3_TARGET:.1f})  {_verdict(passed['pylti1p3_over_credlti'])}"
             f"   [medians: {medians['pylti1p3_over_credlti']:.3f}x]",
             "",
-            "  pylti1p3 does less work than credlti (peers doc §1.1, §2.3):",
+            "  pylti1p3 does less work than credlti (docs/launch-validation.md):",
             *(f"    - {skip}" for skip in result["pylti1p3_skips"]),
             "  (pylti1p3 gets a shared requests.Session; it writes launch data and the",
             "  state hash to the session, credlti consumes the nonce in its store)",

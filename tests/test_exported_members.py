@@ -4,10 +4,38 @@ from __future__ import annotations
 
 import importlib
 import types
+from typing import TypeVar
 
 import pytest
 
-PUBLIC_MODULES = ["credlti", "credlti.errors", "credlti.lti", "credlti.ports"]
+PUBLIC_MODULES = [
+    "credlti",
+    "credlti.errors",
+    "credlti.lti",
+    "credlti.lti.deep_linking",
+    "credlti.lti.keys",
+    "credlti.lti.ports",
+    "credlti.ports",
+    "credlti.testing",
+]
+#: Namespaces whose every public name must be listed in ``__all__``.
+COMPLETE_MODULES = [
+    "credlti.errors",
+    "credlti.lti",
+    "credlti.lti.deep_linking",
+    "credlti.lti.keys",
+    "credlti.lti.ports",
+    "credlti.testing",
+]
+
+
+def _sort_key(name: str) -> tuple[int, str]:
+    """Constants first, then classes, then functions, each alphabetical (ruff's order)."""
+    if name.startswith("__"):
+        return (2, name)
+    if name.isupper():
+        return (0, name)
+    return (1 if name[:1].isupper() else 2, name)
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -17,11 +45,25 @@ def test_all_is_resolvable_without_duplicates(name: str) -> None:
     exported = list(module.__all__)
 
     assert len(exported) == len(set(exported))
+    assert exported == sorted(exported, key=_sort_key), f"{name}.__all__ is not sorted"
+    assert not [n for n in exported if n.startswith("_") and n != "__version__"]
     for item in exported:
         assert hasattr(module, item), f"{name}.{item} is in __all__ but missing"
 
 
-@pytest.mark.parametrize("name", ["credlti.lti", "credlti.errors"])
+def _defined_here_or_privately(value: object, namespace: str) -> bool:
+    """Defined in *namespace*, or (for a package) in one of its private modules."""
+    origin = getattr(value, "__module__", None)
+    if not isinstance(origin, str) or isinstance(value, TypeVar):
+        return False
+    module = importlib.import_module(namespace)
+    if origin == namespace or not hasattr(module, "__path__"):
+        return origin == namespace
+    rest = origin.removeprefix(namespace + ".").split(".")
+    return origin.startswith(namespace + ".") and rest[0].startswith("_")
+
+
+@pytest.mark.parametrize("name", COMPLETE_MODULES)
 def test_all_lists_every_public_name(name: str) -> None:
     """No public class or function is defined or re-exported without being in __all__."""
     module = importlib.import_module(name)
@@ -30,7 +72,7 @@ def test_all_lists_every_public_name(name: str) -> None:
         for item, value in vars(module).items()
         if not item.startswith("_")
         and not isinstance(value, types.ModuleType)
-        and getattr(value, "__module__", "").startswith("credlti")
+        and _defined_here_or_privately(value, name)
     }
 
     assert public <= set(module.__all__)
@@ -45,6 +87,24 @@ def test_import_credlti_imports_no_adapter_or_test_kit() -> None:
         "import sys, credlti, credlti.lti;"
         "bad = [m for m in sys.modules if m.startswith(('credlti.adapters', 'credlti.testing',"
         " 'sqlalchemy', 'redis'))];"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == ""
+
+
+def test_import_lti_loads_no_vault_no_schema_validator_and_no_adapter() -> None:
+    """`import credlti.lti` stays in its domain: no credentials, jsonschema or adapter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, credlti.lti;"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'jsonschema'"
+        " or m.startswith(('credlti.credentials', 'credlti.adapters', 'credlti.testing'))];"
         "print(','.join(bad))"
     )
     result = subprocess.run(

@@ -1,10 +1,11 @@
-"""Tool and LaunchContext expose keys, service tokens and deep-linking responses."""
+"""Tool exposes keys, service tokens and deep-linking responses for a validated launch."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -36,13 +37,13 @@ def _deep_linking_launch(
 def test_launch_context_signs_a_response_the_platform_accepts(
     platform: SimulatedPlatform, tool_key: ToolKey
 ) -> None:
-    """context.deep_link_response(items) is signed with the tool key and echoes data."""
+    """tool.deep_link_response(launch, items) is signed with the tool key and echoes data."""
     tool = platform.tool(keys=tool_key)
     platform.trust_tool_keys(tool.jwks())
     launch = _deep_linking_launch(tool, platform)
 
-    response = launch.deep_link_response(
-        [Link(url="https://tool.example.com/a", title="A")], msg="1 item added"
+    response = tool.deep_link_response(
+        launch, [Link(url="https://tool.example.com/a", title="A")], msg="1 item added"
     )
 
     items = platform.verify_deep_linking_response(response.jwt, data="opaque-data-1")
@@ -67,7 +68,7 @@ def test_items_are_checked_against_the_request_settings(
     launch = tool.handle_callback(form, redirect.cookie_value)
 
     with pytest.raises(ContentItemNotAcceptedError) as info:
-        launch.deep_link_response([HtmlFragment(html="<p>x</p>")])
+        tool.deep_link_response(launch, [HtmlFragment(html="<p>x</p>")])
 
     assert info.value.details["rule"] == "accept_types"
     assert launch.claims.deep_linking is not None
@@ -84,28 +85,34 @@ def test_without_keys_every_advantage_feature_says_what_to_pass(
     for call in (
         tool.jwks,
         lambda: tool.services,
-        lambda: launch.deep_link_response([]),
+        lambda: tool.deep_link_response(launch, []),
     ):
         with pytest.raises(ConfigurationError, match="pass keys="):
             call()
 
 
-def test_context_not_made_by_a_tool_cannot_sign(
+def test_launch_context_is_a_plain_record_that_pickles(
     platform: SimulatedPlatform, tool_key: ToolKey
 ) -> None:
-    """A LaunchContext built by hand has no tool behind it: a clear ConfigurationError."""
+    """A validated launch holds no tool: it pickles, and a copy still signs through the tool."""
     tool = platform.tool(keys=tool_key)
+    platform.trust_tool_keys(tool.jwks())
     launch = _deep_linking_launch(tool, platform)
-    detached = LaunchContext(
-        claims=launch.claims,
-        registration=launch.registration,
-        deployment=launch.deployment,
-        raw=launch.raw,
-    )
 
-    with pytest.raises(ConfigurationError, match="not produced by a Tool"):
-        detached.deep_link_response([])
-    assert detached == launch  # the tool reference takes no part in equality
+    copy = pickle.loads(pickle.dumps(launch))  # noqa: S301 - our own bytes
+
+    assert copy == launch
+    assert copy.claims == launch.claims
+    assert copy.registration == launch.registration
+    assert copy.launch_id == launch.launch_id
+    rebuilt = LaunchContext(
+        claims=copy.claims,
+        registration=copy.registration,
+        deployment=copy.deployment,
+        raw=copy.raw,
+    )
+    response = tool.deep_link_response(rebuilt, [Link(url="https://tool.example.com/p")])
+    assert platform.verify_deep_linking_response(response.jwt, data="opaque-data-1")
 
 
 def test_jwks_publishes_every_key_and_no_private_part(
@@ -148,7 +155,7 @@ def test_async_tool_signs_and_gets_tokens(platform: SimulatedPlatform, tool_key:
         launch = await tool.handle_callback(
             platform.deep_linking_launch(redirect), redirect.cookie_value
         )
-        response = launch.deep_link_response([Link(url="https://tool.example.com/b")])
+        response = tool.deep_link_response(launch, [Link(url="https://tool.example.com/b")])
         await tool.services.get_token(launch.registration, [SCOPE_NRPS_READONLY])
         await tool.aclose()
         return response.jwt, platform.token_requests
@@ -193,7 +200,7 @@ def test_store_with_shared_and_per_registration_keys(
     platform.trust_tool_keys(tool.jwks())
     launch = _deep_linking_launch(tool, platform)
 
-    response = launch.deep_link_response([Link(url="https://tool.example.com/c")])
+    response = tool.deep_link_response(launch, [Link(url="https://tool.example.com/c")])
 
     assert {k["kid"] for k in tool.jwks()["keys"]} == {tool_key.kid, own.kid}
     assert platform.verify_deep_linking_response(response.jwt, data="opaque-data-1")

@@ -1,4 +1,4 @@
-"""launch.grades() and launch.roster(): Advantage services bound to a validated launch."""
+"""tool.grades(launch) and tool.roster(launch): Advantage services for a validated launch."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def _tool(platform: SimulatedPlatform) -> Tool[Any, Any]:
 def test_grades_creates_a_line_item_and_posts_scores(
     platform: SimulatedPlatform, tool: Tool[Any, Any]
 ) -> None:
-    """launch.grades() talks AGS to the launch's context with a verified token."""
+    """tool.grades(launch) talks AGS to the launch's context with a verified token."""
     launch = _launch(platform, tool, **platform.services.ags_claim())
-    grades = launch.grades()
+    grades = tool.grades(launch)
 
     item = grades.create_line_item(LineItem(label="Quiz 1", score_maximum=10))
     first = grades.post_score(
@@ -81,24 +81,24 @@ def test_grades_is_one_service_per_course(
     second = _launch(platform, tool, **platform.services.ags_claim())
     other = _launch(platform, tool, **platform.services.ags_claim("context-2"))
 
-    assert first.grades() is second.grades()
-    assert first.grades() is not other.grades()
+    assert tool.grades(first) is tool.grades(second)
+    assert tool.grades(first) is not tool.grades(other)
 
 
 def test_roster_lists_members_and_can_scope_to_the_resource_link(
     platform: SimulatedPlatform, tool: Tool[Any, Any]
 ) -> None:
-    """launch.roster() pages through the context's members; resource_link adds rlid."""
+    """tool.roster(launch) pages through the context's members; resource_link adds rlid."""
     platform.services.add_member("user-1", [INSTRUCTOR], name="Ada Lovelace")
     platform.services.add_member("user-2", [LEARNER], name="Alan Turing")
     launch = _launch(platform, tool, **platform.services.nrps_claim())
 
-    roster = launch.roster()
+    roster = tool.roster(launch)
     members = roster.members()
 
     assert isinstance(roster, RosterService)
     assert {m.user_id for m in members.members} == {"user-1", "user-2"}
-    assert launch.roster(resource_link=True) is not roster
+    assert tool.roster(launch, resource_link=True) is not roster
 
 
 def test_launch_without_the_claim_has_no_service(
@@ -108,26 +108,14 @@ def test_launch_without_the_claim_has_no_service(
     launch = _launch(platform, tool)
 
     with pytest.raises(ServiceNotAvailableError):
-        launch.grades()
+        tool.grades(launch)
     with pytest.raises(ServiceNotAvailableError):
-        launch.roster()
+        tool.roster(launch)
     assert platform.token_requests == 0
 
 
-def test_sync_and_async_accessors_refuse_the_wrong_twin(
-    platform: SimulatedPlatform, tool: Tool[Any, Any]
-) -> None:
-    """A Tool's launch has grades(), not agrades(): a TypeError names the right one."""
-    launch = _launch(platform, tool, **platform.services.ags_claim())
-
-    with pytest.raises(TypeError, match=r"launch\.grades\(\)"):
-        launch.agrades()
-    with pytest.raises(TypeError, match=r"launch\.roster\(\)"):
-        launch.aroster()
-
-
 def test_async_tool_launch_has_async_services(platform: SimulatedPlatform) -> None:
-    """An AsyncTool's launch offers agrades()/aroster() and refuses grades()."""
+    """An AsyncTool hands out async service clients for its launches."""
     tool = platform.async_tool(keys=KEY)
     platform.trust_tool_keys(tool.jwks())
 
@@ -135,9 +123,7 @@ def test_async_tool_launch_has_async_services(platform: SimulatedPlatform) -> No
         redirect = await tool.handle_login(platform.login_params(), LAUNCH_URL)
         form = platform.launch(redirect, claims=platform.services.ags_claim())
         launch = await tool.handle_callback(form, redirect.cookie_value)
-        with pytest.raises(TypeError, match=r"launch\.agrades\(\)"):
-            launch.grades()
-        grades = launch.agrades()
+        grades = tool.grades(launch)
         assert isinstance(grades, AsyncGradeService)
         await grades.create_line_item(LineItem(label="Essay", score_maximum=100))
         items = await grades.list_line_items()

@@ -9,6 +9,7 @@ Two calls accept a launch from any platform::
     launch = tool.handle_callback(form, kept_state)
 """
 
+from credlti._clock import Clock, utc_now
 from credlti.lti._claims import (
     AgsEndpoint,
     Context,
@@ -21,7 +22,7 @@ from credlti.lti._claims import (
     ToolPlatform,
 )
 from credlti.lti._jwks import JwksPolicy
-from credlti.lti._launch import (
+from credlti.lti._policy import (
     DEEP_LINKING_REQUEST,
     DEFAULT_MESSAGE_TYPES,
     RESOURCE_LINK_REQUEST,
@@ -39,7 +40,7 @@ from credlti.lti._records import (
     state_cookie_name,
 )
 from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
-from credlti.lti._tool import AsyncTool, Clock, PolicyOptions, Tool, utc_now
+from credlti.lti._tool import AsyncTool, PolicyOptions, Tool
 
 __all__ = [
     "DEEP_LINKING_REQUEST",

@@ -19,12 +19,60 @@ from typing import Any, ClassVar, cast
 
 import attrs
 
-from credlti.errors import InvalidClaimError, MissingClaimError
+from credlti.errors import MissingClaimError
+from credlti.lti._claim_values import (
+    AGS_CLAIM,
+    CONTEXT,
+    CUSTOM,
+    DEPLOYMENT_ID,
+    DL_SETTINGS_CLAIM,
+    LAUNCH_PRESENTATION,
+    LIS,
+    LTI_CLAIM,
+    MESSAGE_TYPE,
+    NRPS_CLAIM,
+    RESOURCE_LINK,
+    ROLE_SCOPE_MENTOR,
+    ROLES,
+    TARGET_LINK_URI,
+    TOOL_PLATFORM,
+    VERSION,
+    AgsEndpoint,
+    Context,
+    DeepLinkingSettings,
+    LaunchPresentation,
+    Lis,
+    NrpsEndpoint,
+    ResourceLink,
+    ToolPlatform,
+    as_object,
+    invalid,
+    opt_bool,
+    opt_number,
+    opt_str,
+    req_id,
+    short_name,
+    str_list,
+)
 from credlti.lti._roles import Roles, parse_roles
 
 __all__ = [
     "AGS_CLAIM",
+    "CONTEXT",
+    "CUSTOM",
+    "DEPLOYMENT_ID",
+    "DL_SETTINGS_CLAIM",
+    "LAUNCH_PRESENTATION",
+    "LIS",
     "LTI_CLAIM",
+    "MESSAGE_TYPE",
+    "NRPS_CLAIM",
+    "RESOURCE_LINK",
+    "ROLES",
+    "ROLE_SCOPE_MENTOR",
+    "TARGET_LINK_URI",
+    "TOOL_PLATFORM",
+    "VERSION",
     "AgsEndpoint",
     "Context",
     "DeepLinkingSettings",
@@ -35,29 +83,8 @@ __all__ = [
     "ResourceLink",
     "ToolPlatform",
     "parse_claims",
+    "short_name",
 ]
-
-#: Prefix of the core LTI claims (compare full URLs, never short names).
-LTI_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
-#: The AGS endpoint claim.
-AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
-#: The NRPS service claim.
-NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
-#: The deep-linking settings claim.
-DL_SETTINGS_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
-
-MESSAGE_TYPE = LTI_CLAIM + "message_type"
-VERSION = LTI_CLAIM + "version"
-DEPLOYMENT_ID = LTI_CLAIM + "deployment_id"
-TARGET_LINK_URI = LTI_CLAIM + "target_link_uri"
-RESOURCE_LINK = LTI_CLAIM + "resource_link"
-ROLES = LTI_CLAIM + "roles"
-CONTEXT = LTI_CLAIM + "context"
-TOOL_PLATFORM = LTI_CLAIM + "tool_platform"
-LAUNCH_PRESENTATION = LTI_CLAIM + "launch_presentation"
-LIS = LTI_CLAIM + "lis"
-CUSTOM = LTI_CLAIM + "custom"
-ROLE_SCOPE_MENTOR = LTI_CLAIM + "role_scope_mentor"
 
 _EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
 
@@ -100,157 +127,6 @@ _TYPED_KEYS = _OIDC_KEYS | {
 }
 
 
-def short_name(claim: str) -> str:
-    """Return the short name of a claim URL for messages (``.../claim/roles`` -> ``roles``)."""
-    return claim.rsplit("/", 1)[-1] if claim.startswith("https://purl.imsglobal.org/") else claim
-
-
-def _invalid(path: str, expected: str, value: object, spec_ref: str) -> InvalidClaimError:
-    shown = type(value).__name__ if not isinstance(value, (str, int, float, bool)) else repr(value)
-    if isinstance(value, str) and len(value) > 80:
-        shown = repr(value[:80] + "...")
-    return InvalidClaimError(
-        f"claim {path!r} must be {expected}, got {shown}",
-        spec_ref=spec_ref,
-        details={"claim": path},
-    )
-
-
-def _object(value: object, path: str, spec_ref: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _invalid(path, "a JSON object", value, spec_ref)
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise _invalid(f"{path}.{key}", "a string", value, spec_ref)
-
-
-def _req_id(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> str:
-    value = obj.get(key)
-    full = f"{path}.{key}"
-    if value is None or value == "":
-        raise MissingClaimError(
-            f"claim {full!r} is required and must be a non-empty string",
-            spec_ref=spec_ref,
-            details={"claim": full},
-        )
-    if not isinstance(value, str):
-        raise _invalid(full, "a string", value, spec_ref)
-    # Length limits are policy (LaunchPolicy.enforce_id_limits), checked by the validator.
-    return value
-
-
-def _str_list(value: object, path: str, spec_ref: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _invalid(path, "an array of strings", value, spec_ref)
-    return tuple(value)
-
-
-def _opt_bool(obj: Mapping[str, Any], key: str, path: str, spec_ref: str) -> bool | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise _invalid(f"{path}.{key}", "a boolean", value, spec_ref)
-
-
-def _opt_number(obj: Mapping[str, Any], key: str) -> float | None:
-    # Lenient: a non-numeric hint (height, width) is dropped rather than failing a launch.
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
-
-
-@attrs.frozen(kw_only=True)
-class ResourceLink:
-    """The resource link launched (Core §5.3.5); ``id`` changes when a link is copied."""
-
-    id: str
-    title: str | None = None
-    description: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Context:
-    """The course or group the launch came from (Core §5.4.1)."""
-
-    id: str
-    label: str | None = None
-    title: str | None = None
-    type: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class ToolPlatform:
-    """The platform instance (Core §5.4.2); ``guid`` identifies a tenant within an issuer."""
-
-    guid: str | None = None
-    name: str | None = None
-    contact_email: str | None = None
-    description: str | None = None
-    url: str | None = None
-    product_family_code: str | None = None
-    version: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class LaunchPresentation:
-    """How the platform shows the tool (Core §5.4.4)."""
-
-    document_target: str | None = None
-    height: float | None = None
-    width: float | None = None
-    return_url: str | None = None
-    locale: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Lis:
-    """LIS identifiers for SIS integration (Core §5.4.5, Appendix D)."""
-
-    person_sourcedid: str | None = None
-    course_offering_sourcedid: str | None = None
-    course_section_sourcedid: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class AgsEndpoint:
-    """The Assignment and Grade Services claim (AGS §3.1)."""
-
-    scope: tuple[str, ...] = ()
-    lineitems: str | None = None
-    lineitem: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class NrpsEndpoint:
-    """The Names and Role Provisioning Services claim (NRPS §3.6.1)."""
-
-    context_memberships_url: str
-    service_versions: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class DeepLinkingSettings:
-    """What the platform accepts back from a deep-linking request (DL §4.4.1)."""
-
-    deep_link_return_url: str
-    accept_types: tuple[str, ...]
-    accept_presentation_document_targets: tuple[str, ...]
-    accept_media_types: str | None = None
-    accept_multiple: bool | None = None
-    accept_lineitem: bool | None = None
-    auto_create: bool | None = None
-    title: str | None = None
-    text: str | None = None
-    #: Opaque value that MUST be echoed unchanged in the response (DL §4.5.5).
-    data: Any = None
-
-
 _UNSET: Any = object()
 
 
@@ -268,20 +144,20 @@ class _Shape:
 
 
 def _check_shape(shape: _Shape, value: object, id_limit: int | None) -> Mapping[str, Any]:
-    obj = value if type(value) is dict else _object(value, shape.path, shape.spec_ref)
+    obj = value if type(value) is dict else as_object(value, shape.path, shape.spec_ref)
     for name in shape.ids:
-        ident = _req_id(obj, name, shape.path, shape.spec_ref)
+        ident = req_id(obj, name, shape.path, shape.spec_ref)
         if id_limit is not None and len(ident) > id_limit:
             path = f"{shape.path}.{name}"
-            raise _invalid(path, f"at most {id_limit} characters", ident, shape.spec_ref)
+            raise invalid(path, f"at most {id_limit} characters", ident, shape.spec_ref)
     for name in shape.strings:
         item = obj.get(name)
         if item is not None and type(item) is not str:
-            raise _invalid(f"{shape.path}.{name}", "a string", item, shape.spec_ref)
+            raise invalid(f"{shape.path}.{name}", "a string", item, shape.spec_ref)
     for name in shape.lists:
         items = obj.get(name)
         if items is not None:
-            _str_list(items, f"{shape.path}.{name}", shape.spec_ref)
+            str_list(items, f"{shape.path}.{name}", shape.spec_ref)
     return obj
 
 
@@ -293,7 +169,7 @@ def _build_shape(shape: _Shape, obj: Mapping[str, Any]) -> Any:
         item = get(name)
         fields[name] = () if item is None else tuple(item)
     for name in shape.numbers:
-        fields[name] = _opt_number(obj, name)
+        fields[name] = opt_number(obj, name)
     return shape.record(**fields)
 
 
@@ -349,6 +225,8 @@ _SHAPES: dict[str, _Shape] = {
     ),
 }
 _SHAPED_KEYS = frozenset(_SHAPES)
+#: Claims parsed at validation time and only kept in the cache (never rebuilt).
+_EAGER = frozenset({NRPS_CLAIM, DL_SETTINGS_CLAIM})
 _PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
 
 
@@ -422,6 +300,19 @@ class LaunchClaims:
     def __setattr__(self, name: str, value: object) -> None:
         msg = "LaunchClaims is read-only"
         raise attrs.exceptions.FrozenInstanceError(msg)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # The payload plus the claims parsed eagerly at validation (NRPS, deep linking);
+        # the other shaped claims are rebuilt on demand.
+        kept = {k: v for k, v in self._cache.items() if k in _EAGER}
+        return (self._payload, self.audience, self.roles, kept)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        payload, audience, roles, kept = state
+        object.__setattr__(self, "_payload", payload)
+        object.__setattr__(self, "audience", audience)
+        object.__setattr__(self, "roles", roles)
+        object.__setattr__(self, "_cache", dict(kept))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LaunchClaims):
@@ -617,7 +508,7 @@ def _custom(value: object) -> Mapping[str, str]:
     # Core §5.4.6 says string values only. Platforms do send numbers and booleans;
     # rather than failing the launch they are kept as their JSON text, and nulls
     # (invalid) are dropped. Objects and arrays are kept as JSON text too.
-    obj = _object(value, "custom", "Core §5.4.6")
+    obj = as_object(value, "custom", "Core §5.4.6")
     out: dict[str, str] = {}
     for key, item in obj.items():
         if isinstance(item, str):
@@ -629,10 +520,10 @@ def _custom(value: object) -> Mapping[str, str]:
 
 def _nrps(value: object) -> NrpsEndpoint:
     path, ref = "namesroleservice", "NRPS §3.6.1"
-    obj = _object(value, path, ref)
+    obj = as_object(value, path, ref)
     url = obj.get("context_memberships_url")
     if not isinstance(url, str) or not url:
-        raise _invalid(f"{path}.context_memberships_url", "a non-empty URL string", url, ref)
+        raise invalid(f"{path}.context_memberships_url", "a non-empty URL string", url, ref)
     # The NRPS prose says service_version, the example service_versions: accept both.
     field = "service_versions" if "service_versions" in obj else "service_version"
     versions = obj.get(field)
@@ -640,16 +531,16 @@ def _nrps(value: object) -> NrpsEndpoint:
         versions = [versions]
     return NrpsEndpoint(
         context_memberships_url=url,
-        service_versions=() if versions is None else _str_list(versions, f"{path}.{field}", ref),
+        service_versions=() if versions is None else str_list(versions, f"{path}.{field}", ref),
     )
 
 
 def _deep_linking(value: object) -> DeepLinkingSettings:
     path, ref = "deep_linking_settings", "DL §4.4.1"
-    obj = _object(value, path, ref)
+    obj = as_object(value, path, ref)
     url = obj.get("deep_link_return_url")
     if url is not None and not isinstance(url, str):
-        raise _invalid(f"{path}.deep_link_return_url", "a URL string", url, ref)
+        raise invalid(f"{path}.deep_link_return_url", "a URL string", url, ref)
     if not url:
         raise MissingClaimError(
             "claim 'deep_linking_settings.deep_link_return_url' is required",
@@ -665,18 +556,18 @@ def _deep_linking(value: object) -> DeepLinkingSettings:
             )
     return DeepLinkingSettings(
         deep_link_return_url=url,
-        accept_types=_str_list(obj["accept_types"], f"{path}.accept_types", ref),
-        accept_presentation_document_targets=_str_list(
+        accept_types=str_list(obj["accept_types"], f"{path}.accept_types", ref),
+        accept_presentation_document_targets=str_list(
             obj["accept_presentation_document_targets"],
             f"{path}.accept_presentation_document_targets",
             ref,
         ),
-        accept_media_types=_opt_str(obj, "accept_media_types", path, ref),
-        accept_multiple=_opt_bool(obj, "accept_multiple", path, ref),
-        accept_lineitem=_opt_bool(obj, "accept_lineitem", path, ref),
-        auto_create=_opt_bool(obj, "auto_create", path, ref),
-        title=_opt_str(obj, "title", path, ref),
-        text=_opt_str(obj, "text", path, ref),
+        accept_media_types=opt_str(obj, "accept_media_types", path, ref),
+        accept_multiple=opt_bool(obj, "accept_multiple", path, ref),
+        accept_lineitem=opt_bool(obj, "accept_lineitem", path, ref),
+        auto_create=opt_bool(obj, "auto_create", path, ref),
+        title=opt_str(obj, "title", path, ref),
+        text=opt_str(obj, "text", path, ref),
         data=obj.get("data"),
     )
 
@@ -709,7 +600,7 @@ def parse_claims(
         roles = (
             Roles()
             if raw_roles is None
-            else parse_roles(_str_list(raw_roles, "roles", "Core §5.3.7"))
+            else parse_roles(str_list(raw_roles, "roles", "Core §5.3.7"))
         )
     for claim in payload.keys() & _SHAPED_KEYS:
         value = payload[claim]
@@ -718,13 +609,13 @@ def parse_claims(
     for name in _PROFILE_FIELDS:
         value = payload.get(name)
         if value is not None and type(value) is not str:
-            raise _invalid(name, "a string", value, "Core §5.3.6")
+            raise invalid(name, "a string", value, "Core §5.3.6")
     custom = payload.get(CUSTOM)
     if custom is not None:
-        _object(custom, "custom", "Core §5.4.6")
+        as_object(custom, "custom", "Core §5.4.6")
     mentor = payload.get(ROLE_SCOPE_MENTOR)
     if mentor is not None:
-        _str_list(mentor, "role_scope_mentor", "Core §5.4.3")
+        str_list(mentor, "role_scope_mentor", "Core §5.4.3")
     cache: dict[str, Any] = {}
     nrps = payload.get(NRPS_CLAIM)
     if nrps is not None:

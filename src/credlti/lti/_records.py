@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 
 from credlti.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from credlti.lti._claims import LaunchClaims
-    from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse
-    from credlti.lti.services import (
-        AsyncGradeService,
-        AsyncRosterService,
-        GradeService,
-        RosterService,
-    )
+from credlti.lti._claims import LaunchClaims
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -273,6 +262,10 @@ D = TypeVar("D")
 class LaunchContext(Generic[R, D]):
     """A validated launch: typed claims plus the host's own registration and deployment.
 
+    A plain record: it holds no reference to the tool that validated it, so it can
+    be pickled or kept in a session. Ask the tool for what a launch enables:
+    ``tool.grades(launch)``, ``tool.roster(launch)``, ``tool.deep_link_response(launch, items)``.
+
     Attributes:
         claims: Every claim parsed into typed records.
         registration: Exactly the object the storage's ``get_registration`` returned.
@@ -284,83 +277,6 @@ class LaunchContext(Generic[R, D]):
     registration: R
     deployment: D
     raw: Mapping[str, Any] = attrs.field(repr=False)
-    #: The Tool or AsyncTool that validated the launch (signs and calls services).
-    _tool: Any = attrs.field(default=None, repr=False, eq=False, alias="tool")
-
-    def _owner(self) -> Any:
-        if self._tool is None:
-            msg = (
-                "this LaunchContext was not produced by a Tool (handle_callback); "
-                "build services from your Tool instead"
-            )
-            raise ConfigurationError(msg)
-        return self._tool
-
-    def deep_link_response(
-        self,
-        items: Iterable[ContentItem],
-        *,
-        msg: str | None = None,
-        log: str | None = None,
-        errormsg: str | None = None,
-        errorlog: str | None = None,
-    ) -> DeepLinkingResponse:
-        """Sign the response to this deep-linking launch (see ``Tool.deep_link_response``).
-
-        Raises:
-            ConfigurationError: The tool has no signing keys.
-            DeepLinkingError: The items break the request's settings (DL §4.4.1).
-        """
-        response: DeepLinkingResponse = self._owner().deep_link_response(
-            self, items, msg=msg, log=log, errormsg=errormsg, errorlog=errorlog
-        )
-        return response
-
-    def _service(self, name: str, want_async: bool, **options: Any) -> Any:
-        owner = self._owner()
-        if owner.asynchronous is not want_async:
-            wrong, right = ("an AsyncTool", f"a{name}") if not want_async else ("a Tool", name)
-            msg = f"this launch came from {wrong}: use launch.{right}()"
-            raise TypeError(msg)
-        return getattr(owner, name)(self, **options)
-
-    def grades(self) -> GradeService:
-        """The Assignment and Grade Services client of this launch's context (AGS).
-
-        Raises:
-            ServiceNotAvailableError: The launch carries no AGS claim.
-            TypeError: The launch came from an AsyncTool (use :meth:`agrades`).
-        """
-        service: GradeService = self._service("grades", want_async=False)
-        return service
-
-    def agrades(self) -> AsyncGradeService:
-        """The async AGS client, for launches validated by an AsyncTool."""
-        service: AsyncGradeService = self._service("grades", want_async=True)
-        return service
-
-    def roster(self, *, resource_link: bool = False) -> RosterService:
-        """The Names and Role Provisioning Services client of this launch (NRPS).
-
-        Args:
-            resource_link: Limit the roster to members who can reach the launched
-                resource link (NRPS §3).
-
-        Raises:
-            ServiceNotAvailableError: The launch carries no NRPS claim.
-            TypeError: The launch came from an AsyncTool (use :meth:`aroster`).
-        """
-        service: RosterService = self._service(
-            "roster", want_async=False, resource_link=resource_link
-        )
-        return service
-
-    def aroster(self, *, resource_link: bool = False) -> AsyncRosterService:
-        """The async NRPS client, for launches validated by an AsyncTool."""
-        service: AsyncRosterService = self._service(
-            "roster", want_async=True, resource_link=resource_link
-        )
-        return service
 
     @property
     def launch_id(self) -> str:

@@ -1,57 +1,32 @@
 """The facades: :class:`Tool` (sync) and :class:`AsyncTool`, the only LTI code that does IO.
 
-Both drive the same flows from :mod:`credlti.lti._launch`; they differ only in how
-an effect is performed (a call or an await). Keep them thin.
+Both drive the same flows (:mod:`credlti.lti._login`, :mod:`credlti.lti._launch`)
+with the one effect runtime, :func:`credlti._effects.run` / :func:`~credlti._effects.arun`;
+they differ only in how an effect is performed (a call or an await). Keep them thin.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import inspect
-import secrets as _secrets
-import threading
+import secrets
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 import attrs
 import httpx
 from typing_extensions import Self, Unpack
 
-from credlti._http import (
-    RemoteCallFailed,
-    RemoteResponse,
-    get_json_bytes_async,
-    get_json_bytes_sync,
-)
-from credlti.errors import (
-    ConfigurationError,
-    CredltiError,
-    KeySetFetchError,
-    KidNotFoundError,
-    StorageUnavailableError,
-)
-from credlti.lti._jwks import (
-    JwksPolicy,
-    KeySetEntry,
-    Lookup,
-    entry_from_response,
-    plan_lookup,
-    stale_fallback,
-)
-from credlti.lti._jws import PublicKey
-from credlti.lti._launch import (
-    ConsumeNonce,
-    Effect,
-    GetDeployment,
-    GetKey,
-    GetRegistration,
-    LaunchPolicy,
-    MessageType,
-    StoreNonce,
-    callback_flow,
-    login_flow,
-)
+from credlti._clock import Clock, utc_now
+from credlti._effects import AsyncLocks, SyncLocks, arun, run
+from credlti._http import HttpRequest, perform_async, perform_sync
+from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
+from credlti.lti._jwks import JwksPolicy
+from credlti.lti._launch import callback_flow
+from credlti.lti._launch_effects import ConsumeNonce, GetDeployment, GetRegistration, StoreNonce
+from credlti.lti._login import login_flow
+from credlti.lti._platform_keys import KeyCache
+from credlti.lti._policy import LaunchPolicy, MessageType
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
 from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
@@ -69,21 +44,16 @@ from credlti.lti.services import (
 )
 from credlti.lti.services._client import all_keys, signing_key_for
 
-__all__ = ["AsyncTool", "Clock", "PolicyOptions", "Tool", "utc_now"]
+__all__ = ["AsyncTool", "PolicyOptions", "Tool"]
 
-#: A clock returns the current time as a timezone-aware datetime.
-Clock = Callable[[], datetime]
+#: ``n -> n random bytes``: the randomness source of the facades.
+RandomBytes = Callable[[int], bytes]
 
 R = TypeVar("R", bound=Registerable)
 D = TypeVar("D", bound=Deployable)
 T = TypeVar("T")
 
 _USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
-
-
-def utc_now() -> datetime:
-    """The default clock: the current UTC time."""
-    return datetime.now(timezone.utc)
 
 
 class PolicyOptions(TypedDict, total=False):
@@ -99,9 +69,16 @@ class PolicyOptions(TypedDict, total=False):
     jwks: JwksPolicy
 
 
-def _secrets_tuple(value: bytes | str | Sequence[bytes | str] | None) -> tuple[bytes, ...]:
+def _token(random_bytes: RandomBytes, size: int) -> str:
+    """A URL-safe text token of *size* random bytes (as ``secrets.token_urlsafe``)."""
+    return base64.urlsafe_b64encode(random_bytes(size)).rstrip(b"=").decode("ascii")
+
+
+def _secrets_tuple(
+    value: bytes | str | Sequence[bytes | str] | None, random_bytes: RandomBytes
+) -> tuple[bytes, ...]:
     if value is None:
-        return (_secrets.token_bytes(32),)
+        return (random_bytes(32),)
     items = [value] if isinstance(value, (bytes, str)) else list(value)
     out = tuple(v.encode() if isinstance(v, str) else bytes(v) for v in items)
     if not out or any(len(v) < 32 for v in out):
@@ -110,120 +87,17 @@ def _secrets_tuple(value: bytes | str | Sequence[bytes | str] | None) -> tuple[b
     return out
 
 
-def _storage_failure(exc: Exception) -> StorageUnavailableError:
-    return StorageUnavailableError(
-        f"the storage adapter failed with {type(exc).__name__}; the launch was not completed"
-    )
-
-
-def _key_set_error(uri: str, reason: str) -> KeySetFetchError:
-    return KeySetFetchError(
-        f"the platform key set at {uri} is unavailable ({reason}) and no cached copy can be "
-        "used; retry the launch, or check the registration's jwks_uri",
-        details={"jwks_uri": uri},
-    )
-
-
-def _kid_not_found(kid: str, uri: str) -> KidNotFoundError:
-    return KidNotFoundError(
-        f"no usable key with kid {kid[:100]!r} in the platform key set at {uri}",
-        details={"kid": kid[:100], "jwks_uri": uri},
-    )
-
-
-_MAX_HITS = 1024
-
-
-@attrs.define
-class _KeyCache:
-    """Parsed platform keys per key-set URL, shared by the sync and async resolvers."""
-
-    policy: JwksPolicy
-    entries: dict[str, KeySetEntry] = attrs.field(factory=dict)
-    last_miss_fetch: dict[str, float] = attrs.field(factory=dict)
-    last_failure: dict[str, float] = attrs.field(factory=dict)
-    fetches: int = 0
-    # (uri, kid, alg) -> (key, expires_at) of fresh hits: the warm path is one dict get.
-    hits: dict[tuple[str, str, str], tuple[PublicKey, float]] = attrs.field(factory=dict)
-
-    def plan(self, uri: str, kid: str, alg: str, now: float) -> tuple[Lookup, PublicKey | None]:
-        """Plan a lookup; raise at once when the answer needs no traffic and is no."""
-        hit = self.hits.get((uri, kid, alg))
-        if hit is not None and now < hit[1]:
-            return Lookup.USE, hit[0]
-        entry = self.entries.get(uri)
-        decision, key = plan_lookup(
-            entry,
-            kid,
-            alg,
-            now=now,
-            last_miss_fetch=self.last_miss_fetch.get(uri),
-            last_failure=self.last_failure.get(uri),
-            policy=self.policy,
-        )
-        if decision is Lookup.REJECT:
-            raise _kid_not_found(kid, uri)
-        if decision is Lookup.UNAVAILABLE:
-            raise _key_set_error(uri, "the last fetch failed moments ago")
-        if key is not None and entry is not None and entry.is_fresh(now):
-            if len(self.hits) >= _MAX_HITS:
-                self.hits.clear()
-            self.hits[uri, kid, alg] = (key, entry.expires_at)
-        return decision, key
-
-    def settle(
-        self,
-        uri: str,
-        kid: str,
-        alg: str,
-        now: float,
-        response: RemoteResponse | None,
-        reason: str,
-    ) -> PublicKey:
-        """Store a fetch's outcome and answer the lookup (stale keys if it failed).
-
-        A fetched set that lacks the kid starts the refetch cooldown; a fetch that
-        finds it does not, so a rotation right after a routine refresh is still seen.
-        """
-        self.fetches += 1
-        if response is not None:
-            try:
-                entry = entry_from_response(
-                    response.status_code,
-                    response.headers.get("cache-control"),
-                    response.body,
-                    now=now,
-                    policy=self.policy,
-                )
-            except ValueError as exc:
-                reason = str(exc)
-            else:
-                self.entries[uri] = entry
-                # Forget warm hits: a key the platform just removed must stop verifying.
-                self.hits.clear()
-                self.last_failure.pop(uri, None)
-                key = entry.find(kid, alg)
-                if key is None:
-                    self.last_miss_fetch[uri] = now
-                    raise _kid_not_found(kid, uri)
-                return key
-        self.last_failure[uri] = now
-        key = stale_fallback(self.entries.get(uri), kid, alg, now=now, policy=self.policy)
-        if key is None:
-            raise _key_set_error(uri, reason)
-        return key
-
-
 @attrs.define
 class _ToolCore:
-    """Configuration and flow builders shared by :class:`Tool` and :class:`AsyncTool`."""
+    """Configuration, flow builders and storage calls shared by both facades."""
 
     storage: Any
     nonce_store: Any
     clock: Clock
+    random_bytes: RandomBytes = attrs.field(repr=False)
     policy: LaunchPolicy
     state_keys: tuple[bytes, ...] = attrs.field(repr=False)
-    platform_keys: _KeyCache = attrs.field(repr=False)
+    platform_keys: KeyCache = attrs.field(repr=False)
     signing_keys: SigningKeys | None = attrs.field(repr=False)
     token_cache: ServiceTokenCache | None = attrs.field(repr=False)
     token_policy: TokenPolicy | None = attrs.field(repr=False)
@@ -233,7 +107,7 @@ class _ToolCore:
         cls,
         storage: Any,
         nonce_store: Any,
-        clock: Clock,
+        runtime: tuple[Clock, RandomBytes],
         state_secret: bytes | str | Sequence[bytes | str] | None,
         policy: LaunchPolicy | None,
         options: PolicyOptions,
@@ -243,13 +117,16 @@ class _ToolCore:
             msg = "pass either policy= or individual policy options, not both"
             raise TypeError(msg)
         resolved = policy if policy is not None else LaunchPolicy(**options)  # type: ignore[arg-type]
+        clock, random_bytes = runtime
+        secrets_ = _secrets_tuple(state_secret, random_bytes)
         return cls(
             storage=storage,
             nonce_store=nonce_store if nonce_store is not None else storage,
             clock=clock,
+            random_bytes=random_bytes,
             policy=resolved,
-            state_keys=tuple(mac_key(secret) for secret in _secrets_tuple(state_secret)),
-            platform_keys=_KeyCache(resolved.jwks),
+            state_keys=tuple(mac_key(secret) for secret in secrets_),
+            platform_keys=KeyCache(resolved.jwks),
             signing_keys=advantage[0],
             token_cache=advantage[1],
             token_policy=advantage[2],
@@ -257,28 +134,46 @@ class _ToolCore:
 
     def login(
         self, params: Mapping[str, Any], redirect_uri: str
-    ) -> Generator[Effect, Any, LoginRedirect]:
+    ) -> Generator[Any, Any, LoginRedirect]:
         return login_flow(
             params,
             redirect_uri,
             policy=self.policy,
             now=self.clock(),
-            state=_secrets.token_urlsafe(32),
-            nonce=_secrets.token_urlsafe(32),
+            state=_token(self.random_bytes, 32),
+            nonce=_token(self.random_bytes, 32),
             state_key=self.state_keys[0],
         )
 
     def callback(
-        self, params: Mapping[str, Any], state: str | None, owner: object
-    ) -> Generator[Effect, Any, LaunchContext[Any, Any]]:
+        self, params: Mapping[str, Any], state: str | None
+    ) -> Generator[Any, Any, LaunchContext[Any, Any]]:
         return callback_flow(
             params,
             state,
             policy=self.policy,
             now=self.clock(),
             state_keys=self.state_keys,
-            owner=owner,
+            keys=self.platform_keys,
         )
+
+    def call_storage(self, effect: Any) -> Any:
+        """Carry out a storage effect (the result may be awaitable, for AsyncTool)."""
+        cls = type(effect)
+        if cls is GetRegistration:
+            return self.storage.get_registration(effect.issuer, effect.client_id)
+        if cls is GetDeployment:
+            return self.storage.get_deployment(effect.registration, effect.deployment_id)
+        if cls is ConsumeNonce:
+            return self.nonce_store.validate_nonce(
+                effect.nonce, effect.registration, now=effect.now
+            )
+        if cls is StoreNonce:
+            return self.nonce_store.store_nonce(
+                effect.nonce, effect.registration, expires_at=effect.expires_at
+            )
+        msg = f"the LTI facades cannot perform {cls.__name__}"
+        raise TypeError(msg)
 
     def require_signing_keys(self) -> SigningKeys:
         if self.signing_keys is None:
@@ -291,36 +186,10 @@ class _ToolCore:
         return self.signing_keys
 
 
-def _get_registration(core: _ToolCore, effect: GetRegistration) -> Any:
-    return core.storage.get_registration(effect.issuer, effect.client_id)
-
-
-def _get_deployment(core: _ToolCore, effect: GetDeployment) -> Any:
-    return core.storage.get_deployment(effect.registration, effect.deployment_id)
-
-
-def _consume_nonce(core: _ToolCore, effect: ConsumeNonce) -> Any:
-    return core.nonce_store.validate_nonce(effect.nonce, effect.registration, now=effect.now)
-
-
-def _store_nonce(core: _ToolCore, effect: StoreNonce) -> Any:
-    return core.nonce_store.store_nonce(
-        effect.nonce, effect.registration, expires_at=effect.expires_at
+def _storage_failure(exc: Exception) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"the storage adapter failed with {type(exc).__name__}; the launch was not completed"
     )
-
-
-#: How each storage effect is performed; the result may be awaitable (AsyncTool).
-_STORAGE_CALLS: dict[type[Any], Callable[[_ToolCore, Any], Any]] = {
-    GetRegistration: _get_registration,
-    GetDeployment: _get_deployment,
-    ConsumeNonce: _consume_nonce,
-    StoreNonce: _store_nonce,
-}
-
-
-def _call_storage(core: _ToolCore, effect: Effect) -> Any:
-    """Call the storage method an effect names."""
-    return _STORAGE_CALLS[type(effect)](core, effect)
 
 
 _MAX_SERVICES = 1024
@@ -410,7 +279,7 @@ class _Facade:
             key=signing_key_for(self._core.require_signing_keys(), launch.registration),
             client_id=registration.client_id,
             now=self._core.clock(),
-            nonce=_secrets.token_urlsafe(24),
+            nonce=_token(self._core.random_bytes, 24),
             msg=msg,
             log=log,
             errormsg=errormsg,
@@ -429,6 +298,9 @@ class Tool(_Facade, Generic[R, D]):
             private ``httpx.Client`` with timeouts; pass your own to share pools or
             to test through a transport.
         clock: Returns the current aware datetime; injectable for tests.
+        random_bytes: ``n -> n random bytes``, the source of the login's ``state``
+            and ``nonce``, deep-linking nonces and the default state secret;
+            injectable for tests (defaults to :func:`secrets.token_bytes`).
         state_secret: Key(s) signing the browser-bound state, at least 32 bytes.
             Give every worker the same value; with a sequence, the first signs and
             any verifies (rotation). Defaults to a random per-process key, which
@@ -451,15 +323,14 @@ class Tool(_Facade, Generic[R, D]):
         launch = tool.handle_callback(request.form, request.cookies.get(...))
     """
 
-    #: False: services come as sync clients (``launch.grades()``, ``launch.roster()``).
+    #: False: services come as sync clients (``tool.grades(launch)``, ``tool.roster(launch)``).
     asynchronous: ClassVar[bool] = False
     _core: _ToolCore
     _services: ServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.Client = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
-    _fetch_locks: dict[str, threading.Lock] = attrs.field(repr=False)
-    _guard: threading.Lock = attrs.field(repr=False)
+    _locks: SyncLocks = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -467,6 +338,7 @@ class Tool(_Facade, Generic[R, D]):
         *,
         http_client: httpx.Client | None = None,
         clock: Clock = utc_now,
+        random_bytes: RandomBytes = secrets.token_bytes,
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
         nonce_store: Any = None,
         policy: LaunchPolicy | None = None,
@@ -478,7 +350,7 @@ class Tool(_Facade, Generic[R, D]):
         self._core = _ToolCore.build(
             storage,
             nonce_store,
-            clock,
+            (clock, random_bytes),
             state_secret,
             policy,
             options,
@@ -486,8 +358,7 @@ class Tool(_Facade, Generic[R, D]):
         )
         self._services, self._service_cache = None, {}
         self._http, self._owns_http = _http_client(http_client, httpx.Client, self._core, "Tool")
-        self._fetch_locks = {}
-        self._guard = threading.Lock()
+        self._locks = SyncLocks()
 
     def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Handle an OIDC login initiation (GET query or POST form parameters).
@@ -504,7 +375,7 @@ class Tool(_Facade, Generic[R, D]):
             InvalidLaunchError: A parameter is missing or wrong, or the platform is
                 not registered (answer 400).
         """
-        return self._run(self._core.login(params, redirect_uri))
+        return run(self._core.login(params, redirect_uri), self._perform, locks=self._locks)
 
     def handle_callback(self, params: Mapping[str, Any], state: str | None) -> LaunchContext[R, D]:
         """Validate a launch: the platform's form POST to the redirect URI.
@@ -523,7 +394,7 @@ class Tool(_Facade, Generic[R, D]):
             LaunchSecurityError: A security check failed (answer 401).
             KeySetFetchError: The platform's keys could not be fetched (502).
         """
-        return self._run(self._core.callback(params, state, self))
+        return run(self._core.callback(params, state), self._perform, locks=self._locks)
 
     @property
     def services(self) -> ServiceTokenClient:
@@ -596,47 +467,16 @@ class Tool(_Facade, Generic[R, D]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------- driver
-
-    def _run(self, flow: Generator[Effect, Any, T]) -> T:
+    def _perform(self, effect: Any) -> Any:
+        """Carry out one effect of the launch flows: an HTTP request or a storage call."""
+        if type(effect) is HttpRequest:
+            return perform_sync(self._http, effect)
         try:
-            effect = next(flow)
-            while True:
-                effect = flow.send(self._perform(effect))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-    def _perform(self, effect: Effect) -> Any:
-        if type(effect) is GetKey:
-            return self._get_key(effect)
-        try:
-            return _call_storage(self._core, effect)
+            return self._core.call_storage(effect)
         except CredltiError:
             raise
         except Exception as exc:
             raise _storage_failure(exc) from exc
-
-    def _get_key(self, effect: GetKey) -> PublicKey:
-        uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
-        cache = self._core.platform_keys
-        _, key = cache.plan(uri, kid, alg, now)
-        if key is not None:
-            return key
-        with self._guard:
-            lock = self._fetch_locks.setdefault(uri, threading.Lock())
-        with lock:
-            # Another thread may have fetched while this one waited (single flight).
-            _, key = cache.plan(uri, kid, alg, now)
-            if key is not None:
-                return key
-            response, reason = None, ""
-            try:
-                response = get_json_bytes_sync(
-                    self._http, uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
-                )
-            except RemoteCallFailed as exc:
-                reason = exc.reason
-            return cache.settle(uri, kid, alg, now, response, reason)
 
 
 @attrs.define(init=False)
@@ -648,14 +488,14 @@ class AsyncTool(_Facade, Generic[R, D]):
     ``httpx.AsyncClient``. Arguments are as for :class:`Tool`.
     """
 
-    #: True: services come as async clients (``launch.agrades()``, ``launch.aroster()``).
+    #: True: services come as async clients (``tool.grades(launch)`` is an async AGS client).
     asynchronous: ClassVar[bool] = True
     _core: _ToolCore
     _services: AsyncServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
-    _fetch_locks: dict[str, asyncio.Lock] = attrs.field(repr=False)
+    _locks: AsyncLocks = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -663,6 +503,7 @@ class AsyncTool(_Facade, Generic[R, D]):
         *,
         http_client: httpx.AsyncClient | None = None,
         clock: Clock = utc_now,
+        random_bytes: RandomBytes = secrets.token_bytes,
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
         nonce_store: Any = None,
         policy: LaunchPolicy | None = None,
@@ -674,7 +515,7 @@ class AsyncTool(_Facade, Generic[R, D]):
         self._core = _ToolCore.build(
             storage,
             nonce_store,
-            clock,
+            (clock, random_bytes),
             state_secret,
             policy,
             options,
@@ -684,17 +525,17 @@ class AsyncTool(_Facade, Generic[R, D]):
         self._http, self._owns_http = _http_client(
             http_client, httpx.AsyncClient, self._core, "AsyncTool"
         )
-        self._fetch_locks = {}
+        self._locks = AsyncLocks()
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Async twin of :meth:`Tool.handle_login`."""
-        return await self._run(self._core.login(params, redirect_uri))
+        return await arun(self._core.login(params, redirect_uri), self._perform, locks=self._locks)
 
     async def handle_callback(
         self, params: Mapping[str, Any], state: str | None
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
-        return await self._run(self._core.callback(params, state, self))
+        return await arun(self._core.callback(params, state), self._perform, locks=self._locks)
 
     @property
     def services(self) -> AsyncServiceTokenClient:
@@ -751,19 +592,12 @@ class AsyncTool(_Facade, Generic[R, D]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _run(self, flow: Generator[Effect, Any, T]) -> T:
+    async def _perform(self, effect: Any) -> Any:
+        """Async twin of :meth:`Tool._perform`: storage results are awaited when awaitable."""
+        if type(effect) is HttpRequest:
+            return await perform_async(self._http, effect)
         try:
-            effect = next(flow)
-            while True:
-                effect = flow.send(await self._perform(effect))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-    async def _perform(self, effect: Effect) -> Any:
-        if type(effect) is GetKey:
-            return await self._get_key(effect)
-        try:
-            result = _call_storage(self._core, effect)
+            result = self._core.call_storage(effect)
             if inspect.isawaitable(result):
                 result = await result
         except CredltiError:
@@ -771,22 +605,3 @@ class AsyncTool(_Facade, Generic[R, D]):
         except Exception as exc:
             raise _storage_failure(exc) from exc
         return result
-
-    async def _get_key(self, effect: GetKey) -> PublicKey:
-        uri, kid, alg, now = effect.registration.jwks_uri, effect.kid, effect.alg, effect.now
-        cache = self._core.platform_keys
-        _, key = cache.plan(uri, kid, alg, now)
-        if key is not None:
-            return key
-        async with self._fetch_locks.setdefault(uri, asyncio.Lock()):
-            _, key = cache.plan(uri, kid, alg, now)
-            if key is not None:
-                return key
-            response, reason = None, ""
-            try:
-                response = await get_json_bytes_async(
-                    self._http, uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
-                )
-            except RemoteCallFailed as exc:
-                reason = exc.reason
-            return cache.settle(uri, kid, alg, now, response, reason)

@@ -10,9 +10,10 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from credlti.lti._records import Deployment, Registration
+from credlti.lti._toolkey import ToolKey
+
 if TYPE_CHECKING:
-    from credlti.lti._records import Deployment, Registration
-    from credlti.lti.keys import ToolKey
     from credlti.lti.services import ServiceToken, TokenCacheKey
 
 __all__ = [
@@ -66,7 +67,7 @@ class NonceStatus(enum.Enum):
 
 
 class RegistrationStore(Protocol[R_co, D_co]):
-    """**Protocol:** look up platform registrations and deployments (Ltix ``StorageAdapter``)."""
+    """**Protocol:** look up platform registrations and deployments."""
 
     def get_registration(self, issuer: str, client_id: str | None) -> R_co | None:
         """Return the registration for *issuer* and *client_id*, or ``None``.
