@@ -10,10 +10,11 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from credlti.lti._tokens import ServiceToken, TokenCacheKey
+
 if TYPE_CHECKING:
     from credlti.lti._records import Deployment, Registration
     from credlti.lti.keys import ToolKey
-    from credlti.lti.services import ServiceToken, TokenCacheKey
 
 __all__ = [
     "Deployable",

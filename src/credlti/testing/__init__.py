@@ -49,7 +49,7 @@ from credlti.lti._jwks import ParsedKey, parse_key_set
 from credlti.lti._jws import key_matches_alg, parse_compact, verify_signature
 from credlti.lti._records import Deployment, LoginRedirect, Registration
 from credlti.lti._tool import AsyncTool, Tool
-from credlti.lti.services._simulated import SimulatedServices
+from credlti.testing._services import SimulatedServices
 
 __all__ = [
     "INSTRUCTOR",
