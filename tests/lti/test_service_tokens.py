@@ -291,12 +291,13 @@ def test_flow_returns_a_fresh_cached_token_without_posting() -> None:
 
 
 def test_acquire_runs_the_token_flow_under_the_cache_keys_lock() -> None:
-    """Single flight is flow logic: the token flow is one Locked effect named by the key."""
+    """Single flight is flow logic: without a cached token, one Locked effect per key."""
     registration = _platform().registration
     request = TokenRequest.for_registration(registration, [SCOPE_NRPS_READONLY])
     flow = acquire_token_flow(request, registration, _context())
 
-    effect = next(flow)
+    assert isinstance(next(flow), CacheGet)
+    effect = flow.send(None)  # nothing cached: take the lock
 
     assert isinstance(effect, Locked)
     assert effect.key == ("service-token", request.cache_key(TokenPolicy()))

@@ -145,12 +145,20 @@ def acquire_token_flow(
     *,
     force_refresh: bool = False,
 ) -> Flow[ServiceToken]:
-    """:func:`token_flow` under the lock of its cache key (single flight).
+    """A fresh cached token, else :func:`token_flow` under its cache key's lock.
 
     However many callers need the same token at once, one asks the platform; the
-    others wait for the lock, then find the fresh token in the cache.
+    others wait for the lock, then find the fresh token in the cache (the token
+    flow looks again once the lock is held). A fresh cached token is returned
+    without taking the lock.
     """
-    key = ("service-token", request.cache_key(context.policy))
+    cache_key = request.cache_key(context.policy)
+    if not force_refresh:
+        cached: ServiceToken | None = yield CacheGet(cache_key)
+        if cached is not None and cached.is_fresh(
+            context.clock(), margin=context.policy.refresh_margin
+        ):
+            return cached
     flow = token_flow(request, registration, context, force_refresh=force_refresh)
-    token: ServiceToken = yield Locked(key, flow)
+    token: ServiceToken = yield Locked(("service-token", cache_key), flow)
     return token
