@@ -212,7 +212,7 @@ def run(calls: int, repeat: int, lifetimes: int) -> dict[str, Any]:
             "token_client": lambda: client.request(
                 "GET", url, registration=registration, scopes=[SCOPE_NRPS_READONLY]
             ),
-            "roster": roster.get_membership,
+            "roster_members": roster.get_membership,
         }
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         names = list(contenders)
