@@ -12,7 +12,7 @@ Measured, in the same run, over ``--calls`` calls:
   lifetime is ``expires_in`` minus the 60 s refresh margin).
 * **per-call time** of a bare ``httpx.Client.get`` with a fixed bearer header (the
   floor), of ``ServiceTokenClient.request`` (token cache, scope check, capped body)
-  and of ``RosterService.members`` (plus the JSON parse into records and the Link
+  and of ``RosterService.get_membership`` (plus the JSON parse into records and the Link
   header), reported as ratios to the bare call. Each contender is timed
   ``--repeat`` times in rotating order; the best repeat counts.
 
@@ -212,7 +212,7 @@ def run(calls: int, repeat: int, lifetimes: int) -> dict[str, Any]:
             "token_client": lambda: client.request(
                 "GET", url, registration=registration, scopes=[SCOPE_NRPS_READONLY]
             ),
-            "roster_members": roster.members,
+            "roster_members": roster.get_membership,
         }
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         names = list(contenders)

@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "credlti.lti.deep_linking",
     "credlti.lti.keys",
     "credlti.lti.ports",
+    "credlti.lti.services",
     "credlti.ports",
     "credlti.testing",
 ]
@@ -25,6 +26,7 @@ COMPLETE_MODULES = [
     "credlti.lti.deep_linking",
     "credlti.lti.keys",
     "credlti.lti.ports",
+    "credlti.lti.services",
     "credlti.testing",
 ]
 
@@ -76,6 +78,28 @@ def test_all_lists_every_public_name(name: str) -> None:
     }
 
     assert public <= set(module.__all__)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_exports_nothing_private(name: str) -> None:
+    """No underscore name, and nothing defined in a test kit or adapter, is exported."""
+    module = importlib.import_module(name)
+    for item in module.__all__:
+        dunder = item.startswith("__") and item.endswith("__")  # __version__
+        assert dunder or not item.startswith("_"), f"{name}.{item} is private"
+        origin = getattr(getattr(module, item), "__module__", "") or ""
+        assert not origin.startswith(("credlti.testing", "credlti.adapters")), item
+
+
+def test_services_have_one_public_path() -> None:
+    """The service modules are private: credlti.lti.services is the one namespace."""
+    import pkgutil
+
+    import credlti.lti.services as services
+
+    names = [info.name for info in pkgutil.iter_modules(services.__path__)]
+    assert names
+    assert all(n.startswith("_") for n in names), names
 
 
 def test_import_credlti_imports_no_adapter_or_test_kit() -> None:

@@ -45,11 +45,9 @@ from credlti.lti.services import (
     Score,
     ServiceTokenClient,
     Submission,
-    format_timestamp,
-    parse_timestamp,
-    results_url,
-    scores_url,
 )
+from credlti.lti.services._ags_flows import results_url, scores_url
+from credlti.lti.services._ags_records import format_timestamp, parse_timestamp
 from credlti.testing import SimulatedPlatform
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
@@ -211,11 +209,11 @@ def test_scores_and_results_urls_keep_the_query() -> None:
     assert results_url("https://lms/li/1/?x=y&z=1") == "https://lms/li/1/results?x=y&z=1"
 
 
-# ----------------------------------------------------------------------- cert 43 + script
+# ------------------------------------------------ an AGS launch, then a grading session
 
 
-def test_cert_43_launch_with_ags_claim_then_the_follow_on_script() -> None:
-    """Cert 43: an AGS launch, then LI1-LI3, scores, results and filtered paging, all checked."""
+def test_ags_launch_then_line_items_scores_results_and_paging() -> None:
+    """An AGS launch, then three line items (LI1-LI3), scores, results and filtered paging."""
     platform = _platform()
     tool = platform.tool()
     redirect = tool.handle_login(platform.login_params(), "https://tool.example.com/launch")
@@ -261,8 +259,8 @@ def test_cert_43_launch_with_ags_claim_then_the_follow_on_script() -> None:
     stamp1 = grades.post_score(_done(launch.claims.subject or "", 7), li1)
     assert format_timestamp(stamp3).endswith(".045Z")
     # 8-9. results
-    [r3] = other.get_results(li3)
-    [r1] = grades.get_results(li1, user_id="user-1")
+    [r3] = other.list_results(li3)
+    [r1] = grades.list_results(li1, user_id="user-1")
     assert (r3.result_score, r3.result_maximum, r3.score_of) == (18.0, 20, li3.id)
     assert (r1.user_id, r1.result_score) == ("user-1", 7.0)
     # 10. paging (limit=1) and filters
@@ -313,7 +311,7 @@ def test_one_token_covers_every_claim_scope_by_default() -> None:
     grades = _grades(platform)
     item = grades.create_line_item(LineItem(label="Quiz", score_maximum=10))
     grades.post_score(_done(), item)
-    grades.get_results(item)
+    grades.list_results(item)
     grades.list_line_items()
     assert platform.token_requests == 1
 
@@ -325,7 +323,7 @@ def test_scope_missing_from_the_claim_fails_before_any_request() -> None:
     item = platform.services.add_line_item("Quiz", 10)
     for call in (
         lambda: grades.post_score(_done(), item),
-        lambda: grades.get_results(item),
+        lambda: grades.list_results(item),
         lambda: grades.create_line_item(LineItem(label="x", score_maximum=1)),
         lambda: grades.delete_line_item(item),
     ):
@@ -383,13 +381,13 @@ def test_the_coupled_line_item_is_not_deleted_without_force() -> None:
 
 
 def test_claim_line_item_is_the_default_target() -> None:
-    """Without a line item argument, get/post_score/get_results use the claim's lineitem."""
+    """Without a line item argument, get/post_score/list_results use the claim's lineitem."""
     platform = _platform()
     coupled = platform.services.add_line_item("Platform made", 10)
     grades = _grades(platform, lineitem=coupled)
     assert grades.get_line_item().id == coupled
     grades.post_score(_done())
-    assert [r.user_id for r in grades.get_results()] == ["user-1"]
+    assert [r.user_id for r in grades.list_results()] == ["user-1"]
     with pytest.raises(ServiceNotAvailableError):
         _grades(platform).post_score(_done())
 
@@ -400,7 +398,7 @@ def test_scores_and_results_keep_the_line_item_query_on_the_wire() -> None:
     item = platform.services.add_line_item("Quiz", 10, query="type=quiz&sig=abc")
     grades = _grades(platform)
     grades.post_score(_done(), item)
-    grades.get_results(item, user_id="user-1")
+    grades.list_results(item, user_id="user-1")
     score, results = (str(r.url) for r in platform.services.requests)
     assert score == platform.services.lineitems_url() + "/1/scores?type=quiz&sig=abc"
     assert (
@@ -458,14 +456,14 @@ def test_listing_follows_every_page_and_streams_lazily() -> None:
 
 
 def test_results_page_through_every_user() -> None:
-    """get_results follows rel=next over the result container."""
+    """list_results follows rel=next over the result container."""
     platform = _platform()
     platform.services.page_size = 2
     item = platform.services.add_line_item("A", 10)
     grades = _grades(platform)
     for n in range(5):
         grades.post_score(_done(f"user-{n}", n), item)
-    results = grades.get_results(item)
+    results = grades.list_results(item)
     assert [r.user_id for r in results] == [f"user-{n}" for n in range(5)]
     assert [r.result_score for r in results] == [0.0, 1.0, 2.0, 3.0, 4.0]
 
@@ -607,7 +605,7 @@ def test_async_grade_service_runs_the_same_operations() -> None:
             first = await grades.post_score(_done(), item)
             second = await grades.post_score(_done(given=9), item)
             assert second - first == timedelta(milliseconds=1)
-            assert [r.result_score for r in await grades.get_results(item)] == [9.0]
+            assert [r.result_score for r in await grades.list_results(item)] == [9.0]
             assert [i.label for i in await grades.list_line_items(limit=1)] == ["B"]
             await grades.delete_line_item(item)
             assert await grades.list_line_items() == []

@@ -94,7 +94,7 @@ def test_roster_lists_members_and_can_scope_to_the_resource_link(
     launch = _launch(platform, tool, **platform.services.nrps_claim())
 
     roster = tool.roster(launch)
-    members = roster.members()
+    members = roster.get_membership()
 
     assert isinstance(roster, RosterService)
     assert {m.user_id for m in members.members} == {"user-1", "user-2"}

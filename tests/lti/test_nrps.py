@@ -66,11 +66,11 @@ def _queries(platform: SimulatedPlatform) -> list[dict[str, list[str]]]:
     return [parse_qs(r.url.query.decode()) for r in platform.services.requests]
 
 
-# ----------------------------------------------------------------------- cert 38-42
+# ------------------------------------------- an NRPS launch, then the membership request
 
 
-def test_cert_38_to_42_nrps_launch_then_the_membership_request() -> None:
-    """38 claim stored; 39 GET that URL; 40 Accept header; 41 bearer token; 42 token scope."""
+def test_nrps_launch_then_the_membership_request() -> None:
+    """The claim is stored; its URL is fetched with the NRPS Accept and a scoped bearer token."""
     platform = _platform()
     platform.services.add_member("user-1", [INSTRUCTOR], name="Ada Lovelace", email="ada@x.edu")
     token_forms: list[dict[str, list[str]]] = []
@@ -93,7 +93,7 @@ def test_cert_38_to_42_nrps_launch_then_the_membership_request() -> None:
         nrps,
         deployment_id=launch.claims.deployment_id,
     )
-    membership = roster.members()
+    membership = roster.get_membership()
     [request] = platform.services.requests
     assert (request.method, str(request.url)) == ("GET", nrps.context_memberships_url)  # 39
     assert request.headers["Accept"] == MEDIA_MEMBERSHIP_CONTAINER  # 40
@@ -115,24 +115,36 @@ def test_cert_38_to_42_nrps_launch_then_the_membership_request() -> None:
 def test_members_reads_every_page() -> None:
     """members() follows rel=next to the end; limit goes on the first request only."""
     platform = _platform(members=7)
-    membership = _roster(platform).members(limit=3)
+    membership = _roster(platform).get_membership(limit=3)
     assert [m.user_id for m in membership.members] == [f"user-{n}" for n in range(7)]
     assert [q.get("page") for q in _queries(platform)] == [None, ["2"], ["3"]]
     assert all(q["limit"] == ["3"] for q in _queries(platform))
 
 
-def test_stream_members_fetches_pages_lazily() -> None:
-    """stream_members makes no request until iterated, then one request per page reached."""
+def test_iter_members_fetches_pages_lazily() -> None:
+    """iter_members makes no request until iterated, then one request per page reached."""
     platform = _platform(members=6)
-    pages = _roster(platform).stream_members(limit=2)
+    members = _roster(platform).iter_members(limit=2)
     assert platform.services.requests == []
-    first = next(pages)
+    first = [next(members), next(members)]
     assert len(platform.services.requests) == 1
-    assert [m.user_id for m in first.members] == ["user-0", "user-1"]
-    assert first.next_url is not None
-    rest = list(pages)
+    assert [m.user_id for m in first] == ["user-0", "user-1"]
+    third = next(members)
+    assert len(platform.services.requests) == 2
+    assert third.user_id == "user-2"
+    rest = list(members)
     assert len(platform.services.requests) == 3
-    assert rest[-1].next_url is None
+    assert [m.user_id for m in rest] == ["user-3", "user-4", "user-5"]
+
+
+def test_list_members_reads_every_page() -> None:
+    """list_members returns the members of every page, as get_membership does."""
+    platform = _platform(members=6)
+    roster = _roster(platform)
+    members = roster.list_members(limit=4)
+    assert [m.user_id for m in members] == [f"user-{n}" for n in range(6)]
+    assert len(platform.services.requests) == 2
+    assert roster.differences_url is not None
 
 
 def test_role_filter_accepts_short_names_and_uris() -> None:
@@ -141,13 +153,16 @@ def test_role_filter_accepts_short_names_and_uris() -> None:
     platform.services.add_member("teacher", [INSTRUCTOR])
     platform.services.add_member("ta", [TA])
     roster = _roster(platform)
-    assert [m.user_id for m in roster.members(role="Learner").members] == ["user-0", "user-1"]
+    assert [m.user_id for m in roster.get_membership(role="Learner").members] == [
+        "user-0",
+        "user-1",
+    ]
     assert _queries(platform)[0]["role"] == [LEARNER]
-    assert [m.user_id for m in roster.members(role=INSTRUCTOR).members] == ["teacher"]
+    assert [m.user_id for m in roster.get_membership(role=INSTRUCTOR).members] == ["teacher"]
     ta_role = parse_roles([TA]).recognized[0]
-    assert [m.user_id for m in roster.members(role=ta_role).members] == ["ta"]
+    assert [m.user_id for m in roster.get_membership(role=ta_role).members] == ["ta"]
     with pytest.raises(InvalidServiceRecordError):
-        roster.members(role="Wizard")
+        roster.get_membership(role="Wizard")
 
 
 def test_resource_link_membership_adds_rlid_and_messages() -> None:
@@ -156,7 +171,7 @@ def test_resource_link_membership_adds_rlid_and_messages() -> None:
     platform.services.add_member("in", [LEARNER], resource_links=["resource-link-1"])
     platform.services.add_member("out", [LEARNER], resource_links=["resource-link-9"])
     roster = _roster(platform, resource_link_id="resource-link-1")
-    membership = roster.members(resource_link=True, role="Learner")
+    membership = roster.get_membership(resource_link=True, role="Learner")
     assert [m.user_id for m in membership.members] == ["in"]
     [message] = membership.members[0].message
     assert message["https://purl.imsglobal.org/spec/lti/claim/message_type"] == (
@@ -164,7 +179,7 @@ def test_resource_link_membership_adds_rlid_and_messages() -> None:
     )
     assert _queries(platform)[0] == {"role": [LEARNER], "rlid": ["resource-link-1"]}
     with pytest.raises(ServiceNotAvailableError):
-        _roster(platform).members(resource_link=True)
+        _roster(platform).get_membership(resource_link=True)
 
 
 def test_claim_query_is_kept_when_parameters_are_added() -> None:
@@ -172,7 +187,7 @@ def test_claim_query_is_kept_when_parameters_are_added() -> None:
     platform = _platform(members=1)
     url = platform.services.memberships_url() + "?tenant=7"
     roster = _roster(platform, endpoint=NrpsEndpoint(context_memberships_url=url))
-    roster.members(limit=5)
+    roster.get_membership(limit=5)
     assert _queries(platform)[0] == {"tenant": ["7"], "limit": ["5"]}
 
 
@@ -180,12 +195,12 @@ def test_differences_use_the_stored_link_unchanged() -> None:
     """differences() GETs the rel=differences URL as sent and reports removed members Deleted."""
     platform = _platform(members=3)
     roster = _roster(platform)
-    first = roster.members()
+    first = roster.get_membership()
     assert first.differences_url == roster.differences_url
     assert roster.differences_url == platform.services.memberships_url() + "?since=3"
     platform.services.add_member("user-9", [LEARNER])
     platform.services.remove_member("user-0")
-    changed = roster.differences()
+    changed = roster.get_differences()
     assert (
         str(platform.services.requests[-1].url) == platform.services.memberships_url() + "?since=3"
     )
@@ -194,7 +209,7 @@ def test_differences_use_the_stored_link_unchanged() -> None:
         ("user-0", MemberStatus.DELETED),
     }
     assert roster.differences_url == platform.services.memberships_url() + "?since=5"
-    assert [m.user_id for m in roster.members().members] == ["user-1", "user-2", "user-9"]
+    assert [m.user_id for m in roster.get_membership().members] == ["user-1", "user-2", "user-9"]
 
 
 def test_differences_need_a_known_safe_link() -> None:
@@ -202,9 +217,9 @@ def test_differences_need_a_known_safe_link() -> None:
     platform = _platform()
     roster = _roster(platform)
     with pytest.raises(ServiceNotAvailableError):
-        roster.differences()
+        roster.get_differences()
     with pytest.raises(UnsafePageLinkError):
-        roster.differences("https://attacker.example/api/lti/contexts/context-1/memberships")
+        roster.get_differences("https://attacker.example/api/lti/contexts/context-1/memberships")
     assert platform.services.requests == []
 
 
@@ -213,10 +228,10 @@ def test_member_cap_stops_reading() -> None:
     platform = _platform(members=10)
     roster = _roster(platform, max_members=5)
     with pytest.raises(RosterTooLargeError) as caught:
-        roster.members(limit=3)
+        roster.get_membership(limit=3)
     assert caught.value.details == {"count": 6, "max": 5}
     assert len(platform.services.requests) == 2
-    assert len(_roster(platform, max_members=10).members(limit=3).members) == 10
+    assert len(_roster(platform, max_members=10).get_membership(limit=3).members) == 10
     with pytest.raises(InvalidServiceRecordError):
         _roster(platform, max_members=0)
 
@@ -270,7 +285,7 @@ def test_malformed_rosters_are_typed_errors(body: bytes) -> None:
         return platform.handle_request(request)
 
     with pytest.raises(MalformedServiceResponseError):
-        _roster(platform, client=_client(platform, httpx.MockTransport(handler))).members()
+        _roster(platform, client=_client(platform, httpx.MockTransport(handler))).get_membership()
 
 
 def test_looping_next_links_stop_with_a_typed_error() -> None:
@@ -285,7 +300,7 @@ def test_looping_next_links_stop_with_a_typed_error() -> None:
 
     roster = _roster(platform, client=_client(platform, httpx.MockTransport(handler)))
     with pytest.raises(PageLoopError):
-        roster.members()
+        roster.get_membership()
     assert len(platform.services.requests) == 1
 
 
@@ -302,7 +317,7 @@ def test_non_https_next_link_is_refused() -> None:
 
     roster = _roster(platform, client=_client(platform, httpx.MockTransport(handler)))
     with pytest.raises(UnsafePageLinkError):
-        roster.members()
+        roster.get_membership()
     assert len(platform.services.requests) == 1
 
 
@@ -311,7 +326,7 @@ def test_busy_roster_reports_retry_after() -> None:
     platform = _platform(members=1)
     platform.services.status = 429
     with pytest.raises(ServiceTemporarilyUnavailableError) as caught:
-        _roster(platform).members()
+        _roster(platform).get_membership()
     assert caught.value.retry_after == 30.0
 
 
@@ -334,15 +349,27 @@ def test_async_roster_streams_pages_and_differences() -> None:
             roster = AsyncRosterService(
                 client, platform.registration, platform.services.nrps_endpoint()
             )
-            pages = roster.stream_members(limit=2)
-            first = await pages.__anext__()
+            members = roster.iter_members(limit=2)
+            first = [await members.__anext__(), await members.__anext__()]
             assert len(platform.services.requests) == 1
-            assert len(first.members) == 2
-            assert len((await roster.members(role="Learner")).members) == 5
+            assert [m.user_id for m in first] == ["user-0", "user-1"]
+            assert len((await roster.get_membership(role="Learner")).members) == 5
+            assert len(await roster.list_members(limit=2)) == 5
             platform.services.remove_member("user-4")
-            changed = await roster.differences()
+            changed = await roster.get_differences()
             assert [(m.user_id, m.status) for m in changed.members] == [
                 ("user-4", MemberStatus.DELETED)
             ]
 
     asyncio.run(main())
+
+
+def test_retry_after_dates_use_the_injected_clock() -> None:
+    """An HTTP-date Retry-After is counted from the service's clock, not the wall clock."""
+    platform = _platform(members=1)
+    platform.services.status = 503
+    platform.services.retry_after = "Thu, 15 Jan 2026 12:02:00 GMT"
+    at_noon = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+    with pytest.raises(ServiceTemporarilyUnavailableError) as caught:
+        _roster(platform, clock=lambda: at_noon).get_membership()
+    assert caught.value.retry_after == 120.0

@@ -14,7 +14,7 @@ from credlti.errors import (
     TooManyPagesError,
     UnsafePageLinkError,
 )
-from credlti.lti.services import (
+from credlti.lti.services._paging import (
     LinkValue,
     PageGuard,
     check_link_target,

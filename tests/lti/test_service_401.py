@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
+from credlti._effects import SyncLocks, run
+from credlti._http import HttpRequest, RemoteResponse
 from credlti.lti.keys import KeyState, generate_key, jwks
 from credlti.lti.services import (
     SCOPE_NRPS_READONLY,
     AsyncServiceTokenClient,
+    ServiceToken,
     ServiceTokenClient,
+    TokenPolicy,
+)
+from credlti.lti.services._call_flow import Caller, RefusedTokens, ServiceCall, call_flow
+from credlti.lti.services._token_flow import (
+    CacheDelete,
+    CacheGet,
+    CachePut,
+    SigningKeyFor,
+    TokenContext,
 )
 from credlti.testing import SimulatedPlatform
 
@@ -113,3 +127,60 @@ def test_async_client_has_the_same_guard() -> None:
 
     assert asyncio.run(main()) == [401] * 5
     assert platform.token_requests == 2
+
+
+def test_the_401_renewal_is_flow_logic() -> None:
+    """call_flow alone: 401 -> drop the token from the cache, get another, send again."""
+    platform = SimulatedPlatform()
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+    tokens = iter(["first", "second"])
+    cache: dict[object, ServiceToken] = {}
+    sent: list[str] = []
+    done: list[str] = []
+
+    def perform(effect: object) -> object:
+        done.append(type(effect).__name__)
+        if isinstance(effect, CacheGet):
+            return cache.get(effect.key)
+        if isinstance(effect, CachePut):
+            cache[effect.key] = effect.token
+            return None
+        if isinstance(effect, CacheDelete):
+            return cache.pop(effect.key, None) is not None
+        if isinstance(effect, SigningKeyFor):
+            return KEY
+        assert isinstance(effect, HttpRequest)
+        if effect.method == "POST":
+            body = {"access_token": next(tokens), "token_type": "Bearer", "expires_in": 3600}
+            return RemoteResponse(200, httpx.Headers(), json.dumps(body).encode())
+        assert effect.headers is not None
+        sent.append(effect.headers["Authorization"])
+        status = 401 if effect.headers["Authorization"] == "Bearer first" else 200
+        return RemoteResponse(status, httpx.Headers(), b"{}")
+
+    caller = Caller(
+        registration=platform.registration,
+        tokens=TokenContext(policy=TokenPolicy(), clock=lambda: now, random_bytes=bytes),
+        refused=RefusedTokens(),
+    )
+    call = ServiceCall(
+        method="GET",
+        url=SERVICE,
+        scopes=frozenset({SCOPE_NRPS_READONLY}),
+        require=frozenset({SCOPE_NRPS_READONLY}),
+    )
+
+    response = run(call_flow(call, caller), perform, locks=SyncLocks())
+
+    assert response.status_code == 200
+    assert sent == ["Bearer first", "Bearer second"]
+    assert "CacheDelete" in done
+    assert [t.access_token for t in cache.values()] == ["second"]
+
+
+def test_no_hand_written_effect_loop_in_the_services() -> None:
+    """Only credlti._effects drives flows: no module of the services catches StopIteration."""
+    import credlti.lti.services as services
+
+    for path in Path(services.__path__[0]).glob("*.py"):
+        assert "StopIteration" not in path.read_text(encoding="utf-8"), path.name

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from credlti._effects import Locked, run
+from credlti._http import HttpRequest, RemoteCallFailed
 from credlti.adapters.memory import MemoryServiceTokenCache
 from credlti.errors import (
     ConfigurationError,
@@ -24,21 +26,28 @@ from credlti.lti import Registration
 from credlti.lti._jws import parse_compact
 from credlti.lti.keys import KeySet, KeyState, ToolKey, generate_key, jwks
 from credlti.lti.services import (
-    ASSERTION_TYPE,
     SCOPE_LINEITEM,
     SCOPE_NRPS_READONLY,
     SCOPE_SCORE,
     AsyncServiceTokenClient,
-    CacheGet,
     ServiceToken,
     ServiceTokenClient,
     TokenPolicy,
+)
+from credlti.lti.services._oauth import (
+    ASSERTION_TYPE,
     TokenRequest,
     client_assertion_claims,
-    parse_retry_after,
     parse_token_response,
-    token_flow,
     token_request_form,
+)
+from credlti.lti.services._response import parse_retry_after
+from credlti.lti.services._token_flow import (
+    CacheGet,
+    SigningKeyFor,
+    TokenContext,
+    acquire_token_flow,
+    token_flow,
 )
 from credlti.testing import SimulatedPlatform
 
@@ -258,17 +267,59 @@ def test_token_never_appears_in_reprs_or_errors() -> None:
     assert "sekrit" not in repr(token)
 
 
+def _context() -> TokenContext:
+    return TokenContext(policy=TokenPolicy(), clock=lambda: NOW, random_bytes=bytes)
+
+
 def test_flow_returns_a_fresh_cached_token_without_posting() -> None:
     """The IO-free flow asks the cache first and stops when the token is fresh."""
     cached = ServiceToken(
         access_token="t", scopes=[SCOPE_NRPS_READONLY], expires_at=NOW + timedelta(hours=1)
     )
-    flow = token_flow(_request(), key=KEY, now=NOW, jti="j", policy=TokenPolicy())
-    effect = next(flow)
-    assert isinstance(effect, CacheGet)
-    with pytest.raises(StopIteration) as done:
-        flow.send(cached)
-    assert done.value.value is cached
+    effects: list[object] = []
+
+    def perform(effect: object) -> object:
+        effects.append(effect)
+        return cached
+
+    registration = _platform().registration
+    request = TokenRequest.for_registration(registration, [SCOPE_NRPS_READONLY])
+    token = run(token_flow(request, registration, _context()), perform)
+
+    assert token is cached
+    assert [type(e) for e in effects] == [CacheGet]
+
+
+def test_acquire_runs_the_token_flow_under_the_cache_keys_lock() -> None:
+    """Single flight is flow logic: without a cached token, one Locked effect per key."""
+    registration = _platform().registration
+    request = TokenRequest.for_registration(registration, [SCOPE_NRPS_READONLY])
+    flow = acquire_token_flow(request, registration, _context())
+
+    assert isinstance(next(flow), CacheGet)
+    effect = flow.send(None)  # nothing cached: take the lock
+
+    assert isinstance(effect, Locked)
+    assert effect.key == ("service-token", request.cache_key(TokenPolicy()))
+
+
+def test_network_failure_of_the_token_request_is_a_service_call_failure() -> None:
+    """A RemoteCallFailed thrown into the flow at its request becomes ServiceCallFailedError."""
+    platform = _platform()
+
+    def perform(effect: object) -> object:
+        if isinstance(effect, CacheGet):
+            return None
+        if isinstance(effect, SigningKeyFor):
+            return KEY
+        assert isinstance(effect, HttpRequest)
+        assert effect.method == "POST"
+        raise RemoteCallFailed("ConnectError during POST")
+
+    request = TokenRequest.for_registration(platform.registration, [SCOPE_NRPS_READONLY])
+    flow = token_flow(request, platform.registration, _context())
+    with pytest.raises(ServiceCallFailedError, match="ConnectError"):
+        run(flow, perform)
 
 
 # ----------------------------------------------------------------------- against the platform

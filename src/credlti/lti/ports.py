@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from credlti.lti._records import Deployment, Registration
+from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti._toolkey import ToolKey
-
-if TYPE_CHECKING:
-    from credlti.lti.services import ServiceToken, TokenCacheKey
 
 __all__ = [
     "Deployable",

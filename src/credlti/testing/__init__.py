@@ -15,10 +15,10 @@ and mints deliberately bad launches in one call::
     form = platform.bad_launch(redirect, BadLaunch.EXPIRED)   # -> TokenExpiredError
 """
 
-from credlti.lti.services._simulated import SimulatedServices
 from credlti.testing._clock import FrozenClock
 from credlti.testing._launches import INSTRUCTOR, LEARNER, BadLaunch
 from credlti.testing._platform import SimulatedPlatform
+from credlti.testing._services import SimulatedServices
 from credlti.testing._support import SimulatedPlatformError
 
 __all__ = [

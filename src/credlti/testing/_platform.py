@@ -31,9 +31,9 @@ from credlti.lti._claims import (
 from credlti.lti._jwks import ParsedKey, parse_key_set
 from credlti.lti._jws import key_matches_alg, parse_compact, verify_signature
 from credlti.lti._records import Deployment, LoginRedirect, Registration
-from credlti.lti.services._simulated import SimulatedServices
 from credlti.testing._clock import FrozenClock
 from credlti.testing._launches import INSTRUCTOR, BadLaunch
+from credlti.testing._services import SimulatedServices
 from credlti.testing._support import (
     ASSERTION_TYPE,
     LEEWAY,

@@ -1,46 +1,11 @@
-"""In-memory :class:`~credlti.ports.ServiceTokenCache` (thread-safe, per process)."""
+"""In-memory :class:`~credlti.lti.ports.ServiceTokenCache`, re-exported for hosts.
+
+The class lives in the LTI services package (it is the service-token client's
+default cache, and the library never imports an adapter).
+"""
 
 from __future__ import annotations
 
-import threading
-
-import attrs
-
-from credlti.lti.services._oauth import ServiceToken, TokenCacheKey
+from credlti.lti.services._cache import MemoryServiceTokenCache
 
 __all__ = ["MemoryServiceTokenCache"]
-
-
-@attrs.define
-class MemoryServiceTokenCache:
-    """Service tokens in a dict; entries are replaced on put and dropped on delete.
-
-    Expired tokens are not purged eagerly: a key holds at most one token, and the
-    number of keys is bounded by registrations x scope sets.
-    """
-
-    _tokens: dict[TokenCacheKey, ServiceToken] = attrs.field(factory=dict, repr=False)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
-
-    def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
-        """The cached token for *key*, or ``None``."""
-        with self._lock:
-            return self._tokens.get(key)
-
-    def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
-        """Store *token* under *key*."""
-        with self._lock:
-            self._tokens[key] = token
-
-    def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
-        """Drop the token under *key* (only if it is *only*, when given)."""
-        with self._lock:
-            stored = self._tokens.get(key)
-            if stored is None or (only is not None and not stored.same_token(only)):
-                return False
-            del self._tokens[key]
-            return True
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._tokens)

@@ -21,8 +21,8 @@ from credlti._crypto import NONCE_BYTES, associated_data
 from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._schema import service_tokens, tool_keys
 from credlti.credentials import KeyRing
+from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti.keys import ToolKey, open_key, seal_key
-from credlti.lti.services import ServiceToken, TokenCacheKey
 
 __all__ = ["SqlServiceTokenCache", "SqlToolKeyStore"]
 

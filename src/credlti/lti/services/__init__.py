@@ -13,84 +13,69 @@ cache key however many callers wait, and calls services with them::
                               scopes=[SCOPE_NRPS_READONLY])
 
 :class:`GradeService` (AGS 2.0: line items, scores, results) and
-:class:`RosterService` (NRPS 2.0: members, differences) build on it, each with an
-async twin; all follow paging links through the guards of :func:`check_link_target`
-and :class:`PageGuard`.
+:class:`RosterService` (NRPS 2.0: the roster and its differences) build on it.
 
-The pure pieces (assertion claims, the form, response parsing, freshness and the
-IO-free :func:`token_flow`) are public too, for hosts that drive IO themselves.
+Every class has an async twin with the same method names (``AsyncServiceTokenClient``,
+``AsyncGradeService``, ``AsyncRosterService``): ``await`` its methods, and use
+``async for`` over its ``iter_...`` methods.
+
+Method names follow one vocabulary:
+
+- ``get_x()`` returns one resource: a line item, a token, the whole roster as one
+  :class:`Membership` (every page read and merged), the roster's differences;
+- ``list_x()`` returns a ``list`` of every item, all pages read before it returns;
+- ``iter_x()`` returns a lazy iterator of the same items: each page is fetched
+  only when iteration reaches it, and an error on a later page raises from the
+  iteration;
+- ``create_x()``, ``update_x()``, ``delete_x()``, ``post_score()`` change things.
+
+Listings follow ``rel="next"`` links only while they stay on the endpoint's https
+origin, never loop, and stop after ``max_pages`` pages (see :mod:`credlti.errors`
+for ``PagingError``).
 """
 
-from credlti.lti.services._client import (
-    AsyncServiceTokenClient,
-    ServiceResponse,
-    ServiceTokenClient,
-    SigningKeys,
-)
-from credlti.lti.services._flow import add_query, append_path, check_status
-from credlti.lti.services._oauth import (
-    ASSERTION_TYPE,
-    SCOPE_LINEITEM,
-    SCOPE_LINEITEM_READONLY,
-    SCOPE_NRPS_READONLY,
-    SCOPE_RESULT_READONLY,
-    SCOPE_SCORE,
-    CacheGet,
-    CachePut,
-    PostTokenRequest,
-    ServiceToken,
-    TokenCacheKey,
-    TokenEffect,
-    TokenPolicy,
-    TokenRequest,
-    client_assertion_claims,
-    new_jti,
-    parse_retry_after,
-    parse_token_response,
-    token_flow,
-    token_request_form,
-)
-from credlti.lti.services._paging import (
-    DEFAULT_MAX_PAGES,
-    LinkValue,
-    PageGuard,
-    check_link_target,
-    find_link,
-    parse_link_header,
-)
-from credlti.lti.services.ags import (
+from credlti.lti._tokens import ServiceToken, TokenCacheKey
+from credlti.lti.services._ags_records import (
     AGS_SCOPES,
     MEDIA_LINEITEM,
     MEDIA_LINEITEM_CONTAINER,
     MEDIA_RESULT_CONTAINER,
     MEDIA_SCORE,
     ActivityProgress,
-    AsyncGradeService,
-    GradeService,
     GradingProgress,
     LineItem,
     Result,
     Score,
     Submission,
-    format_timestamp,
-    parse_timestamp,
-    results_url,
-    scores_url,
 )
-from credlti.lti.services.nrps import (
+from credlti.lti.services._client import (
+    AsyncServiceTokenClient,
+    ServiceTokenClient,
+    SigningKeys,
+)
+from credlti.lti.services._grades import AsyncGradeService, GradeService
+from credlti.lti.services._nrps_records import (
     DEFAULT_MAX_MEMBERS,
     MEDIA_MEMBERSHIP_CONTAINER,
-    AsyncRosterService,
     Member,
     Membership,
     MembershipContext,
     MemberStatus,
-    RosterService,
 )
+from credlti.lti.services._oauth import (
+    SCOPE_LINEITEM,
+    SCOPE_LINEITEM_READONLY,
+    SCOPE_NRPS_READONLY,
+    SCOPE_RESULT_READONLY,
+    SCOPE_SCORE,
+    TokenPolicy,
+)
+from credlti.lti.services._paging import DEFAULT_MAX_PAGES
+from credlti.lti.services._response import ServiceResponse
+from credlti.lti.services._roster import AsyncRosterService, RosterService
 
 __all__ = [
     "AGS_SCOPES",
-    "ASSERTION_TYPE",
     "DEFAULT_MAX_MEMBERS",
     "DEFAULT_MAX_PAGES",
     "MEDIA_LINEITEM",
@@ -107,18 +92,13 @@ __all__ = [
     "AsyncGradeService",
     "AsyncRosterService",
     "AsyncServiceTokenClient",
-    "CacheGet",
-    "CachePut",
     "GradeService",
     "GradingProgress",
     "LineItem",
-    "LinkValue",
     "Member",
     "MemberStatus",
     "Membership",
     "MembershipContext",
-    "PageGuard",
-    "PostTokenRequest",
     "Result",
     "RosterService",
     "Score",
@@ -128,23 +108,5 @@ __all__ = [
     "SigningKeys",
     "Submission",
     "TokenCacheKey",
-    "TokenEffect",
     "TokenPolicy",
-    "TokenRequest",
-    "add_query",
-    "append_path",
-    "check_link_target",
-    "check_status",
-    "client_assertion_claims",
-    "find_link",
-    "format_timestamp",
-    "new_jti",
-    "parse_link_header",
-    "parse_retry_after",
-    "parse_timestamp",
-    "parse_token_response",
-    "results_url",
-    "scores_url",
-    "token_flow",
-    "token_request_form",
 ]

@@ -1,54 +1,54 @@
-"""The service-token drivers: :class:`ServiceTokenClient` (sync) and its async twin.
+"""The service-token clients: :class:`ServiceTokenClient` and its async twin.
 
-Both run :func:`~credlti.lti.services._oauth.token_flow`; they only differ in how an
-effect is performed. Single flight is per process: one lock per cache key, so N
-concurrent callers needing the same token cause one token request.
+Both run the flows of :mod:`credlti.lti.services._token_flow` and
+:mod:`credlti.lti.services._call_flow` with the drivers of :mod:`credlti._effects`;
+they differ only in how an HTTP request is performed (``httpx.Client`` or
+``httpx.AsyncClient``) and in their lock table (threads or tasks). Single flight is
+per client: one lock per cache key, so N concurrent callers needing the same token
+cause one token request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import secrets as _secrets
-import threading
-from collections.abc import Callable, Generator, Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-import attrs
 import httpx
 
-from credlti._http import (
-    RemoteCallFailed,
-    RemoteResponse,
-    post_form_async,
-    post_form_sync,
-    send_async,
-    send_sync,
-)
-from credlti.errors import (
-    CredltiError,
-    MalformedServiceResponseError,
-    ServiceCallFailedError,
-    StorageUnavailableError,
-)
+from credlti._clock import Clock, utc_now
+from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, astream, run, stream
+from credlti._http import HttpRequest, perform_async, perform_sync
+from credlti.errors import CredltiError, StorageUnavailableError
+from credlti.lti._tokens import ServiceToken
 from credlti.lti.keys import KeySet, ToolKey, keys_for
 from credlti.lti.ports import Registerable, ServiceTokenCache, ToolKeyStore
-from credlti.lti.services._oauth import (
+from credlti.lti.services._cache import MemoryServiceTokenCache
+from credlti.lti.services._call_flow import (
+    SERVICE_MAX_BYTES,
+    Caller,
+    RefusedTokens,
+    ServiceCall,
+    call_flow,
+)
+from credlti.lti.services._oauth import TokenPolicy, TokenRequest
+from credlti.lti.services._response import ServiceResponse
+from credlti.lti.services._token_flow import (
+    CacheDelete,
     CacheGet,
     CachePut,
-    PostTokenRequest,
-    ServiceToken,
-    TokenCacheKey,
-    TokenEffect,
-    TokenPolicy,
-    TokenRequest,
-    new_jti,
-    token_flow,
+    SigningKeyFor,
+    TokenContext,
+    acquire_token_flow,
 )
 
-__all__ = ["AsyncServiceTokenClient", "ServiceResponse", "ServiceTokenClient", "SigningKeys"]
+__all__ = [
+    "AsyncServiceTokenClient",
+    "ServiceTokenClient",
+    "SigningKeys",
+    "all_keys",
+    "signing_key_for",
+]
 
 T = TypeVar("T")
 
@@ -57,53 +57,9 @@ T = TypeVar("T")
 #: registration, and their *current* key signs.
 SigningKeys = ToolKey | KeySet | ToolKeyStore
 
-_USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
-_SERVICE_MAX_BYTES = 8 * 1024 * 1024
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@attrs.frozen(kw_only=True)
-class ServiceResponse:
-    """An Advantage service's answer (body capped, read in full)."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes = attrs.field(repr=False)
-
-    def json(self) -> Any:
-        """The body as JSON.
-
-        Raises:
-            MalformedServiceResponseError: The body is not JSON.
-        """
-        try:
-            return json.loads(self.body)
-        except (ValueError, RecursionError) as exc:
-            msg = f"the service answered HTTP {self.status_code} with a body that is not JSON"
-            raise MalformedServiceResponseError(msg, details={"status": self.status_code}) from exc
-
-
-def _failed(url: str, reason: str) -> ServiceCallFailedError:
-    return ServiceCallFailedError(
-        f"the call to {url} failed ({reason})", spec_ref="Sec §4.1", details={"url": url}
-    )
-
 
 def _storage_failure(exc: Exception) -> StorageUnavailableError:
     return StorageUnavailableError(f"the token cache or key store failed with {type(exc).__name__}")
-
-
-def _headers(token: ServiceToken, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = {"User-Agent": _USER_AGENT, **(extra or {})}
-    headers["Authorization"] = token.authorization
-    return headers
-
-
-def _response(raw: RemoteResponse) -> ServiceResponse:
-    return ServiceResponse(status_code=raw.status_code, headers=raw.headers, body=raw.body)
 
 
 def all_keys(keys: SigningKeys) -> tuple[ToolKey, ...]:
@@ -131,90 +87,110 @@ def signing_key_for(keys: SigningKeys, registration: Registerable) -> ToolKey:
     return keys_for(all_keys(keys), registration).current
 
 
-class _Core:
-    """What the sync and async drivers share: configuration and IO-free helpers."""
+class _ClientBase:
+    """Configuration and the store effects, shared by the sync and async clients."""
 
     def __init__(
         self,
         *,
         keys: SigningKeys,
-        clock: Callable[[], datetime],
+        clock: Clock,
         cache: ServiceTokenCache | None,
         policy: TokenPolicy | None,
         random_bytes: Callable[[int], bytes],
     ) -> None:
-        if cache is None:
-            from credlti.adapters.memory._tokens import MemoryServiceTokenCache
+        self._keys = keys
+        self._cache: ServiceTokenCache = cache if cache is not None else MemoryServiceTokenCache()
+        self._tokens = TokenContext(
+            policy=policy or TokenPolicy(), clock=clock, random_bytes=random_bytes
+        )
+        self._refused = RefusedTokens()
 
-            cache = MemoryServiceTokenCache()
-        self.keys = keys
-        self.clock = clock
-        self.cache = cache
-        self.policy = policy or TokenPolicy()
-        self.random = random_bytes
-        self.locks_guard = threading.Lock()
-        self.refused: set[str] = set()
+    @property
+    def cache(self) -> ServiceTokenCache:
+        """The token cache in use."""
+        return self._cache
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the client reads (token freshness, assertion times)."""
+        return self._tokens.clock
 
     def signing_key(self, registration: Registerable) -> ToolKey:
-        return signing_key_for(self.keys, registration)
+        """The tool key that signs for *registration* (its own, else the shared one)."""
+        return signing_key_for(self._keys, registration)
 
-    def flow(
-        self, request: TokenRequest, registration: Registerable, *, force_refresh: bool
-    ) -> Generator[TokenEffect, Any, ServiceToken]:
-        return token_flow(
-            request,
-            key=self.signing_key(registration),
-            now=self.clock(),
-            jti=new_jti(self.random(16)),
-            policy=self.policy,
-            force_refresh=force_refresh,
+    def _caller(self, registration: Registerable, deployment_id: str | None) -> Caller:
+        return Caller(
+            registration=registration,
+            deployment_id=deployment_id,
+            tokens=self._tokens,
+            refused=self._refused,
         )
 
-    def cache_call(self, effect: CacheGet | CachePut) -> ServiceToken | None:
+    def _token_flow(
+        self,
+        registration: Registerable,
+        scopes: Iterable[str],
+        deployment_id: str | None,
+        force_refresh: bool,
+    ) -> Flow[ServiceToken]:
+        request = TokenRequest.for_registration(registration, scopes, deployment_id=deployment_id)
+        return acquire_token_flow(request, registration, self._tokens, force_refresh=force_refresh)
+
+    def _invalidate_flow(
+        self,
+        registration: Registerable,
+        scopes: Iterable[str],
+        token: ServiceToken,
+        deployment_id: str | None,
+    ) -> Flow[None]:
+        request = TokenRequest.for_registration(registration, scopes, deployment_id=deployment_id)
+        yield CacheDelete(request.cache_key(self._tokens.policy), token)
+
+    def _perform_store(self, effect: Any) -> Any:
+        """Carry out a cache or key effect (the same for both clients: never blocks long)."""
         try:
-            if isinstance(effect, CacheGet):
-                return self.cache.get_token(effect.key)
-            self.cache.put_token(effect.key, effect.token)
+            cls = type(effect)
+            if cls is CacheGet:
+                return self._cache.get_token(effect.key)
+            if cls is CachePut:
+                return self._cache.put_token(effect.key, effect.token)
+            if cls is CacheDelete:
+                return self._cache.delete_token(effect.key, only=effect.token)
+            if cls is SigningKeyFor:
+                return signing_key_for(self._keys, effect.registration)
         except CredltiError:
             raise
         except Exception as exc:
             raise _storage_failure(exc) from exc
-        return None
-
-    def refused_after_renewal(self, token: ServiceToken) -> bool:
-        """True if a service already answered 401 to *token* right after a renewal."""
-        return _digest(token) in self.refused
-
-    def mark_refused(self, token: ServiceToken) -> None:
-        # A renewed token refused again means the platform denies this tool (AGS
-        # disabled, revoked scope...): stop renewing on every call until it expires.
-        if len(self.refused) >= _MAX_REFUSED:
-            self.refused.clear()
-        self.refused.add(_digest(token))
-
-    def drop(self, key: TokenCacheKey, token: ServiceToken) -> None:
-        try:
-            self.cache.delete_token(key, only=token)
-        except CredltiError:
-            raise
-        except Exception as exc:
-            raise _storage_failure(exc) from exc
+        msg = f"no service-token client performs {type(effect).__name__}"
+        raise TypeError(msg)
 
 
-_MAX_REFUSED = 1024
+def _call(
+    method: str,
+    url: str,
+    scopes: Iterable[str],
+    require: Iterable[str],
+    headers: Mapping[str, str] | None,
+    content: bytes | None,
+    timeout: float,
+    max_bytes: int,
+) -> ServiceCall:
+    return ServiceCall(
+        method=method,
+        url=url,
+        scopes=frozenset(scopes),
+        require=frozenset(require),
+        headers=dict(headers or {}),
+        content=content,
+        timeout=timeout,
+        max_bytes=max_bytes,
+    )
 
 
-def _digest(token: ServiceToken) -> str:
-    return hashlib.sha256(token.access_token.encode()).hexdigest()
-
-
-def _request(
-    registration: Registerable, scopes: Iterable[str], deployment_id: str | None
-) -> TokenRequest:
-    return TokenRequest.for_registration(registration, scopes, deployment_id=deployment_id)
-
-
-class ServiceTokenClient:
+class ServiceTokenClient(_ClientBase):
     """Gets, caches and refreshes Advantage service tokens; calls services with them.
 
     Example::
@@ -240,33 +216,28 @@ class ServiceTokenClient:
         *,
         keys: SigningKeys,
         http_client: httpx.Client | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
         cache: ServiceTokenCache | None = None,
         policy: TokenPolicy | None = None,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
     ) -> None:
-        self._core = _Core(
+        super().__init__(
             keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
-        self._locks: dict[TokenCacheKey, threading.Lock] = {}
+        self._locks = SyncLocks()
 
-    @property
-    def cache(self) -> ServiceTokenCache:
-        """The token cache in use."""
-        return self._core.cache
+    def _perform(self, effect: Any) -> Any:
+        if type(effect) is HttpRequest:
+            return perform_sync(self._http, effect)
+        return self._perform_store(effect)
 
-    def _lock(self, key: TokenCacheKey) -> threading.Lock:
-        with self._core.locks_guard:
-            lock = self._locks.get(key)
-            if lock is None:
-                lock = self._locks[key] = threading.Lock()
-            return lock
+    def _run(self, flow: Flow[T]) -> T:
+        return run(flow, self._perform, locks=self._locks)
 
-    def signing_key(self, registration: Registerable) -> ToolKey:
-        """The tool key that signs for *registration* (its own, else the shared one)."""
-        return self._core.signing_key(registration)
+    def _stream(self, flow: Flow[Any]) -> Iterator[Any]:
+        return stream(flow, self._perform, locks=self._locks)
 
     def get_token(
         self,
@@ -286,9 +257,7 @@ class ServiceTokenClient:
             ServiceTemporarilyUnavailableError: 429/503; see ``retry_after``.
             ServiceCallFailedError: Network failure or a malformed answer.
         """
-        request = _request(registration, scopes, deployment_id)
-        with self._lock(request.cache_key(self._core.policy)):
-            return self._run(self._core.flow(request, registration, force_refresh=force_refresh))
+        return self._run(self._token_flow(registration, scopes, deployment_id, force_refresh))
 
     def invalidate(
         self,
@@ -299,8 +268,7 @@ class ServiceTokenClient:
         deployment_id: str | None = None,
     ) -> None:
         """Drop *token* from the cache (if it is still the cached one)."""
-        request = _request(registration, scopes, deployment_id)
-        self._core.drop(request.cache_key(self._core.policy), token)
+        self._run(self._invalidate_flow(registration, scopes, token, deployment_id))
 
     def request(
         self,
@@ -314,7 +282,7 @@ class ServiceTokenClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         timeout: float = 10.0,
-        max_bytes: int = _SERVICE_MAX_BYTES,
+        max_bytes: int = SERVICE_MAX_BYTES,
     ) -> ServiceResponse:
         """Call a service with a bearer token; on 401, renew the token and retry once.
 
@@ -342,42 +310,8 @@ class ServiceTokenClient:
             ServiceCallFailedError: The call failed on the network or its body was
                 too large.
         """
-        scope_list = list(scopes)
-        token = self.get_token(registration, scope_list, deployment_id=deployment_id)
-        token.require(require)
-        response = self._send(method, url, token, headers, content, timeout, max_bytes)
-        if response.status_code == 401 and not self._core.refused_after_renewal(token):
-            self.invalidate(registration, scope_list, token, deployment_id=deployment_id)
-            token = self.get_token(registration, scope_list, deployment_id=deployment_id)
-            token.require(require)
-            response = self._send(method, url, token, headers, content, timeout, max_bytes)
-            if response.status_code == 401:
-                self._core.mark_refused(token)
-        return response
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        token: ServiceToken,
-        headers: Mapping[str, str] | None,
-        content: bytes | None,
-        timeout: float,
-        max_bytes: int,
-    ) -> ServiceResponse:
-        try:
-            raw = send_sync(
-                self._http,
-                method,
-                url,
-                headers=_headers(token, headers),
-                content=content,
-                timeout=timeout,
-                max_bytes=max_bytes,
-            )
-        except RemoteCallFailed as exc:
-            raise _failed(url, exc.reason) from exc
-        return _response(raw)
+        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes)
+        return self._run(call_flow(call, self._caller(registration, deployment_id)))
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -390,35 +324,12 @@ class ServiceTokenClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, flow: Generator[TokenEffect, Any, T]) -> T:
-        try:
-            effect = next(flow)
-            while True:
-                effect = flow.send(self._perform(effect))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
 
-    def _perform(self, effect: TokenEffect) -> Any:
-        if isinstance(effect, PostTokenRequest):
-            try:
-                return post_form_sync(
-                    self._http,
-                    effect.url,
-                    data=dict(effect.form),
-                    headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
-                    timeout=effect.timeout,
-                    max_bytes=effect.max_bytes,
-                )
-            except RemoteCallFailed as exc:
-                raise _failed(effect.url, exc.reason) from exc
-        return self._core.cache_call(effect)
-
-
-class AsyncServiceTokenClient:
+class AsyncServiceTokenClient(_ClientBase):
     """The async twin of :class:`ServiceTokenClient` (same arguments, ``await`` the calls).
 
     Single flight uses one :class:`asyncio.Lock` per cache key (per event loop).
-    The cache is called synchronously (the memory cache never blocks).
+    The cache and key store are called synchronously (the memory cache never blocks).
     """
 
     def __init__(
@@ -426,32 +337,28 @@ class AsyncServiceTokenClient:
         *,
         keys: SigningKeys,
         http_client: httpx.AsyncClient | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
         cache: ServiceTokenCache | None = None,
         policy: TokenPolicy | None = None,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
     ) -> None:
-        self._core = _Core(
+        super().__init__(
             keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
-        self._locks: dict[TokenCacheKey, asyncio.Lock] = {}
+        self._locks = AsyncLocks()
 
-    @property
-    def cache(self) -> ServiceTokenCache:
-        """The token cache in use."""
-        return self._core.cache
+    async def _perform(self, effect: Any) -> Any:
+        if type(effect) is HttpRequest:
+            return await perform_async(self._http, effect)
+        return self._perform_store(effect)
 
-    def _lock(self, key: TokenCacheKey) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
+    async def _run(self, flow: Flow[T]) -> T:
+        return await arun(flow, self._perform, locks=self._locks)
 
-    def signing_key(self, registration: Registerable) -> ToolKey:
-        """The tool key that signs for *registration* (its own, else the shared one)."""
-        return self._core.signing_key(registration)
+    def _stream(self, flow: Flow[Any]) -> AsyncIterator[Any]:
+        return astream(flow, self._perform, locks=self._locks)
 
     async def get_token(
         self,
@@ -462,17 +369,10 @@ class AsyncServiceTokenClient:
         force_refresh: bool = False,
     ) -> ServiceToken:
         """Async :meth:`ServiceTokenClient.get_token`."""
-        request = _request(registration, scopes, deployment_id)
-        async with self._lock(request.cache_key(self._core.policy)):
-            flow = self._core.flow(request, registration, force_refresh=force_refresh)
-            try:
-                effect = next(flow)
-                while True:
-                    effect = flow.send(await self._perform(effect))
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        flow = self._token_flow(registration, scopes, deployment_id, force_refresh)
+        return await self._run(flow)
 
-    def invalidate(
+    async def invalidate(
         self,
         registration: Registerable,
         scopes: Iterable[str],
@@ -480,9 +380,8 @@ class AsyncServiceTokenClient:
         *,
         deployment_id: str | None = None,
     ) -> None:
-        """Drop *token* from the cache (if it is still the cached one)."""
-        request = _request(registration, scopes, deployment_id)
-        self._core.drop(request.cache_key(self._core.policy), token)
+        """Async :meth:`ServiceTokenClient.invalidate`."""
+        await self._run(self._invalidate_flow(registration, scopes, token, deployment_id))
 
     async def request(
         self,
@@ -496,45 +395,11 @@ class AsyncServiceTokenClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         timeout: float = 10.0,
-        max_bytes: int = _SERVICE_MAX_BYTES,
+        max_bytes: int = SERVICE_MAX_BYTES,
     ) -> ServiceResponse:
         """Async :meth:`ServiceTokenClient.request` (401 -> renew and retry once)."""
-        scope_list = list(scopes)
-        token = await self.get_token(registration, scope_list, deployment_id=deployment_id)
-        token.require(require)
-        response = await self._send(method, url, token, headers, content, timeout, max_bytes)
-        if response.status_code == 401 and not self._core.refused_after_renewal(token):
-            self.invalidate(registration, scope_list, token, deployment_id=deployment_id)
-            token = await self.get_token(registration, scope_list, deployment_id=deployment_id)
-            token.require(require)
-            response = await self._send(method, url, token, headers, content, timeout, max_bytes)
-            if response.status_code == 401:
-                self._core.mark_refused(token)
-        return response
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        token: ServiceToken,
-        headers: Mapping[str, str] | None,
-        content: bytes | None,
-        timeout: float,
-        max_bytes: int,
-    ) -> ServiceResponse:
-        try:
-            raw = await send_async(
-                self._http,
-                method,
-                url,
-                headers=_headers(token, headers),
-                content=content,
-                timeout=timeout,
-                max_bytes=max_bytes,
-            )
-        except RemoteCallFailed as exc:
-            raise _failed(url, exc.reason) from exc
-        return _response(raw)
+        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes)
+        return await self._run(call_flow(call, self._caller(registration, deployment_id)))
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -546,18 +411,3 @@ class AsyncServiceTokenClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    async def _perform(self, effect: TokenEffect) -> Any:
-        if isinstance(effect, PostTokenRequest):
-            try:
-                return await post_form_async(
-                    self._http,
-                    effect.url,
-                    data=dict(effect.form),
-                    headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
-                    timeout=effect.timeout,
-                    max_bytes=effect.max_bytes,
-                )
-            except RemoteCallFailed as exc:
-                raise _failed(effect.url, exc.reason) from exc
-        return self._core.cache_call(effect)

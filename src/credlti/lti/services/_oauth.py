@@ -3,9 +3,8 @@
 Rules of this module:
 
 1. No IO, no clock reads, no randomness: ``now`` and the assertion's ``jti`` are
-   passed in. :func:`token_flow` is a generator that yields effects (read the
-   cache, POST the form, write the cache) and receives their results; the drivers
-   in :mod:`credlti.lti.services._client` perform them, sync or async.
+   passed in. The token flow (:mod:`credlti.lti.services._token_flow`) calls these
+   pure builders and parsers between its effects.
 2. Every check cites its section (Sec §4.1, §4.1.1; Core §6.2; RFC 6749/7523).
 3. Tokens are opaque (Sec §4.1.1.1) and never appear in a repr, message or detail.
 """
@@ -13,25 +12,23 @@ Rules of this module:
 from __future__ import annotations
 
 import base64
-import hmac
 import json
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import attrs
 
 from credlti.errors import (
     ConfigurationError,
-    ScopeNotGrantedError,
     ServiceCallFailedError,
     ServiceTemporarilyUnavailableError,
     TokenRequestRejectedError,
 )
 from credlti.lti._claims import DEPLOYMENT_ID
-from credlti.lti.keys import ToolKey
+from credlti.lti._tokens import ServiceToken, TokenCacheKey, scope_set
 from credlti.lti.ports import Registerable
+from credlti.lti.services._response import header, parse_retry_after
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -40,19 +37,11 @@ __all__ = [
     "SCOPE_NRPS_READONLY",
     "SCOPE_RESULT_READONLY",
     "SCOPE_SCORE",
-    "CacheGet",
-    "CachePut",
-    "PostTokenRequest",
-    "ServiceToken",
-    "TokenCacheKey",
-    "TokenEffect",
     "TokenPolicy",
     "TokenRequest",
     "client_assertion_claims",
     "new_jti",
-    "parse_retry_after",
     "parse_token_response",
-    "token_flow",
     "token_request_form",
 ]
 
@@ -77,17 +66,6 @@ _MAX_DETAIL = 200
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _scope_set(scopes: Iterable[str]) -> frozenset[str]:
-    if isinstance(scopes, str):
-        scopes = scopes.split()
-    result: frozenset[Any] = frozenset(scopes)
-    for scope in result:
-        if not isinstance(scope, str) or not scope or any(c.isspace() for c in scope):
-            msg = f"a scope must be a non-empty string without spaces, got {scope!r}"
-            raise ConfigurationError(msg, spec_ref="Sec §4.1")
-    return result
 
 
 @attrs.frozen(kw_only=True)
@@ -117,61 +95,6 @@ class TokenPolicy:
         if self.refresh_margin < 0 or self.timeout <= 0 or self.max_bytes <= 0:
             msg = "refresh_margin must be >= 0; timeout and max_bytes must be > 0"
             raise ConfigurationError(msg)
-
-
-@attrs.frozen(kw_only=True)
-class TokenCacheKey:
-    """What a cached token is valid for (Sec §4.1; Core §6.2.1)."""
-
-    issuer: str
-    client_id: str
-    token_url: str
-    scopes: frozenset[str]
-    deployment_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ServiceToken:
-    """An access token for Advantage services. Opaque; never printed.
-
-    Attributes:
-        access_token: The bearer token (not in the repr).
-        scopes: The scopes the platform granted (maybe fewer than requested).
-        expires_at: When the platform said it expires.
-        token_type: Always ``"Bearer"``.
-    """
-
-    access_token: str = attrs.field(repr=False)
-    scopes: frozenset[str] = attrs.field(converter=_scope_set)
-    expires_at: datetime
-    token_type: str = "Bearer"
-
-    @property
-    def authorization(self) -> str:
-        """The ``Authorization`` header value (note: not ``Authentication``)."""
-        return f"Bearer {self.access_token}"
-
-    def is_fresh(self, now: datetime, *, margin: float = 60.0) -> bool:
-        """True while the token may be used: ``now < expires_at - margin``."""
-        return now < self.expires_at - timedelta(seconds=margin)
-
-    def covers(self, scopes: Iterable[str]) -> bool:
-        """True if every scope in *scopes* was granted."""
-        return _scope_set(scopes) <= self.scopes
-
-    def require(self, scopes: Iterable[str]) -> None:
-        """Raise :class:`~credlti.errors.ScopeNotGrantedError` unless every scope was granted."""
-        missing = sorted(_scope_set(scopes) - self.scopes)
-        if missing:
-            msg = (
-                f"the platform did not grant {missing}; ask the platform administrator to "
-                "enable the service for this tool, or request only granted scopes"
-            )
-            raise ScopeNotGrantedError(msg, details={"missing_scopes": missing})
-
-    def same_token(self, other: ServiceToken) -> bool:
-        """True if *other* carries the same access token (constant-time compare)."""
-        return hmac.compare_digest(self.access_token.encode(), other.access_token.encode())
 
 
 @attrs.frozen(kw_only=True)
@@ -212,7 +135,7 @@ class TokenRequest:
                 "Advantage services need one (from the platform's configuration)"
             )
             raise ConfigurationError(msg, spec_ref="Sec §4.1")
-        requested = _scope_set(scopes)
+        requested = scope_set(scopes)
         if not requested:
             msg = "request at least one scope (Sec §4.1 makes scopes mandatory)"
             raise ConfigurationError(msg, spec_ref="Sec §4.1")
@@ -268,34 +191,8 @@ def token_request_form(assertion: str, scopes: Iterable[str]) -> dict[str, str]:
         "grant_type": "client_credentials",
         "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion,
-        "scope": " ".join(sorted(_scope_set(scopes))),
+        "scope": " ".join(sorted(scope_set(scopes))),
     }
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, item in headers.items():
-            if key.lower() == lowered:
-                return item
-    return value
-
-
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP-date)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.utcoffset() is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 def _safe_text(value: object) -> str | None:
@@ -339,7 +236,7 @@ def parse_token_response(
     """
     details: dict[str, object] = {"url": url, "status": status}
     if status in (429, 503):
-        retry_after = parse_retry_after(_header(headers, "Retry-After"), now=now)
+        retry_after = parse_retry_after(header(headers, "Retry-After"), now=now)
         raise ServiceTemporarilyUnavailableError(
             f"the token endpoint is busy or down (HTTP {status}); retry later",
             retry_after=retry_after,
@@ -366,7 +263,7 @@ def parse_token_response(
         lifetime = _expires_in(document.get("expires_in"))
         scope = document.get("scope")
         if scope is None:
-            granted = _scope_set(requested)
+            granted = scope_set(requested)
         elif isinstance(scope, str):
             granted = frozenset(scope.split())
         else:
@@ -393,75 +290,6 @@ def parse_token_response(
     raise ServiceCallFailedError(msg, spec_ref="Sec §4.1", details=details)
 
 
-# --------------------------------------------------------------------------- the flow
-
-
-@attrs.frozen
-class CacheGet:
-    """Effect: ``cache.get_token(key)`` -> ServiceToken or None."""
-
-    key: TokenCacheKey
-
-
-@attrs.frozen
-class CachePut:
-    """Effect: ``cache.put_token(key, token)`` -> None."""
-
-    key: TokenCacheKey
-    token: ServiceToken
-
-
-@attrs.frozen
-class PostTokenRequest:
-    """Effect: POST *form* to *url* -> a response with ``status_code``, ``headers``, ``body``."""
-
-    url: str
-    form: Mapping[str, str] = attrs.field(repr=False)
-    timeout: float
-    max_bytes: int
-
-
-TokenEffect = CacheGet | CachePut | PostTokenRequest
-
-
 def new_jti(random16: bytes) -> str:
     """A ``jti`` from 16 random bytes (base64url)."""
     return _b64(random16)
-
-
-def token_flow(
-    request: TokenRequest,
-    *,
-    key: ToolKey,
-    now: datetime,
-    jti: str,
-    policy: TokenPolicy,
-    force_refresh: bool = False,
-) -> Generator[TokenEffect, Any, ServiceToken]:
-    """Get a token for *request*: a fresh cached one, or a new one from the platform.
-
-    Yields :class:`CacheGet` (unless *force_refresh*), then, when nothing fresh is
-    cached, :class:`PostTokenRequest` and :class:`CachePut`. Returns the token.
-    """
-    cache_key = request.cache_key(policy)
-    if not force_refresh:
-        cached = yield CacheGet(cache_key)
-        if cached is not None and cached.is_fresh(now, margin=policy.refresh_margin):
-            return cached  # type: ignore[no-any-return]
-    assertion = key.sign_jwt(client_assertion_claims(request, now=now, jti=jti, policy=policy))
-    response = yield PostTokenRequest(
-        request.token_url,
-        token_request_form(assertion, request.scopes),
-        policy.timeout,
-        policy.max_bytes,
-    )
-    token = parse_token_response(
-        response.status_code,
-        response.headers,
-        response.body,
-        requested=request.scopes,
-        now=now,
-        url=request.token_url,
-    )
-    yield CachePut(cache_key, token)
-    return token

@@ -11,7 +11,7 @@ Rules of this module:
 2. A link is followed only if it stays on the endpoint: https, same host, same
    port (plain http only when the endpoint itself is loopback http, for tests).
    The bearer token goes with every page, so a cross-host link would leak it
-   (checklist F, "SSRF / token-leak guard"; AGS §3.2.4; NRPS §2.4.2).
+   (AGS §3.2.4; NRPS §2.4.2).
 3. :class:`PageGuard` stops paging loops (a URL seen twice) and caps the page count.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_PAGES",
     "LinkValue",
     "PageGuard",
+    "RawPage",
     "check_link_target",
     "find_link",
     "link_header",
@@ -71,6 +73,16 @@ class LinkValue:
     target: str
     rels: tuple[str, ...] = ()
     params: Mapping[str, str] = _EMPTY
+
+
+@attrs.frozen(kw_only=True)
+class RawPage:
+    """One fetched page of a listing: its JSON body, its links, the URL it came from."""
+
+    url: str
+    document: Any
+    next_url: str | None
+    links: tuple[LinkValue, ...]
 
 
 class _Scanner:

@@ -1,6 +1,6 @@
 """Simulated AGS and NRPS endpoints, served by :class:`credlti.testing.SimulatedPlatform`.
 
-Test kit only (imported by :mod:`credlti.testing`, never by the library). Each
+Part of the test kit (never imported by the library). Each
 endpoint checks the bearer token's scopes, the media types and the request body as
 a strict platform would, pages with ``Link: <...>; rel="next"``, and records every
 request in :attr:`SimulatedServices.requests`.
@@ -19,7 +19,7 @@ import attrs
 import httpx
 
 from credlti.lti._claims import AgsEndpoint, NrpsEndpoint
-from credlti.lti.services._oauth import (
+from credlti.lti.services import (
     SCOPE_LINEITEM,
     SCOPE_LINEITEM_READONLY,
     SCOPE_NRPS_READONLY,
