@@ -230,7 +230,7 @@ def _db_command(out: TextIO, action: str, url: str) -> int:
         raise _DbCommandError(str(exc), 3) from exc
     except StorageError as exc:
         raise _DbCommandError(str(exc), 1) from exc
-    except Exception as exc:  # noqa: BLE001 - the command reports, never a traceback
+    except Exception as exc:  # the command reports one line, never a traceback
         msg = f"unexpected {type(exc).__name__}: {exc}"
         raise _DbCommandError(msg, 1) from exc
     finally:
@@ -263,7 +263,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command == "demo":
         return demo(stream, as_json=args.json)
     if args.command == "db":
-        return db_command(stream, args.action, args.url, err=stream if out is not None else sys.stderr)
+        return db_command(
+            stream, args.action, args.url, err=stream if out is not None else sys.stderr
+        )
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects others
 
 

@@ -283,9 +283,7 @@ def _missing_driver(dialect: str, driver: str, exc: ImportError) -> Configuratio
     """The error for a URL whose database driver module is not installed."""
     missing = exc.name or "its module"
     if dialect == "postgresql":
-        hint = (
-            'install "credlti[postgres]" (psycopg 3) and use a postgresql+psycopg:// URL'
-        )
+        hint = 'install "credlti[postgres]" (psycopg 3) and use a postgresql+psycopg:// URL'
     elif dialect == "sqlite":
         hint = 'install "credlti[sql]" and use a sqlite:// URL'
     else:
