@@ -101,6 +101,7 @@ def _closed_port() -> int:
             "credlti supports sqlite:// and postgresql+psycopg://",
         ),
         ("not a url", 2, "the database URL cannot be parsed; expected for example"),
+        ("postgresql+psycopg://app:hunter2@db:port/app", 2, "the database URL cannot be parsed"),
         (
             "postgresql+pg8000://app:hunter2@127.0.0.1/app",
             2,
@@ -127,7 +128,15 @@ def _closed_port() -> int:
             "OperationalError: unable to open database file",
         ),
     ],
-    ids=["unknown-dialect", "not-a-url", "missing-driver", "unsupported", "refused", "no-dir"],
+    ids=[
+        "unknown-dialect",
+        "not-a-url",
+        "bad-port",
+        "missing-driver",
+        "unsupported",
+        "refused",
+        "no-dir",
+    ],
 )
 @pytest.mark.parametrize("action", ["status", "upgrade"])
 def test_db_errors_are_one_line_never_a_traceback(

@@ -221,6 +221,9 @@ def _db_command(out: TextIO, action: str, url: str) -> int:
         engine = sql.create_engine(url)
     except ConfigurationError as exc:
         raise _DbCommandError(str(exc), 2) from exc
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"the database URL cannot be used ({type(exc).__name__})"
+        raise _DbCommandError(msg, 2) from exc
     try:
         if action == "status":
             version = sql.current_version(engine)
@@ -256,7 +259,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="run an offline end-to-end LTI launch")
     demo_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    db_parser = commands.add_parser("db", help="manage credlti's SQL tables")
+    db_parser = commands.add_parser(
+        "db",
+        help="manage credlti's SQL tables",
+        description="Show (status) or bring up to date (upgrade) the schema of credlti's tables.",
+        epilog="exit status: 0 done or up to date; 1 upgrade pending, or the database "
+        "failed or is unreachable; 2 unusable URL or driver not installed; 3 the "
+        "database's schema is newer than this credlti",
+    )
     db_parser.add_argument("action", choices=["upgrade", "status"])
     db_parser.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db")
     args = parser.parse_args(argv)

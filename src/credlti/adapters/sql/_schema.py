@@ -240,7 +240,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     """
     try:
         dialect = sa.make_url(url).get_backend_name()
-    except sa_exc.ArgumentError as exc:
+    except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: e.g. a bad port
         msg = (
             "the database URL cannot be parsed; expected for example "
             "sqlite:///credlti.db or postgresql+psycopg://user@host/dbname"
