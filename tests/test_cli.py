@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import credlti
 from credlti import __version__
 from credlti.cli import main
+
+SRC = str(Path(credlti.__file__).resolve().parents[1])
 
 
 def test_demo_runs_a_launch_and_rejects_replay_and_tampering() -> None:
@@ -69,3 +75,106 @@ def test_python_dash_m_entry_point() -> None:
     )
 
     assert json.loads(result.stdout)[1]["accepted"] is True
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python`` with this checkout's source first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        (
+            "nosuchdialect://x",
+            2,
+            "unknown database dialect or driver 'nosuchdialect' in the database URL; "
+            "credlti supports sqlite:// and postgresql+psycopg://",
+        ),
+        ("not a url", 2, "the database URL cannot be parsed; expected for example"),
+        ("postgresql+psycopg://app:hunter2@db:port/app", 2, "the database URL cannot be parsed"),
+        (
+            "postgresql+pg8000://app:hunter2@127.0.0.1/app",
+            2,
+            "the database driver for postgresql+pg8000:// is not installed (no module "
+            "'pg8000'); install \"credlti[postgres]\" (psycopg 3) and use a "
+            "postgresql+psycopg:// URL",
+        ),
+        (
+            "mysql://app:hunter2@127.0.0.1/app",
+            2,
+            "the database driver for mysql:// is not installed (no module 'MySQLdb'); "
+            'credlti supports SQLite (install "credlti[sql]") and PostgreSQL',
+        ),
+        (
+            "postgresql+psycopg://app:hunter2@127.0.0.1:{port}/app?password=hunter2",
+            1,
+            "cannot connect to the database (postgresql on 127.0.0.1:{port}, database app): "
+            "OperationalError: ",
+        ),
+        (
+            "sqlite:////nonexistent-credlti-dir/x.db",
+            1,
+            "cannot connect to the database (SQLite file /nonexistent-credlti-dir/x.db): "
+            "OperationalError: unable to open database file",
+        ),
+    ],
+    ids=[
+        "unknown-dialect",
+        "not-a-url",
+        "bad-port",
+        "missing-driver",
+        "unsupported",
+        "refused",
+        "no-dir",
+    ],
+)
+@pytest.mark.parametrize("action", ["status", "upgrade"])
+def test_db_errors_are_one_line_never_a_traceback(
+    url: str, status: int, message: str, action: str
+) -> None:
+    """`python -m credlti db` on a bad URL, a missing driver or an unreachable database:
+    one line on stderr naming the reason (and the extra to install), a non-zero exit,
+    and never the password."""
+    port = _closed_port()
+
+    result = _run("-m", "credlti", "db", action, "--url", url.format(port=port))
+
+    assert result.returncode == status
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: " + message.format(port=port))
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+def test_db_without_sqlalchemy_names_the_extra() -> None:
+    """Without SQLAlchemy installed, `credlti db` says which extra to install (exit 2)."""
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None; from credlti.cli import main; "
+        "raise SystemExit(main(['db', 'status', '--url', 'sqlite://']))"
+    )
+
+    result = _run("-c", code)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: credlti.adapters.sql needs SQLAlchemy")
+    assert 'pip install "credlti[sql]"' in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_db_errors_go_to_the_given_stream() -> None:
+    """Called with an output stream (as tests and embedding hosts do), errors go there."""
+    out = io.StringIO()
+
+    assert main(["db", "status", "--url", "nosuchdialect://x"], out) == 2
+
+    assert out.getvalue().startswith("error: unknown database dialect")

@@ -182,26 +182,68 @@ def demo(out: TextIO, *, as_json: bool = False) -> int:
     return 0
 
 
-def db_command(out: TextIO, action: str, url: str) -> int:
-    """Run ``credlti db upgrade|status --url URL``; return the exit status."""
+def db_command(out: TextIO, action: str, url: str, *, err: TextIO | None = None) -> int:
+    """Run ``credlti db upgrade|status --url URL``; return the exit status.
+
+    Exit statuses: 0 done (``status``: up to date); 1 ``status``: an upgrade is
+    pending, or the database cannot be reached or failed; 2 the URL is unusable (not
+    a URL, an unknown dialect, a driver or SQLAlchemy not installed); 3 the database's
+    schema is newer than this credlti. Every error is one line on *err* (default
+    *out*), never a traceback.
+    """
+    errors = out if err is None else err
+    try:
+        status = _db_command(out, action, url)
+    except _DbCommandError as exc:
+        message = " ".join(str(exc).split())
+        errors.write(f"error: {message}\n")
+        return exc.status
+    return status
+
+
+class _DbCommandError(Exception):
+    """A ``credlti db`` failure: its one-line message and exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _db_command(out: TextIO, action: str, url: str) -> int:
     try:
         from credlti.adapters import sql
-    except ImportError as exc:
-        out.write(f"error: {exc}\n")
-        return 2
-    engine = sql.create_engine(url)
+        from credlti.adapters.sql._migrations import MIGRATIONS, apply_migrations, too_new_error
+    except ImportError as exc:  # SQLAlchemy is missing: the message names the extra
+        raise _DbCommandError(str(exc), 2) from exc
+    from credlti.errors import ConfigurationError, StorageError, StorageSchemaTooNewError
+
     try:
-        before = sql.current_version(engine)
-        after = before if action == "status" else sql.upgrade(engine)
-    except CredltiError as exc:
-        out.write(f"error: {exc}\n")
-        return 1
+        engine = sql.create_engine(url)
+    except ConfigurationError as exc:
+        raise _DbCommandError(str(exc), 2) from exc
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"the database URL cannot be used ({type(exc).__name__})"
+        raise _DbCommandError(msg, 2) from exc
+    try:
+        if action == "status":
+            version = sql.current_version(engine)
+        else:
+            before, after = apply_migrations(engine, MIGRATIONS)
+    except StorageSchemaTooNewError as exc:
+        raise _DbCommandError(str(exc), 3) from exc
+    except StorageError as exc:
+        raise _DbCommandError(str(exc), 1) from exc
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"unexpected {type(exc).__name__}: {exc}"
+        raise _DbCommandError(msg, 1) from exc
     finally:
         engine.dispose()
     if action == "status":
-        state = "up to date" if before == sql.SCHEMA_VERSION else "upgrade needed"
-        out.write(f"schema version {before} of {sql.SCHEMA_VERSION} ({state})\n")
-        return 0 if before == sql.SCHEMA_VERSION else 1
+        if version > sql.SCHEMA_VERSION:
+            raise _DbCommandError(str(too_new_error(version, sql.SCHEMA_VERSION)), 3)
+        state = "up to date" if version == sql.SCHEMA_VERSION else "upgrade needed"
+        out.write(f"schema version {version} of {sql.SCHEMA_VERSION} ({state})\n")
+        return 0 if version == sql.SCHEMA_VERSION else 1
     if after == before:
         out.write(f"schema already at version {after}; nothing to do\n")
     else:
@@ -217,14 +259,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="run an offline end-to-end LTI launch")
     demo_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    db_parser = commands.add_parser("db", help="manage credlti's SQL tables")
+    db_parser = commands.add_parser(
+        "db",
+        help="manage credlti's SQL tables",
+        description="Show (status) or bring up to date (upgrade) the schema of credlti's tables.",
+        epilog="exit status: 0 done or up to date; 1 upgrade pending, or the database "
+        "failed or is unreachable; 2 unusable URL or driver not installed; 3 the "
+        "database's schema is newer than this credlti",
+    )
     db_parser.add_argument("action", choices=["upgrade", "status"])
     db_parser.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(stream, as_json=args.json)
     if args.command == "db":
-        return db_command(stream, args.action, args.url)
+        return db_command(
+            stream, args.action, args.url, err=stream if out is not None else sys.stderr
+        )
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects others
 
 

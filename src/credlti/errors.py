@@ -61,7 +61,8 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   └── ContentItemNotAcceptedError       an item breaks the request's settings (DL §4.4.1)
     ├── StorageError                       (500) a storage adapter failed
     │   ├── StorageUnavailableError           the backend failed or is unreachable
-    │   └── StorageConflictError              a uniqueness or integrity rule was violated
+    │   ├── StorageConflictError              a uniqueness or integrity rule was violated
+    │   └── StorageSchemaTooNewError          the database's schema is newer than this credlti
     └── CredentialError                    credentials vault errors (see credlti.credentials)
         ├── VaultNotFoundError             (404) seed ``:not_found``
         │   ├── CredentialNotFoundError
@@ -150,6 +151,7 @@ __all__ = [
     "StateMismatchError",
     "StorageConflictError",
     "StorageError",
+    "StorageSchemaTooNewError",
     "StorageUnavailableError",
     "TargetLinkUriMismatchError",
     "TargetLinkUriNotAllowedError",
@@ -701,6 +703,19 @@ class StorageConflictError(StorageError):
 
     code = "storage_conflict"
     http_status = 409
+
+
+class StorageSchemaTooNewError(StorageError):
+    """The database's schema version is newer than this credlti knows; nothing was changed.
+
+    A newer credlti has upgraded the database. credlti never downgrades a schema and
+    never works on tables it does not know: run that credlti version (or a later one),
+    or point this one at another database. ``details`` holds ``found`` (the database's
+    version) and ``supported`` (the newest version this credlti knows).
+    """
+
+    code = "storage_schema_too_new"
+    http_status = 500
 
 
 # --------------------------------------------------------------------------- credentials

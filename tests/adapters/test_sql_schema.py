@@ -19,7 +19,7 @@ from credlti.adapters.sql import (
     upgrade,
 )
 from credlti.cli import main
-from credlti.errors import StorageConflictError, StorageUnavailableError
+from credlti.errors import ConfigurationError, StorageConflictError, StorageUnavailableError
 from credlti.lti import Deployment, Registration
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
@@ -130,10 +130,13 @@ def test_cli_db_status_and_upgrade(tmp_path: Path) -> None:
 def test_cli_db_reports_unreachable_database(tmp_path: Path) -> None:
     """An unusable URL gives exit status 1 and a readable error, not a traceback."""
     out = io.StringIO()
-    url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    path = tmp_path / "missing-dir" / "x.db"
 
-    assert main(["db", "upgrade", "--url", url], out) == 1
-    assert out.getvalue().startswith("error: reading the schema version failed in the database")
+    assert main(["db", "upgrade", "--url", f"sqlite:///{path}"], out) == 1
+    assert out.getvalue() == (
+        f"error: cannot connect to the database (SQLite file {path}): "
+        "OperationalError: unable to open database file\n"
+    )
 
 
 def _dump(engine: sa.engine.Engine, tables: list[str]) -> dict[str, list[tuple[object, ...]]]:
@@ -205,3 +208,44 @@ def test_cli_db_reports_and_applies_1_to_latest(url: str) -> None:
     engine = create_engine(url)
     assert SqlLaunchStorage(engine).get_registration(REGISTRATION.issuer, None) == REGISTRATION
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nosuchdialect://x", "unknown database dialect or driver 'nosuchdialect'"),
+        ("not a url", "the database URL cannot be parsed"),
+        ("postgresql+psycopg://app:hunter2@db:port/app", "the database URL cannot be parsed"),
+        ("postgresql+pg8000://app:hunter2@db/app", 'install "credlti[postgres]"'),
+        ("mysql://app:hunter2@db/app", 'PostgreSQL (install "credlti[postgres]"'),
+    ],
+)
+def test_create_engine_refuses_unusable_urls_with_configuration_errors(
+    url: str, message: str
+) -> None:
+    """A bad URL, an unknown dialect or a missing driver is a ConfigurationError naming the
+    extra to install, never a SQLAlchemy or import error, and never shows the password."""
+    with pytest.raises(ConfigurationError) as info:
+        create_engine(url)
+
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value)
+    assert info.value.code == "configuration_error"
+
+
+def test_unreachable_database_says_where_and_why() -> None:
+    """current_version() and upgrade() on a closed port: StorageUnavailableError saying
+    which database could not be reached and the driver's reason, without the password."""
+    engine = create_engine("postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
+    try:
+        for call in (current_version, upgrade):
+            with pytest.raises(StorageUnavailableError) as info:
+                call(engine)
+            assert str(info.value).startswith(
+                "cannot connect to the database (postgresql on 127.0.0.1:1, database app): "
+                "OperationalError: "
+            )
+            assert "hunter2" not in str(info.value)
+            assert info.value.details["database"] == "postgresql on 127.0.0.1:1, database app"
+    finally:
+        engine.dispose()

@@ -26,13 +26,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from credlti.adapters.sql._advantage import SqlServiceTokenCache, SqlToolKeyStore
 from credlti.adapters.sql._launch import SqlLaunchStorage
-from credlti.adapters.sql._schema import (
-    SCHEMA_VERSION,
-    create_engine,
-    current_version,
-    metadata,
-    upgrade,
-)
+from credlti.adapters.sql._migrations import SCHEMA_VERSION, current_version, upgrade
+from credlti.adapters.sql._schema import create_engine, metadata
 from credlti.adapters.sql._vault import (
     SqlAuditSink,
     SqlOAuthClientRegistry,

@@ -1,11 +1,11 @@
-"""The credlti tables and their versioned migrations.
+"""The credlti tables, and the engine settings credlti's adapters rely on.
 
 Rules of this module:
 
 1. Every table is prefixed ``credlti_`` so it can live in a host application's database.
-2. Each schema change is a new numbered migration appended to ``MIGRATIONS``; a
-   migration only adds (tables, columns, indexes) or transforms rows in place, so
-   upgrading an old schema keeps every row.
+2. A schema change is a new numbered migration in
+   :mod:`credlti.adapters.sql._migrations`; a migration only adds (tables, columns,
+   indexes) or transforms rows in place, so upgrading an old schema keeps every row.
 3. Timestamps are stored as UTC seconds since the epoch (double precision): the same
    comparisons work on SQLite and PostgreSQL, and no driver guesses time zones.
 4. Migrations create tables from the *current* ``Table`` objects. A later migration
@@ -16,22 +16,15 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+import sqlalchemy.exc as sa_exc
+from sqlalchemy.engine import Engine
 
-from credlti.adapters.sql._errors import read, transaction
+from credlti.errors import ConfigurationError
 
-__all__ = [
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
-    "create_engine",
-    "current_version",
-    "metadata",
-    "upgrade",
-]
+__all__ = ["create_engine", "metadata"]
 
 metadata = sa.MetaData()
 
@@ -228,37 +221,6 @@ service_tokens = sa.Table(
 )
 
 
-def _migration_1(conn: Connection) -> None:
-    """Version 1: LTI registrations, deployments and nonces."""
-    for table in (registrations, deployments, nonces):
-        table.create(conn, checkfirst=True)
-
-
-def _migration_2(conn: Connection) -> None:
-    """Version 2: the credentials vault (credentials, shares, tokens, audit, clients)."""
-    for table in (
-        credentials,
-        project_shares,
-        oauth_tokens,
-        transfer_tokens,
-        audit_events,
-        oauth_clients,
-        step_activity,
-    ):
-        table.create(conn, checkfirst=True)
-
-
-#: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n.
-def _migration_3(conn: Connection) -> None:
-    """Version 3: LTI Advantage (tool signing keys, cached service access tokens)."""
-    for table in (tool_keys, service_tokens):
-        table.create(conn, checkfirst=True)
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
 def create_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings credlti's adapters rely on.
 
@@ -266,7 +228,24 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     is set so concurrent writers wait instead of failing at once, and file databases
     use write-ahead logging (readers never block the writer; commits are durable
     across application crashes, and cheap).
+
+    No connection is opened here: an unreachable database is reported by the first
+    operation (:class:`~credlti.errors.StorageUnavailableError`).
+
+    Raises:
+        ConfigurationError: *url* is not a database URL, names a dialect or driver
+            SQLAlchemy does not know, or a driver that is not installed. The message
+            names the extra to install; it never repeats the URL (it may hold a
+            password).
     """
+    try:
+        dialect = sa.make_url(url).get_backend_name()
+    except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: e.g. a bad port
+        msg = (
+            "the database URL cannot be parsed; expected for example "
+            "sqlite:///credlti.db or postgresql+psycopg://user@host/dbname"
+        )
+        raise ConfigurationError(msg) from exc
     memory = url.startswith("sqlite") and (
         url.endswith(":memory:") or url.rstrip("/") == "sqlite:" or "mode=memory" in url
     )
@@ -274,7 +253,17 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         # One shared in-memory database for every thread of this engine.
         kwargs.setdefault("poolclass", sa.pool.StaticPool)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
-    engine = sa.create_engine(url, **kwargs)
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except sa_exc.NoSuchModuleError as exc:
+        driver = sa.make_url(url).drivername
+        msg = (
+            f"unknown database dialect or driver {driver!r} in the database URL; credlti "
+            "supports sqlite:// and postgresql+psycopg://"
+        )
+        raise ConfigurationError(msg, details={"driver": driver}) from exc
+    except ImportError as exc:
+        raise _missing_driver(dialect, sa.make_url(url).drivername, exc) from exc
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -290,36 +279,17 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def current_version(engine: Engine) -> int:
-    """Return the schema version of the database (0 when credlti's tables are absent)."""
-    with read(engine, "reading the schema version") as conn:
-        if not sa.inspect(conn).has_table(schema_version.name):
-            return 0
-        return int(conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none() or 0)
-
-
-def upgrade(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
-    """Apply pending migrations up to *target* in one transaction; return the new version.
-
-    Safe to run repeatedly and from several processes at once on PostgreSQL (the
-    version row is locked while migrating).
-    """
-    if not 0 <= target <= SCHEMA_VERSION:
-        msg = f"target must be between 0 and {SCHEMA_VERSION}, got {target}"
-        raise ValueError(msg)
-    with transaction(engine, "upgrading the schema") as conn:
-        schema_version.create(conn, checkfirst=True)
-        query = sa.select(schema_version.c.version).where(schema_version.c.id == 1)
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("LOCK TABLE credlti_schema_version IN EXCLUSIVE MODE"))
-        version = conn.execute(query).scalar_one_or_none()
-        if version is None:
-            conn.execute(schema_version.insert().values(id=1, version=0))
-            version = 0
-        for number in range(version + 1, target + 1):
-            MIGRATIONS[number - 1](conn)
-        if target > version:
-            conn.execute(
-                schema_version.update().where(schema_version.c.id == 1).values(version=target)
-            )
-        return max(version, target)
+def _missing_driver(dialect: str, driver: str, exc: ImportError) -> ConfigurationError:
+    """The error for a URL whose database driver module is not installed."""
+    missing = exc.name or "its module"
+    if dialect == "postgresql":
+        hint = 'install "credlti[postgres]" (psycopg 3) and use a postgresql+psycopg:// URL'
+    elif dialect == "sqlite":
+        hint = 'install "credlti[sql]" and use a sqlite:// URL'
+    else:
+        hint = (
+            'credlti supports SQLite (install "credlti[sql]") and PostgreSQL '
+            '(install "credlti[postgres]", postgresql+psycopg:// URLs)'
+        )
+    msg = f"the database driver for {driver}:// is not installed (no module {missing!r}); {hint}"
+    return ConfigurationError(msg, details={"driver": driver, "module": missing})
