@@ -34,8 +34,7 @@ def _best(code: str, repeat: int) -> float:
 
 def _loaded(module: str) -> list[str]:
     code = (
-        f"import sys, {module}; "
-        f"print(' '.join(m for m in sys.modules if m.startswith({HEAVY!r})))"
+        f"import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith({HEAVY!r})))"
     )
     out = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
