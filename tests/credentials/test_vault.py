@@ -343,18 +343,18 @@ class TestTransfer:
         assert info.value.field_errors[0].path == "name"
 
     def test_changeset_and_validation(self, kit: Kit) -> None:
-        """credential_transfer_changeset + validate_credential_transfer check the email."""
+        """transfer_form + validate_credential_transfer check the email."""
         cred = kit.pg(project_ids=["p2"])
-        empty = kit.vault.credential_transfer_changeset()
+        empty = kit.vault.transfer_form()
         assert empty.email is None
         assert not empty.valid
         ok = kit.vault.validate_credential_transfer(
-            kit.vault.credential_transfer_changeset("bob@example.org"), kit.alice, cred
+            kit.vault.transfer_form("bob@example.org"), kit.alice, cred
         )
         assert ok.valid
         assert ok.receiver == kit.bob
         bad = kit.vault.validate_credential_transfer(
-            kit.vault.credential_transfer_changeset("carol@example.org"), kit.alice, cred
+            kit.vault.transfer_form("carol@example.org"), kit.alice, cred
         )
         assert [e.message for e in bad.errors] == ["User doesn't have access to these projects: p2"]
 
