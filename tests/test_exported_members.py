@@ -7,7 +7,14 @@ import types
 
 import pytest
 
-PUBLIC_MODULES = ["credlti", "credlti.errors", "credlti.lti", "credlti.ports"]
+PUBLIC_MODULES = [
+    "credlti",
+    "credlti.credentials",
+    "credlti.credentials.ports",
+    "credlti.errors",
+    "credlti.lti",
+    "credlti.ports",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -21,7 +28,9 @@ def test_all_is_resolvable_without_duplicates(name: str) -> None:
         assert hasattr(module, item), f"{name}.{item} is in __all__ but missing"
 
 
-@pytest.mark.parametrize("name", ["credlti.lti", "credlti.errors"])
+@pytest.mark.parametrize(
+    "name", ["credlti.credentials", "credlti.credentials.ports", "credlti.errors", "credlti.lti"]
+)
 def test_all_lists_every_public_name(name: str) -> None:
     """No public class or function is defined or re-exported without being in __all__."""
     module = importlib.import_module(name)
