@@ -6,7 +6,7 @@ Every function here is a flow (or a plain helper) that only yields the effects o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,6 @@ from credlti.credentials._vault_effects import (
     GetRow,
     GetTokenRow,
     NewId,
-    Now,
     Open,
     RemoveShare,
     Seal,
@@ -37,20 +36,19 @@ from credlti.credentials._vault_effects import (
     UpdateRow,
 )
 from credlti.errors import (
-    ConfigurationError,
     CredentialNotFoundError,
     CredentialValidationError,
     StorageConflictError,
 )
 
 __all__ = [
+    "audit_event",
     "id_of",
     "insert_row",
     "load",
     "load_by_id",
     "locked_row",
     "new_event",
-    "now",
     "public_fields",
     "replace_row",
     "require_credential",
@@ -64,15 +62,6 @@ __all__ = [
 def id_of(value: Credential | str) -> str:
     """The id of a credential given as a record or an id."""
     return value if isinstance(value, str) else value.id
-
-
-def now() -> Flow[datetime]:
-    """The vault clock's current time; it must be timezone-aware."""
-    current: datetime = yield Now()
-    if current.tzinfo is None:
-        msg = "the vault's clock must return timezone-aware datetimes"
-        raise ConfigurationError(msg)
-    return current
 
 
 def seal_token(credential_id: str, client_id: str | None, token: OAuthToken) -> Flow[OAuthTokenRow]:
@@ -186,7 +175,23 @@ def new_event(
     metadata: Mapping[str, Any] | None = None,
 ) -> Flow[AuditEvent]:
     """An audit event with a new id."""
-    event_id = yield NewId()
+    event_id: str = yield NewId()
+    return audit_event(
+        event_id, action, credential_id, actor_id, at, changes=changes, metadata=metadata
+    )
+
+
+def audit_event(
+    event_id: str,
+    action: AuditAction,
+    credential_id: str,
+    actor_id: str | None,
+    at: datetime,
+    *,
+    changes: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """An audit event with the id *event_id*."""
     return AuditEvent(
         id=event_id,
         action=action,
@@ -236,11 +241,19 @@ def sync_shares(
     actor_id: str | None,
     at: datetime,
     events: list[AuditEvent],
+    *,
+    current: Sequence[ProjectShare] | None = None,
 ) -> Flow[None]:
-    """Session: make the credential's project shares exactly *wanted*, auditing each change."""
-    current = {s.project_id: s for s in (yield SharesOf(credential_id))}
-    for project_id in sorted(set(current) - wanted):
-        yield RemoveShare(current[project_id].id)
+    """Session: make the credential's project shares exactly *wanted*, auditing each change.
+
+    *current* are the shares it has now when the caller knows them (none for a new
+    credential); by default they are read.
+    """
+    if current is None:
+        current = yield SharesOf(credential_id)
+    by_project = {s.project_id: s for s in current}
+    for project_id in sorted(set(by_project) - wanted):
+        yield RemoveShare(by_project[project_id].id)
         events.append(
             (
                 yield from new_event(
@@ -252,7 +265,7 @@ def sync_shares(
                 )
             )
         )
-    for project_id in sorted(wanted - set(current)):
+    for project_id in sorted(wanted - set(by_project)):
         share_id = yield NewId()
         yield AddShare(
             ProjectShare(

@@ -9,6 +9,7 @@ one unit of work.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -22,7 +23,6 @@ from credlti.credentials._flows_common import (
     load_by_id,
     locked_row,
     new_event,
-    now,
     public_fields,
     replace_row,
     seal_token,
@@ -47,6 +47,7 @@ from credlti.credentials._vault_effects import (
     GetShare,
     GetUser,
     NewId,
+    Now,
     PutTokenRow,
     Record,
     Seal,
@@ -79,7 +80,7 @@ def _check(
     existing: Credential | None, attrs_: Mapping[Any, Any], settings: CheckSettings
 ) -> Flow[tuple[dict[str, Any], tuple[FieldError, ...]]]:
     """Session: the normalised changes and every field error, uniqueness included."""
-    at = yield from now()
+    at: datetime = yield Now()
     changes, errors = validate_changes(
         existing,
         attrs_,
@@ -132,7 +133,7 @@ def create_flow(
 def _create(
     attrs_: Mapping[Any, Any], actor_id: str | None, settings: CheckSettings
 ) -> Flow[Credential]:
-    at = yield from now()
+    at: datetime = yield Now()
     changes, errors = yield from _check(None, attrs_, settings)
     if errors:
         raise CredentialValidationError(
@@ -189,7 +190,7 @@ def update_flow(
 def _update(
     credential_id: str, attrs_: Mapping[Any, Any], actor_id: str | None, settings: CheckSettings
 ) -> Flow[Credential]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield from locked_row(credential_id)
     existing = yield from load(row)
     changes, errors = yield from _check(existing, attrs_, settings)
@@ -257,7 +258,7 @@ def delete_flow(credential_id: str, actor_id: str | None, config: VaultConfig) -
 
 
 def _delete(credential_id: str, actor_id: str | None) -> Flow[Credential]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield from locked_row(credential_id)
     gone = yield from load(row)
     yield DeleteRow(row.id)

@@ -17,10 +17,10 @@ from attrs import evolve
 from credlti._effects import Flow
 from credlti.credentials import _deletion
 from credlti.credentials._flows_common import (
+    audit_event,
     load,
     locked_row,
     new_event,
-    now,
     replace_row,
     sync_shares,
 )
@@ -37,7 +37,9 @@ from credlti.credentials._vault_effects import (
     Atomic,
     DeleteTransfers,
     GetUser,
+    NewId,
     Notify,
+    Now,
     Record,
     ScanRows,
     ScrubDue,
@@ -68,7 +70,7 @@ def schedule_deletion_flow(
 def _schedule(
     credential_id: str, actor_id: str | None, config: VaultConfig
 ) -> Flow[tuple[Credential, str, datetime]]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield from locked_row(credential_id)
     actor = actor_id or row.owner_id
     purge_at = _deletion.deletion_date(at, config.purge_deleted_after_days)
@@ -102,7 +104,7 @@ def cancel_deletion_flow(credential_id: str, actor_id: str | None) -> Flow[Crede
 
 
 def _cancel(credential_id: str, actor_id: str | None) -> Flow[Credential]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield from locked_row(credential_id)
     new = evolve(row, scheduled_deletion=None, updated_at=at)
     yield from replace_row(new)
@@ -116,7 +118,7 @@ def _cancel(credential_id: str, actor_id: str | None) -> Flow[Credential]:
 
 def purge_flow(batch_size: int) -> Flow[PurgeResult]:
     """Purge the credentials whose scheduled deletion is due, batch by batch."""
-    at = yield from now()
+    at: datetime = yield Now()
     after: str | None = None
     scrubbed = deleted = kept = 0
     while True:
@@ -145,15 +147,15 @@ def _purge_batch(
         deleted += row.deleted
         kept += not row.deleted
         if row.newly_scrubbed or row.deleted:
+            event_id: str = yield NewId()
             events.append(
-                (
-                    yield from new_event(
-                        AuditAction.PURGED,
-                        row.credential_id,
-                        None,
-                        at,
-                        metadata={"deleted": row.deleted},
-                    )
+                audit_event(
+                    event_id,
+                    AuditAction.PURGED,
+                    row.credential_id,
+                    None,
+                    at,
+                    metadata={"deleted": row.deleted},
                 )
             )
     yield Record(events)

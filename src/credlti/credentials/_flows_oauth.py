@@ -24,7 +24,6 @@ from credlti.credentials._flows_common import (
     load,
     locked_row,
     new_event,
-    now,
     require_credential,
     resolve,
     seal_token,
@@ -40,6 +39,7 @@ from credlti.credentials._vault_effects import (
     Atomic,
     CompareAndSetToken,
     GetClient,
+    Now,
     Record,
     StoreLock,
 )
@@ -60,7 +60,7 @@ def refresh_flow(
     assert current is not None  # noqa: S101 - resolve raises for a missing id
     if current.schema != "oauth" or current.oauth_client_id is None:
         return current
-    if _oauth.is_fresh(current.oauth_token, (yield from now()), config.refresh_buffer):
+    if _oauth.is_fresh(current.oauth_token, (yield Now()), config.refresh_buffer):
         return current
     client = yield GetClient(current.oauth_client_id)
     if client is None:
@@ -83,7 +83,7 @@ def _refresh_once(
 ) -> Flow[Credential]:
     latest = yield from require_credential(credential_id)
     token = latest.oauth_token
-    at = yield from now()
+    at: datetime = yield Now()
     if token is None or _oauth.is_fresh(token, at, config.refresh_buffer):
         return latest
     actor = actor_id or latest.owner_id
@@ -197,7 +197,7 @@ def revoke_token(credential: Credential, actor_id: str | None, config: VaultConf
     client = yield GetClient(credential.oauth_client_id)
     if client is None or not client.revocation_endpoint:
         return
-    at = yield from now()
+    at: datetime = yield Now()
     ok = False
     for value, hint in (
         (token.refresh_token, "refresh_token"),

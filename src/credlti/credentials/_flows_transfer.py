@@ -10,11 +10,13 @@ unit of work committed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from attrs import evolve
 
 from credlti._effects import Flow
 from credlti.credentials import _transfer
-from credlti.credentials._flows_common import load, new_event, now, replace_row
+from credlti.credentials._flows_common import load, new_event, replace_row
 from credlti.credentials._records import (
     AuditAction,
     Credential,
@@ -36,6 +38,7 @@ from credlti.credentials._vault_effects import (
     GetUserByEmail,
     NewId,
     Notify,
+    Now,
     RandomBytes,
     Record,
     TransfersOf,
@@ -98,7 +101,7 @@ def _initiate(
     credential_id: str,
     config: VaultConfig,
 ) -> Flow[tuple[Credential, str, TransferTokenRow]]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield GetRow(credential_id=credential_id, for_update=True)
     current = (yield from load(row)) if row else None
     projects = (yield AccessibleProjects(receiver_id)) if found_receiver else ()
@@ -146,7 +149,7 @@ def confirm_transfer_flow(
 def _confirm(
     credential_id: str, receiver: VaultUser | None, receiver_id: str, owner_id: str, token: str
 ) -> Flow[Credential]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield GetRow(credential_id=credential_id, for_update=True)
     current = (yield from load(row)) if row else None
     tokens = (yield TransfersOf(credential_id)) if row else ()
@@ -190,7 +193,7 @@ def revoke_transfer_flow(credential_id: str, owner_id: str, *, notify: bool) -> 
 
 
 def _revoke(credential_id: str, owner_id: str) -> Flow[tuple[Credential, set[str]]]:
-    at = yield from now()
+    at: datetime = yield Now()
     row = yield GetRow(credential_id=credential_id, for_update=True)
     _transfer.check_revoke((yield from load(row)) if row else None, owner_id)
     assert row is not None  # noqa: S101 - check_revoke raised otherwise

@@ -1,8 +1,8 @@
 """The :class:`Vault` facade: drives the vault's flows and performs their effects.
 
 Each method builds a flow (``_flows_*`` modules) and runs it with
-:func:`credlti._effects.run`; :meth:`Vault._perform` maps every effect of
-``_vault_effects`` to one call on the store, its unit of work, the key ring, the
+:func:`credlti._effects.run`; :meth:`Vault._run` performs every effect of
+``_vault_effects`` with one call on the store, its unit of work, the key ring, the
 clock, the randomness source, the directory, the notifier, the audit sink or the
 HTTP client. Audit rows are written last inside a unit of work (a failing sink
 aborts it); notifications, OAuth revocations and other remote calls happen after
@@ -15,6 +15,7 @@ import secrets as _secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -127,25 +128,27 @@ class _DiscardAudit:
         return []
 
 
-#: One handler per effect type: ``(vault, effect, session or None) -> result``.
-_Handler = Callable[["Vault", Any, "VaultSession | None"], Any]
+#: One handler per effect type: ``(vault, effect, session) -> result``. The session is
+#: ``None`` outside :class:`~credlti.credentials._vault_effects.Atomic`, where flows
+#: yield no session effect.
+_Handler = Callable[["Vault", Any, Any], Any]
 
 
-def _session(tx: VaultSession | None) -> VaultSession:
-    if tx is None:  # a flow bug: session effects only run inside Atomic
-        msg = "this vault effect needs a unit of work (yield it inside Atomic)"
-        raise RuntimeError(msg)
-    return tx
-
-
-def _record(tx: VaultSession | None, vault: Vault, events: Any) -> None:
-    _session(tx)
+def _record(vault: Vault, events: Any) -> None:
     for event in events:
         vault.audit.record(event)
 
 
+def _now(vault: Vault) -> datetime:
+    now = vault._clock()
+    if now.tzinfo is None:
+        msg = "the vault's clock must return timezone-aware datetimes"
+        raise ConfigurationError(msg)
+    return now
+
+
 _HANDLERS: dict[type, _Handler] = {
-    fx.Now: lambda v, e, tx: v._clock(),
+    fx.Now: lambda v, e, tx: _now(v),
     fx.NewId: lambda v, e, tx: v._new_id(),
     fx.RandomBytes: lambda v, e, tx: v._random(e.n),
     fx.Atomic: lambda v, e, tx: v._atomic(e.flow),
@@ -158,34 +161,28 @@ _HANDLERS: dict[type, _Handler] = {
     ),
     fx.NeedsReseal: lambda v, e, tx: v._keyring.key_id_of(e.ciphertext) != v._keyring.primary_id,
     fx.GetRow: lambda v, e, tx: (
-        _session(tx).credentials.get_for_update(e.credential_id)
+        tx.credentials.get_for_update(e.credential_id)
         if e.for_update
-        else _session(tx).credentials.get(e.credential_id)
+        else tx.credentials.get(e.credential_id)
     ),
-    fx.AddRow: lambda v, e, tx: _session(tx).credentials.add(e.row),
-    fx.UpdateRow: lambda v, e, tx: _session(tx).credentials.update(e.row),
-    fx.DeleteRow: lambda v, e, tx: _session(tx).credentials.delete(e.credential_id),
-    fx.FindRows: lambda v, e, tx: _session(tx).credentials.find(
-        owner_id=e.owner_id, project_id=e.project_id
-    ),
-    fx.ScrubDue: lambda v, e, tx: _session(tx).credentials.scrub_due(
-        e.ids, now=e.now, delete=e.delete
-    ),
-    fx.AddShare: lambda v, e, tx: _session(tx).shares.add(e.share),
-    fx.RemoveShare: lambda v, e, tx: _session(tx).shares.remove(e.share_id),
-    fx.GetShare: lambda v, e, tx: _session(tx).shares.get(e.share_id),
-    fx.SharesOf: lambda v, e, tx: _session(tx).shares.for_credential(e.credential_id),
-    fx.GetTokenRow: lambda v, e, tx: _session(tx).oauth_tokens.get(e.credential_id),
-    fx.PutTokenRow: lambda v, e, tx: _session(tx).oauth_tokens.put(e.row),
-    fx.CompareAndSetToken: lambda v, e, tx: _session(tx).oauth_tokens.compare_and_set(
+    fx.AddRow: lambda v, e, tx: tx.credentials.add(e.row),
+    fx.UpdateRow: lambda v, e, tx: tx.credentials.update(e.row),
+    fx.DeleteRow: lambda v, e, tx: tx.credentials.delete(e.credential_id),
+    fx.FindRows: lambda v, e, tx: tx.credentials.find(owner_id=e.owner_id, project_id=e.project_id),
+    fx.ScrubDue: lambda v, e, tx: tx.credentials.scrub_due(e.ids, now=e.now, delete=e.delete),
+    fx.AddShare: lambda v, e, tx: tx.shares.add(e.share),
+    fx.RemoveShare: lambda v, e, tx: tx.shares.remove(e.share_id),
+    fx.GetShare: lambda v, e, tx: tx.shares.get(e.share_id),
+    fx.SharesOf: lambda v, e, tx: tx.shares.for_credential(e.credential_id),
+    fx.GetTokenRow: lambda v, e, tx: tx.oauth_tokens.get(e.credential_id),
+    fx.PutTokenRow: lambda v, e, tx: tx.oauth_tokens.put(e.row),
+    fx.CompareAndSetToken: lambda v, e, tx: tx.oauth_tokens.compare_and_set(
         e.row, expected_version=e.expected_version
     ),
-    fx.AddTransfer: lambda v, e, tx: _session(tx).transfers.add(e.row),
-    fx.TransfersOf: lambda v, e, tx: _session(tx).transfers.for_credential(e.credential_id),
-    fx.DeleteTransfers: lambda v, e, tx: _session(tx).transfers.delete_for_credential(
-        e.credential_id
-    ),
-    fx.Record: lambda v, e, tx: _record(tx, v, e.events),
+    fx.AddTransfer: lambda v, e, tx: tx.transfers.add(e.row),
+    fx.TransfersOf: lambda v, e, tx: tx.transfers.for_credential(e.credential_id),
+    fx.DeleteTransfers: lambda v, e, tx: tx.transfers.delete_for_credential(e.credential_id),
+    fx.Record: lambda v, e, tx: _record(v, e.events),
     fx.ScanRows: lambda v, e, tx: v._store.scan_credentials(
         after_id=e.after_id, limit=e.limit, due_before=e.due_before
     ),
@@ -280,16 +277,18 @@ class Vault:
 
     # ================================================================ effects
 
-    def _perform(self, effect: Any, tx: VaultSession | None = None) -> Any:
-        """Carry out one effect of a vault flow (*tx*: the open unit of work, if any)."""
-        handler = _HANDLERS.get(type(effect))
-        if handler is None:
-            msg = f"the vault cannot perform {type(effect).__name__}"
-            raise TypeError(msg)
-        return handler(self, effect, tx)
-
     def _run(self, flow: Flow[Any], tx: VaultSession | None = None) -> Any:
-        return run(flow, lambda effect: self._perform(effect, tx), locks=self._locks)
+        """Drive *flow*, performing its effects (*tx*: the open unit of work, if any)."""
+        handlers = _HANDLERS
+
+        def perform(effect: Any) -> Any:
+            handler = handlers.get(type(effect))
+            if handler is None:
+                msg = f"the vault cannot perform {type(effect).__name__}"
+                raise TypeError(msg)
+            return handler(self, effect, tx)
+
+        return run(flow, perform, locks=self._locks)
 
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
