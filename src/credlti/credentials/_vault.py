@@ -282,10 +282,11 @@ class Vault:
         handlers = _HANDLERS
 
         def perform(effect: Any) -> Any:
-            handler = handlers.get(type(effect))
-            if handler is None:
+            try:
+                handler = handlers[type(effect)]
+            except KeyError:
                 msg = f"the vault cannot perform {type(effect).__name__}"
-                raise TypeError(msg)
+                raise TypeError(msg) from None
             return handler(self, effect, tx)
 
         return run(flow, perform, locks=self._locks)
