@@ -46,6 +46,7 @@ from credlti.credentials._vault_effects import (
     GetRow,
     GetShare,
     GetUser,
+    HasActivity,
     NewId,
     Now,
     PutTokenRow,
@@ -56,6 +57,7 @@ from credlti.errors import CredentialValidationError
 
 __all__ = [
     "CheckSettings",
+    "activity_flow",
     "change_flow",
     "create_flow",
     "delete_flow",
@@ -283,6 +285,12 @@ def _get_by_share(share_id: str) -> Flow[Credential | None]:
     share = yield GetShare(share_id)
     row = (yield GetRow(credential_id=share.credential_id)) if share else None
     return (yield from load(row)) if row else None
+
+
+def activity_flow(credential_id: str) -> Flow[bool]:
+    """True if any step (run) used the credential."""
+    used: bool = yield HasActivity(credential_id)
+    return used
 
 
 def find_flow(

@@ -29,6 +29,7 @@ from credlti.credentials import _vault_effects as fx
 from credlti.credentials._flows_common import id_of, load, locked_row, resolve
 from credlti.credentials._flows_credentials import (
     CheckSettings,
+    activity_flow,
     change_flow,
     create_flow,
     delete_flow,
@@ -428,7 +429,8 @@ class Vault:
 
     def has_activity_in_projects(self, credential: Credential | str) -> bool:
         """True if any step (run) used the credential."""
-        return self._activity.has_activity(id_of(credential))
+        used: bool = self._run(activity_flow(id_of(credential)))
+        return used
 
     def list_credentials(self, project_or_user: ProjectRef | VaultUser) -> list[Credential]:
         """Credentials shared with a project, or owned by a user, ordered by name."""
