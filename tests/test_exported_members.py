@@ -10,6 +10,8 @@ import pytest
 
 PUBLIC_MODULES = [
     "credlti",
+    "credlti.credentials",
+    "credlti.credentials.ports",
     "credlti.errors",
     "credlti.lti",
     "credlti.lti.deep_linking",
@@ -21,6 +23,8 @@ PUBLIC_MODULES = [
 ]
 #: Namespaces whose every public name must be listed in ``__all__``.
 COMPLETE_MODULES = [
+    "credlti.credentials",
+    "credlti.credentials.ports",
     "credlti.errors",
     "credlti.lti",
     "credlti.lti.deep_linking",

@@ -111,7 +111,7 @@ def _vault_demo(steps: list[dict[str, Any]]) -> None:
     log_line = f"connecting to db.internal as etl with {password}"
     steps.append({"step": "vault_scrub", "log": vault.scrubber_for(credential).scrub(log_line)})
     form = vault.validate_credential_transfer(
-        vault.credential_transfer_changeset("bob@example.org"), alice, credential
+        vault.transfer_form("bob@example.org"), alice, credential
     )
     if form.receiver is None:  # pragma: no cover - bob exists and shares the project
         raise AssertionError(form)

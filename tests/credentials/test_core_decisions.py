@@ -259,7 +259,7 @@ class TestOAuthDecisions:
         ],
     )
     def test_parse_expiry(self, data: dict, expected: datetime | None) -> None:  # type: ignore[type-arg]
-        """expires_in wins; expires_at may be epoch or ISO-8601 (Lightning §11.11)."""
+        """expires_in wins; expires_at may be epoch or ISO-8601."""
         assert _oauth.parse_expiry(data, NOW) == expected
 
     def test_refresh_response_keeps_previous_values(self) -> None:

@@ -110,7 +110,7 @@ class TestCrud:
         ]
 
     def test_update_cannot_change_owner_or_schema(self, kit: Kit) -> None:
-        """Ownership moves only through a transfer; the schema is fixed (Lightning §11.5)."""
+        """Ownership moves only through a transfer; the schema is fixed."""
         cred = kit.pg()
         with pytest.raises(CredentialValidationError) as info:
             kit.vault.update_credential(cred.id, {"user_id": "bob", "schema": "raw"})
@@ -318,7 +318,7 @@ class TestTransfer:
             kit.vault.revoke_transfer("nope", "alice")
 
     def test_other_transfers_survive(self, kit: Kit) -> None:
-        """Confirming one transfer does not kill the owner's other pending transfers (§11.4)."""
+        """Confirming one transfer does not kill the owner's other pending transfers."""
         cid1, tok1 = self.start(kit)
         other = kit.pg("other", project_ids=["p1"])
         tok2 = kit.vault.initiate_credential_transfer(kit.alice, kit.bob, other).token
@@ -342,19 +342,19 @@ class TestTransfer:
             kit.vault.confirm_transfer(cid, "bob", "alice", token)
         assert info.value.field_errors[0].path == "name"
 
-    def test_changeset_and_validation(self, kit: Kit) -> None:
-        """credential_transfer_changeset + validate_credential_transfer check the email."""
+    def test_transfer_form_and_validation(self, kit: Kit) -> None:
+        """transfer_form + validate_credential_transfer check the email."""
         cred = kit.pg(project_ids=["p2"])
-        empty = kit.vault.credential_transfer_changeset()
+        empty = kit.vault.transfer_form()
         assert empty.email is None
         assert not empty.valid
         ok = kit.vault.validate_credential_transfer(
-            kit.vault.credential_transfer_changeset("bob@example.org"), kit.alice, cred
+            kit.vault.transfer_form("bob@example.org"), kit.alice, cred
         )
         assert ok.valid
         assert ok.receiver == kit.bob
         bad = kit.vault.validate_credential_transfer(
-            kit.vault.credential_transfer_changeset("carol@example.org"), kit.alice, cred
+            kit.vault.transfer_form("carol@example.org"), kit.alice, cred
         )
         assert [e.message for e in bad.errors] == ["User doesn't have access to these projects: p2"]
 

@@ -9,10 +9,12 @@
     cred = vault.create_credential({"name": "db", "schema": "postgresql", "owner_id": "u1",
                                     "body": {...}})
 
-The :class:`Vault` facade performs IO through the ports of :mod:`credlti.ports`; the
-decisions (validation, transfer checks, purge plans, token freshness, sensitive
-values, encryption) are pure functions in the private modules, re-exported here
-where hosts need them. See ``docs/credentials.md``.
+The :class:`Vault` facade runs the vault's flows (generators yielding effect records,
+in the private ``_flows_*`` modules) and performs their effects through the ports of
+:mod:`credlti.credentials.ports`; the decisions (validation, transfer checks, purge
+plans, token freshness, sensitive values) are pure functions in private modules.
+Exported here: the facade and its configuration, the records hosts read and store
+adapters write, schemas, keys and the secret scrubber. See ``docs/credentials.md``.
 """
 
 from credlti._crypto import EncryptionKey, KeyRing, associated_data
@@ -23,7 +25,6 @@ from credlti.credentials._records import (
     ClientAuthMethod,
     Credential,
     CredentialRow,
-    FieldError,
     OAuthClient,
     OAuthToken,
     OAuthTokenRow,
@@ -47,6 +48,7 @@ from credlti.credentials._sensitive import (
     sensitive_values,
 )
 from credlti.credentials._vault import Vault
+from credlti.errors import FieldError
 
 __all__ = [
     "SAFE_KEYS",

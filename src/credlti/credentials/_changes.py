@@ -1,8 +1,8 @@
-r"""Validation of credential attributes (pure): Lightning's changeset, field by field.
+r"""Validation of credential attributes (pure), field by field, before anything is saved.
 
-Names: required, at most 255 characters of ``[A-Za-z0-9_\\- ]`` (Lightning #2909);
+Names: required, at most 255 characters of ``[A-Za-z0-9_\\- ]``;
 unique per owner (checked by the facade against the store). The owner can only
-change through a transfer (fixes defect §11.5); the schema is fixed at creation.
+change through a transfer, never through an update; the schema is fixed at creation.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scheduled-deletion and purge decisions (pure).
 
-Fixes Lightning defects §11.1-3: counts are true, purging never goes through schema
+The counts are true, purging never goes through schema
 typing (so typed credentials are scrubbed too), and OAuth secrets are purged with
 the body.
 """

@@ -1,6 +1,6 @@
 """OAuth token decisions (pure): validation, freshness, refresh requests, outcomes.
 
-Fixes Lightning defects §11.9-11: a refresh response may omit ``scope``,
+A refresh response may omit ``scope``,
 ``token_type``, expiry and ``refresh_token`` (previous values are carried forward);
 ``expires_at`` may be epoch seconds or ISO-8601; 408/425/429/5xx and network
 failures are temporary (honouring ``Retry-After``); 400/401 and ``invalid_grant``

@@ -120,7 +120,7 @@ class ChangeResult:
 
 @attrs.frozen(kw_only=True)
 class ProjectShare:
-    """A credential shared with a project (Lightning's ``ProjectCredential``)."""
+    """A credential shared with a project."""
 
     id: str
     credential_id: str
@@ -241,7 +241,7 @@ class PendingTransfer:
 
 @attrs.frozen(kw_only=True)
 class TransferForm:
-    """The transfer "changeset": the receiver's email and its validation errors."""
+    """A transfer form: the receiver's email and, once validated, its errors."""
 
     email: str | None = None
     errors: tuple[FieldError, ...] = ()
@@ -304,7 +304,7 @@ class VaultConfig:
 
     Attributes:
         purge_deleted_after_days: Grace period before a scheduled deletion is purged;
-            ``None`` purges at the next run (Lightning's "absent → immediate").
+            ``None`` purges at the next run.
         transfer_token_ttl: How long a transfer confirmation token stays valid.
         refresh_buffer: A token expiring sooner than this is refreshed first.
         http_timeout: Seconds for every token-endpoint call.

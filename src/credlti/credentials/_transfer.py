@@ -1,6 +1,6 @@
 """Ownership-transfer decisions (pure: ids, records, hashes and ``now`` in; errors out).
 
-Fixes Lightning's defect §11.4: a token is bound to one credential, its owner and its
+A token is bound to one credential, its owner and its
 receiver; confirming re-checks ownership, the pending status and the receiver's
 project access; only that credential's tokens are deleted.
 """
@@ -151,7 +151,8 @@ def check_confirm(
     Every stored hash of the credential is compared in constant time (no early exit).
 
     Raises:
-        CredentialNotFoundError / UserNotFoundError: Seed ``:not_found``.
+        CredentialNotFoundError: The credential does not exist.
+        UserNotFoundError: The receiver does not exist.
         TransferTokenError: Unknown, expired, or bound to another receiver.
         NotOwnerError: The confirming user is not the owner the token was issued to.
         NotPendingError: The credential has no pending transfer.
@@ -201,9 +202,9 @@ def check_revoke(credential: Credential | None, owner_id: str) -> Credential:
     """Decide whether *owner_id* may revoke the pending transfer of *credential*.
 
     Raises:
-        CredentialNotFoundError: Seed ``:not_found``.
-        NotOwnerError: Seed ``:not_owner``.
-        NotPendingError: Seed ``:not_pending``.
+        CredentialNotFoundError: The credential does not exist.
+        NotOwnerError: *owner_id* does not own it.
+        NotPendingError: No transfer of it is pending.
     """
     if credential is None:
         raise CredentialNotFoundError("the credential does not exist")
@@ -238,7 +239,7 @@ def validate_transfer_form(
     receiver: VaultUser | None,
     receiver_projects: Iterable[str],
 ) -> TransferForm:
-    """Validate a transfer form (Lightning's ``validate_credential_transfer``).
+    """Validate a transfer form: email format, not the sender, user exists, project access.
 
     *receiver* is the user found by the form's email (case-insensitively), or None.
     """

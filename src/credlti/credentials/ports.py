@@ -89,7 +89,7 @@ class CredentialRepository(Protocol):
 
 
 class ShareRepository(Protocol):
-    """**Protocol:** project shares (Lightning's ``project_credentials``)."""
+    """**Protocol:** project shares: which projects may use a credential."""
 
     def add(self, share: ProjectShare) -> None:
         """Insert; StorageConflictError if the credential is already in that project."""

@@ -1,0 +1,421 @@
+"""The SQL vault's unit of work: prepared statements and one repository per table.
+
+A session holds the repositories of one unit of work on one connection; on SQLite it
+starts holding the write lock. The open session of each engine is kept per thread
+or asyncio task so the other vault ports join it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from credlti.adapters.sql._errors import read, storage_errors, transaction
+from credlti.adapters.sql._schema import (
+    audit_events,
+    credentials,
+    oauth_tokens,
+    project_shares,
+    transfer_tokens,
+)
+from credlti.adapters.sql._vault_rows import (
+    _credential,
+    _credential_values,
+    _share,
+    _token,
+    _token_values,
+    _transfer,
+    _ts,
+)
+from credlti.credentials._records import (
+    CredentialRow,
+    OAuthTokenRow,
+    ProjectShare,
+    ScrubbedRow,
+    TransferTokenRow,
+)
+from credlti.errors import StorageConflictError
+
+# Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
+_IN_CHUNK = 500
+
+
+def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless it breaks a uniqueness rule; True if it was inserted.
+
+    ``ON CONFLICT DO NOTHING`` keeps a PostgreSQL transaction usable after a
+    duplicate (a failed statement would abort it), so a conflict is reported without
+    poisoning the unit of work.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        statement: sa.Executable = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - other dialects: the unique index decides
+        statement = table.insert()
+    # rowcount of an INSERT is only kept on request (SQLAlchemy 2.0.28+).
+    statement = statement.execution_options(preserve_rowcount=True)
+    return bool(conn.execute(statement, values).rowcount == 1)
+
+
+# --------------------------------------------------------------------------- statements
+#
+# Built once: SQLAlchemy then reuses their compiled form on every call.
+
+_c = credentials.c
+_GET_CREDENTIAL = sa.select(credentials).where(_c.id == sa.bindparam("id"))
+_LOCK_CREDENTIAL = _GET_CREDENTIAL.with_for_update()
+_CREDENTIAL_EXISTS = sa.select(sa.literal(1)).where(_c.id == sa.bindparam("id"))
+_other = credentials.alias("other")
+_UPDATE_CREDENTIAL = (
+    credentials.update()
+    .where(_c.id == sa.bindparam("key"))
+    .where(
+        ~sa.select(sa.literal(1))
+        .where(
+            (_other.c.owner_id == sa.bindparam("check_owner"))
+            & (_other.c.name == sa.bindparam("check_name"))
+            & (_other.c.id != sa.bindparam("key"))
+        )
+        .exists()
+    )
+)
+_DELETE_CREDENTIAL = credentials.delete().where(_c.id == sa.bindparam("id"))
+_SHARES_OF = (
+    sa.select(project_shares)
+    .where(project_shares.c.credential_id == sa.bindparam("id"))
+    .order_by(project_shares.c.created_at, project_shares.c.id)
+)
+_DELETE_SHARES_OF = project_shares.delete().where(
+    project_shares.c.credential_id == sa.bindparam("id")
+)
+_GET_SHARE = sa.select(project_shares).where(project_shares.c.id == sa.bindparam("id"))
+_DELETE_SHARE = project_shares.delete().where(project_shares.c.id == sa.bindparam("id"))
+_GET_TOKEN = sa.select(oauth_tokens).where(oauth_tokens.c.credential_id == sa.bindparam("id"))
+_DELETE_TOKEN = oauth_tokens.delete().where(oauth_tokens.c.credential_id == sa.bindparam("id"))
+_CAS_TOKEN = oauth_tokens.update().where(
+    (oauth_tokens.c.credential_id == sa.bindparam("key"))
+    & (oauth_tokens.c.version == sa.bindparam("expected"))
+)
+_TRANSFERS_OF = (
+    sa.select(transfer_tokens)
+    .where(transfer_tokens.c.credential_id == sa.bindparam("id"))
+    .order_by(transfer_tokens.c.created_at, transfer_tokens.c.id)
+)
+_DELETE_TRANSFERS = transfer_tokens.delete().where(
+    transfer_tokens.c.credential_id == sa.bindparam("id")
+)
+_AUDIT_FOR = (
+    sa.select(audit_events)
+    .where(audit_events.c.credential_id == sa.bindparam("id"))
+    .order_by(audit_events.c.seq)
+)
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+class _Credentials:
+    """:class:`~credlti.ports.CredentialRepository` on ``credlti_credentials``."""
+
+    def __init__(self, session: _Session) -> None:
+        self._s = session
+
+    def _fetch(
+        self, statement: sa.Executable, credential_id: str, action: str
+    ) -> CredentialRow | None:
+        with storage_errors(action):
+            found = self._s.conn.execute(statement, {"id": credential_id}).first()
+        return None if found is None else _credential(found._mapping)
+
+    def get(self, credential_id: str) -> CredentialRow | None:
+        return self._fetch(_GET_CREDENTIAL, credential_id, "reading a credential")
+
+    def get_for_update(self, credential_id: str) -> CredentialRow | None:
+        # PostgreSQL: FOR UPDATE row lock. SQLite: the unit of work already holds the
+        # database's write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
+        return self._fetch(_LOCK_CREDENTIAL, credential_id, "locking a credential")
+
+    def _exists(self, credential_id: str) -> bool:
+        return self._s.conn.execute(_CREDENTIAL_EXISTS, {"id": credential_id}).first() is not None
+
+    def add(self, row: CredentialRow) -> None:
+        with storage_errors("adding a credential"):
+            if _insert_ignoring_conflicts(self._s.conn, credentials, _credential_values(row)):
+                return
+            field = "id" if self._exists(row.id) else "name"
+        message = (
+            "a credential with this id already exists"
+            if field == "id"
+            else "the owner already has a credential with this name"
+        )
+        raise StorageConflictError(message, details={"field": field})
+
+    def update(self, row: CredentialRow) -> None:
+        # The SET clause comes from the column-named parameters.
+        params = _credential_values(row)
+        del params["id"]
+        params.update(key=row.id, check_owner=row.owner_id, check_name=row.name)
+        with storage_errors("updating a credential"):
+            if self._s.conn.execute(_UPDATE_CREDENTIAL, params).rowcount == 1:
+                return
+            exists = self._exists(row.id)
+        if not exists:
+            msg = "the credential to update no longer exists"
+            raise StorageConflictError(msg, details={"field": "id"})
+        msg = "the owner already has a credential with this name"
+        raise StorageConflictError(msg, details={"field": "name"})
+
+    def delete(self, credential_id: str) -> bool:
+        # Shares, token and transfer tokens go by ON DELETE CASCADE.
+        params = {"id": credential_id}
+        with storage_errors("deleting a credential"):
+            if self._s.cascade_by_hand:
+                for statement in (_DELETE_SHARES_OF, _DELETE_TOKEN, _DELETE_TRANSFERS):
+                    self._s.conn.execute(statement, params)
+            return bool(self._s.conn.execute(_DELETE_CREDENTIAL, params).rowcount)
+
+    def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        out: list[ScrubbedRow] = []
+        for start in range(0, len(credential_ids), _IN_CHUNK):
+            chunk = credential_ids[start : start + _IN_CHUNK]
+            out += self._scrub_chunk(chunk, now=now, delete=delete)
+        return out
+
+    def _scrub_chunk(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        # Set-based: lock the chunk's due rows, then a few statements for all of them.
+        ts, conn = _ts(now), self._s.conn
+        due_query = (
+            sa.select(_c.id, _c.body_ciphertext.is_not(None).label("has_body"))
+            .where(
+                _c.id.in_(list(credential_ids))
+                & _c.scheduled_deletion.is_not(None)
+                & (_c.scheduled_deletion <= ts)
+            )
+            .with_for_update()
+        )
+        with storage_errors("purging credentials"):
+            due = {row.id: bool(row.has_body) for row in conn.execute(due_query)}
+            if not due:
+                return []
+            ids = list(due)
+            token_of = oauth_tokens.c.credential_id
+            with_token = set(conn.execute(sa.select(token_of).where(token_of.in_(ids))).scalars())
+            conn.execute(oauth_tokens.delete().where(token_of.in_(ids)))
+            conn.execute(transfer_tokens.delete().where(transfer_tokens.c.credential_id.in_(ids)))
+            doomed = [i for i in ids if i in delete]
+            if doomed:
+                if self._s.cascade_by_hand:
+                    shares_of = project_shares.c.credential_id
+                    conn.execute(project_shares.delete().where(shares_of.in_(doomed)))
+                conn.execute(credentials.delete().where(_c.id.in_(doomed)))
+            scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
+            if scrub:
+                conn.execute(
+                    credentials.update()
+                    .where(_c.id.in_(scrub))
+                    .values(body_ciphertext=None, updated_at=ts)
+                )
+        return [
+            ScrubbedRow(i, due[i] or i in with_token, i in delete)
+            for i in credential_ids
+            if i in due
+        ]
+
+    def find(
+        self, *, owner_id: str | None = None, project_id: str | None = None
+    ) -> list[CredentialRow]:
+        query = sa.select(credentials)
+        if owner_id is not None:
+            query = query.where(_c.owner_id == owner_id)
+        if project_id is not None:
+            shared = sa.select(project_shares.c.credential_id).where(
+                project_shares.c.project_id == project_id
+            )
+            query = query.where(_c.id.in_(shared))
+        query = query.order_by(sa.func.lower(_c.name), _c.id)
+        with storage_errors("listing credentials"):
+            return [_credential(r._mapping) for r in self._s.conn.execute(query)]
+
+
+class _Shares:
+    """:class:`~credlti.ports.ShareRepository` on ``credlti_project_shares``."""
+
+    def __init__(self, session: _Session) -> None:
+        self._s = session
+
+    def add(self, share: ProjectShare) -> None:
+        values = {
+            "id": share.id,
+            "credential_id": share.credential_id,
+            "project_id": share.project_id,
+            "created_at": _ts(share.created_at),
+        }
+        with storage_errors("sharing a credential with a project"):
+            inserted = _insert_ignoring_conflicts(self._s.conn, project_shares, values)
+        if not inserted:
+            msg = "credential already added to this project"
+            raise StorageConflictError(msg, details={"field": "project_id"})
+
+    def remove(self, share_id: str) -> bool:
+        with storage_errors("removing a project share"):
+            return bool(self._s.conn.execute(_DELETE_SHARE, {"id": share_id}).rowcount)
+
+    def get(self, share_id: str) -> ProjectShare | None:
+        with storage_errors("reading a project share"):
+            found = self._s.conn.execute(_GET_SHARE, {"id": share_id}).first()
+        return None if found is None else _share(found._mapping)
+
+    def for_credential(self, credential_id: str) -> list[ProjectShare]:
+        with storage_errors("reading project shares"):
+            return [
+                _share(r._mapping) for r in self._s.conn.execute(_SHARES_OF, {"id": credential_id})
+            ]
+
+
+class _Tokens:
+    """:class:`~credlti.ports.OAuthTokenRepository` on ``credlti_oauth_tokens``."""
+
+    def __init__(self, session: _Session) -> None:
+        self._s = session
+
+    def get(self, credential_id: str) -> OAuthTokenRow | None:
+        with storage_errors("reading an OAuth token"):
+            found = self._s.conn.execute(_GET_TOKEN, {"id": credential_id}).first()
+        return None if found is None else _token(found._mapping)
+
+    def put(self, row: OAuthTokenRow) -> None:
+        values = _token_values(row)
+        conn = self._s.conn
+        with storage_errors("storing an OAuth token"):
+            dialect = conn.dialect.name
+            if dialect in {"postgresql", "sqlite"}:
+                insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+                    oauth_tokens
+                )
+                update = {k: v for k, v in values.items() if k != "credential_id"}
+                conn.execute(
+                    insert.on_conflict_do_update(index_elements=["credential_id"], set_=update),
+                    values,
+                )
+            else:  # pragma: no cover - other dialects: delete, then insert
+                conn.execute(_DELETE_TOKEN, {"id": row.credential_id})
+                conn.execute(oauth_tokens.insert(), values)
+
+    def compare_and_set(self, row: OAuthTokenRow, *, expected_version: int) -> bool:
+        params = _token_values(row)
+        del params["credential_id"]
+        params.update(key=row.credential_id, expected=expected_version)
+        with storage_errors("replacing an OAuth token"):
+            return bool(self._s.conn.execute(_CAS_TOKEN, params).rowcount == 1)
+
+    def delete(self, credential_id: str) -> bool:
+        with storage_errors("deleting an OAuth token"):
+            return bool(self._s.conn.execute(_DELETE_TOKEN, {"id": credential_id}).rowcount)
+
+
+class _Transfers:
+    """:class:`~credlti.ports.TransferTokenRepository` on ``credlti_transfer_tokens``."""
+
+    def __init__(self, session: _Session) -> None:
+        self._s = session
+
+    def add(self, row: TransferTokenRow) -> None:
+        values = {
+            "id": row.id,
+            "credential_id": row.credential_id,
+            "owner_id": row.owner_id,
+            "receiver_id": row.receiver_id,
+            "token_hash": row.token_hash,
+            "created_at": _ts(row.created_at),
+            "expires_at": _ts(row.expires_at),
+        }
+        with storage_errors("storing a transfer token"):
+            self._s.conn.execute(transfer_tokens.insert(), values)
+
+    def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
+        with storage_errors("reading transfer tokens"):
+            rows = self._s.conn.execute(_TRANSFERS_OF, {"id": credential_id})
+            return [_transfer(r._mapping) for r in rows]
+
+    def delete_for_credential(self, credential_id: str) -> int:
+        with storage_errors("deleting transfer tokens"):
+            return int(self._s.conn.execute(_DELETE_TRANSFERS, {"id": credential_id}).rowcount)
+
+
+class _Session:
+    """The repositories of one unit of work, all on one connection and transaction."""
+
+    def __init__(self, conn: Connection, *, cascade_by_hand: bool = False) -> None:
+        self.conn = conn
+        #: SQLite with foreign keys off: delete a credential's children explicitly.
+        self.cascade_by_hand = cascade_by_hand
+        #: Audit rows recorded in this unit of work, inserted in one batch at commit.
+        self.pending_audit: list[dict[str, Any]] = []
+        self.credentials = _Credentials(self)
+        self.shares = _Shares(self)
+        self.oauth_tokens = _Tokens(self)
+        self.transfers = _Transfers(self)
+
+    def flush_audit(self) -> None:
+        """Insert the buffered audit rows (before commit, or before reading them)."""
+        if self.pending_audit:
+            rows, self.pending_audit = self.pending_audit, []
+            with storage_errors("recording audit events"):
+                self.conn.execute(audit_events.insert(), rows)
+
+
+# A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
+_TAKE_WRITE_LOCK = credentials.update().where(_c.id.is_(None)).values(id=_c.id)
+
+
+def _begin_sqlite_writer(conn: Connection) -> bool:
+    """Start the SQLite unit of work holding the write lock; return whether FKs are on.
+
+    Normally: ``PRAGMA foreign_keys=ON`` (cascades need it, whatever engine the host
+    built; it is ignored inside a transaction) then ``BEGIN IMMEDIATE``. When the
+    engine has already begun the transaction itself (SQLAlchemy's ``BEGIN`` event
+    recipe, or sqlite3's ``autocommit=False``), a first write that changes nothing
+    takes the same lock.
+    """
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    conn.execute(_TAKE_WRITE_LOCK)
+    return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
+
+
+# The open unit of work of each engine in this thread / asyncio task.
+_ACTIVE: ContextVar[dict[Engine, _Session] | None] = ContextVar(
+    "credlti_sql_vault_sessions", default=None
+)
+
+
+def _active(engine: Engine) -> _Session | None:
+    sessions = _ACTIVE.get()
+    return None if sessions is None else sessions.get(engine)
+
+
+@contextlib.contextmanager
+def _use(engine: Engine, action: str, *, write: bool) -> Iterator[Connection]:
+    """The connection of the open unit of work on *engine*, else a short one of our own."""
+    session = _active(engine)
+    if session is not None:
+        with storage_errors(action):
+            yield session.conn
+        return
+    with (transaction if write else read)(engine, action) as conn:
+        yield conn
