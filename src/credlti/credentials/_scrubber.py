@@ -1,0 +1,283 @@
+"""The scrubber: one Aho-Corasick automaton over every form of every secret.
+
+Build: each secret (at least ``min_length`` characters) contributes the forms of
+:func:`credlti.credentials._scrub_forms.secret_forms`; each basic-auth string those of
+:func:`credlti.credentials._scrub_forms.basic_auth_forms`. A form enters the automaton
+by an *anchor*: its first :data:`MIN_ANCHOR` characters (the whole form when
+shorter), shared by up to :data:`GROUP_SIZE` forms (the forms of one secret mostly
+begin alike); a form finding that group full takes its first 16, 32, ... characters
+instead (anchors stop growing at :data:`LONG_FORM`). The trie is thus small (a few
+characters per form, not the form's length) and at most :data:`LONG_FORM` deep
+whatever the secrets, which bounds the work per text character: pyahocorasick walks
+the failure chain of its state at every character.
+
+Scan: every anchor hit is checked in place (``str.startswith``, at most
+:data:`LONG_FORM` characters); a form longer than that is looked for with ``str.find``
+from its first anchor hit on, once per scan. Hits come ordered by end position; each
+confirmed form is an interval of the text, overlapping or touching intervals are
+merged on a stack (amortized constant time per hit) and each merged stretch is
+replaced by the mask once. When the mask shares a character with some form (a secret
+containing ``*``), masking can create a new occurrence (``a`` + ``***``); the scan then
+repeats until nothing changes, at most :data:`MAX_PASSES` times, after which the whole
+text is replaced by the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import ahocorasick  # type: ignore[import-not-found,unused-ignore]
+import attrs
+
+from credlti.credentials._scrub_forms import basic_auth_forms, secret_forms
+from credlti.errors import CredentialValidationError, FieldError
+
+__all__ = [
+    "GROUP_SIZE",
+    "LONG_FORM",
+    "MAX_PASSES",
+    "MAX_SECRET_LENGTH",
+    "MAX_TOTAL_LENGTH",
+    "MIN_ANCHOR",
+    "Scrubber",
+]
+
+#: Shortest anchor: each form enters the automaton by its first 8, 16, 32... characters
+#: (the first such prefix no other form took), or whole when shorter.
+MIN_ANCHOR = 8
+#: Forms sharing one anchor before a longer prefix is taken.
+GROUP_SIZE = 8
+#: Forms longer than this are found with ``str.find`` (one linear pass per scan) once
+#: their anchor shows up; shorter ones are checked in place with ``str.startswith``.
+LONG_FORM = 256
+#: Largest secret (in characters) a scrubber accepts.
+MAX_SECRET_LENGTH = 4 * 1024 * 1024
+#: Largest total length of all the secrets of one scrubber (in characters).
+MAX_TOTAL_LENGTH = 16 * 1024 * 1024
+#: Scans of one text before falling back to masking all of it (mask-made matches only).
+MAX_PASSES = 8
+
+
+def _too_large(message: str) -> CredentialValidationError:
+    return CredentialValidationError(
+        message, field_errors=(FieldError(path="secrets", message=message),)
+    )
+
+
+def _find_runs(text: str, form: str, pos: int, starts: list[int], ends: list[int]) -> None:
+    """Append the merged occurrences of *form* in ``text[pos:]`` (linear in the text)."""
+    size = len(form)
+    first = text.find(form, pos)
+    while first >= 0:
+        start, end = first, first + size
+        # Overlapping occurrences: jump along the run by the shift that repeats it.
+        nxt = text.find(form, start + 1, end + size - 1)
+        while nxt >= 0:
+            shift = nxt - start
+            start, end = nxt, nxt + size
+            tail = form[size - shift :]
+            while text.startswith(tail, end):
+                start += shift
+                end += shift
+            nxt = text.find(form, start + 1, end + size - 1)
+        starts.append(first)
+        ends.append(end)
+        first = text.find(form, end)
+
+
+def _merge(starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
+    """Merge overlapping or touching intervals given in any order."""
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    out_s: list[int] = []
+    out_e: list[int] = []
+    for i in order:
+        s, e = starts[i], ends[i]
+        if out_s and s <= out_e[-1]:
+            out_e[-1] = max(out_e[-1], e)
+        else:
+            out_s.append(s)
+            out_e.append(e)
+    return out_s, out_e
+
+
+@attrs.define(init=False)
+class Scrubber:
+    """Masks every form of every secret in text, in time linear in the text.
+
+    The forms: the secret itself, its JSON, ``repr()``, percent (``quote``,
+    ``quote_plus``, either hex case) and HTML escapes, its base64 and base64url
+    encodings (padded or not) and, for secrets of 4 bytes or more, the part of those
+    encodings that stays the same inside a longer base64 blob at any byte alignment.
+    Overlapping or adjacent matches are masked as one. See ``docs/scrubber.md``.
+
+    Example::
+
+        scrubber = Scrubber(["hunter2"], basic_auth=basic_auth_values(body))
+        scrubber.scrub("login with hunter2")   # 'login with ***'
+
+    Args:
+        secrets: Secrets to mask; those shorter than *min_length* are ignored.
+        basic_auth: Base64 ``user:password`` strings (see ``basic_auth_values``).
+        mask: The replacement for each masked stretch of text.
+        min_length: Secrets with fewer characters are not masked (default 1: only
+            empty strings are skipped).
+
+    Raises:
+        CredentialValidationError: A secret is longer than :data:`MAX_SECRET_LENGTH`
+            characters or all of them together exceed :data:`MAX_TOTAL_LENGTH`.
+    """
+
+    mask: str
+    min_length: int
+    _forms: dict[str, None] = attrs.field(repr=False)
+    _total: int = attrs.field(repr=False)
+    _automaton: Any = attrs.field(repr=False)
+    _groups: list[tuple[int, list[str]]] = attrs.field(repr=False)
+    _hazard: bool = attrs.field(repr=False)
+
+    def __init__(
+        self,
+        secrets: Iterable[str] = (),
+        *,
+        basic_auth: Iterable[str] = (),
+        mask: str = "***",
+        min_length: int = 1,
+    ) -> None:
+        self.mask = mask
+        self.min_length = max(1, min_length)
+        self._forms = {}
+        self._total = 0
+        self._automaton = None
+        self._groups = []
+        self._hazard = False
+        self.add(secrets, basic_auth=basic_auth)
+
+    def __len__(self) -> int:
+        """How many distinct strings (secrets and their forms) are masked."""
+        return len(self._forms)
+
+    def add(self, secrets: Iterable[str], *, basic_auth: Iterable[str] = ()) -> None:
+        """Add secrets (with all their forms) and basic-auth strings.
+
+        Raises:
+            CredentialValidationError: The size bounds of the class are exceeded.
+        """
+        new: list[str] = []
+        total = self._total
+        for secret in secrets:
+            size = len(secret)
+            if size < self.min_length:
+                continue
+            if size > MAX_SECRET_LENGTH:
+                msg = f"a secret of {size} characters exceeds the scrubber's {MAX_SECRET_LENGTH}"
+                raise _too_large(msg)
+            total += size
+            new.extend(secret_forms(secret))
+        for encoded in basic_auth:
+            total += len(encoded)
+            new.extend(basic_auth_forms(encoded))
+        if total > MAX_TOTAL_LENGTH:
+            msg = f"the secrets total {total} characters, over the scrubber's {MAX_TOTAL_LENGTH}"
+            raise _too_large(msg)
+        self._total = total
+        before = len(self._forms)
+        self._forms.update(dict.fromkeys(form for form in new if form))
+        if len(self._forms) != before:
+            self._automaton = None  # rebuilt on the next scrub
+
+    def _build(self) -> Any:
+        forms = list(self._forms)
+        anchors: dict[str, list[str]] = {}
+        for form in forms:
+            anchor = form[:MIN_ANCHOR]
+            taken = anchors.get(anchor)
+            if taken is None:
+                anchors[anchor] = [form]
+                continue
+            # A full group: the first prefix of 2, 4, ... times MIN_ANCHOR characters
+            # whose group has room.
+            cut, size = MIN_ANCHOR, len(form)
+            while len(taken) >= GROUP_SIZE and cut < size and cut < LONG_FORM:
+                cut *= 2
+                anchor = form[:cut]
+                taken = anchors.setdefault(anchor, [])
+            taken.append(form)
+        automaton = ahocorasick.Automaton()
+        add_word = automaton.add_word
+        groups: list[tuple[int, list[str]]] = []
+        for index, (anchor, members) in enumerate(anchors.items()):
+            add_word(anchor, index)
+            groups.append((len(anchor), members))
+        automaton.make_automaton()
+        self._groups = groups
+        joined = "".join(forms)
+        self._hazard = not self.mask or any(char in joined for char in set(self.mask))
+        self._automaton = automaton
+        return automaton
+
+    def _pass(self, text: str, automaton: Any) -> str:
+        starts: list[int] = []
+        ends: list[int] = []
+        extra_s: list[int] = []
+        extra_e: list[int] = []
+        done: set[str] = set()
+        groups = self._groups
+        for last, group in automaton.iter(text):
+            size, forms = groups[group]
+            start = last + 1 - size
+            end = -1
+            for form in forms:
+                length = len(form)
+                if length > LONG_FORM:
+                    if form not in done:  # found in one linear pass over the rest
+                        done.add(form)
+                        _find_runs(text, form, start, extra_s, extra_e)
+                elif start + length > end and (length == size or text.startswith(form, start)):
+                    end = start + length
+            if end < 0:
+                continue
+            if starts and start <= ends[-1]:
+                # Matches come by anchor end, so this one may swallow earlier stretches.
+                while len(starts) > 1 and start <= ends[-2]:
+                    starts.pop()
+                    ends.pop()
+                if end > ends[-1]:
+                    ends[-1] = end
+                if start < starts[-1]:
+                    starts[-1] = start
+            else:
+                starts.append(start)
+                ends.append(end)
+        if not starts and not extra_s:
+            return text
+        if extra_s:
+            starts, ends = _merge(starts + extra_s, ends + extra_e)
+        parts: list[str] = []
+        kept = 0
+        mask = self.mask
+        for start, end in zip(starts, ends):
+            parts.append(text[kept:start])
+            parts.append(mask)
+            kept = end
+        parts.append(text[kept:])
+        return "".join(parts)
+
+    def scrub(self, text: str) -> str:
+        """Return *text* with every form of every secret replaced by the mask.
+
+        The result contains no form of any secret (bar a form that is part of the
+        mask itself), and scrubbing it again changes nothing.
+        """
+        if not self._forms or not text:
+            return text
+        automaton = self._automaton if self._automaton is not None else self._build()
+        out = self._pass(text, automaton)
+        if not self._hazard or out is text:
+            return out
+        for _ in range(MAX_PASSES):
+            again = self._pass(out, automaton)
+            if again == out:
+                return out
+            out = again
+        return self.mask
