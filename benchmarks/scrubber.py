@@ -52,6 +52,18 @@ def best(fn: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
+def best_pair(
+    first: Callable[[], object], second: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Best times of two functions timed in alternation (shared machine noise hits both)."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        a.append(best(first, 1))
+        b.append(best(second, 1))
+    return min(a), min(b)
+
+
 def make_secrets(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     return ["".join(rng.choices(ALPHABET, k=rng.randint(16, 64))) for _ in range(n)]
@@ -99,24 +111,27 @@ def built(secrets: list[str]) -> Scrubber:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    repeat = 3 if quick else 5
+    repeat = 3 if quick else 7
     size = 200_000 if quick else 1_000_000
     secrets = make_secrets(1000)
     text = make_text(size, secrets)
-    build_ms = best(lambda: built(secrets), repeat) * 1000
+    build_s, raw_build_s = best_pair(lambda: built(secrets), lambda: raw_automaton(secrets), repeat)
+    build_ms = build_s * 1000
     scrubber = built(secrets)
     out = scrubber.scrub(text)
     assert not any(s in out for s in secrets)
-    ours = len(text) / best(lambda: scrubber.scrub(text), repeat) / 1e6
     automaton = raw_automaton(secrets)
-    raw = len(text) / best(lambda: raw_scan(automaton, text), repeat) / 1e6
+    ours_s, raw_s = best_pair(
+        lambda: scrubber.scrub(text), lambda: raw_scan(automaton, text), repeat
+    )
+    ours, raw = len(text) / ours_s / 1e6, len(text) / raw_s / 1e6
 
     many = make_secrets(1000 if quick else 10_000, seed=13)
     few = many[:10]
     text_few = make_text(size, few, seed=17)
     big, small = built(many), built(few)
-    big_mbps = len(text_few) / best(lambda: big.scrub(text_few), repeat) / 1e6
-    small_mbps = len(text_few) / best(lambda: small.scrub(text_few), repeat) / 1e6
+    big_s, small_s = best_pair(lambda: big.scrub(text_few), lambda: small.scrub(text_few), repeat)
+    big_mbps, small_mbps = len(text_few) / big_s / 1e6, len(text_few) / small_s / 1e6
 
     one_mb = "".join(random.Random(3).choices(ALPHABET, k=1_000_000 if not quick else 250_000))
     quarter = one_mb[: len(one_mb) // 4]
@@ -131,6 +146,7 @@ def run(quick: bool) -> dict[str, Any]:
     scan_heavy_raw = best(lambda: raw_scan(heavy_raw, "a" * n_a), 1)
 
     ratios = {
+        "build_over_raw_build": build_s / raw_build_s,
         "scan_over_raw": ours / raw,
         "scan_many_over_few": big_mbps / small_mbps,
         "build_1mb_over_quarter": build_big / build_quarter,
@@ -141,6 +157,7 @@ def run(quick: bool) -> dict[str, Any]:
         "secrets": len(secrets),
         "forms": len(scrubber),
         "build_1000_ms": build_ms,
+        "raw_build_1000_ms": raw_build_s * 1000,
         "scan_mbps": ours,
         "raw_mbps": raw,
         "many_secrets": len(many),
@@ -158,8 +175,7 @@ def run(quick: bool) -> dict[str, Any]:
         "pass": {
             "build_1000_ms": build_ms <= TARGETS["build_1000_ms_max"],
             "scan_over_raw": ratios["scan_over_raw"] >= TARGETS["scan_over_raw_min"],
-            "scan_many_over_few": ratios["scan_many_over_few"]
-            >= TARGETS["scan_10000_over_10_min"],
+            "scan_many_over_few": ratios["scan_many_over_few"] >= TARGETS["scan_10000_over_10_min"],
         },
     }
 
@@ -171,7 +187,10 @@ def main() -> None:
         return
     r = result["ratios"]
     print(f"1,000 secrets, {result['forms']} forms; text {result['text_chars'] / 1e6:.1f} MB")
-    print(f"  build             : {result['build_1000_ms']:7.1f} ms (target <= 20)")
+    print(
+        f"  build             : {result['build_1000_ms']:7.1f} ms (target <= 20); raw "
+        f"pyahocorasick of the plain secrets {result['raw_build_1000_ms']:.1f} ms"
+    )
     print(f"  scan              : {result['scan_mbps']:7.1f} MB/s")
     print(f"  raw pyahocorasick : {result['raw_mbps']:7.1f} MB/s  ratio {r['scan_over_raw']:.2f}")
     print(
@@ -181,14 +200,15 @@ def main() -> None:
     print(
         f"one secret of {result['big_secret_chars']} chars: build "
         f"{result['build_big_secret_s'] * 1000:.0f} ms; a quarter of it "
-        f"{result['build_quarter_secret_s'] * 1000:.0f} ms (ratio {r['build_1mb_over_quarter']:.2f},"
-        " linear = 4)"
+        f"{result['build_quarter_secret_s'] * 1000:.0f} ms "
+        f"(ratio {r['build_1mb_over_quarter']:.2f}, linear = 4)"
     )
     print(
         f"'a'*1000+'b' over {result['prefix_heavy_chars']} x 'a': "
         f"{result['prefix_heavy_scan_s'] * 1000:.1f} ms; 4x text "
-        f"{result['prefix_heavy_scan_4x_s'] * 1000:.1f} ms (ratio {r['prefix_heavy_4x_over_1x']:.2f},"
-        f" linear = 4); raw pyahocorasick {result['prefix_heavy_raw_pyahocorasick_s'] * 1000:.0f} ms"
+        f"{result['prefix_heavy_scan_4x_s'] * 1000:.1f} ms "
+        f"(ratio {r['prefix_heavy_4x_over_1x']:.2f}, linear = 4); raw pyahocorasick "
+        f"{result['prefix_heavy_raw_pyahocorasick_s'] * 1000:.0f} ms"
     )
     print("pass:", result["pass"])
 

@@ -57,9 +57,7 @@ def _percent_table() -> dict[int, str]:
 _PERCENT = _percent_table()
 # The encoded ASCII characters whose escape has a hex letter, for the lower-case form.
 _HEX_LETTER = [
-    (chr(code), esc, esc.lower())
-    for code, esc in _PERCENT.items()
-    if esc != esc.lower()
+    (chr(code), esc, esc.lower()) for code, esc in _PERCENT.items() if esc != esc.lower()
 ]
 _HTML_CHARS = "&<>\"'"
 

@@ -256,7 +256,7 @@ class Scrubber:
         parts: list[str] = []
         kept = 0
         mask = self.mask
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=True):
             parts.append(text[kept:start])
             parts.append(mask)
             kept = end

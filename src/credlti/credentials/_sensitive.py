@@ -86,7 +86,7 @@ LOGIN_KEYS = frozenset(
 
 
 def _scalar_text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool) or isinstance(value, (Mapping, list, tuple)):
+    if value is None or isinstance(value, (bool, Mapping, list, tuple)):
         return None
     text = value if isinstance(value, str) else str(value)
     return text or None
@@ -116,9 +116,9 @@ def _mapping_pairs(node: Mapping[Any, Any], safe: set[str], out: dict[str, None]
     password = node.get("password")
     if not isinstance(password, str):
         for key in _USER_KEYS:
-            login = node.get(key)
-            if isinstance(login, str) and login:
-                _basic(login, "", out)
+            user = node.get(key)
+            if isinstance(user, str) and user:
+                _basic(user, "", out)
 
 
 def basic_auth_values(body: Any, *, safe_keys: Iterable[str] = SAFE_KEYS) -> list[str]:
