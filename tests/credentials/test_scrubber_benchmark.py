@@ -40,6 +40,7 @@ def test_scrubber_benchmark_json() -> None:
         "build_over_raw_build",
         "scan_over_raw",
         "scan_many_over_few",
+        "raw_many_over_few",
         "build_1mb_over_quarter",
         "prefix_heavy_4x_over_1x",
     }

@@ -45,31 +45,37 @@ def _lower_hex(text: str) -> str:
     return _HEX.sub(lambda m: m.group(0).lower(), text)
 
 
-def _percent_table() -> dict[int, str]:
-    table: dict[int, str] = {}
+def _percent_table(hexdigits: str) -> list[str]:
+    """A ``str.translate`` table for ASCII text (a list indexes faster than a dict)."""
+    table = []
     for code in range(128):
         char = chr(code)
-        if not (char.isalnum() or char in "_.-~"):
-            table[code] = f"%{code:02X}"
+        if char.isalnum() or char in "_.-~":
+            table.append(char)
+        else:
+            table.append("%" + hexdigits[code >> 4] + hexdigits[code & 15])
     return table
 
 
-_PERCENT = _percent_table()
-# The encoded ASCII characters whose escape has a hex letter, for the lower-case form.
-_HEX_LETTER = [
-    (chr(code), esc, esc.lower()) for code, esc in _PERCENT.items() if esc != esc.lower()
-]
-_HTML_CHARS = "&<>\"'"
+_PERCENT = _percent_table("0123456789ABCDEF")
+_PERCENT_LOWER = _percent_table("0123456789abcdef")
+# ASCII characters whose percent escape has a hex letter (the lower-case form differs).
+_HEX_LETTER = re.compile(
+    "["
+    + re.escape("".join(chr(c) for c, e in enumerate(_PERCENT) if e[0] == "%" and e != e.lower()))
+    + "]"
+)
+_HTML_CHARS = re.compile("[&<>\"']")
 
 
 def _percent_forms(secret: str, out: list[str]) -> None:
     if secret.isascii():
         upper = secret.translate(_PERCENT)  # quote(secret, safe="")
-        lower = upper
-        for char, up, low in _HEX_LETTER:
-            if char in secret:
-                lower = lower.replace(up, low)
-        for encoded in (upper, lower):
+        if _HEX_LETTER.search(secret):
+            variants: tuple[str, ...] = (upper, secret.translate(_PERCENT_LOWER))
+        else:
+            variants = (upper,)
+        for encoded in variants:
             out.append(encoded)
             if "/" in secret:  # quote(secret) keeps "/"
                 out.append(encoded.replace("%2F", "/").replace("%2f", "/"))
@@ -97,25 +103,34 @@ def _escape_forms(secret: str, out: list[str]) -> None:
         if '"' not in secret:
             out.append(repr(secret + "'")[1:-2])  # double-quoted: ' literal
     _percent_forms(secret, out)
-    if any(char in secret for char in _HTML_CHARS):
+    if _HTML_CHARS.search(secret):
         out.append(html.escape(secret, quote=True))
         out.append(html.escape(secret, quote=False))
 
 
+def _b64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
+
+
+def _url(encoded: str) -> str:
+    return encoded.replace("+", "-").replace("/", "_")
+
+
 def _base64_forms(raw: bytes, out: list[str]) -> None:
     n = len(raw)
-    full = base64.b64encode(raw).decode("ascii")
-    encodings = [full, full.rstrip("=")]
-    if n >= BLOB_MIN_BYTES:
-        for shift in (0, 1, 2):
-            # Character i covers bits [6i, 6i + 6) of the blob; the secret covers bits
-            # [8 * shift, 8 * (shift + n)). Keep the characters fully inside it.
-            first = -(-8 * shift // 6)
-            last = 8 * (shift + n) // 6
-            shifted = base64.b64encode(bytes(shift) + raw).decode("ascii")
-            encodings.append(shifted[first:last])
-    out.extend(encodings)
-    out.extend(e.replace("+", "-").replace("/", "_") for e in encodings)
+    std = _b64(raw)
+    url = _url(std)
+    if n < BLOB_MIN_BYTES:
+        out += (std, std.rstrip("="), url, url.rstrip("="))
+        return
+    # Character i of a blob covers bits [6i, 6i + 6); a secret after `shift` bytes
+    # covers bits [8 * shift, 8 * (shift + n)). Keep the characters fully inside it:
+    # from ceil(8 * shift / 6) to floor(8 * (shift + n) / 6).
+    stable = 8 * n // 6
+    shift1 = _b64(b"\0" + raw)[2 : (8 * n + 8) // 6]
+    shift2 = _b64(b"\0\0" + raw)[3 : (8 * n + 16) // 6]
+    out += (std, std.rstrip("="), std[:stable], url, url.rstrip("="), url[:stable])
+    out += (shift1, _url(shift1), shift2, _url(shift2))
 
 
 def secret_forms(secret: str) -> list[str]:

@@ -182,7 +182,7 @@ class Scrubber:
             raise _too_large(msg)
         self._total = total
         before = len(self._forms)
-        self._forms.update(dict.fromkeys(form for form in new if form))
+        self._forms.update(dict.fromkeys(new))
         if len(self._forms) != before:
             self._automaton = None  # rebuilt on the next scrub
 
