@@ -25,7 +25,7 @@ text is replaced by the mask.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]
 import attrs
@@ -43,10 +43,10 @@ __all__ = [
     "Scrubber",
 ]
 
-#: Shortest anchor: each form enters the automaton by its first 8, 16, 32... characters
-#: (the first such prefix no other form took), or whole when shorter.
+#: Shortest anchor: a form enters the automaton by its first ``MIN_ANCHOR`` characters
+#: (whole when shorter), or 2, 4, ... times that many when that anchor's group is full.
 MIN_ANCHOR = 8
-#: Forms sharing one anchor before a longer prefix is taken.
+#: Most forms sharing one anchor (each hit checks them all).
 GROUP_SIZE = 8
 #: Forms longer than this are found with ``str.find`` (one linear pass per scan) once
 #: their anchor shows up; shorter ones are checked in place with ``str.startswith``.
@@ -84,6 +84,14 @@ def _find_runs(text: str, form: str, pos: int, starts: list[int], ends: list[int
         starts.append(first)
         ends.append(end)
         first = text.find(form, end)
+
+
+class _Compiled(NamedTuple):
+    """A built automaton: anchor index -> (anchor length, forms), and the mask hazard."""
+
+    automaton: Any
+    groups: list[tuple[int, list[str]]]
+    hazard: bool
 
 
 def _merge(starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
@@ -132,9 +140,7 @@ class Scrubber:
     min_length: int
     _forms: dict[str, None] = attrs.field(repr=False)
     _total: int = attrs.field(repr=False)
-    _automaton: Any = attrs.field(repr=False)
-    _groups: list[tuple[int, list[str]]] = attrs.field(repr=False)
-    _hazard: bool = attrs.field(repr=False)
+    _compiled: _Compiled | None = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -148,9 +154,7 @@ class Scrubber:
         self.min_length = max(1, min_length)
         self._forms = {}
         self._total = 0
-        self._automaton = None
-        self._groups = []
-        self._hazard = False
+        self._compiled = None
         self.add(secrets, basic_auth=basic_auth)
 
     def __len__(self) -> int:
@@ -184,9 +188,9 @@ class Scrubber:
         before = len(self._forms)
         self._forms.update(dict.fromkeys(new))
         if len(self._forms) != before:
-            self._automaton = None  # rebuilt on the next scrub
+            self._compiled = None  # rebuilt on the next scrub
 
-    def _build(self) -> Any:
+    def _build(self) -> _Compiled:
         forms = list(self._forms)
         anchors: dict[str, list[str]] = {}
         for form in forms:
@@ -210,20 +214,20 @@ class Scrubber:
             add_word(anchor, index)
             groups.append((len(anchor), members))
         automaton.make_automaton()
-        self._groups = groups
         joined = "".join(forms)
-        self._hazard = not self.mask or any(char in joined for char in set(self.mask))
-        self._automaton = automaton
-        return automaton
+        hazard = not self.mask or any(char in joined for char in set(self.mask))
+        # One assignment: a concurrent scrub sees the old or the new build, never half.
+        self._compiled = compiled = _Compiled(automaton, groups, hazard)
+        return compiled
 
-    def _pass(self, text: str, automaton: Any) -> str:
+    def _pass(self, text: str, compiled: _Compiled) -> str:
         starts: list[int] = []
         ends: list[int] = []
         extra_s: list[int] = []
         extra_e: list[int] = []
         done: set[str] = set()
-        groups = self._groups
-        for last, group in automaton.iter(text):
+        groups = compiled.groups
+        for last, group in compiled.automaton.iter(text):
             size, forms = groups[group]
             start = last + 1 - size
             end = -1
@@ -271,12 +275,12 @@ class Scrubber:
         """
         if not self._forms or not text:
             return text
-        automaton = self._automaton if self._automaton is not None else self._build()
-        out = self._pass(text, automaton)
-        if not self._hazard or out is text:
+        compiled = self._compiled if self._compiled is not None else self._build()
+        out = self._pass(text, compiled)
+        if not compiled.hazard or out is text:
             return out
         for _ in range(MAX_PASSES):
-            again = self._pass(out, automaton)
+            again = self._pass(out, compiled)
             if again == out:
                 return out
             out = again
