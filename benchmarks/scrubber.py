@@ -21,6 +21,7 @@ import random
 import string
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -140,6 +141,11 @@ def run(quick: bool) -> dict[str, Any]:
     one_mb = "".join(random.Random(3).choices(ALPHABET, k=1_000_000 if not quick else 250_000))
     quarter = one_mb[: len(one_mb) // 4]
     build_big, build_quarter = best_pair(lambda: built([one_mb]), lambda: built([quarter]), 3)
+    tracemalloc.start()
+    kept = built([one_mb])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept
 
     heavy = built(["a" * 1000 + "b"])
     n_a = 50_000 if quick else 200_000
@@ -170,6 +176,7 @@ def run(quick: bool) -> dict[str, Any]:
         "big_secret_chars": len(one_mb),
         "build_big_secret_s": build_big,
         "build_quarter_secret_s": build_quarter,
+        "build_big_secret_peak_mib": peak / 2**20,
         "prefix_heavy_chars": n_a,
         "prefix_heavy_scan_s": scan_heavy,
         "prefix_heavy_scan_4x_s": scan_heavy_4x,
@@ -204,7 +211,8 @@ def main() -> None:
     )
     print(
         f"one secret of {result['big_secret_chars']} chars: build "
-        f"{result['build_big_secret_s'] * 1000:.0f} ms; a quarter of it "
+        f"{result['build_big_secret_s'] * 1000:.0f} ms, peak traced memory "
+        f"{result['build_big_secret_peak_mib']:.0f} MiB; a quarter of it "
         f"{result['build_quarter_secret_s'] * 1000:.0f} ms "
         f"(ratio {r['build_1mb_over_quarter']:.2f}, linear = 4)"
     )
