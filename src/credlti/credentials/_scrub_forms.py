@@ -29,7 +29,7 @@ import json
 import re
 from urllib.parse import quote, quote_plus
 
-__all__ = ["BLOB_MIN_BYTES", "basic_auth_forms", "secret_forms"]
+__all__ = ["BLOB_MIN_BYTES", "basic_auth_forms", "extend_forms", "secret_forms"]
 
 #: Secrets shorter than this (in UTF-8 bytes) get no stable-middle base64 forms: their
 #: middle would be 3 characters or fewer and would mask unrelated base64 text.
@@ -142,11 +142,17 @@ def secret_forms(secret: str) -> list[str]:
     Returns:
         The non-empty forms, in a stable order.
     """
-    out = [secret]
+    out: list[str] = []
+    extend_forms(secret, out)
+    return list(dict.fromkeys(out))
+
+
+def extend_forms(secret: str, out: list[str]) -> None:
+    """Append the forms of a non-empty *secret* to *out*, duplicates included."""
+    out.append(secret)
     if not _INERT.fullmatch(secret):
         _escape_forms(secret, out)
     _base64_forms(secret.encode("utf-8", "surrogatepass"), out)
-    return [form for form in dict.fromkeys(out) if form]
 
 
 def basic_auth_forms(encoded: str) -> list[str]:
