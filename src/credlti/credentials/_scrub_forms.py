@@ -27,7 +27,7 @@ import binascii
 import html
 import json
 import re
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 __all__ = ["BLOB_MIN_BYTES", "basic_auth_forms", "extend_forms", "secret_forms"]
 
@@ -38,19 +38,18 @@ BLOB_MIN_BYTES = 4
 # Characters that no escape or encoding below changes (percent-encoding keeps them,
 # JSON/repr/HTML do not escape them): such a secret has no escape forms.
 _INERT = re.compile(r"[A-Za-z0-9_.~-]*")
-_HEX = re.compile(r"%[0-9A-F]{2}")
 
 
-def _lower_hex(text: str) -> str:
-    return _HEX.sub(lambda m: m.group(0).lower(), text)
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _percent_table(hexdigits: str) -> list[str]:
-    """A ``str.translate`` table for ASCII text (a list indexes faster than a dict)."""
+    """A ``str.translate`` table for bytes as Latin-1 text (a list beats a dict)."""
     table = []
-    for code in range(128):
+    for code in range(256):
         char = chr(code)
-        if char.isalnum() or char in "_.-~":
+        if (char.isascii() and char.isalnum()) or char in "_.-~":
             table.append(char)
         else:
             table.append("%" + hexdigits[code >> 4] + hexdigits[code & 15])
@@ -69,26 +68,19 @@ _HTML_CHARS = re.compile("[&<>\"']")
 
 
 def _percent_forms(secret: str, out: list[str]) -> None:
-    if secret.isascii():
-        upper = secret.translate(_PERCENT)  # quote(secret, safe="")
-        if _HEX_LETTER.search(secret):
-            variants: tuple[str, ...] = (upper, secret.translate(_PERCENT_LOWER))
-        else:
-            variants = (upper,)
-        for encoded in variants:
-            out.append(encoded)
-            if "/" in secret:  # quote(secret) keeps "/"
-                out.append(encoded.replace("%2F", "/").replace("%2f", "/"))
-            if " " in secret:  # quote_plus(secret)
-                out.append(encoded.replace("%20", "+"))
-        return
-    for encoded in (
-        quote(secret, safe="/", errors="surrogatepass"),
-        quote(secret, safe="", errors="surrogatepass"),
-        quote_plus(secret, safe="", errors="surrogatepass"),
-    ):
+    # quote() percent-encodes the UTF-8 bytes: as Latin-1 text, one character a byte.
+    data = secret if secret.isascii() else _utf8(secret).decode("latin-1")
+    upper = data.translate(_PERCENT)  # quote(secret, safe="")
+    if not secret.isascii() or _HEX_LETTER.search(secret):
+        variants: tuple[str, ...] = (upper, data.translate(_PERCENT_LOWER))
+    else:
+        variants = (upper,)
+    for encoded in variants:
         out.append(encoded)
-        out.append(_lower_hex(encoded))
+        if "/" in secret:  # quote(secret) keeps "/"
+            out.append(encoded.replace("%2F", "/").replace("%2f", "/"))
+        if " " in secret:  # quote_plus(secret)
+            out.append(encoded.replace("%20", "+"))
 
 
 def _escape_forms(secret: str, out: list[str]) -> None:
@@ -152,7 +144,7 @@ def extend_forms(secret: str, out: list[str]) -> None:
     out.append(secret)
     if not _INERT.fullmatch(secret):
         _escape_forms(secret, out)
-    _base64_forms(secret.encode("utf-8", "surrogatepass"), out)
+    _base64_forms(_utf8(secret), out)
 
 
 def basic_auth_forms(encoded: str) -> list[str]:
