@@ -12,7 +12,7 @@ import pytest
 
 from credlti.credentials import Scrubber, basic_auth_values
 from credlti.credentials._scrub_forms import BLOB_MIN_BYTES, secret_forms
-from credlti.credentials._scrubber import LONG_FORM, MAX_SECRET_LENGTH, MAX_TOTAL_LENGTH
+from credlti.credentials._scrubber import LONG_FORM, MAX_SECRET_BYTES, MAX_TOTAL_BYTES
 from credlti.errors import CredentialValidationError
 
 SECRET = "p@ss w/rd:'quote\"&<é>\\end%41"
@@ -199,11 +199,13 @@ class TestBasicAuth:
 
 def test_size_bounds_raise_a_credlti_error() -> None:
     with pytest.raises(CredentialValidationError) as info:
-        Scrubber(["x" * (MAX_SECRET_LENGTH + 1)])
+        Scrubber(["x" * (MAX_SECRET_BYTES + 1)])
     assert info.value.details["fields"] == ["secrets"]
     scrubber = Scrubber()
-    for _ in range(MAX_TOTAL_LENGTH // MAX_SECRET_LENGTH):
-        scrubber.add(["y" * MAX_SECRET_LENGTH])
+    with pytest.raises(CredentialValidationError):  # counted in UTF-8 bytes
+        Scrubber(["\U0001f600" * (MAX_SECRET_BYTES // 4 + 1)])
+    for _ in range(MAX_TOTAL_BYTES // MAX_SECRET_BYTES):
+        scrubber.add(["y" * MAX_SECRET_BYTES])
     with pytest.raises(CredentialValidationError):
         scrubber.add(["z"])
 

@@ -37,8 +37,8 @@ __all__ = [
     "GROUP_SIZE",
     "LONG_FORM",
     "MAX_PASSES",
-    "MAX_SECRET_LENGTH",
-    "MAX_TOTAL_LENGTH",
+    "MAX_SECRET_BYTES",
+    "MAX_TOTAL_BYTES",
     "MIN_ANCHOR",
     "Scrubber",
 ]
@@ -51,10 +51,10 @@ GROUP_SIZE = 8
 #: Forms longer than this are found with ``str.find`` (one linear pass per scan) once
 #: their anchor shows up; shorter ones are checked in place with ``str.startswith``.
 LONG_FORM = 256
-#: Largest secret (in characters) a scrubber accepts.
-MAX_SECRET_LENGTH = 4 * 1024 * 1024
-#: Largest total length of all the secrets of one scrubber (in characters).
-MAX_TOTAL_LENGTH = 16 * 1024 * 1024
+#: Largest secret a scrubber accepts, in UTF-8 bytes (its forms weigh up to ~110x).
+MAX_SECRET_BYTES = 2 * 1024 * 1024
+#: Largest total size of the secrets and basic-auth strings of one scrubber, in bytes.
+MAX_TOTAL_BYTES = 4 * 1024 * 1024
 #: Scans of one text before falling back to masking all of it (mask-made matches only).
 MAX_PASSES = 8
 
@@ -63,6 +63,14 @@ def _too_large(message: str) -> CredentialValidationError:
     return CredentialValidationError(
         message, field_errors=(FieldError(path="secrets", message=message),)
     )
+
+
+def _checked_total(total: int, size: int) -> int:
+    total += size
+    if total > MAX_TOTAL_BYTES:
+        msg = f"the secrets total over {MAX_TOTAL_BYTES} bytes, the scrubber's bound"
+        raise _too_large(msg)
+    return total
 
 
 def _find_runs(text: str, form: str, pos: int, starts: list[int], ends: list[int]) -> None:
@@ -143,8 +151,8 @@ class Scrubber:
             empty strings are skipped).
 
     Raises:
-        CredentialValidationError: A secret is longer than :data:`MAX_SECRET_LENGTH`
-            characters or all of them together exceed :data:`MAX_TOTAL_LENGTH`.
+        CredentialValidationError: A secret is larger than :data:`MAX_SECRET_BYTES`
+            (UTF-8) or all of them together exceed :data:`MAX_TOTAL_BYTES`.
     """
 
     mask: str
@@ -181,20 +189,17 @@ class Scrubber:
         new: list[str] = []
         total = self._total
         for secret in secrets:
-            size = len(secret)
-            if size < self.min_length:
+            if len(secret) < self.min_length:
                 continue
-            if size > MAX_SECRET_LENGTH:
-                msg = f"a secret of {size} characters exceeds the scrubber's {MAX_SECRET_LENGTH}"
+            size = len(secret) if secret.isascii() else len(secret.encode("utf-8", "surrogatepass"))
+            if size > MAX_SECRET_BYTES:
+                msg = f"a secret of {size} bytes exceeds the scrubber's {MAX_SECRET_BYTES}"
                 raise _too_large(msg)
-            total += size
+            total = _checked_total(total, size)
             extend_forms(secret, new)
         for encoded in basic_auth:
-            total += len(encoded)
+            total = _checked_total(total, len(encoded))
             new.extend(basic_auth_forms(encoded))
-        if total > MAX_TOTAL_LENGTH:
-            msg = f"the secrets total {total} characters, over the scrubber's {MAX_TOTAL_LENGTH}"
-            raise _too_large(msg)
         self._total = total
         before = len(self._forms)
         self._forms.update(dict.fromkeys(new))
