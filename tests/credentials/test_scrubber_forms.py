@@ -11,6 +11,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from credlti.credentials import Scrubber, basic_auth_values
+from credlti.credentials import _scrubber as scrubber_module
 from credlti.credentials._scrub_forms import BLOB_MIN_BYTES, secret_forms
 from credlti.credentials._scrubber import LONG_FORM, MAX_SECRET_BYTES, MAX_TOTAL_BYTES
 from credlti.errors import CredentialValidationError
@@ -222,3 +223,14 @@ def test_surrogates_and_nul(secret: str, text: str) -> None:
     out = Scrubber([secret]).scrub(text)
     assert "***" in out
     assert secret not in out
+
+
+def test_a_long_anchor_reaching_back_keeps_the_stretches_it_swallows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hit whose anchor starts before earlier stretches must not cut their ends."""
+    monkeypatch.setattr(scrubber_module, "MIN_ANCHOR", 1)
+    monkeypatch.setattr(scrubber_module, "GROUP_SIZE", 1)
+    # Anchors: "pq" -> "p", "zq" -> "z", "zrq" -> "zr", "zrss" -> "zrss", "rsssssss" -> "r".
+    scrubber = Scrubber(["pq", "zq", "zrq", "zrss", "rsssssss"], mask="~")
+    assert scrubber.scrub("pqzrsssssss!") == "~!"

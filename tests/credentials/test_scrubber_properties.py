@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credlti.credentials import Scrubber, basic_auth_values
+from credlti.credentials import _scrubber as scrubber_module
 from credlti.credentials._scrub_forms import secret_forms
 from credlti.errors import CredltiError
 
@@ -99,3 +100,40 @@ def test_basic_pairs_of_any_body_are_masked(body: dict[str, object]) -> None:
     scrubber = Scrubber(basic_auth=pairs)
     for pair in pairs:
         assert scrubber.scrub(f"Basic {pair}") == "Basic ***"
+
+
+def _reference(forms: set[str], text: str, mask: str) -> str:
+    """Naive scrub: every occurrence of every form, touching stretches merged."""
+    spans = sorted(
+        (i, i + len(f)) for f in forms for i in range(len(text)) if text.startswith(f, i)
+    )
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, kept = [], 0
+    for start, end in merged:
+        out += [text[kept:start], mask]
+        kept = end
+    return "".join([*out, text[kept:]])
+
+
+@given(
+    st.lists(st.text("ab'<", min_size=1, max_size=14), min_size=1, max_size=12),
+    st.text("ab'<&#;x", max_size=80),
+    st.sampled_from([(1, 1), (2, 1), (2, 2), (3, 8), (8, 8)]),
+)
+@settings(max_examples=300)
+def test_matches_a_naive_scrubber(secrets: list[str], text: str, anchors: tuple[int, int]) -> None:
+    """Any anchor lengths and group sizes give the naive result (one pass, no '*')."""
+    saved = scrubber_module.MIN_ANCHOR, scrubber_module.GROUP_SIZE, scrubber_module.LONG_FORM
+    scrubber_module.MIN_ANCHOR, scrubber_module.GROUP_SIZE = anchors
+    scrubber_module.LONG_FORM = 6  # forms longer than 6 go through str.find
+    try:
+        scrubber = Scrubber(secrets, mask="~")
+        forms = {f for s in secrets for f in secret_forms(s)}
+        assert scrubber.scrub(text) == _reference(forms, text, "~")
+    finally:
+        scrubber_module.MIN_ANCHOR, scrubber_module.GROUP_SIZE, scrubber_module.LONG_FORM = saved

@@ -94,11 +94,16 @@ def _find_runs(text: str, form: str, pos: int, starts: list[int], ends: list[int
         first = text.find(form, end)
 
 
-# Characters of typical log text, most frequent first (an ASCII translate table).
-_FREQUENT = " etaoinsrhldcumfpgwybvkxjqz\nETAOINSRHLDCUMFPGWYBVKXJQZ0123456789.,:/-_=\"'"
-_RANK = [chr(len(_FREQUENT) + code) for code in range(128)]
-for _rank, _char in enumerate(_FREQUENT):
-    _RANK[ord(_char)] = chr(_rank)
+def _rank_table() -> list[str]:
+    """ASCII translate table: characters of typical log text by falling frequency."""
+    frequent = " etaoinsrhldcumfpgwybvkxjqz\nETAOINSRHLDCUMFPGWYBVKXJQZ0123456789.,:/-_=\"'"
+    table = [chr(len(frequent) + code) for code in range(128)]
+    for rank, char in enumerate(frequent):
+        table[ord(char)] = chr(rank)
+    return table
+
+
+_RANK = _rank_table()
 
 
 def _text_rank(anchor: str) -> str:
@@ -261,12 +266,15 @@ class Scrubber:
             if end < 0:
                 continue
             if starts and start <= ends[-1]:
-                # Matches come by anchor end, so this one may swallow earlier stretches.
+                # Hits come by anchor end, so this match ends after the last stretch
+                # starts: they overlap. It may reach back over earlier stretches too
+                # (a long anchor); those end before the last one starts.
+                if ends[-1] > end:
+                    end = ends[-1]
                 while len(starts) > 1 and start <= ends[-2]:
                     starts.pop()
                     ends.pop()
-                if end > ends[-1]:
-                    ends[-1] = end
+                ends[-1] = end
                 if start < starts[-1]:
                     starts[-1] = start
             else:
