@@ -7,7 +7,7 @@ import html
 import json
 from urllib.parse import quote, quote_plus
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from credlti.credentials import Scrubber, basic_auth_values
@@ -125,6 +125,7 @@ def _reference(forms: set[str], text: str, mask: str) -> str:
     st.text("ab'<&#;x", max_size=80),
     st.sampled_from([(1, 1), (2, 1), (2, 2), (3, 8), (8, 8)]),
 )
+@example(["pq", "zq", "zrq", "zrss", "rsssssss"], "pqzrsssssss!", (1, 1))  # a long anchor
 @settings(max_examples=300)
 def test_matches_a_naive_scrubber(secrets: list[str], text: str, anchors: tuple[int, int]) -> None:
     """Any anchor lengths and group sizes give the naive result (one pass, no '*')."""

@@ -158,6 +158,9 @@ class Scrubber:
     Raises:
         CredentialValidationError: A secret is larger than :data:`MAX_SECRET_BYTES`
             (UTF-8) or all of them together exceed :data:`MAX_TOTAL_BYTES`.
+
+    ``scrub`` may run in several threads at once; ``add`` must not run while another
+    thread scrubs with the same instance (build a new scrubber instead).
     """
 
     mask: str
