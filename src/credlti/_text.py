@@ -147,8 +147,10 @@ def safe_excerpt(value: object, *, limit: int = MAX_EXCERPT_LENGTH) -> str:
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _HEX = frozenset("0123456789abcdefABCDEF")
 #: Characters left as they are in a normalised path (RFC 3986 pchar and '/'); the
-#: rest (spaces, non-ASCII, quotes...) is percent-encoded as UTF-8, as browsers do.
+#: rest (non-ASCII text of an IRI) is percent-encoded as UTF-8, as browsers do.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+#: ASCII characters RFC 3986 never allows unencoded anywhere in a URL.
+_NEVER_IN_URL = frozenset(' "<>\\^`{|}')
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 _IPV6_CHARS = frozenset("0123456789abcdef:.")
@@ -226,15 +228,16 @@ def normalise_url(url: str) -> NormalisedUrl:
 
     Normalisation (RFC 3986 §6.2.2): scheme and host in lower case, the default port
     dropped, percent-escapes of unreserved characters decoded (so ``%2e`` is ``.``)
-    and the others in upper case, characters outside the URL syntax (spaces,
-    non-ASCII) percent-encoded as UTF-8. Query and fragment are not part of the
-    result.
+    and the others in upper case, non-ASCII characters (an IRI) percent-encoded as
+    UTF-8. Query and fragment are not part of the result.
 
     Raises:
         ValueError: The URL is not absolute http(s) with a plain host (no userinfo, no
             percent-encoded or non-ASCII host), or it holds a control character, a
-            backslash, a malformed percent-escape, or a path that servers disagree
-            about: a ``.`` or ``..`` segment (however encoded, also ``..;``), an
+            backslash, a character URLs never hold raw (space, ``"``, ``<``, ``>``,
+            ``^``, backtick, ``{``, ``|``, ``}``), a malformed percent-escape, or a
+            path that servers disagree about: a ``.`` or ``..`` segment (however
+            encoded, also ``..;``), an
             encoded ``/``, ``\`` or ``%``, or an empty segment (``//``). The
             message never repeats the URL.
     """
@@ -243,6 +246,9 @@ def normalise_url(url: str) -> NormalisedUrl:
         raise ValueError(msg)
     if "\\" in url:  # browsers read '\' as '/', servers do not
         msg = "it holds a backslash"
+        raise ValueError(msg)
+    if not _NEVER_IN_URL.isdisjoint(url):
+        msg = "it holds a character URLs never hold unencoded (a space, a quote, angle brackets...)"
         raise ValueError(msg)
     try:
         parts = urlsplit(url)
