@@ -83,7 +83,14 @@ Every error has a stable machine-readable :attr:`~CredltiError.code`, an
 to fix and, where a specification applies, a :attr:`~CredltiError.spec_ref` such as
 ``"Sec §5.1.3"``. Extra context (the claim name, the expected value...) lives in
 :attr:`~CredltiError.details`. No error ever carries a secret: messages and details
-hold identifiers, never tokens, keys or credential bodies.
+hold identifiers, never tokens, keys or credential bodies. Values a peer sent
+(an OIDC ``error_description``, a ``kid``, an issuer) are quoted only as bounded,
+escaped excerpts: no control characters, no lone surrogates, no ``<``.
+
+Warnings have their own small tree, for choices that work but may surprise::
+
+    CredltiWarning (UserWarning)
+    └── InteropWarning                 valid by the specs, refused by many platforms
 """
 
 from __future__ import annotations
@@ -104,11 +111,13 @@ __all__ = [
     "CredentialNotFoundError",
     "CredentialValidationError",
     "CredltiError",
+    "CredltiWarning",
     "DecryptionError",
     "DeepLinkingError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
     "FieldError",
+    "InteropWarning",
     "InvalidClaimError",
     "InvalidContentItemError",
     "InvalidLaunchError",
@@ -847,3 +856,21 @@ class TemporaryRefreshError(OAuthRefreshError):
 
     code = "temporary_failure"
     http_status = 503
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+class CredltiWarning(UserWarning):
+    """Root of every warning credlti emits (filter them with this category)."""
+
+
+class InteropWarning(CredltiWarning):
+    """A choice the specifications allow but that many platforms do not accept.
+
+    For example signing with ES256: the LTI baseline is RS256 (Sec §6.1) and many
+    platforms verify tool JWTs with RS256 only. Silence it once you know every
+    platform you serve accepts the choice::
+
+        warnings.filterwarnings("ignore", category=InteropWarning)
+    """
