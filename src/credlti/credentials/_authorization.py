@@ -376,8 +376,8 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit() and len(value) <= 9:
-        return float(min(int(value), 86_400))
+    if value.isascii() and value.isdigit():
+        return float(min(int(value[:9]), 86_400)) if len(value) <= 9 else 86_400.0
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
