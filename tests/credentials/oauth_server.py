@@ -67,6 +67,8 @@ class LoopbackProvider:
     #: Replace the token endpoint's answer (after the checks pass).
     token_override: Callable[[], Response] | None = None
     issue_refresh_token: bool = True
+    #: Replace the refresh grant's answer (after client authentication passes).
+    refresh_override: Callable[[], Response] | None = None
     #: Answer every userinfo request with this status instead.
     userinfo_status: int | None = None
     max_requests: int = 200
@@ -87,8 +89,8 @@ class LoopbackProvider:
     @property
     def base(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self.server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> LoopbackProvider:
         provider = self
@@ -243,7 +245,11 @@ class LoopbackProvider:
         access = "at-" + secrets.token_urlsafe(16)
         self.access_tokens.add(access)
         record.append(access)
-        answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": 3600}
+        answer: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
         if self.issue_refresh_token:
             refresh = "rt-" + secrets.token_urlsafe(16)
             self.refresh_tokens[refresh] = " ".join(scopes)
@@ -253,6 +259,8 @@ class LoopbackProvider:
         return _json(200, answer, {"Cache-Control": "no-store"})
 
     def _refresh(self, form: dict[str, str]) -> Response:
+        if self.refresh_override is not None:
+            return self.refresh_override()
         scopes = self.refresh_tokens.get(form.get("refresh_token", ""))
         if scopes is None:
             return _json(400, {"error": "invalid_grant"})
@@ -270,4 +278,5 @@ class LoopbackProvider:
 
 
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data).encode()
+    merged = {"Content-Type": "application/json", **(headers or {})}
+    return status, merged, json.dumps(data).encode()

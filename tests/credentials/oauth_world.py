@@ -32,6 +32,7 @@ from credlti.testing import FrozenClock
 from .helpers import KEY1
 from .oauth_server import LoopbackProvider
 
+
 @attrs.define
 class World:
     provider: LoopbackProvider

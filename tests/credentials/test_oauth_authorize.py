@@ -30,6 +30,7 @@ from credlti.errors import (
     MissingScopesError,
     NotOwnerError,
     OAuthAuthorizationError,
+    OAuthProviderError,
     OAuthProviderRejectedError,
     OAuthProviderUnavailableError,
 )
@@ -149,7 +150,7 @@ def test_injected_randomness_and_owned_http(provider: LoopbackProvider) -> None:
     for world in make_world(provider):
         calls: list[int] = []
 
-        def fixed(n: int) -> bytes:
+        def fixed(n: int, calls: list[int] = calls) -> bytes:
             calls.append(n)
             return bytes([len(calls)]) * n
 
@@ -219,7 +220,9 @@ def test_client_metadata_defaults_and_projects(provider: LoopbackProvider) -> No
 def test_begin_refusals(world: World) -> None:
     """Unknown clients, scopes not offered, reserved extra params, bad redirect URIs."""
     with pytest.raises(AuthorizationRequestError):
-        world.authorizer.begin("nope", user_id="alice", redirect_uri="https://a.example/cb", name="n")
+        world.authorizer.begin(
+            "nope", user_id="alice", redirect_uri="https://a.example/cb", name="n"
+        )
     with pytest.raises(AuthorizationRequestError, match="admin"):
         world.begin(optional_scopes=["admin"])
     with pytest.raises(AuthorizationRequestError):
@@ -233,7 +236,9 @@ def test_begin_refusals(world: World) -> None:
         world.begin(name=None)
     world.clients.add(attrs.evolve(world.client, id="noauth", authorization_endpoint=None))
     with pytest.raises(AuthorizationRequestError):
-        world.authorizer.begin("noauth", user_id="alice", redirect_uri="https://a.example/cb", name="n")
+        world.authorizer.begin(
+            "noauth", user_id="alice", redirect_uri="https://a.example/cb", name="n"
+        )
     request = world.begin(extra_params={"prompt": "consent", "access_type": "offline"})
     query = dict(parse_qsl(urlsplit(request.url).query))
     assert query["prompt"] == "consent"
@@ -258,7 +263,8 @@ def test_state_replay_is_refused(world: World) -> None:
 def test_state_mismatch_is_refused_and_the_real_callback_still_works(world: World) -> None:
     """A forged state finds nothing; the genuine callback is unaffected."""
     params = world.consent(world.begin())
-    forged = {**params, "state": params["state"][:-1] + ("A" if params["state"][-1] != "A" else "B")}
+    last = "A" if params["state"][-1] != "A" else "B"
+    forged = {**params, "state": params["state"][:-1] + last}
     with pytest.raises(AuthorizationStateError):
         world.authorizer.complete(forged, user_id="alice")
     assert world.authorizer.complete(params, user_id="alice").created
@@ -398,7 +404,9 @@ def test_token_endpoint_failures(
     provider.token_override = _answer(status, body, **headers)
     for world in make_world(provider):
         params = world.consent(world.begin())
-        expected = OAuthProviderUnavailableError if kind == "unavailable" else OAuthProviderRejectedError
+        expected: type[OAuthProviderError] = OAuthProviderRejectedError
+        if kind == "unavailable":
+            expected = OAuthProviderUnavailableError
         with pytest.raises(expected) as info:
             world.authorizer.complete(params, user_id="alice")
         assert info.value.retryable is (kind == "unavailable")
@@ -444,7 +452,8 @@ def test_vault_validation_still_applies(provider: LoopbackProvider) -> None:
 
 def test_callback_shape_errors(world: World) -> None:
     """No state, no code, lists, non-mappings: AuthorizationCallbackError."""
-    for params in [{}, {"code": "c"}, {"state": "s"}, {"state": ["a", "b"], "code": "c"}, "x", None]:
+    shapes = [{}, {"code": "c"}, {"state": "s"}, {"state": ["a", "b"], "code": "c"}, "x", None]
+    for params in shapes:
         with pytest.raises(AuthorizationCallbackError):
             world.authorizer.complete(params, user_id="alice")  # type: ignore[arg-type]
     with pytest.raises(AuthorizationStateError):

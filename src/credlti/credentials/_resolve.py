@@ -8,6 +8,7 @@ flow of ``_flows_resolve``; the async one awaits token refreshes on an
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,22 @@ from credlti.errors import ConfigurationError
 __all__ = ["AsyncCredentialResolver", "CredentialResolver"]
 
 _USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
-#: One in-process lock table per vault, shared by every async resolver of that vault.
-_ASYNC_LOCKS: weakref.WeakKeyDictionary[Vault, AsyncLocks] = weakref.WeakKeyDictionary()
+#: One in-process lock table per vault and event loop, shared by the async resolvers
+#: of that vault (keyed by ``id(vault)``, dropped when the vault is collected).
+_ASYNC_LOCKS: dict[int, tuple[asyncio.AbstractEventLoop, AsyncLocks]] = {}
+
+
+def _locks_for(vault: Vault) -> AsyncLocks:
+    loop = asyncio.get_running_loop()
+    key = id(vault)
+    found = _ASYNC_LOCKS.get(key)
+    if found is not None and found[0] is loop:
+        return found[1]
+    if found is None:
+        weakref.finalize(vault, _ASYNC_LOCKS.pop, key, None)
+    locks = AsyncLocks()
+    _ASYNC_LOCKS[key] = (loop, locks)
+    return locks
 
 
 def _now(clock: Clock) -> datetime:
@@ -131,7 +146,7 @@ class AsyncCredentialResolver:
     ) -> ResolvedCredential:
         """Async twin of :meth:`CredentialResolver.resolve`."""
         vault, clock, http = self.vault, self.clock, self._http
-        locks = _ASYNC_LOCKS.setdefault(vault, AsyncLocks())
+        locks = _locks_for(vault)
 
         async def perform(effect: Any) -> Any:
             kind = type(effect)
