@@ -505,3 +505,13 @@ def test_the_loopback_provider_checks_what_it_receives(world: World) -> None:
     assert "wrong-S3cret" not in error_text(info.value)
     assert world.provider.violations == ["token: bad client authentication"]
     world.provider.violations.clear()
+
+
+def test_begin_checks_the_new_credential_first(world: World) -> None:
+    """A name or project the vault would refuse is refused before the user consents."""
+    with pytest.raises(CredentialValidationError) as info:
+        world.begin(name="bad'name")
+    assert info.value.details["fields"] == ["name"]
+    with pytest.raises(CredentialValidationError):
+        world.begin(project_id="p9")
+    assert len(world.pending) == 0

@@ -22,6 +22,7 @@ from credlti._clock import Clock, utc_now
 from credlti._effects import Flow, arun, run
 from credlti._http import HttpRequest, perform_async, perform_sync
 from credlti.credentials._flows_authorize import (
+    CheckNewCredential,
     CreateCredential,
     FindCredential,
     PutPending,
@@ -92,6 +93,8 @@ class _Parts:
             return self.store(lambda: self.pending.take(effect.state_hash))
         if kind is FindCredential:
             return self.vault.get_credential(effect.credential_id)
+        if kind is CheckNewCredential:
+            return self.vault.change_credential(None, effect.attrs).errors
         if kind is CreateCredential:
             return self.vault.create_credential(effect.attrs, actor_id=effect.actor_id)
         if kind is UpdateCredential:
@@ -242,6 +245,8 @@ class OAuthAuthorizer:
         Raises:
             AuthorizationRequestError: Bad arguments, unknown client, client not
                 available in the project, or a scope it does not offer.
+            CredentialValidationError: The vault would refuse the new credential
+                (its name, or the user's access to the project).
             CredentialNotFoundError: *credential_id* does not exist.
             NotOwnerError: *user_id* does not own *credential_id*.
         """

@@ -29,10 +29,13 @@ from credlti.credentials._vault_effects import GetClient, Now, RandomBytes
 from credlti.errors import (
     AuthorizationRequestError,
     CredentialNotFoundError,
+    CredentialValidationError,
+    FieldError,
     NotOwnerError,
 )
 
 __all__ = [
+    "CheckNewCredential",
     "CreateCredential",
     "FindCredential",
     "PutPending",
@@ -64,6 +67,13 @@ class FindCredential:
     """The credential with this id (``Vault.get_credential``), or ``None``."""
 
     credential_id: str
+
+
+@attrs.frozen
+class CheckNewCredential:
+    """The field errors ``Vault.change_credential`` finds for a new credential."""
+
+    attrs: Mapping[str, Any] = attrs.field(repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +119,24 @@ def _owned(credential_id: str, user_id: str, client_id: str) -> Flow[Credential]
     return found
 
 
+def _check_new(name: str, user_id: str, client_id: str, project_ids: frozenset[str]) -> Flow[None]:
+    """Refuse before the user consents what the vault would refuse after (a bad name...)."""
+    attrs_ = {
+        "name": name,
+        "schema": "oauth",
+        "owner_id": user_id,
+        "body": {},
+        "oauth_client_id": client_id,
+        "project_ids": sorted(project_ids),
+    }
+    found: tuple[FieldError, ...] = yield CheckNewCredential(attrs_)
+    errors = tuple(e for e in found if not e.path.startswith("oauth_token"))
+    if errors:
+        raise CredentialValidationError(
+            "the new credential would be invalid; fix the listed fields", field_errors=errors
+        )
+
+
 def begin_flow(
     client_id: Any,
     *,
@@ -142,8 +170,11 @@ def begin_flow(
             msg, details={"client_id": client_id, "project_id": project_id}
         )
     scopes = core.requested_scopes(client, optional_scopes)
+    project_ids = frozenset({project_id}) if project_id is not None else frozenset()
     if credential_id is not None:
         yield from _owned(credential_id, user_id, client.id)
+    else:
+        yield from _check_new(name, user_id, client.id, project_ids)
     state = core.secret_text((yield RandomBytes(_SECRET_BYTES)))
     verifier = core.secret_text((yield RandomBytes(_SECRET_BYTES)))
     url = core.authorize_url(
@@ -166,7 +197,7 @@ def begin_flow(
         expires_at=now + ttl,
         credential_id=credential_id,
         name=name,
-        project_ids=frozenset({project_id}) if project_id is not None else frozenset(),
+        project_ids=project_ids,
     )
     yield PutPending(pending)
     return AuthorizationRequest(
