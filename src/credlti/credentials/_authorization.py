@@ -154,11 +154,12 @@ def _http_url(value: Any, what: str) -> str:
     ):
         msg = f"{what} must be an absolute http(s) URL of printable ASCII"
         raise AuthorizationRequestError(msg)
-    parts = urlsplit(value)
     try:
+        parts = urlsplit(value)
         host = parts.hostname
     except ValueError:
-        host = None
+        msg = f"{what} is not a valid URL"
+        raise AuthorizationRequestError(msg) from None
     https = parts.scheme == "https"
     loopback = parts.scheme == "http" and host in _LOOPBACK
     if not host or not (https or loopback) or parts.fragment:
@@ -448,7 +449,27 @@ def parse_token_answer(
     scope = data.get("scope")
     if scope is not None and not isinstance(scope, str):
         raise classify_provider_failure("token", status, b"", None, now, reason="bad scope")
+    for name in ("expires_in", "expires_at"):
+        if not _expiry_shape(data.get(name)):
+            reason = f"{name} is neither whole seconds nor a date"
+            raise classify_provider_failure("token", status, b"", None, now, reason=reason)
     return data
+
+
+def _expiry_shape(value: Any) -> bool:
+    """``None``, a non-negative number, ASCII digits, or ISO-8601 text."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value) and 0 <= value <= _MAX_INT
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return len(text) <= 16
+        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?", text))
+    return False
 
 
 def parse_userinfo_answer(
