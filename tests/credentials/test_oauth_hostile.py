@@ -138,3 +138,21 @@ def test_resolvers_with_hostile_ids(world: World, credential_id: Any) -> None:
             return (await resolver.resolve(credential_id)).status
 
     assert asyncio.run(main()) is ResolveStatus.NOT_FOUND
+
+
+@_SETTINGS
+@given(params=st.dictionaries(PARAM_KEYS.filter(_hashable), HOSTILE, max_size=3), user=HOSTILE)
+def test_async_complete_with_hostile_callbacks(
+    world: World, params: dict[Any, Any], user: Any
+) -> None:
+    """The async authorizer refuses hostile callbacks with the same typed errors."""
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as http:
+            authorizer = world.async_authorizer(http)
+            with pytest.raises(OAuthAuthorizationError):
+                await authorizer.complete(params, user_id=user)
+            with pytest.raises(CredltiError):
+                await authorizer.begin("loop", user_id=user, redirect_uri=params, name=user)  # type: ignore[arg-type]
+
+    asyncio.run(main())
