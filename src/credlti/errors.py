@@ -74,9 +74,18 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
         ├── NotOwnerError                  (403) seed ``:not_owner``
         ├── NotPendingError                (409) seed ``:not_pending``
         ├── DecryptionError                (500)
-        └── OAuthRefreshError              (502) also a RemoteServiceError
-            ├── ReauthorizationRequiredError  (401)
-            └── TemporaryRefreshError         (503) carries ``retry_after``
+        ├── OAuthRefreshError              (502) also a RemoteServiceError
+        │   ├── ReauthorizationRequiredError  (401)
+        │   └── TemporaryRefreshError         (503) carries ``retry_after``
+        └── OAuthAuthorizationError        the authorization-code flow; ``retryable``
+            ├── AuthorizationRequestError     (400) the authorization cannot start
+            ├── AuthorizationCallbackError    (400) malformed callback parameters
+            ├── AuthorizationStateError       (403) unknown, used, expired or foreign state
+            ├── AuthorizationDeniedError      (403) the provider answered ``error=...``
+            ├── OAuthProviderError            (502) also a RemoteServiceError
+            │   ├── OAuthProviderRejectedError    refused or unusable answer
+            │   └── OAuthProviderUnavailableError (503) retryable; ``retry_after``
+            └── MissingScopesError            (422) also a CredentialValidationError
 
 Every error has a stable machine-readable :attr:`~CredltiError.code`, an
 :attr:`~CredltiError.http_status` the host can answer with, a message that says what
@@ -104,6 +113,10 @@ import attrs
 __all__ = [
     "AlgorithmNotAllowedError",
     "AudienceMismatchError",
+    "AuthorizationCallbackError",
+    "AuthorizationDeniedError",
+    "AuthorizationRequestError",
+    "AuthorizationStateError",
     "ConfigurationError",
     "ContentItemNotAcceptedError",
     "CoupledLineItemError",
@@ -133,12 +146,17 @@ __all__ = [
     "MalformedTokenError",
     "MissingClaimError",
     "MissingParameterError",
+    "MissingScopesError",
     "NonceMismatchError",
     "NonceMissingError",
     "NonceNotFoundError",
     "NonceReusedError",
     "NotOwnerError",
     "NotPendingError",
+    "OAuthAuthorizationError",
+    "OAuthProviderError",
+    "OAuthProviderRejectedError",
+    "OAuthProviderUnavailableError",
     "OAuthRefreshError",
     "PageLoopError",
     "PagingError",
@@ -856,6 +874,138 @@ class TemporaryRefreshError(OAuthRefreshError):
 
     code = "temporary_failure"
     http_status = 503
+
+
+class OAuthAuthorizationError(CredentialError):
+    """The OAuth authorization-code flow failed; see the concrete kinds below.
+
+    :attr:`retryable` says whether starting a new authorization later may succeed
+    (provider or network trouble) or not (a refusal, a forged or stale callback).
+    """
+
+    code = "oauth_authorization_failed"
+    http_status = 400
+    _abstract = True
+    #: True when the same request may succeed later (provider or network trouble).
+    retryable: ClassVar[bool] = False
+
+
+class AuthorizationRequestError(OAuthAuthorizationError):
+    """The authorization cannot start: unknown client, no authorize endpoint, scope not offered."""
+
+    code = "invalid_authorization_request"
+    http_status = 400
+
+
+class AuthorizationCallbackError(OAuthAuthorizationError):
+    """The callback's parameters are missing, malformed or oversized."""
+
+    code = "invalid_authorization_callback"
+    http_status = 400
+    default_spec_ref = "RFC 6749 §4.1.2"
+
+
+class AuthorizationStateError(OAuthAuthorizationError):
+    """The callback's ``state`` is unknown, already used, expired or for another user.
+
+    ``details["reason"]`` is ``unknown``, ``expired`` or ``wrong_user``. Start a new
+    authorization.
+    """
+
+    code = "authorization_state_invalid"
+    http_status = 403
+    default_spec_ref = "RFC 6749 §10.12"
+
+
+class AuthorizationDeniedError(OAuthAuthorizationError):
+    """The provider answered the authorization with an error (``access_denied``...).
+
+    ``details["error"]`` is the provider's error code (never its description). The
+    codes ``temporarily_unavailable`` and ``server_error`` raise
+    :class:`OAuthProviderUnavailableError` instead.
+    """
+
+    code = "authorization_denied"
+    http_status = 403
+    default_spec_ref = "RFC 6749 §4.1.2.1"
+
+
+class OAuthProviderError(OAuthAuthorizationError, RemoteServiceError):
+    """The provider failed during an authorization.
+
+    ``details`` holds ``endpoint`` (``authorize``, ``token`` or ``userinfo``), ``status`` and the
+    provider's ``error`` code, never its description or any token.
+    """
+
+    code = "oauth_provider_failed"
+    http_status = 502
+    _abstract = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, spec_ref=spec_ref, details=details)
+        #: Seconds the provider asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class OAuthProviderRejectedError(OAuthProviderError):
+    """The provider refused (``invalid_grant``, a reused code) or answered unusably."""
+
+    code = "oauth_provider_rejected"
+    http_status = 502
+    default_spec_ref = "RFC 6749 §5.2"
+
+
+class OAuthProviderUnavailableError(OAuthProviderError):
+    """The provider or network failed transiently; start again later (``retry_after``)."""
+
+    code = "oauth_provider_unavailable"
+    http_status = 503
+    retryable = True
+
+
+class MissingScopesError(CredentialValidationError, OAuthAuthorizationError):
+    """The provider granted fewer scopes than the client's mandatory ones.
+
+    :attr:`expected_scopes`, :attr:`granted_scopes` and :attr:`missing_scopes` (also in
+    ``details``) say which; the user must authorize again and grant them all.
+    """
+
+    code = "missing_scopes"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected_scopes: tuple[str, ...],
+        granted_scopes: tuple[str, ...],
+        missing_scopes: tuple[str, ...],
+        spec_ref: str | None = None,
+    ) -> None:
+        error = FieldError(path="oauth_token.scope", message=message)
+        super().__init__(
+            message,
+            field_errors=(error,),
+            spec_ref=spec_ref,
+            details={
+                "expected_scopes": list(expected_scopes),
+                "granted_scopes": list(granted_scopes),
+                "missing_scopes": list(missing_scopes),
+            },
+        )
+        #: The scopes the grant had to include.
+        self.expected_scopes = expected_scopes
+        #: The scopes the provider granted.
+        self.granted_scopes = granted_scopes
+        #: Expected scopes the grant lacks.
+        self.missing_scopes = missing_scopes
 
 
 # --------------------------------------------------------------------------- warnings

@@ -254,9 +254,40 @@ class TransferForm:
         return self.validated and not self.errors
 
 
+def _scope_tuple(value: Any) -> tuple[str, ...]:
+    """Scopes given as a space- or comma-separated string or a sequence, de-duplicated."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value or ())
+    kept: list[str] = []
+    lowered: set[str] = set()
+    for item in items:
+        text = str(item).strip()
+        if text and text.lower() not in lowered:
+            kept.append(text)
+            lowered.add(text.lower())
+    return tuple(kept)
+
+
+def _project_set(value: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in (value or ()))
+
+
 @attrs.frozen(kw_only=True)
 class OAuthClient:
-    """An OAuth client registered with a provider (what the client registry returns)."""
+    """An OAuth client registered with a provider (what the client registry returns).
+
+    The endpoints and scopes beyond ``token_endpoint`` serve the authorization-code
+    flow (:class:`~credlti.credentials.OAuthAuthorizer`); refresh and revocation need
+    only the token and revocation endpoints.
+
+    Attributes:
+        authorization_endpoint: Where users are sent to grant access (RFC 6749 §3.1).
+        userinfo_endpoint: Optional; read with the new access token after the grant.
+        mandatory_scopes: Always requested; a grant lacking one is refused
+            (:class:`~credlti.errors.MissingScopesError`).
+        optional_scopes: Offered to the user; requested only when chosen.
+        is_global: Usable in every project; when False only in ``project_ids``.
+        project_ids: The projects a non-global client is available in.
+    """
 
     id: str
     client_id: str
@@ -265,6 +296,16 @@ class OAuthClient:
     revocation_endpoint: str | None = None
     auth_method: ClientAuthMethod = ClientAuthMethod.CLIENT_SECRET_POST
     name: str = ""
+    authorization_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    mandatory_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scope_tuple)
+    optional_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scope_tuple)
+    is_global: bool = True
+    project_ids: frozenset[str] = attrs.field(factory=frozenset, converter=_project_set)
+
+    def available_in(self, project_id: str | None) -> bool:
+        """True if the client may be used in *project_id* (``None``: outside any project)."""
+        return self.is_global or (project_id is not None and project_id in self.project_ids)
 
 
 @attrs.frozen(kw_only=True)

@@ -23,8 +23,8 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
-from credlti._effects import Flow, SyncLocks, run
-from credlti._http import HttpRequest, perform_sync
+from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run
+from credlti._http import HttpRequest, perform_async, perform_sync
 from credlti.credentials import _vault_effects as fx
 from credlti.credentials._flows_common import id_of, load, locked_row, resolve
 from credlti.credentials._flows_credentials import (
@@ -620,6 +620,34 @@ class Vault:
             reencrypt_flow(batch_size or self.config.purge_batch_size)
         )
         return result
+
+    # ================================================================ async drivers
+
+    async def _arun_remote(
+        self, flow: Flow[Any], http_client: httpx.AsyncClient, locks: AsyncLocks
+    ) -> Any:
+        """Drive *flow* awaiting its HTTP requests on *http_client* (async OAuth facades).
+
+        Storage, keys and audit stay synchronous (their ports are). The store's named
+        lock is held while a request is awaited, so every async caller of this vault
+        in one event loop must share *locks*: the in-process lock is taken first and
+        the store lock is then never contended inside the loop.
+        """
+
+        async def perform(effect: Any) -> Any:
+            kind = type(effect)
+            if kind is HttpRequest:
+                return await perform_async(http_client, effect)
+            if kind is fx.StoreLock:
+                with self._store.lock(effect.key, timeout=effect.timeout):
+                    return await arun(effect.flow, perform, locks=locks)
+            handler = _HANDLERS.get(kind)
+            if handler is None:
+                msg = f"the vault cannot perform {kind.__name__}"
+                raise TypeError(msg)
+            return handler(self, effect, None)
+
+        return await arun(flow, perform, locks=locks)
 
 
 def _load_locked(credential_id: str) -> Flow[Credential]:
