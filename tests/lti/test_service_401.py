@@ -19,6 +19,7 @@ from credlti.lti.services import (
     ServiceTokenClient,
     TokenPolicy,
 )
+from credlti.lti.services._destinations import Destinations
 from credlti.lti.services._call_flow import Caller, RefusedTokens, ServiceCall, call_flow
 from credlti.lti.services._token_flow import (
     CacheDelete,

@@ -120,8 +120,16 @@ class RosterFlows:
         self.max_pages = max_pages
         self.differences_url: str | None = None
 
-    def first_url(self, role: str | Role | None, limit: int | None, resource_link: bool) -> str:
-        """The first page's URL: the claim's, with ``role``, ``limit`` and ``rlid`` added."""
+    def first_url(
+        self, role: str | Role | None, limit: int | None, resource_link: bool | None
+    ) -> str:
+        """The first page's URL: the claim's, with ``role``, ``limit`` and ``rlid`` added.
+
+        *resource_link* ``None`` means: limit to the resource link whenever the
+        service was given one (``Tool.roster(launch, resource_link=True)``).
+        """
+        if resource_link is None:
+            resource_link = bool(self.resource_link_id)
         rlid = None
         if resource_link:
             if not self.resource_link_id:
