@@ -220,8 +220,14 @@ def send_sync(
     """Send one request (never following redirects) and read its body, capped.
 
     Args:
+        client: The httpx client.
+        method: The HTTP method.
+        url: The URL.
         timeout: Seconds for connecting, and for each read or write.
         max_bytes: Largest body read.
+        headers: Request headers.
+        content: Request body bytes.
+        data: A form body.
         deadline: Seconds for the whole exchange, body included (see rule 2).
 
     Raises:

@@ -182,7 +182,8 @@ class GradeFlows:
         self.claim_scopes = frozenset(endpoint.scope) & AGS_SCOPES
         self.caller = caller
         self.clock = clock or caller.clock
-        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+        cap: object = max_items
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
             msg = "max_items must be a positive integer"
             raise InvalidServiceRecordError(msg, details={"field": "max_items"})
         self.max_pages = max_pages

@@ -391,7 +391,7 @@ class LineItem:
         """
         read = _Reader(document, strict=strict, spec_ref="AGS §3.2")
         label = read.text("label", required=True)
-        maximum = document.get("scoreMaximum")
+        maximum: Any = document.get("scoreMaximum")
         if not is_number(maximum) or maximum <= 0:
             read.problem("scoreMaximum", "must be a number greater than 0", "AGS §3.2.9")
         fields: dict[str, Any] = {

@@ -130,8 +130,7 @@ def _numeric_name(host: str) -> bool:
 
 def _refuse(url: str, reason: str) -> UnsafeServiceUrlError:
     return UnsafeServiceUrlError(
-        f"refused to send the platform's access token to this URL: {reason} "
-        "(nothing was sent)",
+        f"refused to send the platform's access token to this URL: {reason} (nothing was sent)",
         details={"url": url[:_MAX_SHOWN], "reason": reason},
     )
 

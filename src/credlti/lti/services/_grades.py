@@ -357,4 +357,5 @@ class AsyncGradeService:
         strict: bool = False,
     ) -> list[Result]:
         """Async :meth:`GradeService.list_results`."""
-        return [r async for r in self.iter_results(line_item, user_id=user_id, limit=limit, strict=strict)]
+        results = self.iter_results(line_item, user_id=user_id, limit=limit, strict=strict)
+        return [result async for result in results]
