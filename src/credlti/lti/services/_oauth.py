@@ -70,6 +70,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _string_set(values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        return frozenset({values})
+    return frozenset(values)
+
+
 @attrs.frozen(kw_only=True)
 class TokenPolicy:
     """How service tokens are requested, reused, and where they may be sent.
@@ -103,7 +109,7 @@ class TokenPolicy:
     timeout: float = 10.0
     deadline: float = 30.0
     max_bytes: int = 64 * 1024
-    allowed_origins: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    allowed_origins: frozenset[str] = attrs.field(default=frozenset(), converter=_string_set)
     same_site: bool = True
 
     def __attrs_post_init__(self) -> None:
