@@ -41,10 +41,10 @@ class RosterService:
         client: The service-token client.
         registration: The platform registration the claim came from.
         endpoint: The launch's NRPS claim (``launch.claims.nrps``).
-        resource_link_id: The launch's resource link. When given, listings are
-            limited to the members of that resource link (``rlid``, NRPS §3) unless
-            a call passes ``resource_link=False``; ``Tool.roster(launch,
-            resource_link=True)`` passes it.
+        resource_link_id: The launch's resource link, for ``resource_link``.
+        resource_link: Limit every listing to the members of that resource link
+            (``rlid``, NRPS §3) unless a call passes ``resource_link=False``;
+            ``Tool.roster(launch, resource_link=True)`` sets it.
         max_members: Most members one listing reads before
             :class:`~credlti.errors.RosterTooLargeError`.
         max_pages: Most pages one listing follows.
@@ -63,6 +63,7 @@ class RosterService:
         endpoint: NrpsEndpoint,
         *,
         resource_link_id: str | None = None,
+        resource_link: bool = False,
         max_members: int = DEFAULT_MAX_MEMBERS,
         max_pages: int = DEFAULT_MAX_PAGES,
         deployment_id: str | None = None,
@@ -74,6 +75,7 @@ class RosterService:
             client._caller(registration, deployment_id),
             clock=clock,
             resource_link_id=resource_link_id,
+            resource_link=resource_link,
             max_members=max_members,
             max_pages=max_pages,
         )
@@ -101,7 +103,7 @@ class RosterService:
             limit: Page size hint (the platform may send more or fewer).
             resource_link: Ask for the members of the service's resource link
                 (``rlid``, NRPS §3); each member then carries ``message``. By
-                default, whenever the service was given a ``resource_link_id``.
+                default the service's own ``resource_link`` setting.
 
         Raises:
             RosterTooLargeError: More than ``max_members`` members.
@@ -163,6 +165,7 @@ class AsyncRosterService:
         endpoint: NrpsEndpoint,
         *,
         resource_link_id: str | None = None,
+        resource_link: bool = False,
         max_members: int = DEFAULT_MAX_MEMBERS,
         max_pages: int = DEFAULT_MAX_PAGES,
         deployment_id: str | None = None,
@@ -174,6 +177,7 @@ class AsyncRosterService:
             client._caller(registration, deployment_id),
             clock=clock,
             resource_link_id=resource_link_id,
+            resource_link=resource_link,
             max_members=max_members,
             max_pages=max_pages,
         )
