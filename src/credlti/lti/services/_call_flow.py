@@ -157,7 +157,6 @@ class Caller:
 
 
 def _send_flow(call: ServiceCall, token: ServiceToken, caller: Caller) -> Flow[ServiceResponse]:
-    caller.destinations.check(call.url)
     headers = {"User-Agent": USER_AGENT, **call.headers}
     headers["Authorization"] = token.authorization
     deadline = call.deadline if call.deadline is not None else caller.tokens.policy.deadline

@@ -26,6 +26,7 @@ flows before the :class:`~credlti._http.HttpRequest` effect is yielded.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -135,6 +136,45 @@ def _refuse(url: str, reason: str) -> UnsafeServiceUrlError:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _base(url: str, hosts: frozenset[str], allowed: frozenset[Origin]) -> str | None:
+    """Rules 1, 2 and 5: why *url* is refused, or ``None``."""
+    origin = origin_of(url)
+    if origin is None:
+        return "not an absolute http(s) URL without user info"
+    if origin in allowed:
+        return None
+    scheme, host, _port = origin
+    loopback = is_loopback(host)
+    if loopback and not any(is_loopback(h) for h in hosts):
+        return "a loopback address (the platform is not on this machine)"
+    if scheme != "https" and not loopback:
+        return "plain http"
+    address = _ip(host)
+    if address is not None and not loopback and not address.is_global:
+        return "a private, link-local or reserved IP address"
+    if address is None and _numeric_name(host):
+        return "a numeric host name that is not an IP address"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _announced(
+    url: str, hosts: frozenset[str], allowed: frozenset[Origin], same_site: bool
+) -> str | None:
+    """Rules 1, 2, 3 and 5: why *url* is refused, or ``None`` (cached: pure)."""
+    reason = _base(url, hosts, allowed)
+    origin = origin_of(url)
+    if reason is not None or origin is None or origin in allowed:
+        return reason
+    if not same_site or not hosts:
+        return None
+    site = site_of(origin[1])
+    if any(site_of(host) == site for host in hosts):
+        return None
+    return "another site than the platform's"
+
+
 @attrs.frozen(kw_only=True)
 class Destinations:
     """The places one registration's tokens may go (see the module rules).
@@ -166,42 +206,16 @@ class Destinations:
         hosts = frozenset(o[1] for o in (origin_of(u) for u in urls if u) if o is not None)
         return cls(platform_hosts=hosts, allowed=allowed, same_site=same_site)
 
-    def _platform_on_loopback(self) -> bool:
-        return any(is_loopback(host) for host in self.platform_hosts)
-
-    def _base(self, url: str) -> Origin | None:
-        """Rules 1, 2 and 5: ``None`` when allow-listed, else the checked origin."""
-        origin = origin_of(url)
-        if origin is None:
-            raise _refuse(url, "not an absolute http(s) URL without user info")
-        if origin in self.allowed:
-            return None
-        scheme, host, _port = origin
-        loopback = is_loopback(host)
-        if loopback and not self._platform_on_loopback():
-            raise _refuse(url, "a loopback address (the platform is not on this machine)")
-        if scheme != "https" and not loopback:
-            raise _refuse(url, "plain http")
-        address = _ip(host)
-        if address is not None and not loopback and not address.is_global:
-            raise _refuse(url, "a private, link-local or reserved IP address")
-        if address is None and _numeric_name(host):
-            raise _refuse(url, "a numeric host name that is not an IP address")
-        return origin
-
     def check(self, url: str) -> str:
         """Return *url* if a token may go there as a platform-announced URL, else raise.
 
         Raises:
             UnsafeServiceUrlError: See rules 1, 2, 3 and 5.
         """
-        origin = self._base(url)
-        if origin is None or not self.same_site or not self.platform_hosts:
-            return url
-        site = site_of(origin[1])
-        if any(site_of(host) == site for host in self.platform_hosts):
-            return url
-        raise _refuse(url, "another site than the platform's")
+        reason = _announced(url, self.platform_hosts, self.allowed, self.same_site)
+        if reason is not None:
+            raise _refuse(url, reason)
+        return url
 
     def check_own(self, url: str, endpoints: Iterable[str | None]) -> str:
         """Return a caller-named *url* if it is on the origin of one of *endpoints*.
@@ -209,12 +223,15 @@ class Destinations:
         Raises:
             UnsafeServiceUrlError: See rules 1, 2, 4 and 5.
         """
-        origin = self._base(url)
-        if origin is None:
+        reason = _base(url, self.platform_hosts, self.allowed)
+        if reason is not None:
+            raise _refuse(url, reason)
+        origin = origin_of(url)
+        if origin in self.allowed:
             return url
-        if origin in {origin_of(e) for e in endpoints if e}:
-            return self.check(url)
-        raise _refuse(url, "not on the origin of the launch's service endpoints")
+        if origin not in {origin_of(e) for e in endpoints if e}:
+            raise _refuse(url, "not on the origin of the launch's service endpoints")
+        return self.check(url)
 
     def check_token_endpoint(self, url: str) -> str:
         """Return the registration's token endpoint if it is https (or loopback), else raise.
