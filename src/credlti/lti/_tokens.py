@@ -56,14 +56,15 @@ class ServiceToken:
         expires_at: When the platform said it expires.
         token_type: Always ``"Bearer"``.
         issued_at: When it was received, if known (caps the refresh margin at half
-            the token's lifetime, see :meth:`is_fresh`).
+            the token's lifetime, see :meth:`is_fresh`). Not part of equality: a
+            cache that does not keep it returns the same token.
     """
 
     access_token: str = attrs.field(repr=False)
     scopes: frozenset[str] = attrs.field(converter=scope_set)
     expires_at: datetime
     token_type: str = "Bearer"
-    issued_at: datetime | None = None
+    issued_at: datetime | None = attrs.field(default=None, eq=False)
 
     @property
     def authorization(self) -> str:
