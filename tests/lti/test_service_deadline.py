@@ -208,3 +208,30 @@ def test_check_deadline_accepts_only_positive_finite_numbers(value: object) -> N
     except ValueError:
         return
     assert result is None or (0 < result < float("inf"))
+
+
+@given(value=st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf"))))
+def test_a_hostile_call_deadline_is_a_configuration_error_before_any_request(value: float) -> None:
+    """client.request(deadline=...) refuses zero, negative, NaN and infinite values up front."""
+    platform = _PLATFORM
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    client = ServiceTokenClient(
+        keys=KEY, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    with pytest.raises(ConfigurationError):
+        client.request(
+            "GET",
+            "https://platform.example.edu/members",
+            registration=platform.registration,
+            scopes=[SCOPE_NRPS_READONLY],
+            deadline=value,
+        )
+    assert sent == []
+
+
+_PLATFORM = SimulatedPlatform()

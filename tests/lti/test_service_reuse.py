@@ -288,3 +288,45 @@ def test_tool_roster_for_the_resource_link_sends_rlid() -> None:
     whole = tool.roster(launch, resource_link=True).list_members(resource_link=False)
     assert len(whole) == 2
     assert "rlid" not in queries[-1]
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["auto", "explicit", "retry"]),
+            st.sampled_from(["a", "b"]),
+            st.integers(min_value=-5_000, max_value=5_000),
+        ),
+        max_size=40,
+    )
+)
+def test_score_timestamps_strictly_increase_whatever_the_clock_does(
+    steps: list[tuple[str, str, int]],
+) -> None:
+    """Any mix of automatic stamps, explicit times and stale retries, clocks going backwards."""
+    from credlti.errors import InvalidServiceRecordError
+    from credlti.lti.services._score_clock import ScoreTimestamps
+
+    registry = ScoreTimestamps(max_pairs=8)
+    last: dict[str, datetime] = {}
+    for kind, user, offset_ms in steps:
+        key = ("https://lms.example.edu/li/1", user)
+        when = NOW + timedelta(milliseconds=offset_ms)
+        if kind == "retry":
+            if user not in last:
+                continue
+            stamp = registry.next_second(key, last[user])
+            assert stamp.microsecond == 0
+        else:
+            try:
+                stamp = registry.stamp(key, when if kind == "explicit" else None, when)
+            except InvalidServiceRecordError:
+                assert (
+                    kind == "explicit"
+                    and user in last
+                    and when <= last[user] + timedelta(milliseconds=1)
+                )
+                continue
+        if user in last:
+            assert stamp > last[user]
+        last[user] = stamp
