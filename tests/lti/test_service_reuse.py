@@ -321,11 +321,9 @@ def test_score_timestamps_strictly_increase_whatever_the_clock_does(
             try:
                 stamp = registry.stamp(key, when if kind == "explicit" else None, when)
             except InvalidServiceRecordError:
-                assert (
-                    kind == "explicit"
-                    and user in last
-                    and when <= last[user] + timedelta(milliseconds=1)
-                )
+                assert kind == "explicit"
+                assert user in last
+                assert when <= last[user] + timedelta(milliseconds=1)
                 continue
         if user in last:
             assert stamp > last[user]
