@@ -12,15 +12,15 @@ Rules of this module:
    platform holds one as new, compared to the second) is retried once on the next
    whole second when the service stamped it, else
    :class:`~credlti.errors.StaleScoreError`.
+3. Each operation is written once, as a flow over
+   :func:`~credlti.lti.services._call_flow.call_flow`; listings emit one tuple of
+   records per page. :class:`~credlti.lti.services.GradeService` and its async twin
+   only drive them.
 4. A line item URL the caller names must be on the origin of the claim's
    endpoints (:mod:`credlti.lti.services._destinations`), checked before any HTTP.
 5. Listings read leniently by default: an item breaking a rule is returned with
    its ``problems``; ``strict=True`` raises instead. More than ``max_items`` items
    in one listing is :class:`~credlti.errors.ListingTooLargeError`.
-3. Each operation is written once, as a flow over
-   :func:`~credlti.lti.services._call_flow.call_flow`; listings emit one tuple of
-   records per page. :class:`~credlti.lti.services.GradeService` and its async twin
-   only drive them.
 """
 
 from __future__ import annotations

@@ -66,7 +66,10 @@ _CURLY = (
     ("\u00e2\u0080\u009c", "\u00e2\u0080\u009d"),
     ("\u00e2\u20ac\u0153", "\u00e2\u20ac\u009d"),
 )
-_REL_TYPE = re.compile(r"[a-z][a-z0-9.\-]*")
+
+
+#: A registered relation type (RFC 8288 §3.3), underscores tolerated.
+_REL_TYPE = re.compile(r"[a-z][a-z0-9._\-]*")
 
 
 def _malformed(reason: str) -> MalformedServiceResponseError:
@@ -238,7 +241,7 @@ def parse_link_header(value: str, *, base_url: str = "") -> tuple[LinkValue, ...
             raise _malformed(f"more than {_MAX_LINKS} links")
         rels = tuple(r.lower() for r in params.pop("rel", "").split())
         for rel in rels:
-            if not _REL_TYPE.fullmatch(rel) and ":" not in rel:
+            if ":" not in rel and not _REL_TYPE.fullmatch(rel):
                 raise _malformed("a relation type is neither a token nor a URI")
         links.append(
             LinkValue(
