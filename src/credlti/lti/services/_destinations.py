@@ -136,6 +136,12 @@ def _refuse(url: str, reason: str) -> UnsafeServiceUrlError:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _hosts(urls: tuple[str | None, ...]) -> frozenset[str]:
+    """The host names of *urls* (cached: a registration's URLs rarely change)."""
+    return frozenset(o[1] for o in (origin_of(u) for u in urls if u) if o is not None)
+
+
 @functools.lru_cache(maxsize=1024)
 def _base(url: str, hosts: frozenset[str], allowed: frozenset[Origin]) -> str | None:
     """Rules 1, 2 and 5: why *url* is refused, or ``None``."""
@@ -203,8 +209,7 @@ class Destinations:
             record.token_endpoint,
             record.authorization_server,
         )
-        hosts = frozenset(o[1] for o in (origin_of(u) for u in urls if u) if o is not None)
-        return cls(platform_hosts=hosts, allowed=allowed, same_site=same_site)
+        return cls(platform_hosts=_hosts(urls), allowed=allowed, same_site=same_site)
 
     def check(self, url: str) -> str:
         """Return *url* if a token may go there as a platform-announced URL, else raise.
