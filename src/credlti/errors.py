@@ -51,7 +51,10 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   │   ├── UnsafePageLinkError               not https on the endpoint's host and port
     │   │   ├── PageLoopError                     a page URL came back a second time
     │   │   └── TooManyPagesError                 more pages than the configured cap
-    │   └── RosterTooLargeError                more members than ``max_members``
+    │   ├── RosterTooLargeError                more members than ``max_members``
+    │   ├── UnsafeServiceUrlError              a bearer token would go to an unexpected place
+    │   ├── ListingTooLargeError               more line items or results than ``max_items``
+    │   └── StaleScoreError                    the platform refused a score as not newer
     ├── ServiceUsageError                  the host asked an Advantage service for something invalid
     │   ├── InvalidServiceRecordError      (422) a LineItem / Score breaks an AGS rule
     │   ├── ServiceNotAvailableError       (409) the launch's claim does not offer this service
@@ -142,6 +145,7 @@ __all__ = [
     "KidNotFoundError",
     "LaunchError",
     "LaunchSecurityError",
+    "ListingTooLargeError",
     "MalformedServiceResponseError",
     "MalformedTokenError",
     "MissingClaimError",
@@ -174,6 +178,7 @@ __all__ = [
     "ServiceTemporarilyUnavailableError",
     "ServiceUsageError",
     "SignatureInvalidError",
+    "StaleScoreError",
     "StateExpiredError",
     "StateMismatchError",
     "StorageConflictError",
@@ -191,6 +196,7 @@ __all__ = [
     "TransferNotAllowedError",
     "TransferTokenError",
     "UnsafePageLinkError",
+    "UnsafeServiceUrlError",
     "UnsupportedMessageTypeError",
     "UserNotFoundError",
     "VaultNotFoundError",
@@ -630,6 +636,51 @@ class RosterTooLargeError(RemoteServiceError):
     code = "roster_too_large"
     http_status = 502
     default_spec_ref = "NRPS §2.4.2"
+
+
+class UnsafeServiceUrlError(RemoteServiceError):
+    """Refused to send a platform's bearer token to this URL; nothing was sent.
+
+    A token goes only to https URLs (plain http only on loopback hosts, for tests)
+    on the origin of an endpoint the platform announced for the launch (its AGS
+    and NRPS claim URLs, the registration's token endpoint) or on an origin the
+    host allowed. Raised for a caller-supplied line item on another host, and for
+    claim URLs that are plain http, IP literals in private, link-local or other
+    non-public ranges, or on another host than the platform's. ``details`` holds
+    the ``url`` (shortened) and the ``reason``.
+    """
+
+    code = "unsafe_service_url"
+    http_status = 502
+    default_spec_ref = "RFC 6750 §5.3"
+
+
+class ListingTooLargeError(RemoteServiceError):
+    """An AGS listing (line items, results) has more items than ``max_items``.
+
+    ``details`` holds the ``count`` read so far and the ``max``. Raise the cap or
+    narrow the query (``resource_link_id``, ``tag``, ``user_id``).
+    """
+
+    code = "listing_too_large"
+    http_status = 502
+    default_spec_ref = "AGS §3.2.4"
+
+
+class StaleScoreError(RemoteServiceError):
+    """The platform refused a score as not newer than the one it holds (HTTP 409).
+
+    Some platforms compare score timestamps to the second, so two scores for one
+    (line item, user) within a second collide even with distinct milliseconds.
+    Automatically stamped scores are retried once with a timestamp on the next
+    whole second; this is raised when that retry is refused too, or when the
+    score's timestamp was explicit. ``details`` holds the ``url`` and the
+    ``timestamp`` sent.
+    """
+
+    code = "stale_score"
+    http_status = 502
+    default_spec_ref = "AGS §3.4.5"
 
 
 # --------------------------------------------------------------------------- service usage

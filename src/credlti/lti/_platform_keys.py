@@ -151,8 +151,9 @@ def _fetch_flow(cache: KeyCache, uri: str, kid: str, alg: str, now: float) -> Fl
     response: RemoteResponse | None = None
     reason = ""
     try:
+        policy = cache.policy
         response = yield from get_json_flow(
-            uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
+            uri, timeout=policy.timeout, max_bytes=policy.max_bytes, deadline=policy.deadline
         )
     except RemoteCallFailed as exc:
         reason = exc.reason

@@ -472,6 +472,7 @@ class Tool(_Facade, Generic[R, D]):
                 launch.registration,
                 claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
                 resource_link_id=link,
+                resource_link=resource_link,
                 deployment_id=claims.deployment_id,
             ),
         )
@@ -601,6 +602,7 @@ class AsyncTool(_Facade, Generic[R, D]):
                 launch.registration,
                 claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
                 resource_link_id=link,
+                resource_link=resource_link,
                 deployment_id=claims.deployment_id,
             ),
         )
