@@ -21,6 +21,7 @@ from credlti._crypto import EncryptionKey, KeyRing, associated_data
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,
+    BodyLimits,
     ChangeResult,
     ClientAuthMethod,
     Credential,
@@ -54,6 +55,7 @@ __all__ = [
     "SAFE_KEYS",
     "AuditAction",
     "AuditEvent",
+    "BodyLimits",
     "ChangeResult",
     "ClientAuthMethod",
     "Credential",
