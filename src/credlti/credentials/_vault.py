@@ -11,19 +11,21 @@ fails there is audited and reported, never raised.
 
 Every public method first passes its arguments through the gate
 (:mod:`credlti.credentials._gate`): it works or raises a
-:class:`~credlti.errors.CredltiError`. Errors leave through :meth:`Vault._call`,
-which drops the flows' traceback (their frames hold the caller's plaintext) and any
-chained error that is not credlti's.
+:class:`~credlti.errors.CredltiError`. Its errors leave through :func:`_sanitising`,
+which drops the traceback of the flows and the gate (their frames hold the caller's
+plaintext) and any chained error that is not credlti's.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets as _secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 import httpx
@@ -167,6 +169,32 @@ _HANDLERS: dict[type, _Handler] = {
 }
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_C = TypeVar("_C", bound=type)
+
+
+def _sanitised(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(method)
+    def _public_call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except CredltiError as exc:
+            error = _gate.sanitized(exc)
+        raise error  # outside the handler: a fresh traceback, no implicit context
+
+    return _public_call
+
+
+def _sanitising(cls: _C) -> _C:
+    """Wrap every public method of *cls* so its credlti errors leave sanitised."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _sanitised(member))
+    return cls
+
+
+@_sanitising
 @attrs.define(init=False)
 class Vault:
     """Stores third-party credentials encrypted, shares them, transfers and purges them.
@@ -261,14 +289,6 @@ class Vault:
 
         return run(flow, perform, locks=self._locks)
 
-    def _call(self, flow: Flow[Any], tx: VaultSession | None = None) -> Any:
-        """Run a public method's *flow*; a credlti error leaves sanitised (see module doc)."""
-        try:
-            return self._run(flow, tx)
-        except CredltiError as exc:
-            error = _gate.sanitized(exc)
-        raise error
-
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
         # Failures to open or commit the unit of work become StorageUnavailableError;
@@ -322,7 +342,7 @@ class Vault:
         """
         current = _gate.record(credential, self.config.body_limits)
         fields = _gate.attributes(attrs, optional=True)
-        result: ChangeResult = self._call(change_flow(current, fields, self._settings()))
+        result: ChangeResult = self._run(change_flow(current, fields, self._settings()))
         return result
 
     def create_credential(
@@ -342,7 +362,7 @@ class Vault:
                 :meth:`change_credential` lists.
         """
         fields, actor = _gate.attributes(attrs), _gate.actor(actor_id)
-        created: Credential = self._call(create_flow(fields, actor, self._settings()))
+        created: Credential = self._run(create_flow(fields, actor, self._settings()))
         return created
 
     def update_credential(
@@ -363,7 +383,7 @@ class Vault:
         """
         cid, fields = _gate.credential_or_id(credential), _gate.attributes(attrs)
         flow = update_flow(cid, fields, _gate.actor(actor_id), self._settings())
-        updated: Credential = self._call(flow)
+        updated: Credential = self._run(flow)
         return updated
 
     def delete_credential(
@@ -375,7 +395,7 @@ class Vault:
         after commit (best effort, audited).
         """
         cid, actor = _gate.credential_or_id(credential), _gate.actor(actor_id)
-        gone: Credential = self._call(delete_flow(cid, actor, self.config))
+        gone: Credential = self._run(delete_flow(cid, actor, self.config))
         return gone
 
     # ================================================================ reads
@@ -386,12 +406,12 @@ class Vault:
         A malformed id (see :func:`credlti._text.id_problem`) names nothing: ``None``.
         """
         cid = _gate.lookup_id(credential_id)
-        found: Credential | None = self._call(get_flow(cid)) if cid else None
+        found: Credential | None = self._run(get_flow(cid)) if cid else None
         return found
 
     def get_credential_or_raise(self, credential_id: str) -> Credential:
         """Like :meth:`get_credential` but raise CredentialNotFoundError when absent."""
-        found: Credential = self._call(resolve(_gate.credential_id(credential_id)))
+        found: Credential = self._run(resolve(_gate.credential_id(credential_id)))
         return found
 
     @contextmanager
@@ -406,12 +426,12 @@ class Vault:
         """
         cid = _gate.credential_id(credential_id)
         with self._tx() as tx:
-            yield self._call(_load_locked(cid), tx)
+            yield self._run(_load_locked(cid), tx)
 
     def get_credential_by_project_credential(self, project_credential_id: str) -> Credential | None:
         """The credential behind a project share id, or ``None``."""
         share_id = _gate.lookup_id(project_credential_id, "project_credential_id")
-        found: Credential | None = self._call(get_by_share_flow(share_id)) if share_id else None
+        found: Credential | None = self._run(get_by_share_flow(share_id)) if share_id else None
         return found
 
     def get_schema(self, name: str) -> CredentialSchema:
@@ -420,7 +440,7 @@ class Vault:
 
     def has_activity_in_projects(self, credential: Credential | str) -> bool:
         """True if any step (run) used the credential."""
-        used: bool = self._call(activity_flow(_gate.credential_or_id(credential)))
+        used: bool = self._run(activity_flow(_gate.credential_or_id(credential)))
         return used
 
     def list_credentials(self, project_or_user: ProjectRef | VaultUser) -> list[Credential]:
@@ -431,7 +451,7 @@ class Vault:
         else:
             key = _gate.lookup_id(_gate.user(project_or_user, "project_or_user").id)
             flow = find_flow(owner_id=key)
-        found: list[Credential] = self._call(flow) if key else []
+        found: list[Credential] = self._run(flow) if key else []
         return found
 
     def list_user_credentials_in_project(
@@ -442,7 +462,7 @@ class Vault:
         project_id = _gate.lookup_id(_gate.project(project).id, "project")
         if not owner or not project_id:
             return []
-        found: list[Credential] = self._call(find_flow(owner_id=owner, project_id=project_id))
+        found: list[Credential] = self._run(find_flow(owner_id=owner, project_id=project_id))
         return found
 
     # ================================================================ secrets
@@ -450,7 +470,7 @@ class Vault:
     def _resolve(self, credential: Credential | str | None) -> Credential | None:
         given = _gate.record(credential, self.config.body_limits)
         if given is None and credential is not None:
-            given = self._call(resolve(_gate.credential_id(credential, "credential")))
+            given = self._run(resolve(_gate.credential_id(credential, "credential")))
         return given
 
     def basic_auth_for(self, credential: Credential | str | None) -> list[str]:
@@ -498,7 +518,7 @@ class Vault:
         given = _gate.record(credential, self.config.body_limits) or _gate.credential_or_id(
             credential
         )
-        fresh: Credential = self._call(refresh_flow(given, _gate.actor(actor_id), self.config))
+        fresh: Credential = self._run(refresh_flow(given, _gate.actor(actor_id), self.config))
         return fresh
 
     # ================================================================ deletion
@@ -516,7 +536,7 @@ class Vault:
         flow = schedule_deletion_flow(
             cid, actor, self.config, has_directory=self.directory is not None
         )
-        scheduled: Credential = self._call(flow)
+        scheduled: Credential = self._run(flow)
         return scheduled
 
     def cancel_scheduled_deletion(
@@ -524,7 +544,7 @@ class Vault:
     ) -> Credential:
         """Cancel a scheduled deletion (project shares are not restored)."""
         cid, actor = _gate.credential_id(credential_id), _gate.actor(actor_id)
-        kept: Credential = self._call(cancel_deletion_flow(cid, actor))
+        kept: Credential = self._run(cancel_deletion_flow(cid, actor))
         return kept
 
     def purge_deleted(self, *, batch_size: int | None = None) -> PurgeResult:
@@ -539,7 +559,7 @@ class Vault:
             True counts: rows newly scrubbed, deleted, and kept.
         """
         size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        result: PurgeResult = self._call(purge_flow(size))
+        result: PurgeResult = self._run(purge_flow(size))
         return result
 
     # ================================================================ transfer
@@ -558,7 +578,7 @@ class Vault:
         if not isinstance(given, Credential):
             given = self.get_credential_or_raise(_gate.credential_or_id(given))
         flow = validate_transfer_flow(form, sender, given)
-        checked: TransferForm = self._call(flow)
+        checked: TransferForm = self._run(flow)
         return checked
 
     def initiate_credential_transfer(
@@ -581,7 +601,7 @@ class Vault:
         cid = _gate.credential_or_id(credential)
         receiver_id = _gate.user_id(_gate.user(receiver, "receiver").id, "receiver")
         _gate.owner_id(_gate.user(owner, "owner"))
-        pending: PendingTransfer = self._call(
+        pending: PendingTransfer = self._run(
             initiate_transfer_flow(owner, receiver_id, cid, self.config)
         )
         return pending
@@ -608,7 +628,7 @@ class Vault:
             user = owner
         else:
             user = directory.get_user(owner_id) or VaultUser(id=owner_id, email="")
-        pending: PendingTransfer = self._call(reissue_transfer_flow(cid, user, self.config))
+        pending: PendingTransfer = self._run(reissue_transfer_flow(cid, user, self.config))
         return pending
 
     def confirm_transfer(
@@ -635,7 +655,7 @@ class Vault:
         receiver = _gate.user_id(receiver_id, "receiver_id")
         owner = _gate.owner_id(owner_id, "owner_id")
         flow = confirm_transfer_flow(cid, receiver, owner, _gate.transfer_token(token))
-        confirmed: Credential = self._call(flow)
+        confirmed: Credential = self._run(flow)
         return confirmed
 
     def revoke_transfer(self, credential_id: str, owner: VaultUser | str) -> Credential:
@@ -648,7 +668,7 @@ class Vault:
         """
         cid, owner_id = _gate.credential_id(credential_id), _gate.owner_id(owner)
         flow = revoke_transfer_flow(cid, owner_id, notify=self.directory is not None)
-        revoked: Credential = self._call(flow)
+        revoked: Credential = self._run(flow)
         return revoked
 
     # ================================================================ keys
@@ -659,7 +679,7 @@ class Vault:
         After it returns, older keys can be removed from the ring.
         """
         size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        result: ReencryptResult = self._call(reencrypt_flow(size))
+        result: ReencryptResult = self._run(reencrypt_flow(size))
         return result
 
 
