@@ -92,13 +92,15 @@ def credential_or_id(value: object, parameter: str = "credential") -> str:
     return credential_id(value, parameter)
 
 
-def record(value: object, limits: BodyLimits, parameter: str = "credential") -> Credential | None:
+def record(
+    value: object, limits: BodyLimits, parameter: str = "credential", *, ids: bool = True
+) -> Credential | None:
     """A credential record given by the caller, checked; ``None`` for ``None`` or an id.
 
     A record given by the caller is checked like a stored one: a valid id, and a body
     and token the vault would store; ids go through :func:`credential_id`.
     """
-    if value is None or isinstance(value, str):
+    if value is None or (ids and isinstance(value, str)):
         return None
     if isinstance(value, Credential):
         credential_id(value.id, parameter)

@@ -340,7 +340,7 @@ class Vault:
         (schema errors name the body path, e.g. ``body.port``) and the normalised
         changes that would be saved.
         """
-        current = _gate.record(credential, self.config.body_limits)
+        current = _gate.record(credential, self.config.body_limits, ids=False)
         fields = _gate.attributes(attrs, optional=True)
         result: ChangeResult = self._run(change_flow(current, fields, self._settings()))
         return result
