@@ -84,6 +84,21 @@ class FlakyNotifier:
 
 
 @attrs.define
+class TeeAudit:
+    """Forwards to the real sink and keeps a copy of every event (``recorded``)."""
+
+    inner: Any
+    recorded: list[AuditEvent] = attrs.field(factory=list)
+
+    def record(self, event: AuditEvent) -> None:
+        self.inner.record(event)
+        self.recorded.append(event)
+
+    def events_for(self, credential_id: str) -> list[AuditEvent]:
+        return list(self.inner.events_for(credential_id))
+
+
+@attrs.define
 class Backend:
     """A wired vault plus what the tests look at."""
 
@@ -94,6 +109,7 @@ class Backend:
     clock: FrozenClock
     snapshot: Callable[[], Any]
     audit_events: Callable[[], list[AuditEvent]]
+    tee: TeeAudit
 
     def credential(self, body: dict[str, Any] | None = None, **extra: Any) -> Credential:
         """A fresh postgresql credential of alice (unique name), shared with p1."""
@@ -143,7 +159,8 @@ def _database(name: str, tmp_path: Path, postgres_url: Callable[[], str]) -> Ite
     if name == "memory":
         yield None
     elif name == "sqlite":
-        yield f"sqlite:///{tmp_path / f'vault-{uuid.uuid4().hex[:8]}.db'}"
+        # In memory (one shared database): the same SQL, no file sync per commit.
+        yield "sqlite://"
     else:
         server = postgres_url()
         database = f"credlti_gate_{uuid.uuid4().hex[:12]}"
@@ -178,7 +195,8 @@ def open_backend(
         engine = None
         store: Any
         if url is None:
-            store, audit = MemoryVaultStore(), MemoryAuditSink()
+            store = MemoryVaultStore()
+            audit: Any = MemoryAuditSink()
             activity: Any = MemoryStepActivity()
             clients: Any = MemoryOAuthClientRegistry()
             clients.add(GOOGLE)
@@ -202,12 +220,13 @@ def open_backend(
                     ids = conn.execute(sa.select(table.c.credential_id).distinct()).scalars()
                     return [e for cid in list(ids) for e in sql_audit.events_for(cid)]
 
+        tee = TeeAudit(audit)
         vault = Vault(
             store=store,
             keyring=keyring,
             directory=directory,
             notifier=notifier,
-            audit=audit,
+            audit=tee,
             activity=activity,
             oauth_clients=clients,
             http_client=http,
@@ -215,7 +234,7 @@ def open_backend(
             config=config,
         )
         try:
-            yield Backend(name, vault, directory, notifier, clock, snapshot, events)
+            yield Backend(name, vault, directory, notifier, clock, snapshot, events, tee)
         finally:
             vault.close()
             http.close()
