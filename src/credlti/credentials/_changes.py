@@ -163,7 +163,7 @@ def validate_changes(
             errors.append(FieldError(path="body", message="can't be blank"))
         elif schema is not None:
             typed, body_errors = schema.validate(body)
-            if not body_errors:
+            if not body_errors and schema.typed:
                 # Coercion may make values (numbers from text, objects from JSON text):
                 # what is sealed passes the same gate as what was sent.
                 plain, body_errors = check_body(typed, limits=limits)
