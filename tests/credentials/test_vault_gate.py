@@ -337,3 +337,35 @@ def test_caps_are_configurable() -> None:
     result = vault.change_credential(None, {**base, "body": {"k": "x" * 9}})
     assert result.errors_for("body.k") == ["is longer than 8 bytes"]
     assert not vault.change_credential(None, {**base, "body": {"k": ["1234567"] * 10}}).valid
+
+
+def test_sanitized_errors_keep_credlti_causes_and_drop_foreign_ones() -> None:
+    from credlti.credentials._gate import sanitized
+    from credlti.errors import StorageUnavailableError
+
+    def throw(error: BaseException, cause: BaseException | None) -> None:
+        raise error from cause
+
+    def raised(error: BaseException, cause: BaseException | None) -> BaseException:
+        try:
+            throw(error, cause)
+        except BaseException as exc:
+            return exc
+        raise AssertionError
+
+    leaky = ValueError(SECRET)  # as a codec or parser error would carry the input
+    error = raised(CredentialValidationError("fix the body"), leaky)
+    assert isinstance(error, CredltiError)
+    clean = sanitized(error)
+    assert clean.__cause__ is None
+    assert clean.__traceback__ is None
+    assert_clean(clean)
+
+    driver = RuntimeError("connection reset")  # a driver's error under a storage error
+    storage = raised(StorageUnavailableError("the store failed"), driver)
+    assert isinstance(storage, StorageUnavailableError)
+    outer = raised(CredentialValidationError("name taken"), storage)
+    assert isinstance(outer, CredltiError)
+    kept = sanitized(outer)
+    assert kept.__cause__ is storage
+    assert storage.__cause__ is driver

@@ -214,6 +214,14 @@ def _records(target: Credential) -> st.SearchStrategy[Any]:
         (4, st.sampled_from([target, target.id])),
         (1, st.builds(lambda body: attrs.evolve(target, body=body), JSONISH)),
         (1, st.builds(lambda cid: attrs.evolve(target, id=cid), BAD_IDS)),
+        (1, st.builds(lambda owner: attrs.evolve(target, owner_id=owner), BAD_IDS)),
+        (
+            1,
+            st.builds(
+                lambda client: attrs.evolve(target, schema="oauth", oauth_client_id=client),
+                BAD_IDS,
+            ),
+        ),
         (2, BAD_IDS),
     )
 
@@ -480,3 +488,34 @@ def _run(backend: Backend, call: Call, data: st.DataObject) -> CredltiError | No
         assert backend.snapshot() == wrapper.before, "a failed call changed stored rows"
         return exc
     return None
+
+
+@pytest.mark.parametrize("bad", ["\udc80", "a\x00b", "x" * 300])
+def test_the_reported_id_cases_on_every_backend(backend: Backend, bad: str) -> None:
+    """The ids of the report: not found (never UnicodeEncodeError, 503 or stored)."""
+    vault = backend.vault
+    target = _target(backend)
+    before = backend.snapshot()
+    assert vault.get_credential(bad) is None
+    assert vault.get_credential_by_project_credential(bad) is None
+    calls: list[Callable[[], Any]] = [
+        lambda: vault.confirm_transfer(bad, "bob", "alice", "t"),
+        lambda: vault.revoke_transfer(bad, "alice"),
+        lambda: vault.update_credential(target, {"project_ids": [bad]}),
+        lambda: vault.update_credential(target, {"external_id": bad}),
+        lambda: vault.create_credential(
+            {"name": "n", "schema": "raw", "owner_id": bad, "body": {}}
+        ),
+        lambda: vault.change_credential(attrs.evolve(target, owner_id=bad), {"name": "m"}),
+        lambda: vault.maybe_refresh_token(
+            attrs.evolve(target, schema="oauth", oauth_client_id=bad)
+        ),
+        lambda: vault.initiate_credential_transfer(
+            ALICE, VaultUser(id=bad, email="x@example.org"), target
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(CredltiError) as caught:
+            call()
+        assert_clean(caught.value, SECRET)
+    assert backend.snapshot() == before

@@ -97,13 +97,19 @@ def record(
 ) -> Credential | None:
     """A credential record given by the caller, checked; ``None`` for ``None`` or an id.
 
-    A record given by the caller is checked like a stored one: a valid id, and a body
-    and token the vault would store; ids go through :func:`credential_id`.
+    A record given by the caller is checked like a stored one: valid ids (its own,
+    its owner's, its OAuth client's), and a body and token the vault would store;
+    ids go through :func:`credential_id`.
     """
     if value is None or (ids and isinstance(value, str)):
         return None
     if isinstance(value, Credential):
         credential_id(value.id, parameter)
+        for field in ("owner_id", "oauth_client_id", "schema"):
+            text = getattr(value, field)
+            if (text is not None or field != "oauth_client_id") and id_problem(text):
+                msg = f"{parameter}.{field} is not a valid identifier; pass the credential id"
+                raise VaultArgumentError(msg, details={"parameter": parameter})
         token = value.oauth_token
         parts: list[tuple[object, str]] = [(value.body or {}, f"{parameter}.body")]
         if token is not None:
