@@ -89,9 +89,14 @@ def initiate_transfer_flow(
 
 
 def reissue_transfer_flow(
-    credential_id: str, owner: VaultUser, config: VaultConfig
+    credential_id: str, owner: VaultUser | str, config: VaultConfig
 ) -> Flow[PendingTransfer]:
-    """Give the owner a new link for the pending transfer; the previous token stops working."""
+    """Give the owner a new link for the pending transfer; the previous token stops working.
+
+    *owner* given by id is looked up in the directory (for the notice).
+    """
+    if isinstance(owner, str):
+        owner = (yield GetUser(owner)) or VaultUser(id=owner, email="")
     receiver_id = yield Atomic(flow=_pending_receiver(credential_id, owner.id))
     found_receiver = yield GetUser(receiver_id)
     step = _initiate(owner, found_receiver, receiver_id, credential_id, config, reissue=True)

@@ -622,13 +622,10 @@ class Vault:
             NotPendingError: No transfer of it is pending.
             TransferNotAllowedError: The receiver lost access to a shared project.
         """
-        directory = self._need_directory()
+        self._need_directory()
         cid, owner_id = _gate.credential_or_id(credential), _gate.owner_id(owner)
-        if isinstance(owner, VaultUser):
-            user = owner
-        else:
-            user = directory.get_user(owner_id) or VaultUser(id=owner_id, email="")
-        pending: PendingTransfer = self._run(reissue_transfer_flow(cid, user, self.config))
+        given = _gate.user(owner, "owner") if isinstance(owner, VaultUser) else owner_id
+        pending: PendingTransfer = self._run(reissue_transfer_flow(cid, given, self.config))
         return pending
 
     def confirm_transfer(
