@@ -16,14 +16,18 @@ Rules of this module:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import attrs
-import httpx
+
+if TYPE_CHECKING:
+    # httpx loads with the first request (a facade creating its client loads it too):
+    # `import credlti.lti` stays light.
+    import httpx
 
 __all__ = [
     "HttpRequest",
@@ -234,6 +238,8 @@ def send_sync(
         RemoteCallFailed: A network error, a body larger than *max_bytes*, or the
             deadline passed.
     """
+    import httpx  # loaded already: the caller holds an httpx client
+
     budget = _Budget(check_deadline(deadline))
     try:
         with client.stream(
@@ -276,6 +282,10 @@ async def send_async(
     deadline: float | None = None,
 ) -> RemoteResponse:
     """Async twin of :func:`send_sync`; the deadline also cancels the whole exchange."""
+    import asyncio  # loaded already: an async request is running
+
+    import httpx
+
     budget = _Budget(check_deadline(deadline))
 
     async def exchange() -> RemoteResponse:

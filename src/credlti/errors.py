@@ -2,7 +2,9 @@
 
 Catch :class:`CredltiError` to catch everything the library raises on bad input,
 bad peers or failed storage. Programmer mistakes (wrong argument types) still raise
-:class:`TypeError`; invalid configuration raises :class:`ConfigurationError`.
+:class:`TypeError`, except at the vault, whose methods raise
+:class:`VaultArgumentError` (a :class:`CredltiError` that is also a ``TypeError``);
+invalid configuration raises :class:`ConfigurationError`.
 
 ::
 
@@ -67,28 +69,30 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   ├── StorageConflictError              a uniqueness or integrity rule was violated
     │   └── StorageSchemaTooNewError          the database's schema is newer than this credlti
     └── CredentialError                    credentials vault errors (see credlti.credentials)
-        ├── VaultNotFoundError             (404) seed ``:not_found``
-        │   ├── CredentialNotFoundError
-        │   └── UserNotFoundError
+        ├── VaultNotFoundError             (404) abstract; the leaves carry the codes
+        │   ├── CredentialNotFoundError       ``credential_not_found``
+        │   └── UserNotFoundError             ``user_not_found``
         ├── SchemaNotFoundError            (404)
         ├── CredentialValidationError      (422) carries ``field_errors``
         │   └── TransferNotAllowedError
-        ├── TransferTokenError             (403) seed ``:token_error``
-        ├── NotOwnerError                  (403) seed ``:not_owner``
-        ├── NotPendingError                (409) seed ``:not_pending``
+        ├── TransferTokenError             (403) ``token_error``
+        ├── NotOwnerError                  (403) ``not_owner``
+        ├── NotPendingError                (409) ``not_pending``
         ├── DecryptionError                (500)
         ├── OAuthRefreshError              (502) also a RemoteServiceError
         │   ├── ReauthorizationRequiredError  (401)
         │   └── TemporaryRefreshError         (503) carries ``retry_after``
-        └── OAuthAuthorizationError        the authorization-code flow; ``retryable``
-            ├── AuthorizationRequestError     (400) the authorization cannot start
-            ├── AuthorizationCallbackError    (400) malformed callback parameters
-            ├── AuthorizationStateError       (403) unknown, used, expired or foreign state
-            ├── AuthorizationDeniedError      (403) the provider answered ``error=...``
-            ├── OAuthProviderError            (502) also a RemoteServiceError
-            │   ├── OAuthProviderRejectedError    refused or unusable answer
-            │   └── OAuthProviderUnavailableError (503) retryable; ``retry_after``
-            └── MissingScopesError            (422) also a CredentialValidationError
+        ├── OAuthAuthorizationError        the authorization-code flow; ``retryable``
+        │   ├── AuthorizationRequestError     (400) the authorization cannot start
+        │   ├── AuthorizationCallbackError    (400) malformed callback parameters
+        │   ├── AuthorizationStateError       (403) unknown, used, expired or foreign state
+        │   ├── AuthorizationDeniedError      (403) the provider answered ``error=...``
+        │   ├── OAuthProviderError            (502) also a RemoteServiceError
+        │   │   ├── OAuthProviderRejectedError    refused or unusable answer
+        │   │   └── OAuthProviderUnavailableError (503) retryable; ``retry_after``
+        │   └── MissingScopesError            (422) also a CredentialValidationError
+        └── VaultArgumentError             (400) a vault method got a wrong-typed argument;
+                                                 also a TypeError
 
 Every error has a stable machine-readable :attr:`~CredltiError.code`, an
 :attr:`~CredltiError.http_status` the host can answer with, a message that says what
@@ -199,6 +203,7 @@ __all__ = [
     "UnsafeServiceUrlError",
     "UnsupportedMessageTypeError",
     "UserNotFoundError",
+    "VaultArgumentError",
     "VaultNotFoundError",
 ]
 
@@ -808,7 +813,7 @@ class CredentialError(CredltiError):
 
 
 class VaultNotFoundError(CredentialError):
-    """A credential, share or user named in the call does not exist (seed ``:not_found``)."""
+    """A credential, share or user named in the call does not exist (abstract)."""
 
     code = "not_found"
     http_status = 404
@@ -872,14 +877,14 @@ class TransferTokenError(CredentialError):
 
 
 class NotOwnerError(CredentialError):
-    """The acting user does not own the credential (seed ``:not_owner``)."""
+    """The acting user does not own the credential."""
 
     code = "not_owner"
     http_status = 403
 
 
 class NotPendingError(CredentialError):
-    """The credential has no pending transfer (seed ``:not_pending``)."""
+    """The credential has no pending transfer."""
 
     code = "not_pending"
     http_status = 409
@@ -1075,3 +1080,16 @@ class InteropWarning(CredltiWarning):
 
         warnings.filterwarnings("ignore", category=InteropWarning)
     """
+
+
+class VaultArgumentError(CredentialError, TypeError):
+    """A vault method got an argument of the wrong type or shape (a programming error).
+
+    For example ``actor_id=b"alice"``, a ``batch_size`` of ``0``, or a plain ``dict``
+    where a :class:`~credlti.credentials.VaultUser` is expected. It is also a
+    :class:`TypeError`, so code catching programming errors keeps working. The
+    message names the parameter and the expected type, never the value.
+    """
+
+    code = "invalid_argument"
+    http_status = 400

@@ -31,6 +31,7 @@ from credlti.credentials._oauth_records import (
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,
+    BodyLimits,
     ChangeResult,
     ClientAuthMethod,
     Credential,
@@ -69,6 +70,7 @@ __all__ = [
     "AuditEvent",
     "AuthorizationRequest",
     "AuthorizationResult",
+    "BodyLimits",
     "ChangeResult",
     "ClientAuthMethod",
     "Credential",

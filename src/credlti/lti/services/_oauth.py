@@ -239,8 +239,9 @@ def _safe_text(value: object) -> str | None:
 def _expires_in(value: object) -> float:
     if value is None:
         return float(_DEFAULT_EXPIRES_IN)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():  # ASCII digits only: "²" is a digit to isdigit()
+        value = int(text) if len(text) <= 12 else _MAX_EXPIRES_IN
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         msg = "the token response's expires_in is not a number"
         raise ServiceCallFailedError(msg, spec_ref="RFC 6749 §5.1")
