@@ -70,7 +70,7 @@ def temporary_redis() -> Iterator[str]:
         "--logfile", str(base / "server.log"),
     ]  # fmt: skip
     with (base / "stdout.log").open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=base)  # noqa: S603
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=base)
     try:
         deadline = time.monotonic() + 30
         while not _answers(port):

@@ -35,9 +35,7 @@ def _loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(name="async_client")
-def _async_client(
-    redis_url: str, loop: asyncio.AbstractEventLoop
-) -> Iterator[redis.asyncio.Redis]:
+def _async_client(redis_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[redis.asyncio.Redis]:
     """An asyncio client on the test server, used on *loop*."""
     client = redis.asyncio.Redis.from_url(redis_url)
     yield client

@@ -64,7 +64,10 @@ def test_two_processes_contend_and_hold_the_lock_one_at_a_time(
         _, err = proc.communicate(timeout=120)
         codes.append((proc.returncode, err))
     assert codes == [(0, ""), (0, "")]
-    order = [v.decode() for v in redis_client.lrange(prefix + "order", 0, -1)]
+    order = [
+        v if isinstance(v, str) else v.decode()
+        for v in redis_client.lrange(prefix + "order", 0, -1)
+    ]
     assert sorted(order) == ["a"] * 15 + ["b"] * 15
     assert redis_client.keys(prefix + "lock:*") == []
 
@@ -74,9 +77,8 @@ def test_a_held_lock_times_out_with_a_typed_error(redis_client: redis.Redis, pre
     locks = RedisLocks(redis_client, prefix=prefix)
     with locks.lock("x"):
         start = time.monotonic()
-        with pytest.raises(StorageUnavailableError) as info:
-            with locks.lock("x", timeout=0.2):
-                pass  # pragma: no cover
+        with pytest.raises(StorageUnavailableError) as info, locks.lock("x", timeout=0.2):
+            pass  # pragma: no cover
         assert 0.2 <= time.monotonic() - start < 2
         assert info.value.details["action"] == "acquiring a lock"
         assert len(redis_client.keys(prefix + "lock:*")) == 1
@@ -127,8 +129,9 @@ def test_bad_timeouts_and_leases_are_configuration_errors(
     redis_client: redis.Redis, prefix: str, timeout: float, lease: float
 ) -> None:
     """Negative timeouts, non-positive leases, NaN: ConfigurationError before any call."""
-    with pytest.raises(ConfigurationError), RedisLocks(redis_client, prefix=prefix).lock(
-        "x", timeout=timeout, lease=lease
+    with (
+        pytest.raises(ConfigurationError),
+        RedisLocks(redis_client, prefix=prefix).lock("x", timeout=timeout, lease=lease),
     ):
         pass  # pragma: no cover
 

@@ -82,7 +82,7 @@ def test_keys_are_hashed_under_the_prefix_with_a_ttl(
     store.store_nonce("n-1", registration(), expires_at=T0.replace(minute=10), now=T0)
     keys = redis_client.keys(prefix + "*")
     assert len(keys) == 1
-    name = keys[0].decode()
+    name = keys[0] if isinstance(keys[0], str) else keys[0].decode()
     assert name.startswith(prefix + "nonce:")
     assert len(name) == len(prefix + "nonce:") + 64
     assert "n-1" not in name

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,9 +46,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_strings_are_plain_data(
-    redis_client: redis.Redis, prefix: str, text: str
-) -> None:
+def test_hostile_strings_are_plain_data(redis_client: redis.Redis, prefix: str, text: str) -> None:
     """NUL, lone surrogates, glob and protocol characters, 1 MB: they work, keys stay small."""
     nonces = RedisNonceStore(redis_client, prefix=prefix)
     record = registration()
@@ -98,7 +96,7 @@ def test_unreachable_redis_is_a_typed_error_without_secrets(dead_url: str) -> No
     client = redis.Redis.from_url(dead_url, socket_connect_timeout=1)
     nonces = RedisNonceStore(client)
     cache = RedisServiceTokenCache(client, ring=RING)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: nonces.store_nonce("n", registration(), expires_at=T0, now=T0),
         lambda: nonces.validate_nonce("n", registration(), now=T0),
         lambda: cache.get_token(cache_key()),
@@ -130,12 +128,12 @@ def test_unreachable_redis_is_a_typed_error_async(dead_url: str) -> None:
         ):
             try:
                 await call
-            except Exception as exc:  # noqa: BLE001 - collected and checked below
+            except Exception as exc:
                 errors.append(exc)
         try:
             async with AsyncRedisLocks(client).lock("x"):
                 pass  # pragma: no cover
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
         await client.aclose()
         return errors

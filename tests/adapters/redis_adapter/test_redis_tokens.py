@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,16 @@ class TestRedisServiceTokenCache(ServiceTokenCacheContract):
     @pytest.fixture
     def token_cache(self, redis_client: redis.Redis, prefix: str) -> RedisServiceTokenCache:
         return RedisServiceTokenCache(redis_client, ring=RING, prefix=prefix, clock=lambda: T0)
+
+
+class TestRedisServiceTokenCacheDecodingResponses(ServiceTokenCacheContract):
+    """The contract on a client built with ``decode_responses=True`` (values come as str)."""
+
+    @pytest.fixture
+    def token_cache(self, redis_url: str, prefix: str) -> Iterator[RedisServiceTokenCache]:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        yield RedisServiceTokenCache(client, ring=RING, prefix=prefix, clock=lambda: T0)
+        client.close()
 
 
 class _Synchronous:
@@ -55,7 +66,13 @@ class TestAsyncRedisServiceTokenCache(ServiceTokenCacheContract):
 
 
 def _stored(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
-    return {name: client.get(name) or b"" for name in client.scan_iter(prefix + "*")}
+    stored = {}
+    for name in client.scan_iter(prefix + "*"):
+        value = client.get(name) or b""
+        assert isinstance(name, bytes)
+        assert isinstance(value, bytes)
+        stored[name] = value
+    return stored
 
 
 def test_no_token_in_clear_in_any_key_or_value(redis_client: redis.Redis, prefix: str) -> None:
@@ -84,9 +101,7 @@ def test_the_ttl_ends_at_the_tokens_expiry(redis_client: redis.Redis, prefix: st
     assert 3_599_000 < ttls[1] <= 3_600_000
 
 
-def test_a_value_moved_to_another_key_fails_to_open(
-    redis_client: redis.Redis, prefix: str
-) -> None:
+def test_a_value_moved_to_another_key_fails_to_open(redis_client: redis.Redis, prefix: str) -> None:
     """The ciphertext is bound to its cache key: copied elsewhere it is a DecryptionError."""
     cache = RedisServiceTokenCache(redis_client, ring=RING, prefix=prefix, clock=lambda: T0)
     cache.put_token(cache_key(), token("a"))

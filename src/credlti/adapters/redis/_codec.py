@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from datetime import datetime, timedelta, timezone
 
 from credlti._crypto import KeyRing, associated_data
@@ -42,6 +41,10 @@ DEFAULT_PREFIX = "credlti:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MIN_TTL_MS = 1000
 _MAX_PREFIX = 256
+_MICROSECOND = timedelta(microseconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
+#: Canonical JSON, every non-ASCII character (NUL, surrogates...) escaped.
+_canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 #: Consume a nonce: KEYS[1] the nonce key, ARGV[1] the tool's "now" in microseconds.
 #: The value is ``n<expiry>`` (issued) or ``u<expiry>`` (used, kept until expiry).
@@ -84,8 +87,7 @@ def check_prefix(prefix: str) -> str:
 
 def hashed(*parts: str) -> str:
     """SHA-256 (hex) of *parts* as canonical, ASCII-only JSON: unambiguous and safe."""
-    canonical = json.dumps(list(parts), separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return hashlib.sha256(_canonical(parts).encode("ascii")).hexdigest()
 
 
 def nonce_key(prefix: str, nonce: str, registration: Registration) -> str:
@@ -107,7 +109,7 @@ def micros(moment: datetime) -> int:
     """*moment* as whole microseconds since the epoch (naive means local time)."""
     if moment.tzinfo is None:
         moment = moment.astimezone(timezone.utc)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def ttl_ms(expires_at: datetime, now: datetime) -> int:
@@ -116,8 +118,11 @@ def ttl_ms(expires_at: datetime, now: datetime) -> int:
     At least one second, so Redis never refuses it and an entry stored late still
     lands; the tool's own ``now`` decides validity, never this TTL.
     """
-    remaining = (micros(expires_at) - micros(now)) / 1000
-    return max(_MIN_TTL_MS, math.ceil(remaining))
+    if expires_at.tzinfo is None or now.tzinfo is None:
+        left = timedelta(microseconds=micros(expires_at) - micros(now))
+    else:
+        left = expires_at - now
+    return max(_MIN_TTL_MS, -(-left // _MILLISECOND))  # rounded up to a whole millisecond
 
 
 def nonce_value(expires_at: datetime) -> str:
@@ -130,7 +135,7 @@ def _token_id(key: TokenCacheKey) -> str:
         key.issuer,
         key.client_id,
         key.token_url,
-        json.dumps(sorted(key.scopes), ensure_ascii=True),
+        _canonical(sorted(key.scopes)),
         "" if key.deployment_id is None else "d:" + key.deployment_id,
     )
 

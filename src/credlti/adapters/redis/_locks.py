@@ -21,7 +21,7 @@ from redis.commands.core import AsyncScript, Script
 
 from credlti._effects import Flow, arun, run
 from credlti.adapters.redis._codec import DEFAULT_PREFIX, DELETE_IF_EQUAL, check_prefix, lock_key
-from credlti.adapters.redis._errors import redis_errors
+from credlti.adapters.redis._errors import REDIS_ERRORS, storage_error
 from credlti.errors import ConfigurationError, StorageUnavailableError
 
 __all__ = ["AsyncRedisLocks", "RedisLocks"]
@@ -140,14 +140,18 @@ class RedisLocks:
         try:
             yield
         finally:
-            with redis_errors("releasing a lock"):
+            try:
                 self._release(keys=[key], args=[token])
+            except REDIS_ERRORS as exc:
+                raise storage_error(exc, "releasing a lock") from exc
 
     def _perform(self, effect: Any) -> Any:
         cls = type(effect)
         if cls is _TryAcquire:
-            with redis_errors("acquiring a lock"):
+            try:
                 return bool(self._client.set(effect.key, effect.token, nx=True, px=effect.lease_ms))
+            except REDIS_ERRORS as exc:
+                raise storage_error(exc, "acquiring a lock") from exc
         if cls is _Elapsed:
             return time.monotonic()
         time.sleep(_jitter(self._random, effect.seconds))
@@ -194,16 +198,20 @@ class AsyncRedisLocks:
         try:
             yield
         finally:
-            with redis_errors("releasing a lock"):
+            try:
                 await self._release(keys=[key], args=[token])
+            except REDIS_ERRORS as exc:
+                raise storage_error(exc, "releasing a lock") from exc
 
     async def _perform(self, effect: Any) -> Any:
         cls = type(effect)
         if cls is _TryAcquire:
-            with redis_errors("acquiring a lock"):
+            try:
                 return bool(
                     await self._client.set(effect.key, effect.token, nx=True, px=effect.lease_ms)
                 )
+            except REDIS_ERRORS as exc:
+                raise storage_error(exc, "acquiring a lock") from exc
         if cls is _Elapsed:
             return time.monotonic()
         await asyncio.sleep(_jitter(self._random, effect.seconds))

@@ -20,7 +20,7 @@ from credlti.adapters.redis._codec import (
     nonce_value,
     ttl_ms,
 )
-from credlti.adapters.redis._errors import redis_errors
+from credlti.adapters.redis._errors import REDIS_ERRORS, storage_error
 from credlti.lti._records import Registration
 from credlti.lti.ports import NonceStatus
 
@@ -75,8 +75,10 @@ class RedisNonceStore:
         """
         ttl = ttl_ms(expires_at, now if now is not None else self._clock())
         key = nonce_key(self.prefix, nonce, registration)
-        with redis_errors("storing a launch nonce"):
+        try:
             self._client.set(key, nonce_value(expires_at), px=ttl)
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "storing a launch nonce") from exc
 
     def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime
@@ -87,8 +89,10 @@ class RedisNonceStore:
             StorageUnavailableError: Redis failed or could not be reached.
         """
         key = nonce_key(self.prefix, nonce, registration)
-        with redis_errors("consuming a launch nonce"):
+        try:
             result = self._consume(keys=[key], args=[micros(now)])
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "consuming a launch nonce") from exc
         return _status(result)
 
 
@@ -128,8 +132,10 @@ class AsyncRedisNonceStore:
         """
         ttl = ttl_ms(expires_at, now if now is not None else self._clock())
         key = nonce_key(self.prefix, nonce, registration)
-        with redis_errors("storing a launch nonce"):
+        try:
             await self._client.set(key, nonce_value(expires_at), px=ttl)
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "storing a launch nonce") from exc
 
     async def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime
@@ -140,6 +146,8 @@ class AsyncRedisNonceStore:
             StorageUnavailableError: Redis failed or could not be reached.
         """
         key = nonce_key(self.prefix, nonce, registration)
-        with redis_errors("consuming a launch nonce"):
+        try:
             result = await self._consume(keys=[key], args=[micros(now)])
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "consuming a launch nonce") from exc
         return _status(result)

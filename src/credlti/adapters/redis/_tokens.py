@@ -22,7 +22,7 @@ from credlti.adapters.redis._codec import (
     token_key,
     ttl_ms,
 )
-from credlti.adapters.redis._errors import redis_errors
+from credlti.adapters.redis._errors import REDIS_ERRORS, storage_error
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
 
 __all__ = ["AsyncRedisServiceTokenCache", "RedisServiceTokenCache"]
@@ -67,8 +67,10 @@ class RedisServiceTokenCache:
             StorageUnavailableError: Redis failed or could not be reached.
             DecryptionError: The stored value does not open with the key ring.
         """
-        with redis_errors("reading a service token"):
+        try:
             stored = self._client.get(token_key(self.prefix, key))
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "reading a service token") from exc
         return None if stored is None else open_token(key, stored, self._ring)
 
     def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
@@ -79,8 +81,10 @@ class RedisServiceTokenCache:
         """
         value = seal_token(key, token, self._ring, self._random(NONCE_BYTES))
         ttl = ttl_ms(token.expires_at, self._clock())
-        with redis_errors("storing a service token"):
+        try:
             self._client.set(token_key(self.prefix, key), value, px=ttl)
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "storing a service token") from exc
 
     def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
         """Drop the token under *key* (only if it is *only*, when given), atomically.
@@ -89,11 +93,13 @@ class RedisServiceTokenCache:
             StorageUnavailableError: Redis failed or could not be reached.
         """
         name = token_key(self.prefix, key)
-        with redis_errors("deleting a service token"):
+        try:
             if only is None:
                 deleted = self._client.delete(name)
             else:
                 deleted = self._delete_if(keys=[name], args=[token_digest(only.access_token) + ":"])
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "deleting a service token") from exc
         return bool(deleted)
 
 
@@ -131,8 +137,10 @@ class AsyncRedisServiceTokenCache:
             StorageUnavailableError: Redis failed or could not be reached.
             DecryptionError: The stored value does not open with the key ring.
         """
-        with redis_errors("reading a service token"):
+        try:
             stored = await self._client.get(token_key(self.prefix, key))
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "reading a service token") from exc
         return None if stored is None else open_token(key, stored, self._ring)
 
     async def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
@@ -143,8 +151,10 @@ class AsyncRedisServiceTokenCache:
         """
         value = seal_token(key, token, self._ring, self._random(NONCE_BYTES))
         ttl = ttl_ms(token.expires_at, self._clock())
-        with redis_errors("storing a service token"):
+        try:
             await self._client.set(token_key(self.prefix, key), value, px=ttl)
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "storing a service token") from exc
 
     async def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
         """Drop the token under *key* (only if it is *only*, when given), atomically.
@@ -153,10 +163,12 @@ class AsyncRedisServiceTokenCache:
             StorageUnavailableError: Redis failed or could not be reached.
         """
         name = token_key(self.prefix, key)
-        with redis_errors("deleting a service token"):
+        try:
             if only is None:
                 deleted = await self._client.delete(name)
             else:
                 digest = token_digest(only.access_token) + ":"
                 deleted = await self._delete_if(keys=[name], args=[digest])
+        except REDIS_ERRORS as exc:
+            raise storage_error(exc, "deleting a service token") from exc
         return bool(deleted)
