@@ -25,7 +25,7 @@ from credlti.adapters.redis import (
     RedisServiceTokenCache,
 )
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
-from credlti.ports import NonceStatus
+from credlti.ports import NonceStatus, NonceStore, ServiceTokenCache
 from tests.adapters.advantage_contract import cache_key, token
 from tests.adapters.nonce_contract import T0, registration
 from tests.adapters.redis_adapter.test_redis_tokens import RING
@@ -276,3 +276,29 @@ def test_async_adapters_never_block_the_event_loop(slow_url: str, prefix: str) -
 
     assert _blocking_reports(with_async_adapters()) == []
     assert _blocking_reports(with_the_sync_store()) != []
+
+
+# --------------------------------------------------------------------------- the namespace
+
+
+def test_sync_adapters_satisfy_the_ports(redis_client: redis.Redis) -> None:
+    """Checked by mypy (structural typing) and at run time for the runtime-checkable parts."""
+    nonces: NonceStore = RedisNonceStore(redis_client)
+    cache: ServiceTokenCache = RedisServiceTokenCache(redis_client, ring=RING)
+    assert callable(nonces.validate_nonce)
+    assert callable(cache.delete_token)
+
+
+def test_the_namespace_exports_its_adapters_sorted() -> None:
+    """``__all__`` is sorted, resolvable, public, and every adapter has a docstring."""
+    import credlti.adapters.redis as namespace
+
+    names = list(namespace.__all__)
+    assert names == sorted(names)
+    assert all(not n.startswith("_") for n in names)
+    for name in names:
+        exported = getattr(namespace, name)
+        assert exported.__module__.startswith("credlti.adapters.redis._")
+        assert exported.__doc__
+    secret_free = repr(RedisNonceStore(redis.Redis(password="hunter2")))
+    assert "hunter2" not in secret_free
