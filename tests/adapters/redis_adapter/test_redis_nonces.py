@@ -118,3 +118,24 @@ def test_a_tool_with_redis_nonces_refuses_a_replayed_launch(
     assert launch.registration.to_registration() == platform.registration.to_registration()
     with pytest.raises(NonceReusedError):
         workers[0].handle_callback(form, redirect.cookie_value)
+
+
+def test_an_async_tool_with_async_redis_nonces_refuses_a_replay(
+    async_client: redis.asyncio.Redis, prefix: str, loop: asyncio.AbstractEventLoop
+) -> None:
+    """AsyncTool awaits AsyncRedisNonceStore: a launch validates once, its replay fails."""
+    platform = SimulatedPlatform()
+
+    async def scenario() -> None:
+        async with platform.async_tool(
+            nonce_store=AsyncRedisNonceStore(async_client, prefix=prefix, clock=platform.clock)
+        ) as tool:
+            redirect = await tool.handle_login(
+                platform.login_params(), "https://tool.example.com/launch"
+            )
+            form = platform.launch(redirect)
+            await tool.handle_callback(form, redirect.cookie_value)
+            with pytest.raises(NonceReusedError):
+                await tool.handle_callback(form, redirect.cookie_value)
+
+    loop.run_until_complete(scenario())
