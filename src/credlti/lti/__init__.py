@@ -22,6 +22,7 @@ from credlti.lti._claims import (
     ToolPlatform,
 )
 from credlti.lti._jwks import JwksPolicy
+from credlti.lti._lti1p1_claim import Lti1p1Claim, VerifiedLti1p1
 from credlti.lti._policy import (
     DEEP_LINKING_REQUEST,
     DEFAULT_MESSAGE_TYPES,
@@ -61,6 +62,7 @@ __all__ = [
     "LaunchPresentation",
     "Lis",
     "LoginRedirect",
+    "Lti1p1Claim",
     "MessageType",
     "NrpsEndpoint",
     "PolicyOptions",
@@ -71,6 +73,7 @@ __all__ = [
     "Roles",
     "Tool",
     "ToolPlatform",
+    "VerifiedLti1p1",
     "clear_state_cookie_header",
     "parse_role",
     "parse_roles",

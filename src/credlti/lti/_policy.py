@@ -98,6 +98,11 @@ class LaunchPolicy:
         enforce_id_limits: Reject ids (``sub``, ``deployment_id``, resource-link and
             context ids) longer than 255 characters (Core §5.3).
         jwks: How platform key sets are fetched and cached.
+        allow_unverified_lti1p1: With ``lti1p1_secrets`` on the tool, accept a launch
+            whose ``lti1p1`` claim names a consumer key that has no secret, or
+            carries no signature (``launch.lti1p1`` is then ``None``). By default
+            such a launch is refused with ``Lti1p1UnverifiedError``. A wrong
+            signature is refused either way.
     """
 
     leeway: float = 10.0
@@ -110,6 +115,7 @@ class LaunchPolicy:
     trusted_audiences: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_id_limits: bool = True
     jwks: JwksPolicy = attrs.field(factory=JwksPolicy)
+    allow_unverified_lti1p1: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.leeway < 0 or self.max_token_age <= 0 or self.state_ttl <= 0:
