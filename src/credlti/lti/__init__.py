@@ -24,9 +24,15 @@ from credlti.lti._claims import (
 from credlti.lti._jwks import JwksPolicy
 from credlti.lti._lti1p1_claim import Lti1p1Claim, VerifiedLti1p1
 from credlti.lti._policy import (
+    ASSET_PROCESSOR_SETTINGS_REQUEST,
     DEEP_LINKING_REQUEST,
     DEFAULT_MESSAGE_TYPES,
+    END_ASSESSMENT,
+    EULA_REQUEST,
+    OPT_IN_MESSAGE_TYPES,
+    REPORT_REVIEW_REQUEST,
     RESOURCE_LINK_REQUEST,
+    START_PROCTORING,
     SUBMISSION_REVIEW_REQUEST,
     LaunchPolicy,
     MessageType,
@@ -44,9 +50,15 @@ from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
 from credlti.lti._tool import AsyncTool, PolicyOptions, Tool
 
 __all__ = [
+    "ASSET_PROCESSOR_SETTINGS_REQUEST",
     "DEEP_LINKING_REQUEST",
     "DEFAULT_MESSAGE_TYPES",
+    "END_ASSESSMENT",
+    "EULA_REQUEST",
+    "OPT_IN_MESSAGE_TYPES",
+    "REPORT_REVIEW_REQUEST",
     "RESOURCE_LINK_REQUEST",
+    "START_PROCTORING",
     "SUBMISSION_REVIEW_REQUEST",
     "SUPPORTED_ALGORITHMS",
     "AgsEndpoint",

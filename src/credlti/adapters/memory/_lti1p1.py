@@ -14,8 +14,7 @@ __all__ = ["MemoryLti1p1Secrets"]
 
 @attrs.define(init=False)
 class MemoryLti1p1Secrets:
-    """LTI 1.1 shared secrets in process memory, for :class:`~credlti.lti.Tool`'s
-    ``lti1p1_secrets=``.
+    """LTI 1.1 shared secrets in process memory, for ``Tool(..., lti1p1_secrets=...)``.
 
     A secret added with an ``issuer`` is returned only for launches from that
     platform (recommended: a consumer key belonged to one LMS); one added without
@@ -42,7 +41,7 @@ class MemoryLti1p1Secrets:
 
     def add(self, oauth_consumer_key: str, secret: str, *, issuer: str | None = None) -> None:
         """Add or replace the secret of *oauth_consumer_key* (for *issuer* only, if given)."""
-        if not isinstance(secret, str) or not secret:
+        if not secret:
             msg = "an LTI 1.1 secret must be a non-empty string"
             raise ValueError(msg)
         with self._lock:
