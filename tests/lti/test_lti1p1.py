@@ -532,3 +532,53 @@ def test_memory_secrets_validation() -> None:
     assert "hush" not in repr(store)
     with pytest.raises(ValueError, match="non-empty"):
         store.add("k", "")
+
+
+# ---------------------------------------------------------------------- hostile claims, verified
+
+_FUZZ_PLATFORM = SimulatedPlatform()
+_FUZZ_SECRETS = MemoryLti1p1Secrets()
+_FUZZ_SECRETS.add(KEY, SECRET)
+_FUZZ_TOOL = _FUZZ_PLATFORM.tool(lti1p1_secrets=_FUZZ_SECRETS)
+
+
+@given(
+    edits=st.dictionaries(
+        _MEMBERS, st.one_of(_JSON, st.sampled_from([KEY, SECRET, "", "x" * 600])), max_size=3
+    ),
+    allow=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_hostile_claims_through_a_verifying_tool(edits: dict[str, object], allow: bool) -> None:
+    """A signed claim with hostile edits: a verified launch, or a CredltiError, nothing else."""
+    tool = _FUZZ_TOOL
+    if allow:
+        tool = _FUZZ_PLATFORM.tool(lti1p1_secrets=_FUZZ_SECRETS, allow_unverified_lti1p1=True)
+    login = tool.handle_login(_FUZZ_PLATFORM.login_params(), LAUNCH_URL)
+    payload = _FUZZ_PLATFORM.launch_claims(login)
+    sign = _spec_sign(
+        SECRET,
+        KEY,
+        payload["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
+        payload["iss"],
+        _FUZZ_PLATFORM.client_id,
+        payload["exp"],
+        payload["nonce"],
+    )
+    claim: dict[str, object] = {
+        "user_id": "u",
+        "oauth_consumer_key": KEY,
+        "oauth_consumer_key_sign": sign,
+    }
+    claim.update(edits)
+    try:
+        launch = tool.handle_callback(
+            _FUZZ_PLATFORM.launch(login, claims={LTI1P1: claim}), login.cookie_value
+        )
+    except CredltiError:
+        return
+    if launch.lti1p1 is not None:
+        # Verified only with the genuine key and signature.
+        assert launch.lti1p1.oauth_consumer_key == KEY
+        assert claim["oauth_consumer_key"] == KEY
+        assert claim["oauth_consumer_key_sign"] == sign
