@@ -17,6 +17,7 @@ from credlti.lti._toolkey import ToolKey
 __all__ = [
     "Deployable",
     "LaunchStorage",
+    "Lti1p1Secrets",
     "NonceStatus",
     "NonceStore",
     "Registerable",
@@ -108,6 +109,25 @@ class NonceStore(Protocol):
 
 class LaunchStorage(RegistrationStore[R_co, D_co], NonceStore, Protocol[R_co, D_co]):
     """**Protocol:** everything a :class:`~credlti.lti.Tool` needs from storage."""
+
+
+class Lti1p1Secrets(Protocol):
+    """**Protocol:** the LTI 1.1 shared secrets of a tool moving to LTI 1.3.
+
+    Give it to the tool as ``Tool(..., lti1p1_secrets=...)``: a launch whose
+    ``lti1p1`` migration claim names an ``oauth_consumer_key`` is then verified
+    with that key's secret, and ``launch.lti1p1`` carries the verified LTI 1.1 ids.
+    The method may be ``async def`` for :class:`~credlti.lti.AsyncTool`.
+    """
+
+    def get_lti1p1_secret(self, registration: Registration, oauth_consumer_key: str) -> str | None:
+        """The LTI 1.1 secret of *oauth_consumer_key*, or ``None`` if you have none.
+
+        *registration* is the verified 1.3 registration the launch came from:
+        return a secret only if that platform may speak for the key (for example,
+        keep each consumer key with the issuer it belonged to).
+        """
+        ...
 
 
 # --------------------------------------------------------------------------- credentials vault
