@@ -170,7 +170,7 @@ class _ToolCore:
             )
         if cls is StoreNonce:
             return self.nonce_store.store_nonce(
-                effect.nonce, effect.registration, expires_at=effect.expires_at
+                effect.nonce, effect.registration, expires_at=effect.expires_at, now=effect.now
             )
         msg = f"the LTI facades cannot perform {cls.__name__}"
         raise TypeError(msg)

@@ -46,7 +46,7 @@ class MemoryLaunchStorage(Generic[R, D]):
     # (issuer, client_id, nonce) -> [expires_at timestamp, used]
     _nonces: dict[tuple[str, str, str], list[float | bool]] = attrs.field(factory=dict, init=False)
     _stored_since_sweep: int = attrs.field(default=0, init=False)
-    # The latest "now" seen by validate_nonce: time only moves forward, so a nonce
+    # The latest "now" seen (store_nonce, validate_nonce): time only moves forward, so a nonce
     # that expired before it is dead whatever clock the tool uses.
     _last_now: float = attrs.field(default=0.0, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
@@ -105,10 +105,19 @@ class MemoryLaunchStorage(Generic[R, D]):
 
     # ------------------------------------------------------------- NonceStore
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
-        """Record an issued nonce until *expires_at*."""
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record an issued nonce until *expires_at*.
+
+        Every 1,024 stores, the nonces expired at *now* (the tool's clock) are dropped,
+        so the store stays bounded even when logins are never finished.
+        """
         expiry = expires_at.timestamp()
+        ts = now.timestamp()
         with self._lock:
+            if ts > self._last_now:
+                self._last_now = ts
             self._nonces[registration.issuer, registration.client_id, nonce] = [expiry, False]
             self._stored_since_sweep += 1
             if self._stored_since_sweep >= _SWEEP_EVERY:

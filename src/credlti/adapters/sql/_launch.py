@@ -82,7 +82,7 @@ class SqlLaunchStorage:
     engine: Engine
     auto_register_deployments: bool = False
     _stores: Iterator[int] = attrs.field(factory=itertools.count, init=False, repr=False)
-    # The latest "now" seen (validate_nonce, sweep_nonces): the amortised sweep's cut-off.
+    # The latest "now" seen (store_nonce, validate_nonce, sweep_nonces): the sweep's cut-off.
     _latest_now: float = attrs.field(default=0.0, init=False, repr=False)
 
     # ------------------------------------------------------------- management
@@ -205,16 +205,19 @@ class SqlLaunchStorage:
 
     # ------------------------------------------------------------- NonceStore
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
         """Record an issued nonce until *expires_at* (one INSERT).
 
         Every :data:`SWEEP_EVERY` stores, the same transaction also deletes up to
-        :data:`SWEEP_BATCH` nonces that had expired at the latest ``now`` this
-        adapter was given (the tool's clock, never the wall clock): the table stays
-        bounded however many logins are started and never finished.
+        :data:`SWEEP_BATCH` nonces that had expired at *now* (the tool's clock, never
+        the wall clock; the latest ``now`` this adapter saw if that is later): the
+        table stays bounded however many logins are started and never finished.
         """
         engine = self.engine
         ts = expires_at.timestamp()
+        latest = self._latest_now = max(self._latest_now, now.timestamp())
         sweep = next(self._stores) % SWEEP_EVERY == SWEEP_EVERY - 1
         with cursor(engine, "storing a nonce") as cur:
             cur.execute(
@@ -222,7 +225,7 @@ class SqlLaunchStorage:
                 (registration.issuer, registration.client_id, nonce, ts),
             )
             if sweep:
-                cur.execute(_SWEEP_SOME.for_engine(engine), (self._latest_now, SWEEP_BATCH))
+                cur.execute(_SWEEP_SOME.for_engine(engine), (latest, SWEEP_BATCH))
 
     def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime
