@@ -312,9 +312,7 @@ class LaunchStorageContract:
         """
         self.add_registration(storage, platform.registration)
         client = httpx.Client(transport=platform.transport)
-        tool: Tool[Any, Any] = Tool(
-            storage, http_client=client, clock=platform.clock, state_ttl=60
-        )
+        tool: Tool[Any, Any] = Tool(storage, http_client=client, clock=platform.clock, state_ttl=60)
         highest = 0
         for i in range(self.flood_logins):
             tool.handle_login(platform.login_params(), "https://tool.example.com/launch")
