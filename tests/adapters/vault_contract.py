@@ -89,6 +89,30 @@ class VaultStoreContract:
         with pytest.raises(StorageConflictError), store.transaction() as tx:
             tx.credentials.add(row("a", "fresh"))
 
+    def test_find_by_name_is_an_exact_point_lookup(self, store: Any) -> None:
+        """find_by_name: the id holding (owner, name) exactly (case-sensitive), else None."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a", "db"))
+            tx.credentials.add(row("b", "db", owner="p"))
+            tx.credentials.add(row("c", "DB"))
+        with store.transaction() as tx:
+            assert tx.credentials.find_by_name("o", "db") == "a"
+            assert tx.credentials.find_by_name("p", "db") == "b"
+            assert tx.credentials.find_by_name("o", "DB") == "c"
+            assert tx.credentials.find_by_name("o", "db ") is None
+            assert tx.credentials.find_by_name("q", "db") is None
+            tx.credentials.update(evolve(row("a", "db"), name="renamed"))
+            assert tx.credentials.find_by_name("o", "db") is None
+            assert tx.credentials.find_by_name("o", "renamed") == "a"
+            tx.credentials.delete("a")
+            assert tx.credentials.find_by_name("o", "renamed") is None
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012
+            tx.credentials.add(row("d", "rolled back"))
+            assert tx.credentials.find_by_name("o", "rolled back") == "d"
+            raise RuntimeError
+        with store.transaction() as tx:
+            assert tx.credentials.find_by_name("o", "rolled back") is None
+
     def test_rollback(self, store: Any) -> None:
         """An exception inside the unit of work undoes every write in it."""
         with store.transaction() as tx:

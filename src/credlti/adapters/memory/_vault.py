@@ -148,6 +148,9 @@ class _Credentials:
             out.append(ScrubbedRow(credential_id, newly, credential_id in delete))
         return out
 
+    def find_by_name(self, owner_id: str, name: str) -> str | None:
+        return self._t.names.get((owner_id, name))
+
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
     ) -> list[CredentialRow]:

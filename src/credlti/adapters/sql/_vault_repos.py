@@ -73,6 +73,9 @@ def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[s
 _c = credentials.c
 _GET_CREDENTIAL = sa.select(credentials).where(_c.id == sa.bindparam("id"))
 _LOCK_CREDENTIAL = _GET_CREDENTIAL.with_for_update()
+_ID_BY_NAME = sa.select(_c.id).where(
+    (_c.owner_id == sa.bindparam("owner")) & (_c.name == sa.bindparam("name"))
+)
 _CREDENTIAL_EXISTS = sa.select(sa.literal(1)).where(_c.id == sa.bindparam("id"))
 _other = credentials.alias("other")
 _UPDATE_CREDENTIAL = (
@@ -233,6 +236,11 @@ class _Credentials:
             for i in credential_ids
             if i in due
         ]
+
+    def find_by_name(self, owner_id: str, name: str) -> str | None:
+        with storage_errors("looking a credential name up"):
+            found = self._s.conn.execute(_ID_BY_NAME, {"owner": owner_id, "name": name}).first()
+        return None if found is None else str(found[0])
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
