@@ -139,6 +139,7 @@ class SqlVaultStore:
                 session.flush_audit()
             finally:
                 _ACTIVE.reset(token)
+                session.raw.close()
 
     def scan_credentials(
         self, *, after_id: str | None, limit: int, due_before: datetime | None = None
@@ -264,13 +265,12 @@ class SqlAuditSink:
                 of work).
             StorageUnavailableError: The database failed.
         """
-        values = _audit_values(event)
         session = _active(self.engine)
         if session is not None:
-            session.pending_audit.append(values)
+            session.pending_audit.append(event)
             return
         with transaction(self.engine, "recording an audit event") as conn:
-            conn.execute(audit_events.insert(), values)
+            conn.execute(audit_events.insert(), _audit_values(event))
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""

@@ -27,14 +27,29 @@ from credlti.adapters.sql._schema import (
 )
 from credlti.adapters.sql._vault_rows import (
     _credential,
-    _credential_values,
     _share,
-    _token,
     _token_values,
     _transfer,
     _ts,
 )
+from credlti.adapters.sql._vault_sql import (
+    ADD_CREDENTIAL,
+    GET_CREDENTIAL,
+    GET_TOKEN,
+    ID_BY_NAME,
+    INSERT_AUDIT,
+    LOCK_CREDENTIAL,
+    SHARES_OF,
+    UPDATE_CREDENTIAL,
+    Raw,
+    audit_params,
+    credential_params,
+    credential_row,
+    share_row,
+    token_row,
+)
 from credlti.credentials._records import (
+    AuditEvent,
     CredentialRow,
     OAuthTokenRow,
     ProjectShare,
@@ -132,28 +147,28 @@ class _Credentials:
     def __init__(self, session: _Session) -> None:
         self._s = session
 
-    def _fetch(
-        self, statement: sa.Executable, credential_id: str, action: str
-    ) -> CredentialRow | None:
-        with storage_errors(action):
-            found = self._s.conn.execute(statement, {"id": credential_id}).first()
-        return None if found is None else _credential(found._mapping)
-
     def get(self, credential_id: str) -> CredentialRow | None:
-        return self._fetch(_GET_CREDENTIAL, credential_id, "reading a credential")
+        found = self._s.raw.fetch(
+            GET_CREDENTIAL, (credential_id,), "reading a credential", credential_row
+        )
+        return next(found, None)
 
     def get_for_update(self, credential_id: str) -> CredentialRow | None:
         # PostgreSQL: FOR UPDATE row lock. SQLite: the unit of work already holds the
-        # database's write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
-        return self._fetch(_LOCK_CREDENTIAL, credential_id, "locking a credential")
+        # database's write lock (BEGIN IMMEDIATE).
+        found = self._s.raw.fetch(
+            LOCK_CREDENTIAL, (credential_id,), "locking a credential", credential_row
+        )
+        return next(found, None)
 
     def _exists(self, credential_id: str) -> bool:
         return self._s.conn.execute(_CREDENTIAL_EXISTS, {"id": credential_id}).first() is not None
 
     def add(self, row: CredentialRow) -> None:
-        with storage_errors("adding a credential"):
-            if _insert_ignoring_conflicts(self._s.conn, credentials, _credential_values(row)):
-                return
+        action = "adding a credential"
+        if self._s.raw.execute(ADD_CREDENTIAL, credential_params(row), action).rowcount == 1:
+            return
+        with storage_errors(action):
             field = "id" if self._exists(row.id) else "name"
         message = (
             "a credential with this id already exists"
@@ -163,13 +178,11 @@ class _Credentials:
         raise StorageConflictError(message, details={"field": field})
 
     def update(self, row: CredentialRow) -> None:
-        # The SET clause comes from the column-named parameters.
-        params = _credential_values(row)
-        del params["id"]
-        params.update(key=row.id, check_owner=row.owner_id, check_name=row.name)
-        with storage_errors("updating a credential"):
-            if self._s.conn.execute(_UPDATE_CREDENTIAL, params).rowcount == 1:
-                return
+        params = (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
+        action = "updating a credential"
+        if self._s.raw.execute(UPDATE_CREDENTIAL, params, action).rowcount == 1:
+            return
+        with storage_errors(action):
             exists = self._exists(row.id)
         if not exists:
             msg = "the credential to update no longer exists"
@@ -238,9 +251,10 @@ class _Credentials:
         ]
 
     def find_by_name(self, owner_id: str, name: str) -> str | None:
-        with storage_errors("looking a credential name up"):
-            found = self._s.conn.execute(_ID_BY_NAME, {"owner": owner_id, "name": name}).first()
-        return None if found is None else str(found[0])
+        found = self._s.raw.fetch(
+            ID_BY_NAME, (owner_id, name), "looking a credential name up", lambda r: str(r[0])
+        )
+        return next(found, None)
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
@@ -287,10 +301,9 @@ class _Shares:
         return None if found is None else _share(found._mapping)
 
     def for_credential(self, credential_id: str) -> list[ProjectShare]:
-        with storage_errors("reading project shares"):
-            return [
-                _share(r._mapping) for r in self._s.conn.execute(_SHARES_OF, {"id": credential_id})
-            ]
+        return list(
+            self._s.raw.fetch(SHARES_OF, (credential_id,), "reading project shares", share_row)
+        )
 
 
 class _Tokens:
@@ -300,9 +313,8 @@ class _Tokens:
         self._s = session
 
     def get(self, credential_id: str) -> OAuthTokenRow | None:
-        with storage_errors("reading an OAuth token"):
-            found = self._s.conn.execute(_GET_TOKEN, {"id": credential_id}).first()
-        return None if found is None else _token(found._mapping)
+        found = self._s.raw.fetch(GET_TOKEN, (credential_id,), "reading an OAuth token", token_row)
+        return next(found, None)
 
     def put(self, row: OAuthTokenRow) -> None:
         values = _token_values(row)
@@ -370,8 +382,10 @@ class _Session:
         self.conn = conn
         #: SQLite with foreign keys off: delete a credential's children explicitly.
         self.cascade_by_hand = cascade_by_hand
-        #: Audit rows recorded in this unit of work, inserted in one batch at commit.
-        self.pending_audit: list[dict[str, Any]] = []
+        #: Audit events recorded in this unit of work, inserted in one batch at commit.
+        self.pending_audit: list[AuditEvent] = []
+        #: Prebuilt statements on this connection's DB-API connection (the hot paths).
+        self.raw = Raw(conn)
         self.credentials = _Credentials(self)
         self.shares = _Shares(self)
         self.oauth_tokens = _Tokens(self)
@@ -380,9 +394,9 @@ class _Session:
     def flush_audit(self) -> None:
         """Insert the buffered audit rows (before commit, or before reading them)."""
         if self.pending_audit:
-            rows, self.pending_audit = self.pending_audit, []
-            with storage_errors("recording audit events"):
-                self.conn.execute(audit_events.insert(), rows)
+            events, self.pending_audit = self.pending_audit, []
+            rows = [audit_params(event) for event in events]
+            self.raw.executemany(INSERT_AUDIT, rows, "recording audit events")
 
 
 # A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
@@ -399,7 +413,10 @@ def _begin_sqlite_writer(conn: Connection) -> bool:
     takes the same lock.
     """
     if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
-        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        info = conn.connection.info  # kept with the DB-API connection across checkouts
+        if not info.get("credlti_foreign_keys"):
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            info["credlti_foreign_keys"] = True
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         return True
     conn.execute(_TAKE_WRITE_LOCK)
