@@ -234,6 +234,10 @@ service_tokens = sa.Table(
 def create_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings credlti's adapters rely on.
 
+    The pool keeps 10 connections (``pool_size=10, max_overflow=10`` unless given)
+    and checks a connection out without a round trip to the database (no pre-ping:
+    pass ``pool_pre_ping=True`` to survive server restarts at that price).
+
     For SQLite, foreign keys are switched on for every connection, a busy timeout
     is set so concurrent writers wait instead of failing at once, and file databases
     use write-ahead logging (readers never block the writer; commits are durable
@@ -263,6 +267,11 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         # One shared in-memory database for every thread of this engine.
         kwargs.setdefault("poolclass", sa.pool.StaticPool)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+    elif "poolclass" not in kwargs:
+        # Connections kept for 10 threads at once (8 request threads plus a lock or a
+        # refresh): fewer and the extra ones are opened and closed on every checkout.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
     try:
         engine = sa.create_engine(url, **kwargs)
     except sa_exc.NoSuchModuleError as exc:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.sql._errors import read, storage_errors, transaction
+from credlti.adapters.sql._raw import Sql
 from credlti.adapters.sql._schema import (
     audit_events,
     credentials,
@@ -399,6 +400,7 @@ class _Session:
             self.raw.executemany(INSERT_AUDIT, rows, "recording audit events")
 
 
+_BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
 # A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
 _TAKE_WRITE_LOCK = credentials.update().where(_c.id.is_(None)).values(id=_c.id)
 
@@ -417,7 +419,11 @@ def _begin_sqlite_writer(conn: Connection) -> bool:
         if not info.get("credlti_foreign_keys"):
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             info["credlti_foreign_keys"] = True
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        raw = Raw(conn)
+        try:
+            raw.execute(_BEGIN_IMMEDIATE, (), "starting a vault unit of work")
+        finally:
+            raw.close()
         return True
     conn.execute(_TAKE_WRITE_LOCK)
     return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
