@@ -41,7 +41,6 @@ from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
 from credlti.adapters.sql._errors import storage_errors, transaction
 from credlti.adapters.sql._schema import (
     audit_events,
-    credentials,
     oauth_clients,
     step_activity,
 )
@@ -61,7 +60,6 @@ from credlti.adapters.sql._vault_repos import (
     _IN_CHUNK,
     _active,
     _begin_sqlite_writer,
-    _c,
     _insert_ignoring_conflicts,
     _Session,
     _use,
@@ -69,9 +67,9 @@ from credlti.adapters.sql._vault_repos import (
 from credlti.adapters.sql._vault_rows import (
     _audit,
     _audit_values,
-    _credential,
     _ts,
 )
+from credlti.adapters.sql._vault_sql import SCAN, Raw, credential_row
 from credlti.credentials._records import (
     AuditEvent,
     ClientAuthMethod,
@@ -149,14 +147,18 @@ class SqlVaultStore:
         With *due_before*, only rows whose ``scheduled_deletion <= due_before``. Each
         call is one indexed query, so a purge of any size keeps memory bounded.
         """
-        query = sa.select(credentials)
-        if after_id is not None:
-            query = query.where(_c.id > after_id)
+        statement = SCAN[after_id is not None, due_before is not None]
+        params: list[Any] = [] if after_id is None else [after_id]
         if due_before is not None:
-            query = query.where(_c.scheduled_deletion <= _ts(due_before))
-        query = query.order_by(_c.id).limit(limit)
-        with _use(self.engine, "scanning credentials", write=False) as conn:
-            return [_credential(r._mapping) for r in conn.execute(query)]
+            params.append(_ts(due_before))
+        params.append(limit)
+        action = "scanning credentials"
+        with _use(self.engine, action, write=False) as conn:
+            raw = Raw(conn)
+            try:
+                return list(raw.fetch(statement, params, action, credential_row))
+            finally:
+                raw.close()
 
     @contextlib.contextmanager
     def lock(self, key: str, *, timeout: float) -> Iterator[None]:

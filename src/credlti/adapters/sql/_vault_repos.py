@@ -40,6 +40,13 @@ from credlti.adapters.sql._vault_sql import (
     ID_BY_NAME,
     INSERT_AUDIT,
     LOCK_CREDENTIAL,
+    PURGE_DELETE,
+    PURGE_DUE,
+    PURGE_SCRUB,
+    PURGE_SHARES,
+    PURGE_TOKENS,
+    PURGE_TRANSFERS,
+    PURGE_WITH_TOKEN,
     SHARES_OF,
     UPDATE_CREDENTIAL,
     Raw,
@@ -48,6 +55,7 @@ from credlti.adapters.sql._vault_sql import (
     credential_row,
     share_row,
     token_row,
+    with_ids,
 )
 from credlti.credentials._records import (
     AuditEvent,
@@ -213,38 +221,28 @@ class _Credentials:
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
         # Set-based: lock the chunk's due rows, then a few statements for all of them.
-        ts, conn = _ts(now), self._s.conn
-        due_query = (
-            sa.select(_c.id, _c.body_ciphertext.is_not(None).label("has_body"))
-            .where(
-                _c.id.in_(list(credential_ids))
-                & _c.scheduled_deletion.is_not(None)
-                & (_c.scheduled_deletion <= ts)
-            )
-            .with_for_update()
+        ts, raw, action = _ts(now), self._s.raw, "purging credentials"
+        chunk = tuple(credential_ids)
+        due_rows = raw.fetch(
+            with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
         )
-        with storage_errors("purging credentials"):
-            due = {row.id: bool(row.has_body) for row in conn.execute(due_query)}
-            if not due:
-                return []
-            ids = list(due)
-            token_of = oauth_tokens.c.credential_id
-            with_token = set(conn.execute(sa.select(token_of).where(token_of.in_(ids))).scalars())
-            conn.execute(oauth_tokens.delete().where(token_of.in_(ids)))
-            conn.execute(transfer_tokens.delete().where(transfer_tokens.c.credential_id.in_(ids)))
-            doomed = [i for i in ids if i in delete]
-            if doomed:
-                if self._s.cascade_by_hand:
-                    shares_of = project_shares.c.credential_id
-                    conn.execute(project_shares.delete().where(shares_of.in_(doomed)))
-                conn.execute(credentials.delete().where(_c.id.in_(doomed)))
-            scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
-            if scrub:
-                conn.execute(
-                    credentials.update()
-                    .where(_c.id.in_(scrub))
-                    .values(body_ciphertext=None, updated_at=ts)
-                )
+        due = dict(due_rows)
+        if not due:
+            return []
+        ids = tuple(due)
+        n = len(ids)
+        with_token = set(raw.fetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, lambda r: r[0]))
+        if with_token:
+            raw.execute(with_ids(PURGE_TOKENS, n), ids, action)
+        raw.execute(with_ids(PURGE_TRANSFERS, n), ids, action)
+        doomed = tuple(i for i in ids if i in delete)
+        if doomed:
+            if self._s.cascade_by_hand:
+                raw.execute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
+            raw.execute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
+        scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
+        if scrub:
+            raw.execute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
         return [
             ScrubbedRow(i, due[i] or i in with_token, i in delete)
             for i in credential_ids

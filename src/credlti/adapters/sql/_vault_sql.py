@@ -8,6 +8,7 @@ paths), skipping SQLAlchemy's per-call statement work; see ``_raw``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -31,6 +32,14 @@ __all__ = [
     "ID_BY_NAME",
     "INSERT_AUDIT",
     "LOCK_CREDENTIAL",
+    "PURGE_DELETE",
+    "PURGE_DUE",
+    "PURGE_SCRUB",
+    "PURGE_SHARES",
+    "PURGE_TOKENS",
+    "PURGE_TRANSFERS",
+    "PURGE_WITH_TOKEN",
+    "SCAN",
     "SHARES_OF",
     "UPDATE_CREDENTIAL",
     "Raw",
@@ -39,6 +48,7 @@ __all__ = [
     "credential_row",
     "share_row",
     "token_row",
+    "with_ids",
 ]
 
 
@@ -87,6 +97,55 @@ _AUDIT = (
     ' "metadata", item_type) VALUES (?, ?, ?, ?, ?, {json}, {json}, ?)'
 )
 INSERT_AUDIT = _ByDialect(_AUDIT.format(json="?"), _AUDIT.format(json="CAST(? AS JSON)"))
+
+
+# Keyset-paginated scan (the purge's batches): by id, optionally after an id, optionally
+# only due rows. Keyed by (after an id?, due only?).
+_SCAN_BASE = GET_CREDENTIAL.qmark.removesuffix(" WHERE id = ?")
+SCAN: dict[tuple[bool, bool], Sql] = {
+    (after, due): Sql(
+        _SCAN_BASE
+        + (" WHERE " if after or due else "")
+        + " AND ".join(
+            ([("id > ?")] if after else []) + (["scheduled_deletion <= ?"] if due else [])
+        )
+        + " ORDER BY id LIMIT ?"
+    )
+    for after in (False, True)
+    for due in (False, True)
+}
+
+# Purge statements over a list of ids ({ids}: one placeholder per id).
+PURGE_DUE = _ByDialect(
+    "SELECT id, body_ciphertext IS NOT NULL FROM credlti_credentials WHERE id IN ({ids})"
+    " AND scheduled_deletion IS NOT NULL AND scheduled_deletion <= ?",
+    "SELECT id, body_ciphertext IS NOT NULL FROM credlti_credentials WHERE id IN ({ids})"
+    " AND scheduled_deletion IS NOT NULL AND scheduled_deletion <= ? FOR UPDATE",
+)
+PURGE_WITH_TOKEN = Sql(
+    "SELECT credential_id FROM credlti_oauth_tokens WHERE credential_id IN ({ids})"
+)
+PURGE_TOKENS = Sql("DELETE FROM credlti_oauth_tokens WHERE credential_id IN ({ids})")
+PURGE_TRANSFERS = Sql("DELETE FROM credlti_transfer_tokens WHERE credential_id IN ({ids})")
+PURGE_SHARES = Sql("DELETE FROM credlti_project_shares WHERE credential_id IN ({ids})")
+PURGE_DELETE = Sql("DELETE FROM credlti_credentials WHERE id IN ({ids})")
+PURGE_SCRUB = Sql(
+    "UPDATE credlti_credentials SET body_ciphertext = NULL, updated_at = ? WHERE id IN ({ids})"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _expand(text: str, n: int) -> Sql:
+    return Sql(text.replace("{ids}", ", ".join("?" * n)))
+
+
+def with_ids(statement: Sql | _ByDialect, n: int) -> Sql | _ByDialect:
+    """*statement* with its ``{ids}`` list holding *n* placeholders (cached by size)."""
+    if isinstance(statement, Sql):
+        return _expand(statement.qmark, n)
+    expanded = _ByDialect("", "")
+    expanded.texts = {d: _expand(sql.qmark, n) for d, sql in statement.texts.items()}
+    return expanded
 
 
 class Raw:
@@ -220,6 +279,10 @@ def share_row(r: Sequence[Any]) -> ProjectShare:
     return ProjectShare(id=r[0], credential_id=r[1], project_id=r[2], created_at=_dt(r[3]))
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(dict(value)) if value else "{}"
+
+
 def audit_params(event: AuditEvent) -> tuple[Any, ...]:
     """An audit event's values in ``INSERT_AUDIT`` order (JSON columns as text)."""
     return (
@@ -228,7 +291,7 @@ def audit_params(event: AuditEvent) -> tuple[Any, ...]:
         event.credential_id,
         event.actor_id,
         _ts(event.at),
-        json.dumps(dict(event.changes)),
-        json.dumps(dict(event.metadata)),
+        _dumps(event.changes),
+        _dumps(event.metadata),
         event.item_type,
     )
