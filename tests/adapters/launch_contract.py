@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credlti.errors import NonceReusedError, RegistrationNotFoundError
+from credlti.errors import NonceReusedError, RegistrationNotFoundError, StorageInvalidIdError
 from credlti.lti import Deployment, Registration, Tool
 from credlti.ports import NonceStatus
 from credlti.testing import SimulatedPlatform
@@ -281,6 +281,26 @@ class LaunchStorageContract:
         with ThreadPoolExecutor(max_workers=8) as pool:
             won = [n for batch in pool.map(consume_all, range(8)) for n in batch]
         assert sorted(won) == sorted(f"n-{i}" for i in range(50))
+
+    # ------------------------------------------------------------- hostile ids
+
+    @pytest.mark.parametrize(
+        "bad", ["", "nul\x00byte", "lone\ud800surrogate", "x" * 256, "line\nbreak"]
+    )
+    def test_hostile_ids_are_absent_or_refused(self, storage: Any, bad: str) -> None:
+        """Unusable ids: lookups find nothing, writes raise StorageInvalidIdError."""
+        record = self._stored(storage)
+        assert storage.validate_nonce(bad, record, now=T0) is NonceStatus.NOT_FOUND
+        assert storage.get_registration(bad, None) is None
+        assert storage.get_registration(record.issuer, bad) is None
+        assert storage.get_deployment(record, bad) is None
+        with pytest.raises(StorageInvalidIdError):
+            storage.store_nonce(bad, record, expires_at=T0 + timedelta(seconds=60), now=T0)
+        if bad:  # an empty deployment id is refused by the record itself
+            with pytest.raises(StorageInvalidIdError):
+                self.add_deployment(storage, record, Deployment(deployment_id=bad))
+        assert storage.get_deployment(record, bad) is None
+        assert storage.validate_nonce("nonce-1", record, now=T0) is NonceStatus.CONSUMED
 
     # ------------------------------------------------------------- with a Tool
 

@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from credlti.adapters._ids import ISSUER_MAX_LENGTH, check_ids, usable
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
 from credlti.lti.ports import Deployable, NonceStatus, Registerable
@@ -56,6 +57,8 @@ class MemoryLaunchStorage(Generic[R, D]):
     def add_registration(self, registration: R) -> None:
         """Add or replace a registration (any :class:`~credlti.ports.Registerable`)."""
         record = registration.to_registration()
+        check_ids("adding a registration", max_length=ISSUER_MAX_LENGTH, issuer=record.issuer)
+        check_ids("adding a registration", client_id=record.client_id)
         with self._lock:
             self._registrations[record.issuer, record.client_id] = registration
 
@@ -70,6 +73,7 @@ class MemoryLaunchStorage(Generic[R, D]):
         """Add or replace a deployment under *registration*."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
+        check_ids("adding a deployment", deployment_id=deployment_id)
         with self._lock:
             self._deployments[record.issuer, record.client_id, deployment_id] = deployment
 
@@ -95,6 +99,8 @@ class MemoryLaunchStorage(Generic[R, D]):
     ) -> D | Deployment | None:
         """Return the deployment, creating it when ``auto_register_deployments`` is set."""
         key = (registration.issuer, registration.client_id, deployment_id)
+        if not usable(deployment_id):
+            return None
         with self._lock:
             found = self._deployments.get(key)
             if found is None and self.auto_register_deployments:
@@ -113,6 +119,7 @@ class MemoryLaunchStorage(Generic[R, D]):
         Every 1,024 stores, the nonces expired at *now* (the tool's clock) are dropped,
         so the store stays bounded even when logins are never finished.
         """
+        check_ids("storing a nonce", nonce=nonce)
         expiry = expires_at.timestamp()
         ts = now.timestamp()
         with self._lock:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import attrs
 
+from credlti.adapters._ids import check_ids
 from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
     AuditEvent,
@@ -92,6 +93,7 @@ class _Credentials:
             raise StorageConflictError(msg, details={"field": "name"})
 
     def add(self, row: CredentialRow) -> None:
+        check_ids("adding a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         if row.id in self._t.rows:
             msg = "a credential with this id already exists"
             raise StorageConflictError(msg, details={"field": "id"})
@@ -101,6 +103,7 @@ class _Credentials:
         self._undo.append(lambda: self._unindex(row))
 
     def update(self, row: CredentialRow) -> None:
+        check_ids("updating a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         old = self._t.rows.get(row.id)
         if old is None:
             msg = "the credential to update no longer exists"
@@ -183,6 +186,12 @@ class _Shares:
         t.by_project.get(share.project_id, set()).discard(share.credential_id)
 
     def add(self, share: ProjectShare) -> None:
+        check_ids(
+            "sharing a credential",
+            id=share.id,
+            credential_id=share.credential_id,
+            project_id=share.project_id,
+        )
         existing = self._t.shares_by_cred.get(share.credential_id, {}).values()
         if share.id in self._t.shares or any(s.project_id == share.project_id for s in existing):
             msg = "credential already added to this project"
@@ -220,6 +229,7 @@ class _Tokens:
         return self._t.tokens.get(credential_id)
 
     def put(self, row: OAuthTokenRow) -> None:
+        check_ids("storing an OAuth token", credential_id=row.credential_id)
         old = self._t.tokens.get(row.credential_id)
         self._t.tokens[row.credential_id] = row
         self._undo.append(lambda: self._restore(row.credential_id, old))
@@ -248,6 +258,13 @@ class _Transfers:
         self._t, self._undo = t, undo
 
     def add(self, row: TransferTokenRow) -> None:
+        check_ids(
+            "storing a transfer token",
+            id=row.id,
+            credential_id=row.credential_id,
+            owner_id=row.owner_id,
+            receiver_id=row.receiver_id,
+        )
         bucket = self._t.transfers.setdefault(row.credential_id, {})
         bucket[row.id] = row
         self._undo.append(lambda: _discard(bucket, row.id))
@@ -393,6 +410,7 @@ class MemoryStepActivity:
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id*."""
+        check_ids("recording step activity", credential_id=credential_id)
         self._used.add(credential_id)
 
     def clear(self, credential_id: str) -> None:
@@ -485,6 +503,12 @@ class MemoryAuditSink:
 
     def record(self, event: AuditEvent) -> None:
         """Append one event."""
+        check_ids(
+            "recording an audit event",
+            id=event.id,
+            credential_id=event.credential_id,
+            actor_id=event.actor_id,
+        )
         with self._lock:
             self.events.append(event)
 
@@ -502,6 +526,7 @@ class MemoryOAuthClientRegistry:
 
     def add(self, client: OAuthClient) -> OAuthClient:
         """Register (or replace) a client."""
+        check_ids("registering an OAuth client", id=client.id)
         self._clients[client.id] = client
         return client
 

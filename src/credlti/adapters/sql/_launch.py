@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti.adapters._ids import ISSUER_MAX_LENGTH, check_ids, usable
 from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._raw import Sql, cursor
 from credlti.adapters.sql._schema import deployments, nonces, registrations
@@ -48,6 +49,17 @@ _CONSUME_AND_CLASSIFY = Sql(
     " SELECT (SELECT count(*) FROM hit),"
     " (SELECT expires_at FROM credlti_nonces WHERE issuer = ? AND client_id = ? AND nonce = ?)"
 )
+
+
+def _usable_registration(issuer: str, client_id: str | None) -> bool:
+    if not usable(issuer, max_length=ISSUER_MAX_LENGTH):
+        return False
+    return client_id is None or usable(client_id)
+
+
+def _check_registration(action: str, issuer: str, client_id: str) -> None:
+    check_ids(action, max_length=ISSUER_MAX_LENGTH, issuer=issuer)
+    check_ids(action, client_id=client_id)
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> Registration:
@@ -90,6 +102,7 @@ class SqlLaunchStorage:
     def add_registration(self, registration: Registerable) -> None:
         """Add a registration, or update the one with the same issuer and client id."""
         record = registration.to_registration()
+        _check_registration("adding a registration", record.issuer, record.client_id)
         values = {
             "auth_endpoint": record.auth_endpoint,
             "jwks_uri": record.jwks_uri,
@@ -112,6 +125,8 @@ class SqlLaunchStorage:
 
     def remove_registration(self, issuer: str, client_id: str) -> None:
         """Remove a registration and its deployments; unknown ones are ignored."""
+        if not _usable_registration(issuer, client_id):
+            return
         with transaction(self.engine, "removing a registration") as conn:
             reg_id = self._registration_id(conn, issuer, client_id)
             if reg_id is not None:
@@ -122,6 +137,7 @@ class SqlLaunchStorage:
         """Add a deployment under an existing registration (idempotent)."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
+        check_ids("adding a deployment", deployment_id=deployment_id)
         with transaction(self.engine, "adding a deployment") as conn:
             reg_id = self._registration_id(conn, record.issuer, record.client_id)
             if reg_id is None:
@@ -164,6 +180,8 @@ class SqlLaunchStorage:
 
     def get_registration(self, issuer: str, client_id: str | None) -> Registration | None:
         """Return the registration for *issuer* (and *client_id*), or ``None``."""
+        if not _usable_registration(issuer, client_id):
+            return None
         query = sa.select(registrations).where(registrations.c.issuer == issuer)
         if client_id is not None:
             query = query.where(registrations.c.client_id == client_id)
@@ -180,6 +198,10 @@ class SqlLaunchStorage:
 
     def get_deployment(self, registration: Registration, deployment_id: str) -> Deployment | None:
         """Return the deployment (creating it when ``auto_register_deployments`` is set)."""
+        if not usable(deployment_id) or not _usable_registration(
+            registration.issuer, registration.client_id
+        ):
+            return None
         query = (
             sa.select(registrations.c.id, deployments.c.deployment_id)
             .select_from(
@@ -215,6 +237,8 @@ class SqlLaunchStorage:
         the wall clock; the latest ``now`` this adapter saw if that is later): the
         table stays bounded however many logins are started and never finished.
         """
+        check_ids("storing a nonce", nonce=nonce)
+        _check_registration("storing a nonce", registration.issuer, registration.client_id)
         engine = self.engine
         ts = expires_at.timestamp()
         latest = self._latest_now = max(self._latest_now, now.timestamp())
@@ -231,6 +255,10 @@ class SqlLaunchStorage:
         self, nonce: str, registration: Registration, *, now: datetime
     ) -> NonceStatus:
         """Consume *nonce* with one conditional UPDATE (atomic on every backend)."""
+        if not usable(nonce) or not _usable_registration(
+            registration.issuer, registration.client_id
+        ):
+            return NonceStatus.NOT_FOUND
         engine = self.engine
         ts = now.timestamp()
         self._latest_now = max(self._latest_now, ts)

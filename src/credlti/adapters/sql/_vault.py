@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
+from credlti.adapters._ids import check_ids, usable
 from credlti.adapters.sql._errors import storage_errors, transaction
 from credlti.adapters.sql._schema import (
     audit_events,
@@ -267,6 +268,12 @@ class SqlAuditSink:
                 of work).
             StorageUnavailableError: The database failed.
         """
+        check_ids(
+            "recording an audit event",
+            id=event.id,
+            credential_id=event.credential_id,
+            actor_id=event.actor_id,
+        )
         session = _active(self.engine)
         if session is not None:
             session.pending_audit.append(event)
@@ -276,6 +283,8 @@ class SqlAuditSink:
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
+        if not usable(credential_id):
+            return []
         session = _active(self.engine)
         if session is not None:
             session.flush_audit()
@@ -317,6 +326,7 @@ class SqlOAuthClientRegistry:
 
     def add(self, client: OAuthClient) -> OAuthClient:
         """Register (or replace) a client; returns it."""
+        check_ids("registering an OAuth client", id=client.id)
         values = {
             "client_id": client.client_id,
             "client_secret_ciphertext": self._seal(client.id, client.client_secret),
@@ -333,6 +343,8 @@ class SqlOAuthClientRegistry:
 
     def remove(self, client_id: str) -> bool:
         """Remove a client; True if it existed."""
+        if not usable(client_id):
+            return False
         with _use(self.engine, "removing an OAuth client", write=True) as conn:
             deleted = conn.execute(oauth_clients.delete().where(oauth_clients.c.id == client_id))
             return bool(deleted.rowcount)
@@ -343,6 +355,8 @@ class SqlOAuthClientRegistry:
         Raises:
             DecryptionError: The secret was made with a key missing from the ring.
         """
+        if not usable(client_id):
+            return None
         query = sa.select(oauth_clients).where(oauth_clients.c.id == client_id)
         with _use(self.engine, "reading an OAuth client", write=False) as conn:
             found = conn.execute(query).first()
@@ -403,12 +417,15 @@ class SqlStepActivity:
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id* (idempotent)."""
+        check_ids("recording step activity", credential_id=credential_id)
         self._own_table("record()")
         with _use(self.engine, "recording step activity", write=True) as conn:
             _insert_ignoring_conflicts(conn, step_activity, {"credential_id": credential_id})
 
     def clear(self, credential_id: str) -> None:
         """Forget the credential's activity (as run retention would)."""
+        if not usable(credential_id):
+            return
         self._own_table("clear()")
         statement = step_activity.delete().where(step_activity.c.credential_id == credential_id)
         with _use(self.engine, "clearing step activity", write=True) as conn:
@@ -416,11 +433,13 @@ class SqlStepActivity:
 
     def has_activity(self, credential_id: str) -> bool:
         """True if any step used the credential."""
+        if not usable(credential_id):
+            return False
         return bool(self.with_activity([credential_id]))
 
     def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
         """The subset of *credential_ids* with activity (one query per 500 ids)."""
-        ids = list(dict.fromkeys(credential_ids))
+        ids = [i for i in dict.fromkeys(credential_ids) if usable(i)]
         found: set[str] = set()
         with _use(self.engine, "reading step activity", write=False) as conn:
             for start in range(0, len(ids), _IN_CHUNK):

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti.adapters._ids import check_ids, usable
 from credlti.adapters.sql._errors import read, storage_errors, transaction
 from credlti.adapters.sql._raw import Sql
 from credlti.adapters.sql._schema import (
@@ -157,12 +158,16 @@ class _Credentials:
         self._s = session
 
     def get(self, credential_id: str) -> CredentialRow | None:
+        if not usable(credential_id):
+            return None
         found = self._s.raw.fetch(
             GET_CREDENTIAL, (credential_id,), "reading a credential", credential_row
         )
         return next(found, None)
 
     def get_for_update(self, credential_id: str) -> CredentialRow | None:
+        if not usable(credential_id):
+            return None
         # PostgreSQL: FOR UPDATE row lock. SQLite: the unit of work already holds the
         # database's write lock (BEGIN IMMEDIATE).
         found = self._s.raw.fetch(
@@ -174,6 +179,7 @@ class _Credentials:
         return self._s.conn.execute(_CREDENTIAL_EXISTS, {"id": credential_id}).first() is not None
 
     def add(self, row: CredentialRow) -> None:
+        check_ids("adding a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         action = "adding a credential"
         if self._s.raw.execute(ADD_CREDENTIAL, credential_params(row), action).rowcount == 1:
             return
@@ -187,6 +193,7 @@ class _Credentials:
         raise StorageConflictError(message, details={"field": field})
 
     def update(self, row: CredentialRow) -> None:
+        check_ids("updating a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         params = (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
         action = "updating a credential"
         if self._s.raw.execute(UPDATE_CREDENTIAL, params, action).rowcount == 1:
@@ -200,6 +207,8 @@ class _Credentials:
         raise StorageConflictError(msg, details={"field": "name"})
 
     def delete(self, credential_id: str) -> bool:
+        if not usable(credential_id):
+            return False
         # Shares, token and transfer tokens go by ON DELETE CASCADE.
         params = {"id": credential_id}
         with storage_errors("deleting a credential"):
@@ -250,6 +259,8 @@ class _Credentials:
         ]
 
     def find_by_name(self, owner_id: str, name: str) -> str | None:
+        if not usable(owner_id, name):
+            return None
         found = self._s.raw.fetch(
             ID_BY_NAME, (owner_id, name), "looking a credential name up", lambda r: str(r[0])
         )
@@ -258,6 +269,8 @@ class _Credentials:
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
     ) -> list[CredentialRow]:
+        if not usable(*(i for i in (owner_id, project_id) if i is not None)):
+            return []
         query = sa.select(credentials)
         if owner_id is not None:
             query = query.where(_c.owner_id == owner_id)
@@ -278,6 +291,12 @@ class _Shares:
         self._s = session
 
     def add(self, share: ProjectShare) -> None:
+        check_ids(
+            "sharing a credential",
+            id=share.id,
+            credential_id=share.credential_id,
+            project_id=share.project_id,
+        )
         values = {
             "id": share.id,
             "credential_id": share.credential_id,
@@ -291,15 +310,21 @@ class _Shares:
             raise StorageConflictError(msg, details={"field": "project_id"})
 
     def remove(self, share_id: str) -> bool:
+        if not usable(share_id):
+            return False
         with storage_errors("removing a project share"):
             return bool(self._s.conn.execute(_DELETE_SHARE, {"id": share_id}).rowcount)
 
     def get(self, share_id: str) -> ProjectShare | None:
+        if not usable(share_id):
+            return None
         with storage_errors("reading a project share"):
             found = self._s.conn.execute(_GET_SHARE, {"id": share_id}).first()
         return None if found is None else _share(found._mapping)
 
     def for_credential(self, credential_id: str) -> list[ProjectShare]:
+        if not usable(credential_id):
+            return []
         return list(
             self._s.raw.fetch(SHARES_OF, (credential_id,), "reading project shares", share_row)
         )
@@ -312,10 +337,13 @@ class _Tokens:
         self._s = session
 
     def get(self, credential_id: str) -> OAuthTokenRow | None:
+        if not usable(credential_id):
+            return None
         found = self._s.raw.fetch(GET_TOKEN, (credential_id,), "reading an OAuth token", token_row)
         return next(found, None)
 
     def put(self, row: OAuthTokenRow) -> None:
+        check_ids("storing an OAuth token", credential_id=row.credential_id)
         values = _token_values(row)
         conn = self._s.conn
         with storage_errors("storing an OAuth token"):
@@ -334,6 +362,8 @@ class _Tokens:
                 conn.execute(oauth_tokens.insert(), values)
 
     def compare_and_set(self, row: OAuthTokenRow, *, expected_version: int) -> bool:
+        if not usable(row.credential_id):
+            return False
         params = _token_values(row)
         del params["credential_id"]
         params.update(key=row.credential_id, expected=expected_version)
@@ -341,6 +371,8 @@ class _Tokens:
             return bool(self._s.conn.execute(_CAS_TOKEN, params).rowcount == 1)
 
     def delete(self, credential_id: str) -> bool:
+        if not usable(credential_id):
+            return False
         with storage_errors("deleting an OAuth token"):
             return bool(self._s.conn.execute(_DELETE_TOKEN, {"id": credential_id}).rowcount)
 
@@ -352,6 +384,13 @@ class _Transfers:
         self._s = session
 
     def add(self, row: TransferTokenRow) -> None:
+        check_ids(
+            "storing a transfer token",
+            id=row.id,
+            credential_id=row.credential_id,
+            owner_id=row.owner_id,
+            receiver_id=row.receiver_id,
+        )
         values = {
             "id": row.id,
             "credential_id": row.credential_id,
@@ -365,11 +404,15 @@ class _Transfers:
             self._s.conn.execute(transfer_tokens.insert(), values)
 
     def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
+        if not usable(credential_id):
+            return []
         with storage_errors("reading transfer tokens"):
             rows = self._s.conn.execute(_TRANSFERS_OF, {"id": credential_id})
             return [_transfer(r._mapping) for r in rows]
 
     def delete_for_credential(self, credential_id: str) -> int:
+        if not usable(credential_id):
+            return 0
         with storage_errors("deleting transfer tokens"):
             return int(self._s.conn.execute(_DELETE_TRANSFERS, {"id": credential_id}).rowcount)
 
