@@ -188,6 +188,28 @@ class VaultStoreContract:
             assert tx.shares.for_credential("a") == []
             assert tx.transfers.for_credential("a") == []
 
+    def test_scrub_due_rollback_restores_shares_tokens_and_names(self, store: Any) -> None:
+        """A purge batch rolled back leaves rows, bodies, shares and tokens as they were."""
+        due = NOW - timedelta(days=1)
+        with store.transaction() as tx:
+            for cid in ("d", "k"):
+                tx.credentials.add(row(cid, scheduled_deletion=due))
+                tx.shares.add(share(f"s-{cid}", cid, "p"))
+                tx.oauth_tokens.put(token(cid))
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012
+            handled = tx.credentials.scrub_due(["d", "k"], now=NOW, delete={"d"})
+            assert [(h.credential_id, h.deleted) for h in handled] == [("d", True), ("k", False)]
+            assert tx.credentials.get("d") is None
+            assert tx.credentials.get("k").body_ciphertext is None
+            raise RuntimeError
+        with store.transaction() as tx:
+            for cid in ("d", "k"):
+                assert tx.credentials.get(cid) == row(cid, scheduled_deletion=due)
+                assert tx.shares.for_credential(cid) == [share(f"s-{cid}", cid, "p")]
+                assert tx.oauth_tokens.get(cid) == token(cid)
+            assert tx.credentials.find_by_name("o", "d") == "d"
+            assert [r.id for r in tx.credentials.find(project_id="p")] == ["d", "k"]
+
     def test_rollback(self, store: Any) -> None:
         """An exception inside the unit of work undoes every write in it."""
         with store.transaction() as tx:

@@ -135,20 +135,52 @@ class _Credentials:
     def scrub_due(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        tokens, transfers = _Tokens(self._t, self._undo), _Transfers(self._t, self._undo)
+        # Set-based: one pass over the batch and one undo step for all of it.
+        t = self._t
         out: list[ScrubbedRow] = []
+        tokens: dict[str, OAuthTokenRow] = {}
+        transfers: dict[str, dict[str, TransferTokenRow]] = {}
+        shares: list[ProjectShare] = []
+        deleted: list[CredentialRow] = []
+        replaced: list[tuple[CredentialRow, CredentialRow]] = []
         for credential_id in credential_ids:
-            row = self._t.rows.get(credential_id)
+            row = t.rows.get(credential_id)
             if row is None or not is_due(row, now):
                 continue
-            had_token = tokens.delete(credential_id)
-            transfers.delete_for_credential(credential_id)
-            newly = row.body_ciphertext is not None or had_token
+            token = t.tokens.pop(credential_id, None)
+            if token is not None:
+                tokens[credential_id] = token
+            bucket = t.transfers.pop(credential_id, None)
+            if bucket:
+                transfers[credential_id] = bucket
+            newly = row.body_ciphertext is not None or token is not None
             if credential_id in delete:
-                self.delete(credential_id)
+                for shared in t.shares_by_cred.pop(credential_id, {}).values():
+                    t.shares.pop(shared.id, None)
+                    t.by_project.get(shared.project_id, set()).discard(credential_id)
+                    shares.append(shared)
+                self._unindex(row)
+                deleted.append(row)
             elif newly:
-                self.update(attrs.evolve(row, body_ciphertext=None, updated_at=now))
+                new = attrs.evolve(row, body_ciphertext=None, updated_at=now)
+                self._unindex(row)
+                self._index(new)
+                replaced.append((row, new))
             out.append(ScrubbedRow(credential_id, newly, credential_id in delete))
+
+        def undo() -> None:
+            for old, new in reversed(replaced):
+                self._unindex(new)
+                self._index(old)
+            for old in deleted:
+                self._index(old)
+            restore = _Shares(t, [])
+            for shared in shares:
+                restore._put(shared)
+            t.tokens.update(tokens)
+            t.transfers.update(transfers)
+
+        self._undo.append(undo)
         return out
 
     def find_by_name(self, owner_id: str, name: str) -> str | None:
