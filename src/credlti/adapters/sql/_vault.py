@@ -90,8 +90,7 @@ class SqlVaultStore:
     """Credentials, project shares, OAuth tokens and transfer tokens in SQL tables.
 
     Satisfies :class:`credlti.ports.VaultStore` on SQLite (file or memory) and
-    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade` (schema
-    version 2). Safe to share between threads; on PostgreSQL (and SQLite files) between
+    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade`. Safe to share between threads; on PostgreSQL (and SQLite files) between
     processes too.
 
     A unit of work is one database transaction: everything done through one
