@@ -123,6 +123,7 @@ def _sqlite_connect(path: Path) -> Callable[[], Any]:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint=4096")
         return conn
 
     return connect

@@ -90,8 +90,8 @@ class SqlVaultStore:
     """Credentials, project shares, OAuth tokens and transfer tokens in SQL tables.
 
     Satisfies :class:`credlti.ports.VaultStore` on SQLite (file or memory) and
-    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade`. Safe to share between threads; on PostgreSQL (and SQLite files) between
-    processes too.
+    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade`. Safe to
+    share between threads; on PostgreSQL (and SQLite files) between processes too.
 
     A unit of work is one database transaction: everything done through one
     ``with store.transaction() as tx`` block commits together or not at all (a failed
