@@ -47,6 +47,8 @@ Storage = MemoryLaunchStorage[HostRegistration, HostDeployment]
 class TestMemoryLaunchStorage(LaunchStorageContract):
     """``MemoryLaunchStorage`` satisfies the LaunchStorage contract with host objects."""
 
+    limits_deployment_ids = False
+
     @pytest.fixture
     def storage(self) -> Storage:
         """A fresh memory storage."""
@@ -69,6 +71,8 @@ class TestMemoryLaunchStorage(LaunchStorageContract):
 
 class TestMemoryWithPlainRecords(LaunchStorageContract):
     """The contract also holds when the records themselves are stored (no host types)."""
+
+    limits_deployment_ids = False
 
     @pytest.fixture
     def storage(self) -> MemoryLaunchStorage[Registration, Deployment]:

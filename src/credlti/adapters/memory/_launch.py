@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -17,6 +18,10 @@ __all__ = ["MemoryLaunchStorage"]
 
 R = TypeVar("R", bound=Registerable)
 D = TypeVar("D", bound=Deployable)
+
+#: LTI ids have no length limit here: the launch policy decides how long a platform's
+#: ids may be (``LaunchPolicy.enforce_id_limits``); SQL tables hold 255 characters.
+_NO_LIMIT = sys.maxsize
 
 #: Sweep expired nonces once this many have been stored since the last sweep.
 _SWEEP_EVERY = 1024
@@ -73,7 +78,7 @@ class MemoryLaunchStorage(Generic[R, D]):
         """Add or replace a deployment under *registration*."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
-        check_ids("adding a deployment", deployment_id=deployment_id)
+        check_ids("adding a deployment", max_length=_NO_LIMIT, deployment_id=deployment_id)
         with self._lock:
             self._deployments[record.issuer, record.client_id, deployment_id] = deployment
 
@@ -99,7 +104,7 @@ class MemoryLaunchStorage(Generic[R, D]):
     ) -> D | Deployment | None:
         """Return the deployment, creating it when ``auto_register_deployments`` is set."""
         key = (registration.issuer, registration.client_id, deployment_id)
-        if not usable(deployment_id):
+        if not usable(deployment_id, max_length=_NO_LIMIT):
             return None
         with self._lock:
             found = self._deployments.get(key)
