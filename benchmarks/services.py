@@ -10,6 +10,9 @@ Measured, in the same run, over ``--calls`` calls:
   within one token lifetime (target: 1), then with a simulated clock that spreads
   the calls over ``--lifetimes`` token lifetimes (target: one token per lifetime; a
   lifetime is ``expires_in`` minus the 60 s refresh margin).
+* **short-lived tokens**: 20 concurrent calls (threads) when the platform issues
+  tokens living 45 s, below the 60 s refresh margin (target: 1 token; the margin
+  is at most half a token's lifetime).
 * **per-call time** of a bare ``httpx.Client.get`` with a fixed bearer header (the
   floor), of ``ServiceTokenClient.request`` (token cache, scope check, capped body)
   and of ``RosterService.get_membership`` (plus the JSON parse into records and the Link
@@ -48,6 +51,8 @@ from credlti.lti.services import (
 )
 
 LIFETIME = 3600
+SHORT_LIFETIME = 45
+SHORT_CALLS = 20
 ROSTER = json.dumps(
     {
         "id": "roster",
@@ -66,6 +71,7 @@ ROSTER = json.dumps(
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    lifetime = LIFETIME
     tokens = 0
     requests = 0
     max_requests = 0
@@ -104,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "access_token": f"token-{self.server.tokens}",
                 "token_type": "bearer",
-                "expires_in": LIFETIME,
+                "expires_in": self.server.lifetime,
                 "scope": SCOPE_NRPS_READONLY,
             }
         ).encode()
@@ -173,7 +179,7 @@ def _time(call: Callable[[], object], n: int) -> float:
 def run(calls: int, repeat: int, lifetimes: int) -> dict[str, Any]:
     key = generate_key(now=datetime.now(timezone.utc), state=KeyState.CURRENT)
     # bare + client + roster per repeat, plus the token-count phases and their tokens
-    budget = calls * (3 * repeat + 2) + lifetimes + 10
+    budget = calls * (3 * repeat + 2) + lifetimes + 10 + 2 * SHORT_CALLS
     with LoopbackPlatform(budget) as platform, httpx.Client() as http:
         registration = _registration(platform.base)
         url = f"{platform.base}/api/members"
@@ -201,6 +207,24 @@ def run(calls: int, repeat: int, lifetimes: int) -> dict[str, Any]:
             spread.request("GET", url, registration=registration, scopes=[SCOPE_NRPS_READONLY])
         over_lifetimes = platform.server.tokens - before
 
+        # -- short-lived tokens: concurrent calls share one
+        platform.server.lifetime = SHORT_LIFETIME
+        short = ServiceTokenClient(keys=key, http_client=http)
+        before = platform.server.tokens
+        barrier = threading.Barrier(SHORT_CALLS)
+
+        def short_call() -> None:
+            barrier.wait()
+            short.request("GET", url, registration=registration, scopes=[SCOPE_NRPS_READONLY])
+
+        threads = [threading.Thread(target=short_call) for _ in range(SHORT_CALLS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        short_lived = platform.server.tokens - before
+        platform.server.lifetime = LIFETIME
+
         # -- per-call overhead
         token = client.get_token(registration, [SCOPE_NRPS_READONLY])
         bare_headers = {"Authorization": token.authorization, "Accept": "application/json"}
@@ -226,6 +250,7 @@ def run(calls: int, repeat: int, lifetimes: int) -> dict[str, Any]:
         "tokens_per_1000_calls": round(within_one * 1000 / calls, 3),
         "tokens_over_lifetimes": over_lifetimes,
         "tokens_per_lifetime": round(over_lifetimes / lifetimes, 3),
+        "tokens_short_lifetime_concurrent": short_lived,
         "per_call_us": {name: round(v * 1e6, 1) for name, v in best.items()},
         "per_call_median_us": {
             name: round(statistics.median(v) * 1e6, 1) for name, v in samples.items()
@@ -245,6 +270,8 @@ def report(result: dict[str, Any]) -> str:
         f"  (= {result['tokens_per_1000_calls']} per 1,000 calls; target 1 per lifetime)",
         f"  tokens for {sizes['calls']} calls over {sizes['lifetimes']} lifetimes: "
         f"{result['tokens_over_lifetimes']}  ({result['tokens_per_lifetime']} per lifetime)",
+        f"  tokens for {SHORT_CALLS} concurrent calls with {SHORT_LIFETIME} s tokens: "
+        f"{result['tokens_short_lifetime_concurrent']}  (target 1)",
         "  per call (best repeat / median):",
     ]
     for name, best in result["per_call_us"].items():

@@ -110,3 +110,17 @@ def test_no_module_is_too_long() -> None:
     long.pop("errors.py", None)
 
     assert long == {}
+
+
+def test_import_credlti_lti_loads_only_what_a_launch_needs() -> None:
+    """Advantage services, deep linking, httpx and asyncio load on first use, not on import."""
+    import subprocess
+    import sys
+
+    lazy = ("credlti.lti.services", "credlti.lti.deep_linking", "asyncio", "httpx")
+    code = f"import sys, credlti.lti; print(' '.join(m for m in {lazy!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert done.stdout.split() == []

@@ -37,6 +37,7 @@ def test_services_benchmark_json() -> None:
     assert result["tokens_one_lifetime"] == 1
     assert result["tokens_over_lifetimes"] == 2
     assert result["tokens_per_lifetime"] == 1.0
+    assert result["tokens_short_lifetime_concurrent"] == 1
     assert set(result["per_call_us"]) == CONTENDERS
     assert set(result["per_call_median_us"]) == CONTENDERS
     assert set(result["ratio_to_bare"]) == CONTENDERS

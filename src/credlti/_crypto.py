@@ -27,7 +27,7 @@ __all__ = ["NONCE_BYTES", "EncryptionKey", "KeyRing", "associated_data"]
 
 VERSION = 1
 NONCE_BYTES = 12
-_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_KEY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
 
 def associated_data(record_type: str, record_id: str, field: str) -> bytes:

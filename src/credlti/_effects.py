@@ -21,12 +21,14 @@ This module is the only place in credlti that catches ``StopIteration``.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "AsyncLocks",
@@ -103,6 +105,8 @@ class AsyncLocks:
         """The lock for *key* (created on first use; idle locks are forgotten)."""
         lock = self._locks.get(key)
         if lock is None:
+            import asyncio  # an async driver is running, so asyncio is loaded already
+
             if len(self._locks) >= _MAX_LOCKS:
                 for name in [k for k, v in self._locks.items() if not v.locked()]:
                     del self._locks[name]

@@ -2,7 +2,9 @@
 
 Catch :class:`CredltiError` to catch everything the library raises on bad input,
 bad peers or failed storage. Programmer mistakes (wrong argument types) still raise
-:class:`TypeError`; invalid configuration raises :class:`ConfigurationError`.
+:class:`TypeError`, except at the vault, whose methods raise
+:class:`VaultArgumentError` (a :class:`CredltiError` that is also a ``TypeError``);
+invalid configuration raises :class:`ConfigurationError`.
 
 ::
 
@@ -51,7 +53,10 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   │   ├── UnsafePageLinkError               not https on the endpoint's host and port
     │   │   ├── PageLoopError                     a page URL came back a second time
     │   │   └── TooManyPagesError                 more pages than the configured cap
-    │   └── RosterTooLargeError                more members than ``max_members``
+    │   ├── RosterTooLargeError                more members than ``max_members``
+    │   ├── UnsafeServiceUrlError              a bearer token would go to an unexpected place
+    │   ├── ListingTooLargeError               more line items or results than ``max_items``
+    │   └── StaleScoreError                    the platform refused a score as not newer
     ├── ServiceUsageError                  the host asked an Advantage service for something invalid
     │   ├── InvalidServiceRecordError      (422) a LineItem / Score breaks an AGS rule
     │   ├── ServiceNotAvailableError       (409) the launch's claim does not offer this service
@@ -65,26 +70,44 @@ bad peers or failed storage. Programmer mistakes (wrong argument types) still ra
     │   ├── StorageInvalidIdError          (400) an id that no backend stores the same way
     │   └── StorageSchemaTooNewError          the database's schema is newer than this credlti
     └── CredentialError                    credentials vault errors (see credlti.credentials)
-        ├── VaultNotFoundError             (404) seed ``:not_found``
-        │   ├── CredentialNotFoundError
-        │   └── UserNotFoundError
+        ├── VaultNotFoundError             (404) abstract; the leaves carry the codes
+        │   ├── CredentialNotFoundError       ``credential_not_found``
+        │   └── UserNotFoundError             ``user_not_found``
         ├── SchemaNotFoundError            (404)
         ├── CredentialValidationError      (422) carries ``field_errors``
         │   └── TransferNotAllowedError
-        ├── TransferTokenError             (403) seed ``:token_error``
-        ├── NotOwnerError                  (403) seed ``:not_owner``
-        ├── NotPendingError                (409) seed ``:not_pending``
+        ├── TransferTokenError             (403) ``token_error``
+        ├── NotOwnerError                  (403) ``not_owner``
+        ├── NotPendingError                (409) ``not_pending``
         ├── DecryptionError                (500)
-        └── OAuthRefreshError              (502) also a RemoteServiceError
-            ├── ReauthorizationRequiredError  (401)
-            └── TemporaryRefreshError         (503) carries ``retry_after``
+        ├── OAuthRefreshError              (502) also a RemoteServiceError
+        │   ├── ReauthorizationRequiredError  (401)
+        │   └── TemporaryRefreshError         (503) carries ``retry_after``
+        ├── OAuthAuthorizationError        the authorization-code flow; ``retryable``
+        │   ├── AuthorizationRequestError     (400) the authorization cannot start
+        │   ├── AuthorizationCallbackError    (400) malformed callback parameters
+        │   ├── AuthorizationStateError       (403) unknown, used, expired or foreign state
+        │   ├── AuthorizationDeniedError      (403) the provider answered ``error=...``
+        │   ├── OAuthProviderError            (502) also a RemoteServiceError
+        │   │   ├── OAuthProviderRejectedError    refused or unusable answer
+        │   │   └── OAuthProviderUnavailableError (503) retryable; ``retry_after``
+        │   └── MissingScopesError            (422) also a CredentialValidationError
+        └── VaultArgumentError             (400) a vault method got a wrong-typed argument;
+                                                 also a TypeError
 
 Every error has a stable machine-readable :attr:`~CredltiError.code`, an
 :attr:`~CredltiError.http_status` the host can answer with, a message that says what
 to fix and, where a specification applies, a :attr:`~CredltiError.spec_ref` such as
 ``"Sec §5.1.3"``. Extra context (the claim name, the expected value...) lives in
 :attr:`~CredltiError.details`. No error ever carries a secret: messages and details
-hold identifiers, never tokens, keys or credential bodies.
+hold identifiers, never tokens, keys or credential bodies. Values a peer sent
+(an OIDC ``error_description``, a ``kid``, an issuer) are quoted only as bounded,
+escaped excerpts: no control characters, no lone surrogates, no ``<``.
+
+Warnings have their own small tree, for choices that work but may surprise::
+
+    CredltiWarning (UserWarning)
+    └── InteropWarning                 valid by the specs, refused by many platforms
 """
 
 from __future__ import annotations
@@ -98,6 +121,10 @@ import attrs
 __all__ = [
     "AlgorithmNotAllowedError",
     "AudienceMismatchError",
+    "AuthorizationCallbackError",
+    "AuthorizationDeniedError",
+    "AuthorizationRequestError",
+    "AuthorizationStateError",
     "ConfigurationError",
     "ContentItemNotAcceptedError",
     "CoupledLineItemError",
@@ -105,11 +132,13 @@ __all__ = [
     "CredentialNotFoundError",
     "CredentialValidationError",
     "CredltiError",
+    "CredltiWarning",
     "DecryptionError",
     "DeepLinkingError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
     "FieldError",
+    "InteropWarning",
     "InvalidClaimError",
     "InvalidContentItemError",
     "InvalidLaunchError",
@@ -121,16 +150,22 @@ __all__ = [
     "KidNotFoundError",
     "LaunchError",
     "LaunchSecurityError",
+    "ListingTooLargeError",
     "MalformedServiceResponseError",
     "MalformedTokenError",
     "MissingClaimError",
     "MissingParameterError",
+    "MissingScopesError",
     "NonceMismatchError",
     "NonceMissingError",
     "NonceNotFoundError",
     "NonceReusedError",
     "NotOwnerError",
     "NotPendingError",
+    "OAuthAuthorizationError",
+    "OAuthProviderError",
+    "OAuthProviderRejectedError",
+    "OAuthProviderUnavailableError",
     "OAuthRefreshError",
     "PageLoopError",
     "PagingError",
@@ -148,6 +183,7 @@ __all__ = [
     "ServiceTemporarilyUnavailableError",
     "ServiceUsageError",
     "SignatureInvalidError",
+    "StaleScoreError",
     "StateExpiredError",
     "StateMismatchError",
     "StorageConflictError",
@@ -166,8 +202,10 @@ __all__ = [
     "TransferNotAllowedError",
     "TransferTokenError",
     "UnsafePageLinkError",
+    "UnsafeServiceUrlError",
     "UnsupportedMessageTypeError",
     "UserNotFoundError",
+    "VaultArgumentError",
     "VaultNotFoundError",
 ]
 
@@ -607,6 +645,51 @@ class RosterTooLargeError(RemoteServiceError):
     default_spec_ref = "NRPS §2.4.2"
 
 
+class UnsafeServiceUrlError(RemoteServiceError):
+    """Refused to send a platform's bearer token to this URL; nothing was sent.
+
+    A token goes only to https URLs (plain http only on loopback hosts, for tests)
+    on the origin of an endpoint the platform announced for the launch (its AGS
+    and NRPS claim URLs, the registration's token endpoint) or on an origin the
+    host allowed. Raised for a caller-supplied line item on another host, and for
+    claim URLs that are plain http, IP literals in private, link-local or other
+    non-public ranges, or on another host than the platform's. ``details`` holds
+    the ``url`` (shortened) and the ``reason``.
+    """
+
+    code = "unsafe_service_url"
+    http_status = 502
+    default_spec_ref = "RFC 6750 §5.3"
+
+
+class ListingTooLargeError(RemoteServiceError):
+    """An AGS listing (line items, results) has more items than ``max_items``.
+
+    ``details`` holds the ``count`` read so far and the ``max``. Raise the cap or
+    narrow the query (``resource_link_id``, ``tag``, ``user_id``).
+    """
+
+    code = "listing_too_large"
+    http_status = 502
+    default_spec_ref = "AGS §3.2.4"
+
+
+class StaleScoreError(RemoteServiceError):
+    """The platform refused a score as not newer than the one it holds (HTTP 409).
+
+    Some platforms compare score timestamps to the second, so two scores for one
+    (line item, user) within a second collide even with distinct milliseconds.
+    Automatically stamped scores are retried once with a timestamp on the next
+    whole second; this is raised when that retry is refused too, or when the
+    score's timestamp was explicit. ``details`` holds the ``url`` and the
+    ``timestamp`` sent.
+    """
+
+    code = "stale_score"
+    http_status = 502
+    default_spec_ref = "AGS §3.4.5"
+
+
 # --------------------------------------------------------------------------- service usage
 
 
@@ -744,7 +827,7 @@ class CredentialError(CredltiError):
 
 
 class VaultNotFoundError(CredentialError):
-    """A credential, share or user named in the call does not exist (seed ``:not_found``)."""
+    """A credential, share or user named in the call does not exist (abstract)."""
 
     code = "not_found"
     http_status = 404
@@ -808,14 +891,14 @@ class TransferTokenError(CredentialError):
 
 
 class NotOwnerError(CredentialError):
-    """The acting user does not own the credential (seed ``:not_owner``)."""
+    """The acting user does not own the credential."""
 
     code = "not_owner"
     http_status = 403
 
 
 class NotPendingError(CredentialError):
-    """The credential has no pending transfer (seed ``:not_pending``)."""
+    """The credential has no pending transfer."""
 
     code = "not_pending"
     http_status = 409
@@ -861,3 +944,166 @@ class TemporaryRefreshError(OAuthRefreshError):
 
     code = "temporary_failure"
     http_status = 503
+
+
+class OAuthAuthorizationError(CredentialError):
+    """The OAuth authorization-code flow failed; see the concrete kinds below.
+
+    :attr:`retryable` says whether starting a new authorization later may succeed
+    (provider or network trouble) or not (a refusal, a forged or stale callback).
+    """
+
+    code = "oauth_authorization_failed"
+    http_status = 400
+    _abstract = True
+    #: True when the same request may succeed later (provider or network trouble).
+    retryable: ClassVar[bool] = False
+
+
+class AuthorizationRequestError(OAuthAuthorizationError):
+    """The authorization cannot start: unknown client, no authorize endpoint, scope not offered."""
+
+    code = "invalid_authorization_request"
+    http_status = 400
+
+
+class AuthorizationCallbackError(OAuthAuthorizationError):
+    """The callback's parameters are missing, malformed or oversized."""
+
+    code = "invalid_authorization_callback"
+    http_status = 400
+    default_spec_ref = "RFC 6749 §4.1.2"
+
+
+class AuthorizationStateError(OAuthAuthorizationError):
+    """The callback's ``state`` is unknown, already used, expired or for another user.
+
+    ``details["reason"]`` is ``unknown``, ``expired`` or ``wrong_user``. Start a new
+    authorization.
+    """
+
+    code = "authorization_state_invalid"
+    http_status = 403
+    default_spec_ref = "RFC 6749 §10.12"
+
+
+class AuthorizationDeniedError(OAuthAuthorizationError):
+    """The provider answered the authorization with an error (``access_denied``...).
+
+    ``details["error"]`` is the provider's error code (never its description). The
+    codes ``temporarily_unavailable`` and ``server_error`` raise
+    :class:`OAuthProviderUnavailableError` instead.
+    """
+
+    code = "authorization_denied"
+    http_status = 403
+    default_spec_ref = "RFC 6749 §4.1.2.1"
+
+
+class OAuthProviderError(OAuthAuthorizationError, RemoteServiceError):
+    """The provider failed during an authorization.
+
+    ``details`` holds ``endpoint`` (``authorize``, ``token`` or ``userinfo``), ``status`` and the
+    provider's ``error`` code, never its description or any token.
+    """
+
+    code = "oauth_provider_failed"
+    http_status = 502
+    _abstract = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spec_ref: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, spec_ref=spec_ref, details=details)
+        #: Seconds the provider asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class OAuthProviderRejectedError(OAuthProviderError):
+    """The provider refused (``invalid_grant``, a reused code) or answered unusably."""
+
+    code = "oauth_provider_rejected"
+    http_status = 502
+    default_spec_ref = "RFC 6749 §5.2"
+
+
+class OAuthProviderUnavailableError(OAuthProviderError):
+    """The provider or network failed transiently; start again later (``retry_after``)."""
+
+    code = "oauth_provider_unavailable"
+    http_status = 503
+    retryable = True
+
+
+class MissingScopesError(CredentialValidationError, OAuthAuthorizationError):
+    """The provider granted fewer scopes than the client's mandatory ones.
+
+    :attr:`expected_scopes`, :attr:`granted_scopes` and :attr:`missing_scopes` (also in
+    ``details``) say which; the user must authorize again and grant them all.
+    """
+
+    code = "missing_scopes"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected_scopes: tuple[str, ...],
+        granted_scopes: tuple[str, ...],
+        missing_scopes: tuple[str, ...],
+        spec_ref: str | None = None,
+    ) -> None:
+        error = FieldError(path="oauth_token.scope", message=message)
+        super().__init__(
+            message,
+            field_errors=(error,),
+            spec_ref=spec_ref,
+            details={
+                "expected_scopes": list(expected_scopes),
+                "granted_scopes": list(granted_scopes),
+                "missing_scopes": list(missing_scopes),
+            },
+        )
+        #: The scopes the grant had to include.
+        self.expected_scopes = expected_scopes
+        #: The scopes the provider granted.
+        self.granted_scopes = granted_scopes
+        #: Expected scopes the grant lacks.
+        self.missing_scopes = missing_scopes
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+class CredltiWarning(UserWarning):
+    """Root of every warning credlti emits (filter them with this category)."""
+
+
+class InteropWarning(CredltiWarning):
+    """A choice the specifications allow but that many platforms do not accept.
+
+    For example signing with ES256: the LTI baseline is RS256 (Sec §6.1) and many
+    platforms verify tool JWTs with RS256 only. Silence it once you know every
+    platform you serve accepts the choice::
+
+        warnings.filterwarnings("ignore", category=InteropWarning)
+    """
+
+
+class VaultArgumentError(CredentialError, TypeError):
+    """A vault method got an argument of the wrong type or shape (a programming error).
+
+    For example ``actor_id=b"alice"``, a ``batch_size`` of ``0``, or a plain ``dict``
+    where a :class:`~credlti.credentials.VaultUser` is expected. It is also a
+    :class:`TypeError`, so code catching programming errors keeps working. The
+    message names the parameter and the expected type, never the value.
+    """
+
+    code = "invalid_argument"
+    http_status = 400

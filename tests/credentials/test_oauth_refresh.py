@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from credlti.credentials import AuditAction, Credential
+from credlti.credentials import AuditAction, Credential, OAuthClient
 from credlti.errors import ReauthorizationRequiredError, TemporaryRefreshError
 
 from .helpers import Kit, json_response
@@ -91,7 +91,13 @@ def test_network_error_is_temporary(kit: Kit) -> None:
 
 
 def test_missing_client_returns_unchanged(kit: Kit) -> None:
-    """An OAuth credential whose client is unknown is returned unchanged (seed case 3)."""
+    """An OAuth credential whose client is no longer known is returned unchanged.
+
+    (An unknown client id is refused at create; here the client goes away later.)
+    """
+    kit.clients.add(
+        OAuthClient(id="gone", client_id="c", token_endpoint="https://oauth.example.org/t")
+    )
     cred = kit.vault.create_credential(
         {
             "name": "x",
@@ -107,6 +113,7 @@ def test_missing_client_returns_unchanged(kit: Kit) -> None:
             },
         }
     )
+    kit.clients._clients.pop("gone")
     assert kit.vault.maybe_refresh_token(cred) == cred
 
 

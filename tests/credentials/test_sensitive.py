@@ -77,10 +77,14 @@ def test_time_does_not_grow_with_secret_count() -> None:
 
     def run(n: int) -> float:
         s = Scrubber([f"tok-{i:04d}-{i * 7919 % 10007:05d}" for i in range(n)] + ["tok-0001"])
-        start = time.perf_counter()
-        for _ in range(3):
-            assert s.scrub(text).endswith("***")
-        return time.perf_counter() - start
+        s.scrub("warm up")  # the automaton is built on the first scrub: not timed
+        best = float("inf")
+        for _ in range(5):  # best of several: a shared machine adds noise, never speed
+            start = time.perf_counter()
+            for _ in range(3):
+                assert s.scrub(text).endswith("***")
+            best = min(best, time.perf_counter() - start)
+        return best
 
     small, large = run(20), run(2000)
     assert large < small * 6 + 0.05

@@ -533,8 +533,23 @@ def test_malformed_bodies_are_typed_errors(body: bytes) -> None:
 
     grades = _grades(platform, client=_client(platform, httpx.MockTransport(handler)))
     with pytest.raises(MalformedServiceResponseError) as caught:
-        grades.list_line_items()
+        grades.list_line_items(strict=True)
     assert isinstance(caught.value, ServiceCallFailedError)
+
+
+def test_an_item_breaking_a_rule_is_returned_with_its_problem_unless_strict() -> None:
+    """Lenient by default: one bad line item is reported on the item, not fatal to the list."""
+    platform = _platform()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/lineitems"):
+            return httpx.Response(200, content=b'[{"label": "no max"}]')
+        return platform.handle_request(request)
+
+    grades = _grades(platform, client=_client(platform, httpx.MockTransport(handler)))
+    (item,) = grades.list_line_items()
+    assert item.label == "no max"
+    assert item.problems == ("scoreMaximum must be a number greater than 0",)
 
 
 def test_created_line_item_without_id_is_malformed() -> None:

@@ -322,12 +322,14 @@ def test_malformed_tokens_are_400(plat: SimulatedPlatform, tool: Tool[Any, Any])
 def test_truncated_signature_is_a_signature_failure(
     plat: SimulatedPlatform, tool: Tool[Any, Any]
 ) -> None:
-    """A token whose signature part was cut short does not verify."""
+    """A token whose signature part was cut short (at a whole base64 group) does not verify."""
     redirect = login(tool, plat)
     token = plat.launch(redirect)["id_token"]
+    signature = token.rsplit(".", 1)[1]
+    cut = len(signature) % 4 + 8  # still canonical base64url, two groups shorter
     _reject(
         tool,
-        _form(redirect, token[:-8]),
+        _form(redirect, token[:-cut]),
         redirect.cookie_value,
         SignatureInvalidError,
         "signature_invalid",

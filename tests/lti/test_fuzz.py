@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import string
+import unicodedata
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -108,7 +109,21 @@ def _clean(call: Callable[[], T]) -> T | None:
     assert 400 <= error.http_status <= 599
     assert error.code
     assert str(error)  # rendering never fails either
+    _assert_no_raw_echo(error)
     return None
+
+
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _assert_no_raw_echo(error: CredltiError) -> None:
+    """Whatever the fuzzer sent, the error holds no control character, surrogate or '<'."""
+    texts = [error.message, str(error), repr(error)]
+    texts += [str(value) for value in error.details.values() if value is not None]
+    for text in texts:
+        assert not [c for c in text if unicodedata.category(c) in _UNSAFE_CATEGORIES], text
+        assert "<" not in text, text
+        assert len(text) < 2000, text
 
 
 def _login() -> LoginRedirect:
@@ -159,6 +174,10 @@ PARAM_VALUES = st.one_of(
             "https://evil.example.com/",
             "http://[::1",
             "https://tool.example.com:99999/",
+            "https://tool.example.com/launch/%2e%2e/admin",
+            "https://tool.example.com/launch/..;/admin",
+            "<script>alert(1)</script>\r\nSet-Cookie: a=1",
+            "\u202e\x00\u2028",
             "x" * 5000,
         ]
     ),

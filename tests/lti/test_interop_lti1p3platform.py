@@ -1,7 +1,8 @@
 """Interoperability with an independent platform: the PyPI package lti1p3platform 0.1.8.
 
 Its core modules (never ``lti1p3platform.framework.*``) sign the launches, issue
-service tokens, serve NRPS pages and verify our deep-linking response; an
+service tokens, serve NRPS pages and AGS line items, scores and results, and verify
+our deep-linking response; an
 ``httpx.MockTransport`` is the HTTP glue. Its quirks, handled in the glue: query
 values arrive as strings but it computes ``page + 1`` (so we cast page/limit to
 int), it reads the ``Authorization`` header case-sensitively, and it puts the next
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import attrs
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -27,16 +29,24 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration as PlatformRegistration
 from lti1p3platform.request import Request
 from lti1p3platform.response import generate_next_link
-from lti1p3platform.service_connector import NamesRoleProvisioningService
+from lti1p3platform.score import UpdateScoreStatus
+from lti1p3platform.service_connector import (
+    AssignmentsGradesService,
+    NamesRoleProvisioningService,
+)
 
 from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.errors import StaleScoreError, UnsafeServiceUrlError
 from credlti.lti import Deployment, Registration, Tool
 from credlti.lti.deep_linking import Link, LtiResourceLink, build_response
 from credlti.lti.keys import KeyState, generate_key, jwks
 from credlti.lti.services import (
     SCOPE_NRPS_READONLY,
+    GradeService,
+    LineItem,
     MemberStatus,
     RosterService,
+    Score,
     ServiceTokenClient,
 )
 
@@ -46,6 +56,7 @@ DEPLOYMENT_ID = "deployment-7"
 LAUNCH_URL = "https://tool.example.com/launch"
 DL_URL = "https://tool.example.com/deep-link"
 MEMBERSHIPS = f"{ISS}/api/contexts/ctx-1/memberships"
+LINEITEMS = f"{ISS}/api/contexts/ctx-1/lineitems"
 TOKEN_URL = f"{ISS}/token"
 JWKS_URL = f"{ISS}/jwks"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
@@ -124,13 +135,92 @@ class Roster(NamesRoleProvisioningService):  # type: ignore[misc]
         return resource_link_id == "rl-1"
 
 
+class Gradebook(AssignmentsGradesService):  # type: ignore[misc]
+    """Its AGS service over an in-memory gradebook (one per glue)."""
+
+    def __init__(self, request: Any, platform: Any, book: dict[str, Any]) -> None:
+        super().__init__(request, platform, LINEITEMS)
+        self.book = book
+
+    def _items(self) -> dict[str, dict[str, Any]]:
+        items: dict[str, dict[str, Any]] = self.book.setdefault("items", {})
+        return items
+
+    def find_lineitems(
+        self, page: int = 1, limit: int | None = None, **filters: Any
+    ) -> dict[str, Any]:
+        rows = [
+            item
+            for item in self._items().values()
+            if all(item.get(_CAMEL[k]) == v for k, v in filters.items() if k in _CAMEL)
+        ]
+        if limit is None:
+            return {"content": rows, "has_next": False}
+        return {
+            "content": rows[(page - 1) * limit : page * limit],
+            "has_next": page * limit < len(rows),
+        }
+
+    def find_lineitem(self, line_item_id: str) -> Any:
+        from lti1p3platform.exceptions import LineItemNotFoundException
+
+        try:
+            return self._items()[line_item_id]
+        except KeyError:
+            raise LineItemNotFoundException() from None
+
+    def create_lineitem(self, creation_data: Any) -> Any:
+        number = len(self._items()) + 1
+        item = {**creation_data, "id": f"{LINEITEMS}/{number}"}
+        self._items()[str(number)] = item
+        return item
+
+    def update_lineitem(self, update_data: Any) -> Any:
+        number = update_data["id"]
+        item = {**update_data, "id": f"{LINEITEMS}/{number}"}
+        self._items()[number] = item
+        return item
+
+    def delete_lineitem(self, line_item_id: str) -> None:
+        self._items().pop(line_item_id, None)
+
+    def update_score(self, line_item_id: str, score: Any) -> UpdateScoreStatus:
+        held = self.book.setdefault("scores", {}).setdefault(line_item_id, {})
+        last = held.get(score["userId"])
+        if last is not None and score["timestamp"] <= last["timestamp"]:
+            return UpdateScoreStatus.OLD_TIMESTAMP
+        held[score["userId"]] = score
+        return UpdateScoreStatus.SUCCESS
+
+    def get_results(
+        self, line_item_id: str, page: int = 1, limit: int | None = None, user_id: Any = None
+    ) -> dict[str, Any]:
+        held = self.book.get("scores", {}).get(line_item_id, {})
+        rows = [
+            {
+                "id": f"{LINEITEMS}/{line_item_id}/results/{user}",
+                "scoreOf": f"{LINEITEMS}/{line_item_id}",
+                "userId": user,
+                "resultScore": score.get("scoreGiven"),
+                "resultMaximum": score.get("scoreMaximum"),
+            }
+            for user, score in held.items()
+            if user_id is None or user == user_id
+        ]
+        return {"content": rows, "has_next": False}
+
+
+_CAMEL = {"resource_link_id": "resourceLinkId", "resource_id": "resourceId", "tag": "tag"}
+
+
 class Glue:
-    """The platform's HTTP side: JWKS, token endpoint, NRPS, as an httpx transport."""
+    """The platform's HTTP side: JWKS, token endpoint, NRPS, AGS, as an httpx transport."""
 
     def __init__(self) -> None:
         self.platform = Platform()
         self.requests: list[httpx.Request] = []
         self.assertions: list[str] = []
+        self.book: dict[str, Any] = {}
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -165,7 +255,55 @@ class Glue:
             if result.get("next"):  # what its Django adapter does: an unquoted rel=next
                 headers["Link"] = generate_next_link(result.pop("next"))
             return httpx.Response(answer.code, content=json.dumps(result).encode(), headers=headers)
+        if base == LINEITEMS or base.startswith(LINEITEMS + "/"):
+            return self._ags(request, base[len(LINEITEMS) :].strip("/").split("/"), url.query)
         return httpx.Response(404)
+
+    def _ags(self, request: httpx.Request, parts: list[str], query_text: str) -> httpx.Response:
+        """Its AGS handlers, rendered the way its Django adapter renders them."""
+        query: dict[str, Any] = dict(parse_qsl(query_text))
+        for name in ("page", "limit"):
+            if name in query:
+                query[name] = int(query[name])
+        body = json.loads(request.content) if request.content else None
+        service = Gradebook(
+            PlatformRequest(
+                {
+                    "method": request.method,
+                    "headers": {k.title(): v for k, v in request.headers.items()},
+                    "get_data": query,
+                    "json": body,
+                }
+            ),
+            self.platform,
+            self.book,
+        )
+        service.ags.lineitem_url = f"{LINEITEMS}/{parts[0]}" if parts[0] else None
+        method = request.method
+        if parts == [""]:
+            handler = (
+                service.handle_get_lineitems if method == "GET" else service.handle_create_lineitem
+            )
+            answer = service.handle_resp(handler)
+        elif len(parts) == 1:
+            handler = {
+                "GET": service.handle_get_lineitem,
+                "PUT": service.handle_update_lineitem,
+                "DELETE": service.handle_delete_lineitem,
+            }[method]
+            answer = service.handle_resp(handler, line_item_id=parts[0])
+        elif parts[1] == "scores":
+            answer = service.handle_resp(service.handle_update_score, line_item_id=parts[0])
+        else:
+            answer = service.handle_resp(service.handle_get_results, line_item_id=parts[0])
+        headers = {"Content-Type": answer.media_type}
+        result = answer.result
+        if isinstance(result, dict) and "content" in result:
+            if result.get("next"):
+                headers["Link"] = generate_next_link(result["next"])
+            result = result["content"]
+        content = b"" if result is None else json.dumps(result).encode()
+        return httpx.Response(answer.code, content=content, headers=headers)
 
     def client(self) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(self.handle))
@@ -319,3 +457,76 @@ def test_it_accepts_a_replayed_client_assertion() -> None:
 def _foreign_assertion() -> str:
     other = generate_key(now=datetime.now(timezone.utc), state=KeyState.CURRENT)
     return other.sign_jwt({"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": TOKEN_URL, "jti": "x"})
+
+
+def _grades(glue: Glue) -> GradeService:
+    launch = _launch(glue, _tool(glue))
+    client = ServiceTokenClient(keys=TOOL_KEY, http_client=glue.client())
+    return GradeService(
+        client, launch.registration, launch.claims.ags, deployment_id=launch.claims.deployment_id
+    )
+
+
+def _done(given: float, user: str = "student-1") -> Score:
+    return Score(
+        user_id=user,
+        score_given=given,
+        score_maximum=10,
+        activity_progress="Completed",
+        grading_progress="FullyGraded",
+    )
+
+
+def test_its_ags_line_items_are_created_listed_and_paged() -> None:
+    """Its AGS handlers: create, get, update, list every unquoted rel=next page, delete."""
+    glue = Glue()
+    grades = _grades(glue)
+    assert grades.endpoint.lineitems == LINEITEMS
+    created = [
+        grades.create_line_item(LineItem(label=f"Quiz {n}", score_maximum=10, tag="quiz"))
+        for n in range(5)
+    ]
+    assert [c.id for c in created] == [f"{LINEITEMS}/{n}" for n in range(1, 6)]
+    assert grades.get_line_item(created[0]).label == "Quiz 0"
+    renamed = grades.update_line_item(
+        LineItem(label="Quiz zero", score_maximum=10, id=created[0].id, tag="quiz")
+    )
+    assert renamed.label == "Quiz zero"
+
+    items = grades.list_line_items(limit=2)
+    assert [i.label for i in items] == ["Quiz zero", "Quiz 1", "Quiz 2", "Quiz 3", "Quiz 4"]
+    pages = [r for r in glue.requests if r.method == "GET" and r.url.path.endswith("/lineitems")]
+    assert [parse_qs(r.url.query.decode()).get("page") for r in pages] == [None, ["2"], ["3"]]
+    assert all(not i.problems for i in items)
+
+    grades.delete_line_item(created[4])
+    assert len(grades.list_line_items()) == 4
+    assert len(glue.assertions) == 1
+
+
+def test_its_score_and_result_services() -> None:
+    """Scores land, its results come back; its 409 for an old timestamp is StaleScoreError."""
+    glue = Glue()
+    grades = _grades(glue)
+    item = grades.create_line_item(LineItem(label="Essay", score_maximum=10))
+    first = grades.post_score(_done(6), item)
+    second = grades.post_score(_done(8), item)
+    assert second > first
+    (result,) = grades.list_results(item)
+    assert (result.user_id, result.result_score, result.result_maximum) == ("student-1", 8, 10)
+
+    # Another process of the tool (its own timestamp registry) sends an older score.
+    elsewhere = _grades(glue)
+    with pytest.raises(StaleScoreError):
+        elsewhere.post_score(attrs.evolve(_done(9), timestamp=first), item)
+    assert grades.list_results(item)[0].result_score == 8
+
+
+def test_its_ags_never_gets_a_token_for_a_foreign_line_item() -> None:
+    """A line item URL off its origin: refused before any request reaches the transport."""
+    glue = Glue()
+    grades = _grades(glue)
+    before = len(glue.requests)
+    with pytest.raises(UnsafeServiceUrlError):
+        grades.post_score(_done(1), "https://evil.example/api/contexts/ctx-1/lineitems/1")
+    assert len(glue.requests) == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +14,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from credlti.adapters.memory import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.credentials import EncryptionKey, KeyRing
-from credlti.errors import ConfigurationError, DecryptionError
+from credlti.errors import ConfigurationError, CredltiWarning, DecryptionError, InteropWarning
 from credlti.lti import Registration
 from credlti.lti._jwks import parse_key_set
 from credlti.lti._jws import parse_compact, verify_signature
@@ -77,6 +79,37 @@ def test_ec_key_is_p256_with_rfc7638_kid() -> None:
     assert isinstance(EC_A.private_key, ec.EllipticCurvePrivateKey)
     assert EC_A.alg == "ES256"
     assert EC_A.kid == ECKey.import_key(_jwk(EC_A)).thumbprint()
+
+
+def test_rs256_is_the_default_and_does_not_warn() -> None:
+    """Sec §6.1: RS256 is the baseline every platform accepts; choosing it is silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        key = generate_key(now=NOW)
+    assert key.alg == "RS256"
+    assert inspect.signature(generate_key).parameters["alg"].default == "RS256"
+
+
+def test_choosing_es256_warns_about_interoperability() -> None:
+    """ES256 must be chosen explicitly, and choosing it says that many platforms refuse it."""
+    with pytest.warns(InteropWarning, match="RS256") as record:
+        key = generate_key(now=NOW, alg="ES256")
+    assert key.alg == "ES256"
+    assert issubclass(InteropWarning, CredltiWarning)
+    assert issubclass(CredltiWarning, UserWarning)
+    assert record[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=InteropWarning)  # the documented opt-out
+        generate_key(now=NOW, alg="ES256")
+
+
+def test_importing_an_ec_key_does_not_warn() -> None:
+    """Loading an existing EC key (from storage, PEM or JWK) is not a new choice: silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = ToolKey.from_pem(EC_A.to_pem(), created_at=NOW)
+    assert again.alg == "ES256"
 
 
 @pytest.mark.parametrize("size", [512, 1024, 2047, 2049])

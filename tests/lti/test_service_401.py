@@ -20,6 +20,7 @@ from credlti.lti.services import (
     TokenPolicy,
 )
 from credlti.lti.services._call_flow import Caller, RefusedTokens, ServiceCall, call_flow
+from credlti.lti.services._destinations import Destinations
 from credlti.lti.services._token_flow import (
     CacheDelete,
     CacheGet,
@@ -162,6 +163,9 @@ def test_the_401_renewal_is_flow_logic() -> None:
         registration=platform.registration,
         tokens=TokenContext(policy=TokenPolicy(), clock=lambda: now, random_bytes=bytes),
         refused=RefusedTokens(),
+        destinations=Destinations.for_registration(
+            platform.registration, allowed=frozenset(), same_site=True
+        ),
     )
     call = ServiceCall(
         method="GET",

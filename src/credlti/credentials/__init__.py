@@ -14,13 +14,24 @@ in the private ``_flows_*`` modules) and performs their effects through the port
 :mod:`credlti.credentials.ports`; the decisions (validation, transfer checks, purge
 plans, token freshness, sensitive values) are pure functions in private modules.
 Exported here: the facade and its configuration, the records hosts read and store
-adapters write, schemas, keys and the secret scrubber. See ``docs/credentials.md``.
+adapters write, schemas, keys and the secret scrubber, the OAuth authorization-code
+flow (:class:`OAuthAuthorizer`) and the runtime resolver (:class:`CredentialResolver`).
+See ``docs/credentials.md`` and ``docs/oauth.md``.
 """
 
 from credlti._crypto import EncryptionKey, KeyRing, associated_data
+from credlti.credentials._authorize import AsyncOAuthAuthorizer, OAuthAuthorizer
+from credlti.credentials._oauth_records import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    PendingAuthorization,
+    ResolvedCredential,
+    ResolveStatus,
+)
 from credlti.credentials._records import (
     AuditAction,
     AuditEvent,
+    BodyLimits,
     ChangeResult,
     ClientAuthMethod,
     Credential,
@@ -40,6 +51,7 @@ from credlti.credentials._records import (
     VaultConfig,
     VaultUser,
 )
+from credlti.credentials._resolve import AsyncCredentialResolver, CredentialResolver
 from credlti.credentials._schemas import CredentialSchema, SchemaRegistry
 from credlti.credentials._sensitive import (
     SAFE_KEYS,
@@ -52,24 +64,34 @@ from credlti.errors import FieldError
 
 __all__ = [
     "SAFE_KEYS",
+    "AsyncCredentialResolver",
+    "AsyncOAuthAuthorizer",
     "AuditAction",
     "AuditEvent",
+    "AuthorizationRequest",
+    "AuthorizationResult",
+    "BodyLimits",
     "ChangeResult",
     "ClientAuthMethod",
     "Credential",
+    "CredentialResolver",
     "CredentialRow",
     "CredentialSchema",
     "EncryptionKey",
     "FieldError",
     "KeyRing",
+    "OAuthAuthorizer",
     "OAuthClient",
     "OAuthToken",
     "OAuthTokenRow",
+    "PendingAuthorization",
     "PendingTransfer",
     "ProjectRef",
     "ProjectShare",
     "PurgeResult",
     "ReencryptResult",
+    "ResolveStatus",
+    "ResolvedCredential",
     "SchemaRegistry",
     "ScrubbedRow",
     "Scrubber",

@@ -3,25 +3,28 @@ r"""Validation of credential attributes (pure), field by field, before anything 
 Names: required, at most 255 characters of ``[A-Za-z0-9_\\- ]``;
 unique per owner (checked by the facade against the store). The owner can only
 change through a transfer, never through an update; the schema is fixed at creation.
+Ids (owner, projects, OAuth client, external id) are identifiers: text of at most 255
+printable characters. The body (a mapping or its JSON text) and the OAuth token data
+pass the body gate (:mod:`credlti.credentials._values`) before the schema sees them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from credlti._text import id_problem
 from credlti.credentials._oauth import token_from_grant
-from credlti.credentials._records import Credential, FieldError
+from credlti.credentials._records import BodyLimits, Credential, FieldError
 from credlti.credentials._schemas import SchemaRegistry
+from credlti.credentials._values import check_body, parse_body_text
 from credlti.errors import SchemaNotFoundError
 
 __all__ = ["KNOWN_FIELDS", "normalize_attrs", "validate_changes"]
 
-NAME = re.compile(r"^[a-zA-Z0-9_\- ]*$")
+NAME = re.compile(r"[a-zA-Z0-9_\- ]*\Z")
 MAX_NAME = 255
 KNOWN_FIELDS = frozenset(
     {
@@ -38,31 +41,56 @@ KNOWN_FIELDS = frozenset(
     }
 )
 DUPLICATE_NAME = "you have another credential with the same name"
+#: Stands for a body or token the gate refused (its errors are already listed).
+REFUSED: Any = object()
 
 
-def _stringify(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _stringify(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stringify(v) for v in value]
-    return value
+def normalize_attrs(
+    attrs: Mapping[Any, Any], limits: BodyLimits | None = None
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Normalise raw attributes; return them and the errors found on the way.
 
-
-def normalize_attrs(attrs: Mapping[Any, Any]) -> dict[str, Any]:
-    """Normalise raw attributes.
-
-    Keys are stringified at every depth (lists too), ``user_id`` is accepted for
-    ``owner_id``, and a JSON-text ``body`` is decoded.
+    Field names must be text; ``user_id`` is accepted for ``owner_id``; the body (a
+    mapping or its JSON text) and ``oauth_token`` are checked by the body gate and
+    replaced by plain JSON copies (:data:`REFUSED` when refused, with the errors).
     """
-    out: dict[str, Any] = _stringify(attrs)
+    limits = limits if limits is not None else BodyLimits()
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for key, value in attrs.items():
+        if not isinstance(key, str) or id_problem(key, max_length=64):
+            errors.append(FieldError(path="attrs", message="has a field name that is not text"))
+        else:
+            out[key] = value
     if "user_id" in out and "owner_id" not in out:
         out["owner_id"] = out.pop("user_id")
-    body = out.get("body")
-    if isinstance(body, str):
-        # Left as text when it does not decode: schema validation says "invalid JSON".
-        with contextlib.suppress(ValueError):
-            out["body"] = json.loads(body)
-    return out
+    for field in ("body", "oauth_token"):
+        value = out.get(field)
+        if value is None:
+            continue
+        if field == "body" and isinstance(value, str):
+            plain, problems = parse_body_text(value, limits=limits, path=field)
+        else:
+            plain, problems = check_body(value, limits=limits, path=field)
+        errors.extend(problems)
+        out[field] = REFUSED if plain is None else plain
+    return out, errors
+
+
+def _id_error(value: Any, path: str) -> FieldError | None:
+    problem = id_problem(value)
+    return FieldError(path=path, message=problem) if problem else None
+
+
+def _scopes_error(value: Any) -> FieldError | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    ok = isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
+    if not ok or check_body({"s": list(value)}, limits=BodyLimits())[1]:
+        return FieldError(path="expected_scopes", message="must be text or a list of texts")
+    return None
 
 
 def validate_changes(
@@ -72,14 +100,16 @@ def validate_changes(
     now: datetime,
     *,
     default_token_lifetime: timedelta | None = None,
+    limits: BodyLimits | None = None,
 ) -> tuple[dict[str, Any], tuple[FieldError, ...]]:
     """Check *attrs* for a new credential (*existing* None) or an update.
 
     Returns the normalised changes (coerced body, parsed token, project id set) and
     the field errors; never raises for bad input.
     """
-    raw = normalize_attrs(attrs)
-    errors: list[FieldError] = []
+    limits = limits if limits is not None else BodyLimits()
+    raw, errors = normalize_attrs(attrs, limits)
+    refused = {k for k in ("body", "oauth_token") if raw.get(k) is REFUSED}
     changes: dict[str, Any] = {}
     creating = existing is None
     errors.extend(
@@ -104,6 +134,8 @@ def validate_changes(
         owner = raw.get("owner_id")
         if not isinstance(owner, str) or not owner:
             errors.append(FieldError(path="owner_id", message="can't be blank"))
+        elif (problem := _id_error(owner, "owner_id")) is not None:
+            errors.append(problem)
         else:
             changes["owner_id"] = owner
     elif existing is not None and "owner_id" in raw and raw["owner_id"] != existing.owner_id:
@@ -125,12 +157,17 @@ def validate_changes(
         else:
             changes["schema"] = schema_name
 
-    if creating or raw.get("body") is not None:
+    if (creating or raw.get("body") is not None) and "body" not in refused:
         body = raw.get("body")
         if body is None:
             errors.append(FieldError(path="body", message="can't be blank"))
         elif schema is not None:
             typed, body_errors = schema.validate(body)
+            if not body_errors and schema.typed:
+                # Coercion may make values (numbers from text, objects from JSON text):
+                # what is sealed passes the same gate as what was sent.
+                plain, body_errors = check_body(typed, limits=limits)
+                typed = plain if plain is not None else typed
             errors.extend(body_errors)
             changes["body"] = typed
 
@@ -144,12 +181,18 @@ def validate_changes(
         ext = raw["external_id"]
         if ext is not None and not isinstance(ext, str):
             errors.append(FieldError(path="external_id", message="must be a string"))
+        elif ext and (problem := _id_error(ext, "external_id")) is not None:
+            errors.append(problem)
         else:
             changes["external_id"] = ext or None
 
     if "project_ids" in raw:
         ids = raw["project_ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        if (
+            not isinstance(ids, list)
+            or len(ids) > limits.max_items
+            or any(id_problem(i) for i in ids)
+        ):
             errors.append(FieldError(path="project_ids", message="must be a list of project ids"))
         else:
             changes["project_ids"] = frozenset(ids)
@@ -161,9 +204,15 @@ def validate_changes(
             errors.append(FieldError(path="oauth_client_id", message="only for OAuth credentials"))
         elif client_id is not None and not isinstance(client_id, str):
             errors.append(FieldError(path="oauth_client_id", message="must be a string"))
+        elif client_id is not None and (problem := _id_error(client_id, "oauth_client_id")):
+            errors.append(problem)
         else:
             changes["oauth_client_id"] = client_id
-    if "oauth_token" in raw or (creating and is_oauth):
+    scopes_error = _scopes_error(raw.get("expected_scopes"))
+    if scopes_error is not None:
+        errors.append(scopes_error)
+    wants_token = "oauth_token" in raw or (creating and is_oauth)
+    if wants_token and "oauth_token" not in refused:
         if not is_oauth:
             errors.append(FieldError(path="oauth_token", message="only for OAuth credentials"))
         elif raw.get("oauth_token") is None:
@@ -175,7 +224,7 @@ def validate_changes(
                 raw["oauth_token"],
                 now,
                 previous=existing.oauth_token if existing else None,
-                expected_scopes=raw.get("expected_scopes"),
+                expected_scopes=None if scopes_error else raw.get("expected_scopes"),
                 default_lifetime=default_token_lifetime,
             )
             errors.extend(token_errors)

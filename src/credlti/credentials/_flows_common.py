@@ -6,7 +6,8 @@ Every function here is a flow (or a plain helper) that only yields the effects o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,11 @@ from credlti.credentials._vault_effects import (
     GetRow,
     GetTokenRow,
     NewId,
+    NoticeKind,
+    Notify,
+    Now,
     Open,
+    Record,
     RemoveShare,
     Seal,
     SharesOf,
@@ -49,6 +54,7 @@ __all__ = [
     "load_by_id",
     "locked_row",
     "new_event",
+    "notify_after_commit",
     "public_fields",
     "replace_row",
     "require_credential",
@@ -283,3 +289,41 @@ def sync_shares(
                 )
             )
         )
+
+
+def notify_after_commit(
+    kind: NoticeKind,
+    arguments: Callable[[], Flow[dict[str, Any]]],
+    credential_id: str,
+    actor_id: str | None,
+) -> Flow[bool]:
+    """Send a notice after commit; True when sent.
+
+    *arguments* is a flow building the notifier's keyword arguments (it may look
+    users up). Whatever fails (the directory, the host's mailer) is caught: the
+    change committed and stands, so the failure is audited as ``notification_failed``
+    (best effort) and reported by the return value, never raised.
+    """
+    try:
+        yield Notify(kind=kind, arguments=(yield from arguments()))
+    except Exception as exc:
+        error_type = type(exc).__name__
+    else:
+        return True
+    at: datetime = yield Now()
+    event = yield from new_event(
+        AuditAction.NOTIFICATION_FAILED,
+        credential_id,
+        actor_id,
+        at,
+        metadata={"notice": kind, "error_type": error_type},
+    )
+    # Best effort: the change already committed, and a broken audit sink is reported
+    # by its own writes elsewhere.
+    with contextlib.suppress(Exception):
+        yield Atomic(flow=_record_events([event]))
+    return False
+
+
+def _record_events(events: list[AuditEvent]) -> Flow[None]:
+    yield Record(events)

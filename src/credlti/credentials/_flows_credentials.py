@@ -44,6 +44,7 @@ from credlti.credentials._vault_effects import (
     DeleteRow,
     FindByName,
     FindRows,
+    GetClient,
     GetRow,
     GetShare,
     GetUser,
@@ -77,6 +78,8 @@ class CheckSettings:
     config: VaultConfig
     #: When True the owner and project access are checked against the user directory.
     has_directory: bool
+    #: When True a new ``oauth_client_id`` must name a client of the registry.
+    has_clients: bool = False
 
 
 def _check(
@@ -90,8 +93,18 @@ def _check(
         settings.schemas,
         at,
         default_token_lifetime=settings.config.default_token_lifetime,
+        limits=settings.config.body_limits,
     )
     extra: list[FieldError] = []
+    client_id = changes.get("oauth_client_id")
+    if (
+        settings.has_clients
+        and client_id is not None
+        and client_id != (existing.oauth_client_id if existing else None)
+        and (yield GetClient(client_id)) is None
+    ):
+        message = "is not a registered OAuth client; the token could never be refreshed"
+        extra.append(FieldError(path="oauth_client_id", message=message))
     owner_id = existing.owner_id if existing else changes.get("owner_id")
     name = changes.get("name")
     if owner_id and name and not any(e.path == "name" for e in errors):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from attrs import evolve
 
@@ -21,6 +22,7 @@ from credlti.credentials._flows_common import (
     load,
     locked_row,
     new_event,
+    notify_after_commit,
     replace_row,
     sync_shares,
 )
@@ -38,7 +40,6 @@ from credlti.credentials._vault_effects import (
     DeleteTransfers,
     GetUser,
     NewId,
-    Notify,
     Now,
     Record,
     ScanRows,
@@ -59,11 +60,12 @@ def schedule_deletion_flow(
     """Schedule a purge; after commit revoke the OAuth token and notify the owner."""
     result, actor, purge_at = yield Atomic(flow=_schedule(credential_id, actor_id, config))
     yield from revoke_token(result, actor, config)
-    owner = (yield GetUser(result.owner_id)) if has_directory else None
-    yield Notify(
-        kind="deletion_scheduled",
-        arguments={"credential": result, "owner": owner, "purge_at": purge_at},
-    )
+
+    def arguments() -> Flow[dict[str, Any]]:
+        owner = (yield GetUser(result.owner_id)) if has_directory else None
+        return {"credential": result, "owner": owner, "purge_at": purge_at}
+
+    yield from notify_after_commit("deletion_scheduled", arguments, result.id, actor)
     return result  # type: ignore[no-any-return]
 
 

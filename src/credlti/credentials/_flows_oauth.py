@@ -194,7 +194,10 @@ def revoke_token(credential: Credential, actor_id: str | None, config: VaultConf
     token = credential.oauth_token
     if token is None or credential.oauth_client_id is None:
         return
-    client = yield GetClient(credential.oauth_client_id)
+    try:
+        client = yield GetClient(credential.oauth_client_id)
+    except Exception:
+        return
     if client is None or not client.revocation_endpoint:
         return
     at: datetime = yield Now()

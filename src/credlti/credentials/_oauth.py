@@ -18,7 +18,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from credlti.credentials._records import ClientAuthMethod, FieldError, OAuthClient, OAuthToken
+from credlti.credentials._records import (
+    BodyLimits,
+    ClientAuthMethod,
+    FieldError,
+    OAuthClient,
+    OAuthToken,
+)
+from credlti.credentials._values import check_body
 from credlti.errors import (
     OAuthRefreshError,
     ReauthorizationRequiredError,
@@ -41,8 +48,20 @@ _KNOWN = frozenset(
 )
 _REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 _TEMPORARY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_ERROR_CODE = re.compile(r"^[\x20-\x7e]{1,64}$")
-_MAX_LIFETIME = timedelta(days=365)
+_ERROR_CODE = re.compile(r"[\x20-\x7e]{1,64}\Z")
+#: The latest expiry accepted, from now (a longer one would never be refreshed).
+MAX_LIFETIME = timedelta(days=365)
+#: The earliest expiry accepted, before now (an expired token is refreshed on first use).
+MAX_EXPIRED = timedelta(days=1)
+#: The longest ``Retry-After`` honoured, in seconds (a longer one is capped to this).
+MAX_RETRY_AFTER = 24 * 3600.0
+_DIGITS = re.compile(r"[0-9]{1,12}\Z")
+
+
+def _ascii_int(value: str) -> int | None:
+    """The integer spelt by ASCII digits only (``"²"`` or ``"٣"`` are not numbers here)."""
+    text = value.strip(" \t")
+    return int(text) if _DIGITS.match(text) else None
 
 
 def is_fresh(token: OAuthToken | None, now: datetime, buffer: timedelta) -> bool:
@@ -52,29 +71,44 @@ def is_fresh(token: OAuthToken | None, now: datetime, buffer: timedelta) -> bool
     return token.expires_at > now + buffer
 
 
+def _within_bounds(when: datetime, now: datetime) -> datetime | None:
+    try:
+        if now - MAX_EXPIRED <= when <= now + MAX_LIFETIME:
+            return when
+    except OverflowError:  # pragma: no cover - only at the ends of the datetime range
+        return None
+    return None
+
+
 def parse_expiry(data: Mapping[str, Any], now: datetime) -> datetime | None:
-    """Expiry from ``expires_in`` (seconds, wins) or ``expires_at`` (epoch or ISO-8601)."""
+    """Expiry from ``expires_in`` (seconds, wins) or ``expires_at`` (epoch or ISO-8601).
+
+    Numbers in text must be ASCII digits. The result must lie between
+    :data:`MAX_EXPIRED` before *now* and :data:`MAX_LIFETIME` after it; anything
+    else (or unparseable) gives ``None``.
+    """
     expires_in = data.get("expires_in")
-    if isinstance(expires_in, str) and expires_in.strip().isdigit():
-        expires_in = int(expires_in.strip())
+    if isinstance(expires_in, str):
+        expires_in = _ascii_int(expires_in)
     if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-        if 0 < expires_in <= _MAX_LIFETIME.total_seconds():
+        if 0 < expires_in <= MAX_LIFETIME.total_seconds():
             return now + timedelta(seconds=float(expires_in))
         return None
     expires_at = data.get("expires_at")
-    if isinstance(expires_at, str) and expires_at.strip().isdigit():
-        expires_at = int(expires_at.strip())
+    if isinstance(expires_at, str) and _ascii_int(expires_at) is not None:
+        expires_at = _ascii_int(expires_at)
     if isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool):
         try:
-            return datetime.fromtimestamp(float(expires_at), tz=timezone.utc)
+            when = datetime.fromtimestamp(float(expires_at), tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             return None
-    if isinstance(expires_at, str):
+        return _within_bounds(when, now)
+    if isinstance(expires_at, str) and expires_at.isascii() and len(expires_at) <= 64:
         try:
             parsed = datetime.fromisoformat(expires_at.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return _within_bounds(parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc), now)
     return None
 
 
@@ -136,7 +170,15 @@ def token_from_grant(
             )
     expires_at = parse_expiry(data, now)
     if expires_at is None and ("expires_in" in data or "expires_at" in data):
-        errors.append(FieldError(path=f"{path}.expires_in", message="is not a valid expiry"))
+        field = "expires_in" if "expires_in" in data else "expires_at"
+        errors.append(
+            FieldError(
+                path=f"{path}.{field}",
+                message=f"is not a valid expiry: give seconds from 1 to "
+                f"{int(MAX_LIFETIME.total_seconds())} (expires_in), or a time from "
+                "1 day ago to 365 days ahead (expires_at, epoch seconds or ISO-8601)",
+            )
+        )
     if expires_at is None and default_lifetime is not None:
         expires_at = now + default_lifetime
     if errors:
@@ -184,29 +226,53 @@ def build_refresh_request(
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), if valid."""
-    if not value:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), if valid.
+
+    Delta-seconds must be ASCII digits; the result is capped at :data:`MAX_RETRY_AFTER`.
+    """
+    if not value or not isinstance(value, str):
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = _ascii_int(value)
+    if seconds is not None:
+        return min(float(seconds), MAX_RETRY_AFTER)
+    if not value.isascii() or len(value) > 64:
+        return None
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER)
+
+
+def _refuse_constant(name: str) -> Any:
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The response body as a JSON object (strict: no NaN or Infinity), or ``None``."""
     if not body.strip():
         return {}
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _storable_extra(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The unknown fields of a token response that pass the body gate (others dropped)."""
+    limits = BodyLimits()
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _KNOWN:
+            continue
+        plain, problems = check_body({key: value}, limits=limits, path="extra")
+        if plain is not None and not problems:
+            kept.update(plain)
+    return kept
 
 
 def classify_failure(
@@ -280,7 +346,7 @@ def parse_token_response(
     if expires_at is None:
         expires_at = now + default_lifetime if default_lifetime is not None else None
     extra = dict(previous.extra)
-    extra.update({k: v for k, v in data.items() if k not in _KNOWN})
+    extra.update(_storable_extra(data))
     return OAuthToken(
         access_token=access,
         refresh_token=refresh if isinstance(refresh, str) and refresh else previous.refresh_token,

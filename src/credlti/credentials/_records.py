@@ -23,6 +23,7 @@ from credlti.errors import FieldError
 __all__ = [
     "AuditAction",
     "AuditEvent",
+    "BodyLimits",
     "ChangeResult",
     "ClientAuthMethod",
     "Credential",
@@ -63,12 +64,16 @@ class AuditAction(str, enum.Enum):
     TRANSFER_INITIATED = "transfer_initiated"
     TRANSFER_COMPLETED = "transferred"
     TRANSFER_REVOKED = "transfer_revoked"
+    #: The owner asked for a new confirmation link; the previous one stopped working.
+    TRANSFER_TOKEN_REISSUED = "transfer_token_reissued"
     DELETION_SCHEDULED = "deletion_scheduled"
     DELETION_CANCELLED = "deletion_cancelled"
     PURGED = "purged"
     TOKEN_REFRESHED = "token_refreshed"
     TOKEN_REFRESH_FAILED = "token_refresh_failed"
     TOKEN_REVOKED = "token_revoked"
+    #: A notice after commit failed (the notifier raised); the change itself stands.
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 class ClientAuthMethod(str, enum.Enum):
@@ -229,7 +234,9 @@ class PendingTransfer:
     """What :meth:`~credlti.credentials.Vault.initiate_credential_transfer` returns.
 
     ``token`` is the raw single-use token (also given to the notifier); it is shown
-    once and never stored.
+    once and never stored. ``notified`` is False when the notifier failed after the
+    transfer committed (audited as ``notification_failed``): deliver ``token``
+    yourself, or call :meth:`~credlti.credentials.Vault.reissue_transfer_token`.
     """
 
     credential_id: str
@@ -237,6 +244,7 @@ class PendingTransfer:
     receiver_id: str
     expires_at: datetime
     token: str = attrs.field(repr=False)
+    notified: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -254,9 +262,40 @@ class TransferForm:
         return self.validated and not self.errors
 
 
+def _scope_tuple(value: Any) -> tuple[str, ...]:
+    """Scopes given as a space- or comma-separated string or a sequence, de-duplicated."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value or ())
+    kept: list[str] = []
+    lowered: set[str] = set()
+    for item in items:
+        text = str(item).strip()
+        if text and text.lower() not in lowered:
+            kept.append(text)
+            lowered.add(text.lower())
+    return tuple(kept)
+
+
+def _project_set(value: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in (value or ()))
+
+
 @attrs.frozen(kw_only=True)
 class OAuthClient:
-    """An OAuth client registered with a provider (what the client registry returns)."""
+    """An OAuth client registered with a provider (what the client registry returns).
+
+    The endpoints and scopes beyond ``token_endpoint`` serve the authorization-code
+    flow (:class:`~credlti.credentials.OAuthAuthorizer`); refresh and revocation need
+    only the token and revocation endpoints.
+
+    Attributes:
+        authorization_endpoint: Where users are sent to grant access (RFC 6749 §3.1).
+        userinfo_endpoint: Optional; read with the new access token after the grant.
+        mandatory_scopes: Always requested; a grant lacking one is refused
+            (:class:`~credlti.errors.MissingScopesError`).
+        optional_scopes: Offered to the user; requested only when chosen.
+        is_global: Usable in every project; when False only in ``project_ids``.
+        project_ids: The projects a non-global client is available in.
+    """
 
     id: str
     client_id: str
@@ -265,6 +304,16 @@ class OAuthClient:
     revocation_endpoint: str | None = None
     auth_method: ClientAuthMethod = ClientAuthMethod.CLIENT_SECRET_POST
     name: str = ""
+    authorization_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    mandatory_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scope_tuple)
+    optional_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scope_tuple)
+    is_global: bool = True
+    project_ids: frozenset[str] = attrs.field(factory=frozenset, converter=_project_set)
+
+    def available_in(self, project_id: str | None) -> bool:
+        """True if the client may be used in *project_id* (``None``: outside any project)."""
+        return self.is_global or (project_id is not None and project_id in self.project_ids)
 
 
 @attrs.frozen(kw_only=True)
@@ -299,6 +348,27 @@ class ReencryptResult:
 
 
 @attrs.frozen(kw_only=True)
+class BodyLimits:
+    """Caps on a credential body (``VaultConfig(body_limits=...)``; defaults documented).
+
+    The same caps apply to the JSON-text form of a body and to the extra fields of
+    an ``oauth_token``. Values over a cap are refused with a field error naming the
+    path, never the value.
+
+    Attributes:
+        max_body_bytes: The body's size as compact UTF-8 JSON.
+        max_value_bytes: One text value (a single secret) in UTF-8 bytes.
+        max_depth: Nesting of objects and arrays (the body itself is depth 1).
+        max_items: Keys plus array items over the whole body.
+    """
+
+    max_body_bytes: int = 64 * 1024
+    max_value_bytes: int = 16 * 1024
+    max_depth: int = 32
+    max_items: int = 4096
+
+
+@attrs.frozen(kw_only=True)
 class VaultConfig:
     """Tunables of the vault; every default is safe.
 
@@ -313,6 +383,8 @@ class VaultConfig:
         refresh_lock_timeout: Seconds to wait for another caller's refresh.
         default_token_lifetime: Lifetime assumed when a provider omits the expiry
             (Salesforce omits ``expires_in``); ``None`` refreshes on every use.
+        body_limits: Caps on a credential body and on one secret in it
+            (:class:`BodyLimits`: 64 KiB body, 16 KiB per value, depth 32, 4096 items).
     """
 
     purge_deleted_after_days: int | None = None
@@ -323,3 +395,4 @@ class VaultConfig:
     purge_batch_size: int = 500
     refresh_lock_timeout: float = 30.0
     default_token_lifetime: timedelta | None = timedelta(hours=1)
+    body_limits: BodyLimits = BodyLimits()

@@ -6,8 +6,10 @@ except ``raw`` and ``oauth``), before validation:
 ==========  ===============================================================
 type        accepted input and result
 ==========  ===============================================================
-integer     ``"5432"`` → ``5432`` (digits with an optional sign)
-number      ``"1.5"`` → ``1.5``; ``"3"`` → ``3.0``
+integer     ``"5432"`` → ``5432`` (ASCII digits with an optional sign, within
+            +/- 2**53-1)
+number      ``"1.5"`` → ``1.5``; ``"3"`` → ``3.0`` (ASCII decimal notation;
+            ``"NaN"``, ``"inf"``, ``"1e999"`` are refused)
 boolean     ``"true"``/``"false"`` (any case) → ``True``/``False``
 object      a JSON text that decodes to an object → that object
 any         ``""`` or ``None`` for a non-string type → the field is absent
@@ -15,12 +17,17 @@ any         ``""`` or ``None`` for a non-string type → the field is absent
 
 Undeclared keys are kept verbatim. Error messages name the field path (``body.port``)
 and never contain the submitted value, which may be a secret.
+
+``$ref`` is resolved within the schema document only: nothing is fetched. A schema
+whose references do not resolve is refused at registration with a
+:class:`~credlti.errors.ConfigurationError`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -30,6 +37,9 @@ from urllib.parse import urlsplit
 import attrs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from credlti.credentials._records import FieldError
 from credlti.errors import ConfigurationError, SchemaNotFoundError
@@ -40,9 +50,27 @@ __all__ = ["BUILTIN_SCHEMAS", "UNTYPED_SCHEMAS", "CredentialSchema", "SchemaRegi
 BUILTIN_SCHEMAS = ("http", "mysql", "oauth", "postgresql", "raw")
 #: Schemas whose bodies are validated as objects but never coerced.
 UNTYPED_SCHEMAS = frozenset({"raw", "oauth"})
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_INT = re.compile(r"^[+-]?\d{1,18}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}\Z")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_INT = re.compile(r"[+-]?[0-9]{1,16}\Z")
+_NUMBER = re.compile(r"[+-]?([0-9]{1,300}(\.[0-9]{0,300})?|\.[0-9]{1,300})([eE][+-]?[0-9]{1,4})?\Z")
+_MAX_SAFE_INTEGER = 2**53 - 1
+#: The base URI a schema document is known by while its references are checked.
+_BASE = "urn:credlti:credential-schema"
+
+
+def _strict_json(text: str) -> Any:
+    """``json.loads`` refusing NaN and Infinity (ValueError), as the body gate does."""
+
+    def refuse(name: str) -> Any:
+        msg = f"{name} is not JSON"
+        raise ValueError(msg)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        msg = "nested too deeply"
+        raise ValueError(msg) from None
 
 
 def _checker() -> FormatChecker:
@@ -116,7 +144,7 @@ class CredentialSchema:
         """Coerce and validate *body*; return the normalised body and the field errors."""
         if isinstance(body, str):
             try:
-                body = json.loads(body)
+                body = _strict_json(body)
             except ValueError:
                 return {}, (FieldError(path="body", message="invalid JSON"),)
         if not isinstance(body, Mapping):
@@ -134,7 +162,13 @@ class CredentialSchema:
                     else:
                         out[name] = value
         bad = {e.path for e in errors}
-        for err in sorted(self.validator.iter_errors(out), key=_sort_key):
+        try:
+            found = sorted(self.validator.iter_errors(out), key=_sort_key)
+        except Unresolvable:
+            # Registration checks references; a $dynamicRef may still fail here.
+            msg = f"schema {self.name!r} has a reference that cannot be resolved; fix the schema"
+            raise ConfigurationError(msg) from None
+        for err in found:
             for fe in _field_errors(err):
                 if fe.path not in bad:
                     errors.append(fe)
@@ -152,19 +186,20 @@ def _coerce(value: Any, kind: str) -> tuple[Any, str | None]:
         return value, None
     text = value.strip()
     if kind == "integer":
-        return (int(text), None) if _INT.match(text) else (value, "must be an integer")
+        if _INT.match(text) and abs(number := int(text)) <= _MAX_SAFE_INTEGER:
+            return number, None
+        return value, "must be an integer"
     if kind == "number":
-        try:
-            return float(text), None
-        except ValueError:
-            return value, "must be a number"
+        if _NUMBER.match(text) and math.isfinite(real := float(text)):
+            return real, None
+        return value, "must be a number"
     if kind == "boolean":
         if text.lower() in {"true", "false"}:
             return text.lower() == "true", None
         return value, "must be true or false"
     if kind == "object":
         try:
-            parsed = json.loads(text)
+            parsed = _strict_json(text)
         except ValueError:
             return value, "invalid JSON"
         return (parsed, None) if isinstance(parsed, dict) else (value, "must be a JSON object")
@@ -245,13 +280,41 @@ def build_schema(name: str, document: Mapping[str, Any]) -> CredentialSchema:
     if document.get("type", "object") != "object":
         msg = f"schema {name!r} must describe an object (type: object)"
         raise ConfigurationError(msg)
+    _check_references(name, document)
     return CredentialSchema(
         name=name,
         document=document,
         types=_declared_types(document),
         typed=name not in UNTYPED_SCHEMAS,
-        validator=Draft202012Validator(document, format_checker=_FORMATS),
+        # An empty registry: references resolve inside the document, nothing is fetched.
+        validator=Draft202012Validator(document, format_checker=_FORMATS, registry=Registry()),
     )
+
+
+def _check_references(name: str, document: Mapping[str, Any]) -> None:
+    """Refuse a schema with a ``$ref`` that does not resolve inside the document."""
+    try:
+        resource = DRAFT202012.create_resource(document)
+        registry: Registry[Any] = Registry().with_resource(_BASE, resource).crawl()
+        work: list[tuple[Any, Any]] = [(document, registry.resolver(base_uri=_BASE))]
+        while work:
+            node, resolver = work.pop()
+            if isinstance(node, Mapping):
+                if isinstance(node.get("$id"), str):
+                    resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+                ref = node.get("$ref")
+                if isinstance(ref, str):
+                    resolver.lookup(ref)
+                work.extend((value, resolver) for value in node.values())
+            elif isinstance(node, list):
+                work.extend((value, resolver) for value in node)
+    except Unresolvable as exc:
+        ref = str(getattr(exc, "ref", ""))[:200]
+        msg = (
+            f"schema {name!r} has a $ref that does not resolve inside the document ({ref!r}); "
+            "credlti fetches no remote schema: inline it under $defs"
+        )
+        raise ConfigurationError(msg) from None
 
 
 def _load_builtin(name: str) -> CredentialSchema:
@@ -287,11 +350,13 @@ class SchemaRegistry:
 
     def get(self, name: str) -> CredentialSchema:
         """Return the schema *name* or raise :class:`~credlti.errors.SchemaNotFoundError`."""
-        schema = self._schemas.get(name)
+        key: object = name  # any value may come in; only text can name a schema
+        schema = self._schemas.get(key) if isinstance(key, str) else None
         if schema is None:
+            shown = key[:100] if isinstance(key, str) else type(key).__name__
             raise SchemaNotFoundError(
-                f"no credential schema named {name[:100]!r}; use one of {self.names()} "
+                f"no credential schema named {shown!r}; use one of {self.names()} "
                 "or register it with SchemaRegistry.register",
-                details={"schema": name[:100]},
+                details={"schema": shown},
             )
         return schema

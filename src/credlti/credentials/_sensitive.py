@@ -1,26 +1,21 @@
-"""Sensitive values of a credential body and a linear-time scrubber (pure functions).
+"""Sensitive values of a credential body and the basic-auth strings they make (pure functions).
 
 A *sensitive value* is every non-empty scalar leaf of the body, at any depth and in
 lists, except those under a documented safe key (:data:`SAFE_KEYS`, compared
 case-insensitively on the leaf's own key) and booleans. Numbers count, as text.
 
-The :class:`Scrubber` masks each secret, its base64 forms (standard and URL-safe,
-without padding) and the HTTP basic-auth strings. It compiles all of them into one
-trie-shaped regular expression and, at every position of the text, takes the
-longest secret starting there; overlapping hits are merged and masked as one. The
-cost is linear in the text (times the longest secret), not in the number of
-secrets, and unlike pairwise encoding (Lightning's O(n²) samples) its memory is
-linear in the total length of the secrets.
+:func:`basic_auth_values` lists the ``Authorization: Basic`` strings the body can
+produce (the pairing rule is on the function). The :class:`Scrubber` (defined in
+``_scrubber``, re-exported here) masks every form of the values and those strings.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import attrs
+from credlti.credentials._scrubber import Scrubber
 
 __all__ = ["SAFE_KEYS", "Scrubber", "basic_auth_values", "sensitive_values"]
 
@@ -82,22 +77,80 @@ def sensitive_values(body: Any, *, safe_keys: Iterable[str] = SAFE_KEYS) -> list
     return list(seen)
 
 
-def basic_auth_values(body: Any) -> list[str]:
-    """Base64 ``user:password`` strings for every mapping (at any depth) with a login.
+#: A mapping with more direct scalar leaves than this pairs only its :data:`LOGIN_KEYS`.
+MAX_PAIRED_LEAVES = 32
+#: Keys (lowercase, ``-`` and ``_`` dropped) that name a login in a wide mapping.
+LOGIN_KEYS = frozenset(
+    {"accesskeyid", "clientid", "consumerkey", "email", "keyid", "login", "user", "username"}
+)
 
-    A mapping with a ``username``, ``email`` or ``user`` string yields
-    ``base64("<login>:<password>")`` (password ``""`` when absent, as Lightning).
+
+def _scalar_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, Mapping, list, tuple)):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text or None
+
+
+def _login_key(key: str) -> str:
+    return key.lower().replace("-", "").replace("_", "")
+
+
+def _basic(login: str, password: str, out: dict[str, None]) -> None:
+    raw = f"{login}:{password}".encode("utf-8", "surrogatepass")
+    out.setdefault(base64.b64encode(raw).decode("ascii"), None)
+
+
+def _mapping_pairs(node: Mapping[Any, Any], safe: set[str], out: dict[str, None]) -> None:
+    leaves = [(str(k), t) for k, v in node.items() if (t := _scalar_text(v)) is not None]
+    secrets = [(k, t) for k, t in leaves if k.lower() not in safe]
+    partners = leaves
+    if len(leaves) > MAX_PAIRED_LEAVES:
+        partners = [(k, t) for k, t in leaves if _login_key(k) in LOGIN_KEYS]
+    for key, login in partners:
+        if ":" in login:  # a Basic user-id cannot contain a colon (RFC 7617)
+            continue
+        for other, secret in secrets:
+            if other != key:
+                _basic(login, secret, out)
+    password = node.get("password")
+    if not isinstance(password, str):
+        for key in _USER_KEYS:
+            user = node.get(key)
+            if isinstance(user, str) and user:
+                _basic(user, "", out)
+
+
+def basic_auth_values(body: Any, *, safe_keys: Iterable[str] = SAFE_KEYS) -> list[str]:
+    """Base64 ``login:secret`` strings (HTTP Basic credentials) the body can produce.
+
+    The rule, applied to every mapping of the body at any depth: each direct scalar
+    leaf (string or number, the *login*) is paired with each secret leaf of the same
+    mapping under another key (a leaf :func:`sensitive_values` would return). So
+    ``username`` + ``password``, ``client_id`` + ``client_secret``, ``login`` +
+    ``password`` and ``key`` + ``secret`` all count, in both orders when both are
+    secrets. A login containing ``:`` is skipped (RFC 7617 forbids it). (The
+    :class:`Scrubber` also masks each pair with both halves form-urlencoded, the OAuth
+    ``client_secret_basic`` encoding of RFC 6749 section 2.3.1.) A mapping with
+    more than :data:`MAX_PAIRED_LEAVES` scalar leaves pairs only its leaves named in
+    :data:`LOGIN_KEYS` (``client_id``, ``login``, ``username``...; case, ``-`` and
+    ``_`` ignored), so the count of pairs stays linear in its size. As before, a ``username``,
+    ``email`` or ``user`` in a mapping without a string ``password`` also yields
+    ``base64("<login>:")``.
+
+    Args:
+        body: A credential body (nested mappings and lists) or ``None``.
+        safe_keys: Lowercase keys whose leaves are not secrets.
+
+    Returns:
+        The padded base64 strings, de-duplicated, in first-seen order.
     """
+    safe = {k.lower() for k in safe_keys}
     out: dict[str, None] = {}
 
     def walk(node: Any) -> None:
         if isinstance(node, Mapping):
-            password = node.get("password")
-            password = password if isinstance(password, str) else ""
-            for key in _USER_KEYS:
-                login = node.get(key)
-                if isinstance(login, str) and login:
-                    out.setdefault(base64.b64encode(f"{login}:{password}".encode()).decode(), None)
+            _mapping_pairs(node, safe, out)
             for child in node.values():
                 walk(child)
         elif isinstance(node, (list, tuple)):
@@ -106,117 +159,3 @@ def basic_auth_values(body: Any) -> list[str]:
 
     walk(body)
     return list(out)
-
-
-def encoded_forms(secret: str) -> list[str]:
-    """The secret and its base64 forms (standard and URL-safe, padding stripped)."""
-    raw = secret.encode()
-    std = base64.b64encode(raw).decode().rstrip("=")
-    url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    return list(dict.fromkeys([secret, std, url]))
-
-
-_END = ""
-
-
-def _trie_pattern(words: Iterable[str]) -> str:
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[_END] = True
-
-    def build(node: dict[str, Any]) -> str:
-        alts = []
-        for ch in sorted(k for k in node if k != _END):
-            run, cur = ch, node[ch]
-            while len(cur) == 1 and _END not in cur:
-                ((nxt, cur),) = cur.items()
-                run += nxt
-            alts.append(re.escape(run) + build(cur))
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-        # Greedy optional: a longer secret is preferred over its own prefix.
-        return f"(?:{body})?" if _END in node else body
-
-    return build(root)
-
-
-def _compile(words: list[str]) -> re.Pattern[str] | None:
-    if not words:
-        return None
-    firsts = "".join(sorted({re.escape(w[0]) for w in words}))
-    try:
-        trie = _trie_pattern(words)
-    except RecursionError:  # pathological nesting: plain longest-first alternation
-        trie = "(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + ")"
-    return re.compile(f"(?=[{firsts}])(?=({trie}))")
-
-
-@attrs.define(init=False)
-class Scrubber:
-    """Masks secrets in text, longest first, in time linear in the text.
-
-    Example::
-
-        scrubber = Scrubber(["hunter2"], basic_auth=basic_auth_values(body))
-        scrubber.scrub("login with hunter2")   # 'login with ***'
-    """
-
-    mask: str
-    _words: set[str] = attrs.field(repr=False)
-    _pattern: re.Pattern[str] | None = attrs.field(repr=False)
-
-    def __init__(
-        self,
-        secrets: Iterable[str] = (),
-        *,
-        basic_auth: Iterable[str] = (),
-        mask: str = "***",
-    ) -> None:
-        self.mask = mask
-        self._words = set()
-        self._pattern = None
-        self.add(secrets, basic_auth=basic_auth)
-
-    def __len__(self) -> int:
-        """How many distinct strings (secrets and their encodings) are masked."""
-        return len(self._words)
-
-    def add(self, secrets: Iterable[str], *, basic_auth: Iterable[str] = ()) -> None:
-        """Add secrets (and their base64 forms) and basic-auth strings."""
-        for secret in secrets:
-            if secret:
-                self._words.update(f for f in encoded_forms(secret) if f)
-        self._words.update(b for b in basic_auth if b)
-        self._pattern = _compile(sorted(self._words))
-
-    def scrub(self, text: str) -> str:
-        """Return *text* with every occurrence of every secret replaced by the mask."""
-        pattern = self._pattern
-        if pattern is None or not text:
-            return text
-        parts: list[str] = []
-        last = 0  # end of the text already emitted
-        span_start = span_end = -1
-        for match in pattern.finditer(text):
-            start = match.start()
-            end = start + len(match.group(1))
-            if end == start:
-                continue
-            if start <= span_end:  # overlaps or touches the current span: extend it
-                span_end = max(span_end, end)
-                continue
-            if span_end > 0:
-                parts.append(text[last:span_start])
-                parts.append(self.mask)
-                last = span_end
-            span_start, span_end = start, end
-        if span_end > 0:
-            parts.append(text[last:span_start])
-            parts.append(self.mask)
-            last = span_end
-        parts.append(text[last:])
-        return "".join(parts)

@@ -35,6 +35,7 @@ __all__ = [
     "TOKEN_BYTES",
     "check_confirm",
     "check_initiate",
+    "check_reissue",
     "check_revoke",
     "encode_token",
     "hash_token",
@@ -43,7 +44,7 @@ __all__ = [
 
 #: Random bytes in a transfer token (the brief asks for at least 32).
 TOKEN_BYTES = 32
-_EMAIL = re.compile(r"^[^\s@]+@[^\s@]+$")
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\Z")
 _MAX_EMAIL = 160
 
 
@@ -221,12 +222,34 @@ def check_revoke(credential: Credential | None, owner_id: str) -> Credential:
     return credential
 
 
+def check_reissue(
+    credential: Credential | None, owner_id: str, rows: Sequence[TransferTokenRow]
+) -> str:
+    """Decide whether *owner_id* may get a new token for the pending transfer; the receiver id.
+
+    Raises:
+        CredentialNotFoundError: The credential does not exist.
+        NotOwnerError: *owner_id* does not own it.
+        NotPendingError: No transfer of it is pending (nothing to reissue).
+    """
+    check_revoke(credential, owner_id)
+    receivers = sorted({row.receiver_id for row in rows if row.owner_id == owner_id})
+    if len(receivers) != 1:
+        raise NotPendingError(
+            "the pending transfer has no receiver to send a new link to; start a new transfer",
+            details={"credential_id": credential.id if credential else None},
+        )
+    return receivers[0]
+
+
 def check_email(email: str | None) -> list[FieldError]:
     """Validate the format of the receiver's email (required, shape, length)."""
     if email is None or not email.strip():
         return [FieldError(path="email", message="can't be blank")]
     if len(email) > _MAX_EMAIL:
         return [FieldError(path="email", message=f"should be at most {_MAX_EMAIL} character(s)")]
+    if not email.isprintable():
+        return [FieldError(path="email", message="must be printable text")]
     if not _EMAIL.match(email):
         return [FieldError(path="email", message="must have the @ sign and no spaces")]
     return []

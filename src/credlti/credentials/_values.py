@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from credlti.credentials._records import BodyLimits
 from credlti.errors import FieldError
 
 __all__ = ["BodyLimits", "check_body", "parse_body_text"]
@@ -28,23 +29,6 @@ __all__ = ["BodyLimits", "check_body", "parse_body_text"]
 #: The largest integer magnitude kept exactly by every JSON parser (IEEE doubles).
 MAX_SAFE_INTEGER = 2**53 - 1
 _MAX_ERRORS = 20
-
-
-@attrs.frozen(kw_only=True)
-class BodyLimits:
-    """Caps on a credential body (documented defaults; pass your own to the vault).
-
-    Attributes:
-        max_body_bytes: The body's size as compact UTF-8 JSON.
-        max_value_bytes: One text value (a single secret) in UTF-8 bytes.
-        max_depth: Nesting of objects and arrays (the body itself is depth 1).
-        max_items: Keys plus array items over the whole body.
-    """
-
-    max_body_bytes: int = 64 * 1024
-    max_value_bytes: int = 16 * 1024
-    max_depth: int = 32
-    max_items: int = 4096
 
 
 def _text_error(value: str, limits: BodyLimits) -> str | None:

@@ -6,7 +6,15 @@ Each method builds a flow (``_flows_*`` modules) and runs it with
 clock, the randomness source, the directory, the notifier, the audit sink or the
 HTTP client. Audit rows are written last inside a unit of work (a failing sink
 aborts it); notifications, OAuth revocations and other remote calls happen after
-commit, so nothing external is done for a change that rolled back.
+commit, so nothing external is done for a change that rolled back; a notice that
+fails there is audited and reported, never raised.
+
+Every public method first passes its arguments through the gate
+(:mod:`credlti.credentials._gate`): it works or raises a
+:class:`~credlti.errors.CredltiError`. Its errors leave through
+:func:`~credlti.credentials._vault_handlers.sanitising`,
+which drops the traceback of the flows and the gate (their frames hold the caller's
+plaintext) and any chained error that is not credlti's.
 """
 
 from __future__ import annotations
@@ -15,18 +23,19 @@ import secrets as _secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import attrs
 import httpx
 
 from credlti._clock import Clock, utc_now
-from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
-from credlti._effects import Flow, SyncLocks, run
-from credlti._http import HttpRequest, perform_sync
+from credlti._crypto import KeyRing
+from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run
+from credlti._http import HttpRequest, perform_async
+from credlti.credentials import _gate
 from credlti.credentials import _vault_effects as fx
-from credlti.credentials._flows_common import id_of, load, locked_row, resolve
+from credlti.credentials._defaults import DiscardAudit, NoActivity, NoClients, NullNotifier
+from credlti.credentials._flows_common import load, locked_row, resolve
 from credlti.credentials._flows_credentials import (
     CheckSettings,
     activity_flow,
@@ -48,14 +57,13 @@ from credlti.credentials._flows_oauth import refresh_flow
 from credlti.credentials._flows_transfer import (
     confirm_transfer_flow,
     initiate_transfer_flow,
+    reissue_transfer_flow,
     revoke_transfer_flow,
     validate_transfer_flow,
 )
 from credlti.credentials._records import (
-    AuditEvent,
     ChangeResult,
     Credential,
-    OAuthClient,
     PendingTransfer,
     ProjectRef,
     PurgeResult,
@@ -66,6 +74,7 @@ from credlti.credentials._records import (
 )
 from credlti.credentials._schemas import CredentialSchema, SchemaRegistry
 from credlti.credentials._sensitive import Scrubber, basic_auth_values, sensitive_values
+from credlti.credentials._vault_handlers import HANDLERS, sanitising
 from credlti.credentials.ports import (
     AuditSink,
     OAuthClientRegistry,
@@ -90,115 +99,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-@attrs.define
-class _NullNotifier:
-    def transfer_requested(self, **_: Any) -> None:
-        return None
-
-    def transfer_completed(self, **_: Any) -> None:
-        return None
-
-    def transfer_revoked(self, **_: Any) -> None:
-        return None
-
-    def deletion_scheduled(self, **_: Any) -> None:
-        return None
-
-
-@attrs.define
-class _NoActivity:
-    def has_activity(self, credential_id: str) -> bool:
-        return False
-
-    def with_activity(self, credential_ids: Any) -> set[str]:
-        return set()
-
-
-@attrs.define
-class _NoClients:
-    def get_client(self, client_id: str) -> OAuthClient | None:
-        return None
-
-
-@attrs.define
-class _DiscardAudit:
-    def record(self, event: AuditEvent) -> None:
-        return None
-
-    def events_for(self, credential_id: str) -> list[AuditEvent]:
-        return []
-
-
-#: One handler per effect type: ``(vault, effect, session) -> result``. The session is
-#: ``None`` outside :class:`~credlti.credentials._vault_effects.Atomic`, where flows
-#: yield no session effect.
-_Handler = Callable[["Vault", Any, Any], Any]
-
-
-def _record(vault: Vault, events: Any) -> None:
-    for event in events:
-        vault.audit.record(event)
-
-
-def _now(vault: Vault) -> datetime:
-    now = vault._clock()
-    if now.tzinfo is None:
-        msg = "the vault's clock must return timezone-aware datetimes"
-        raise ConfigurationError(msg)
-    return now
-
-
-_HANDLERS: dict[type, _Handler] = {
-    fx.Now: lambda v, e, tx: _now(v),
-    fx.NewId: lambda v, e, tx: v._new_id(),
-    fx.RandomBytes: lambda v, e, tx: v._random(e.n),
-    fx.Atomic: lambda v, e, tx: v._atomic(e.flow),
-    fx.StoreLock: lambda v, e, tx: v._store_lock(e, tx),
-    fx.Seal: lambda v, e, tx: v._keyring.encrypt_json(
-        e.value, associated_data(e.kind, e.record_id, e.field), nonce=v._random(NONCE_BYTES)
-    ),
-    fx.Open: lambda v, e, tx: v._keyring.decrypt_json(
-        e.ciphertext, associated_data(e.kind, e.record_id, e.field)
-    ),
-    fx.NeedsReseal: lambda v, e, tx: v._keyring.key_id_of(e.ciphertext) != v._keyring.primary_id,
-    fx.GetRow: lambda v, e, tx: (
-        tx.credentials.get_for_update(e.credential_id)
-        if e.for_update
-        else tx.credentials.get(e.credential_id)
-    ),
-    fx.AddRow: lambda v, e, tx: tx.credentials.add(e.row),
-    fx.UpdateRow: lambda v, e, tx: tx.credentials.update(e.row),
-    fx.DeleteRow: lambda v, e, tx: tx.credentials.delete(e.credential_id),
-    fx.FindByName: lambda v, e, tx: tx.credentials.find_by_name(e.owner_id, e.name),
-    fx.FindRows: lambda v, e, tx: tx.credentials.find(owner_id=e.owner_id, project_id=e.project_id),
-    fx.ScrubDue: lambda v, e, tx: tx.credentials.scrub_due(e.ids, now=e.now, delete=e.delete),
-    fx.AddShare: lambda v, e, tx: tx.shares.add(e.share),
-    fx.RemoveShare: lambda v, e, tx: tx.shares.remove(e.share_id),
-    fx.GetShare: lambda v, e, tx: tx.shares.get(e.share_id),
-    fx.SharesOf: lambda v, e, tx: tx.shares.for_credential(e.credential_id),
-    fx.GetTokenRow: lambda v, e, tx: tx.oauth_tokens.get(e.credential_id),
-    fx.PutTokenRow: lambda v, e, tx: tx.oauth_tokens.put(e.row),
-    fx.CompareAndSetToken: lambda v, e, tx: tx.oauth_tokens.compare_and_set(
-        e.row, expected_version=e.expected_version
-    ),
-    fx.AddTransfer: lambda v, e, tx: tx.transfers.add(e.row),
-    fx.TransfersOf: lambda v, e, tx: tx.transfers.for_credential(e.credential_id),
-    fx.DeleteTransfers: lambda v, e, tx: tx.transfers.delete_for_credential(e.credential_id),
-    fx.Record: lambda v, e, tx: _record(v, e.events),
-    fx.ScanRows: lambda v, e, tx: v._store.scan_credentials(
-        after_id=e.after_id, limit=e.limit, due_before=e.due_before
-    ),
-    fx.GetUser: lambda v, e, tx: v._need_directory().get_user(e.user_id),
-    fx.GetUserByEmail: lambda v, e, tx: v._need_directory().get_user_by_email(e.email),
-    fx.AccessibleProjects: lambda v, e, tx: v._need_directory().accessible_projects(e.user_id),
-    fx.HasActivity: lambda v, e, tx: v._activity.has_activity(e.credential_id),
-    fx.WithActivity: lambda v, e, tx: v._activity.with_activity(e.credential_ids),
-    fx.GetClient: lambda v, e, tx: v._clients.get_client(e.client_id),
-    fx.Notify: lambda v, e, tx: getattr(v._notifier, e.kind)(**e.arguments),
-    HttpRequest: lambda v, e, tx: perform_sync(v._http, e),
-}
-
-
+@sanitising
 @attrs.define(init=False)
 class Vault:
     """Stores third-party credentials encrypted, shares them, transfers and purges them.
@@ -258,10 +159,10 @@ class Vault:
         self._keyring = keyring
         self.schemas = schemas if schemas is not None else SchemaRegistry()
         self.directory = directory
-        self._notifier = notifier if notifier is not None else _NullNotifier()
-        self.audit = audit if audit is not None else _DiscardAudit()
-        self._activity = activity if activity is not None else _NoActivity()
-        self._clients = oauth_clients if oauth_clients is not None else _NoClients()
+        self._notifier = notifier if notifier is not None else NullNotifier()
+        self.audit = audit if audit is not None else DiscardAudit()
+        self._activity = activity if activity is not None else NoActivity()
+        self._clients = oauth_clients if oauth_clients is not None else NoClients()
         self.config = config if config is not None else VaultConfig()
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
@@ -281,7 +182,7 @@ class Vault:
 
     def _run(self, flow: Flow[Any], tx: VaultSession | None = None) -> Any:
         """Drive *flow*, performing its effects (*tx*: the open unit of work, if any)."""
-        handlers = _HANDLERS
+        handlers = HANDLERS
 
         def perform(effect: Any) -> Any:
             try:
@@ -327,7 +228,10 @@ class Vault:
 
     def _settings(self) -> CheckSettings:
         return CheckSettings(
-            schemas=self.schemas, config=self.config, has_directory=self.directory is not None
+            schemas=self.schemas,
+            config=self.config,
+            has_directory=self.directory is not None,
+            has_clients=not isinstance(self._clients, NoClients),
         )
 
     # ================================================================ changes
@@ -341,7 +245,9 @@ class Vault:
         (schema errors name the body path, e.g. ``body.port``) and the normalised
         changes that would be saved.
         """
-        result: ChangeResult = self._run(change_flow(credential, attrs or {}, self._settings()))
+        current = _gate.record(credential, self.config.body_limits, ids=False)
+        fields = _gate.attributes(attrs, optional=True)
+        result: ChangeResult = self._run(change_flow(current, fields, self._settings()))
         return result
 
     def create_credential(
@@ -360,7 +266,8 @@ class Vault:
             CredentialValidationError: With the same ``field_errors`` that
                 :meth:`change_credential` lists.
         """
-        created: Credential = self._run(create_flow(attrs, actor_id, self._settings()))
+        fields, actor = _gate.attributes(attrs), _gate.actor(actor_id)
+        created: Credential = self._run(create_flow(fields, actor, self._settings()))
         return created
 
     def update_credential(
@@ -379,7 +286,8 @@ class Vault:
             CredentialNotFoundError: The credential does not exist.
             CredentialValidationError: With the failing fields.
         """
-        flow = update_flow(id_of(credential), attrs, actor_id, self._settings())
+        cid, fields = _gate.credential_or_id(credential), _gate.attributes(attrs)
+        flow = update_flow(cid, fields, _gate.actor(actor_id), self._settings())
         updated: Credential = self._run(flow)
         return updated
 
@@ -391,19 +299,24 @@ class Vault:
         Returns the credential as it was. The OAuth token is revoked at the provider
         after commit (best effort, audited).
         """
-        gone: Credential = self._run(delete_flow(id_of(credential), actor_id, self.config))
+        cid, actor = _gate.credential_or_id(credential), _gate.actor(actor_id)
+        gone: Credential = self._run(delete_flow(cid, actor, self.config))
         return gone
 
     # ================================================================ reads
 
     def get_credential(self, credential_id: str) -> Credential | None:
-        """Return the credential (decrypted, with shares and token), or ``None``."""
-        found: Credential | None = self._run(get_flow(credential_id))
+        """Return the credential (decrypted, with shares and token), or ``None``.
+
+        A malformed id (see :func:`credlti._text.id_problem`) names nothing: ``None``.
+        """
+        cid = _gate.lookup_id(credential_id)
+        found: Credential | None = self._run(get_flow(cid)) if cid else None
         return found
 
     def get_credential_or_raise(self, credential_id: str) -> Credential:
         """Like :meth:`get_credential` but raise CredentialNotFoundError when absent."""
-        found: Credential = self._run(resolve(credential_id))
+        found: Credential = self._run(resolve(_gate.credential_id(credential_id)))
         return found
 
     @contextmanager
@@ -416,12 +329,14 @@ class Vault:
             with vault.get_credential_for_update(cid) as cred:
                 vault.update_credential(cred, {"name": cred.name + " old"})
         """
+        cid = _gate.credential_id(credential_id)
         with self._tx() as tx:
-            yield self._run(_load_locked(credential_id), tx)
+            yield self._run(_load_locked(cid), tx)
 
     def get_credential_by_project_credential(self, project_credential_id: str) -> Credential | None:
         """The credential behind a project share id, or ``None``."""
-        found: Credential | None = self._run(get_by_share_flow(project_credential_id))
+        share_id = _gate.lookup_id(project_credential_id, "project_credential_id")
+        found: Credential | None = self._run(get_by_share_flow(share_id)) if share_id else None
         return found
 
     def get_schema(self, name: str) -> CredentialSchema:
@@ -430,30 +345,38 @@ class Vault:
 
     def has_activity_in_projects(self, credential: Credential | str) -> bool:
         """True if any step (run) used the credential."""
-        used: bool = self._run(activity_flow(id_of(credential)))
+        used: bool = self._run(activity_flow(_gate.credential_or_id(credential)))
         return used
 
     def list_credentials(self, project_or_user: ProjectRef | VaultUser) -> list[Credential]:
         """Credentials shared with a project, or owned by a user, ordered by name."""
         if isinstance(project_or_user, ProjectRef):
-            flow = find_flow(project_id=project_or_user.id)
+            key = _gate.lookup_id(project_or_user.id, "project_or_user")
+            flow = find_flow(project_id=key)
         else:
-            flow = find_flow(owner_id=project_or_user.id)
-        found: list[Credential] = self._run(flow)
+            key = _gate.lookup_id(_gate.user(project_or_user, "project_or_user").id)
+            flow = find_flow(owner_id=key)
+        found: list[Credential] = self._run(flow) if key else []
         return found
 
     def list_user_credentials_in_project(
         self, user: VaultUser, project: ProjectRef
     ) -> list[Credential]:
         """Credentials owned by *user* and shared with *project*, ordered by name."""
-        found: list[Credential] = self._run(find_flow(owner_id=user.id, project_id=project.id))
+        owner = _gate.lookup_id(_gate.user(user, "user").id, "user")
+        project_id = _gate.lookup_id(_gate.project(project).id, "project")
+        if not owner or not project_id:
+            return []
+        found: list[Credential] = self._run(find_flow(owner_id=owner, project_id=project_id))
         return found
 
     # ================================================================ secrets
 
     def _resolve(self, credential: Credential | str | None) -> Credential | None:
-        found: Credential | None = self._run(resolve(credential))
-        return found
+        given = _gate.record(credential, self.config.body_limits)
+        if given is None and credential is not None:
+            given = self._run(resolve(_gate.credential_id(credential, "credential")))
+        return given
 
     def basic_auth_for(self, credential: Credential | str | None) -> list[str]:
         """Base64 ``login:password`` strings of the body (any depth); ``[]`` for None."""
@@ -497,7 +420,10 @@ class Vault:
             ReauthorizationRequiredError: The provider rejected the refresh token.
             TemporaryRefreshError: Provider or network trouble; see ``retry_after``.
         """
-        fresh: Credential = self._run(refresh_flow(credential, actor_id, self.config))
+        given = _gate.record(credential, self.config.body_limits) or _gate.credential_or_id(
+            credential
+        )
+        fresh: Credential = self._run(refresh_flow(given, _gate.actor(actor_id), self.config))
         return fresh
 
     # ================================================================ deletion
@@ -511,8 +437,9 @@ class Vault:
         cancels a pending transfer; then, after commit, revokes the OAuth token at the
         provider and notifies the owner.
         """
+        cid, actor = _gate.credential_or_id(credential), _gate.actor(actor_id)
         flow = schedule_deletion_flow(
-            id_of(credential), actor_id, self.config, has_directory=self.directory is not None
+            cid, actor, self.config, has_directory=self.directory is not None
         )
         scheduled: Credential = self._run(flow)
         return scheduled
@@ -521,7 +448,8 @@ class Vault:
         self, credential_id: str, *, actor_id: str | None = None
     ) -> Credential:
         """Cancel a scheduled deletion (project shares are not restored)."""
-        kept: Credential = self._run(cancel_deletion_flow(credential_id, actor_id))
+        cid, actor = _gate.credential_id(credential_id), _gate.actor(actor_id)
+        kept: Credential = self._run(cancel_deletion_flow(cid, actor))
         return kept
 
     def purge_deleted(self, *, batch_size: int | None = None) -> PurgeResult:
@@ -535,21 +463,27 @@ class Vault:
         Returns:
             True counts: rows newly scrubbed, deleted, and kept.
         """
-        result: PurgeResult = self._run(purge_flow(batch_size or self.config.purge_batch_size))
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        result: PurgeResult = self._run(purge_flow(size))
         return result
 
     # ================================================================ transfer
 
     def transfer_form(self, email: str | None = None) -> TransferForm:
         """An unvalidated transfer form holding the receiver's email."""
-        return TransferForm(email=email)
+        return TransferForm(email=_gate.email(email))
 
     def validate_credential_transfer(
         self, form: TransferForm, sender: VaultUser, credential: Credential
     ) -> TransferForm:
         """Validate the form: email format, not the sender, user exists, project access."""
         self._need_directory()
-        checked: TransferForm = self._run(validate_transfer_flow(form, sender, credential))
+        form, sender = _gate.form(form), _gate.user(sender, "sender")
+        given: object = credential
+        if not isinstance(given, Credential):
+            given = self.get_credential_or_raise(_gate.credential_or_id(given))
+        flow = validate_transfer_flow(form, sender, given)
+        checked: TransferForm = self._run(flow)
         return checked
 
     def initiate_credential_transfer(
@@ -569,8 +503,34 @@ class Vault:
                 project access.
         """
         self._need_directory()
-        flow = initiate_transfer_flow(owner, receiver.id, id_of(credential), self.config)
-        pending: PendingTransfer = self._run(flow)
+        cid = _gate.credential_or_id(credential)
+        receiver_id = _gate.user_id(_gate.user(receiver, "receiver").id, "receiver")
+        _gate.owner_id(_gate.user(owner, "owner"))
+        pending: PendingTransfer = self._run(
+            initiate_transfer_flow(owner, receiver_id, cid, self.config)
+        )
+        return pending
+
+    def reissue_transfer_token(
+        self, credential: Credential | str, owner: VaultUser | str
+    ) -> PendingTransfer:
+        """Give the owner a new confirmation link for the pending transfer.
+
+        For a lost link (the notice failed: ``PendingTransfer.notified`` is False, or
+        the mail never arrived): a fresh token replaces the stored one, so the
+        previous link stops working, and the expiry restarts. The notifier is called
+        as for :meth:`initiate_credential_transfer`.
+
+        Raises:
+            CredentialNotFoundError: The credential does not exist.
+            NotOwnerError: *owner* does not own it.
+            NotPendingError: No transfer of it is pending.
+            TransferNotAllowedError: The receiver lost access to a shared project.
+        """
+        self._need_directory()
+        cid, owner_id = _gate.credential_or_id(credential), _gate.owner_id(owner)
+        given = _gate.user(owner, "owner") if isinstance(owner, VaultUser) else owner_id
+        pending: PendingTransfer = self._run(reissue_transfer_flow(cid, given, self.config))
         return pending
 
     def confirm_transfer(
@@ -593,7 +553,10 @@ class Vault:
                 already owns a credential with this name.
         """
         self._need_directory()
-        flow = confirm_transfer_flow(credential_id, receiver_id, owner_id, token)
+        cid = _gate.credential_id(credential_id)
+        receiver = _gate.user_id(receiver_id, "receiver_id")
+        owner = _gate.owner_id(owner_id, "owner_id")
+        flow = confirm_transfer_flow(cid, receiver, owner, _gate.transfer_token(token))
         confirmed: Credential = self._run(flow)
         return confirmed
 
@@ -605,8 +568,8 @@ class Vault:
             NotOwnerError: *owner* does not own it.
             NotPendingError: No transfer of it is pending.
         """
-        owner_id = owner if isinstance(owner, str) else owner.id
-        flow = revoke_transfer_flow(credential_id, owner_id, notify=self.directory is not None)
+        cid, owner_id = _gate.credential_id(credential_id), _gate.owner_id(owner)
+        flow = revoke_transfer_flow(cid, owner_id, notify=self.directory is not None)
         revoked: Credential = self._run(flow)
         return revoked
 
@@ -617,10 +580,37 @@ class Vault:
 
         After it returns, older keys can be removed from the ring.
         """
-        result: ReencryptResult = self._run(
-            reencrypt_flow(batch_size or self.config.purge_batch_size)
-        )
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        result: ReencryptResult = self._run(reencrypt_flow(size))
         return result
+
+    # ================================================================ async drivers
+
+    async def _arun_remote(
+        self, flow: Flow[Any], http_client: httpx.AsyncClient, locks: AsyncLocks
+    ) -> Any:
+        """Drive *flow* awaiting its HTTP requests on *http_client* (async OAuth facades).
+
+        Storage, keys and audit stay synchronous (their ports are). The store's named
+        lock is held while a request is awaited, so every async caller of this vault
+        in one event loop must share *locks*: the in-process lock is taken first and
+        the store lock is then never contended inside the loop.
+        """
+
+        async def perform(effect: Any) -> Any:
+            kind = type(effect)
+            if kind is HttpRequest:
+                return await perform_async(http_client, effect)
+            if kind is fx.StoreLock:
+                with self._store.lock(effect.key, timeout=effect.timeout):
+                    return await arun(effect.flow, perform, locks=locks)
+            handler = HANDLERS.get(kind)
+            if handler is None:
+                msg = f"the vault cannot perform {kind.__name__}"
+                raise TypeError(msg)
+            return handler(self, effect, None)
+
+        return await arun(flow, perform, locks=locks)
 
 
 def _load_locked(credential_id: str) -> Flow[Credential]:

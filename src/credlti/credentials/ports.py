@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from credlti.credentials._oauth_records import PendingAuthorization
     from credlti.credentials._records import (
         AuditEvent,
         Credential,
@@ -29,6 +30,7 @@ __all__ = [
     "CredentialRepository",
     "OAuthClientRegistry",
     "OAuthTokenRepository",
+    "PendingAuthorizationStore",
     "ShareRepository",
     "StepActivity",
     "TransferTokenRepository",
@@ -288,4 +290,21 @@ class OAuthClientRegistry(Protocol):
 
     def get_client(self, client_id: str) -> OAuthClient | None:
         """Return the client registered under *client_id* (our id), or ``None``."""
+        ...
+
+
+class PendingAuthorizationStore(Protocol):
+    """**Protocol:** started OAuth authorizations waiting for their callback.
+
+    Keyed by :attr:`~credlti.credentials.PendingAuthorization.state_hash` (the SHA-256
+    of the ``state``, never the state itself). Shared by every worker that may receive
+    the callback (a database table, a cache with a TTL, the user's server-side session).
+    """
+
+    def put(self, pending: PendingAuthorization) -> None:
+        """Keep *pending* until it is taken or :attr:`expires_at` passes."""
+        ...
+
+    def take(self, state_hash: str) -> PendingAuthorization | None:
+        """Remove and return the record with this key, atomically (single use), or ``None``."""
         ...

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from credlti._text import safe_excerpt
 from credlti.errors import InvalidClaimError, MissingClaimError
 
 __all__ = [
@@ -77,9 +78,12 @@ def short_name(claim: str) -> str:
 
 
 def invalid(path: str, expected: str, value: object, spec_ref: str) -> InvalidClaimError:
-    shown = type(value).__name__ if not isinstance(value, (str, int, float, bool)) else repr(value)
-    if isinstance(value, str) and len(value) > 80:
-        shown = repr(value[:80] + "...")
+    if isinstance(value, str):
+        shown = f"'{safe_excerpt(value, limit=80)}'"
+    elif isinstance(value, (int, float, bool)):
+        shown = safe_excerpt(value, limit=80)
+    else:
+        shown = type(value).__name__
     return InvalidClaimError(
         f"claim {path!r} must be {expected}, got {shown}",
         spec_ref=spec_ref,

@@ -20,6 +20,8 @@ from typing import Any
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from credlti._http import check_deadline
+from credlti.errors import ConfigurationError
 from credlti.lti._jws import PublicKey, b64url_decode, key_matches_alg
 
 __all__ = [
@@ -49,7 +51,10 @@ class JwksPolicy:
             by unknown ``kid`` values (a flood of random kids costs one fetch).
         max_stale: Seconds past expiry that cached keys keep serving launches while
             the platform's key-set endpoint is failing.
-        timeout: Seconds allowed for connecting and for reading the response.
+        timeout: Seconds allowed for connecting and for each read of the response.
+        deadline: Seconds allowed for one whole key-set request, body included,
+            however slowly the endpoint sends it (launches waiting for the same
+            key set wait at most this long per fetch).
         max_bytes: Largest key-set document accepted.
         min_rsa_bits: Smallest RSA modulus trusted.
     """
@@ -60,8 +65,15 @@ class JwksPolicy:
     refetch_cooldown: float = 30.0
     max_stale: float = 86_400.0
     timeout: float = 10.0
+    deadline: float = 15.0
     max_bytes: int = 256 * 1024
     min_rsa_bits: int = 2048
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            check_deadline(self.deadline)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
 
 
 @attrs.frozen(kw_only=True)

@@ -49,12 +49,28 @@ _NOT_URLSAFE = b"+/="  # valid in base64 but not in unpadded base64url
 _PADDING = (b"", b"", b"==", b"=")
 
 
+# The last character of an unpadded segment carries 2 (length % 4 == 2) or 4
+# (length % 4 == 3) data bits and 4 or 2 unused bits. Canonical base64url (RFC 4648
+# §3.5, RFC 7515 §2) leaves the unused bits zero; these are the only characters
+# whose unused bits are zero.
+_CANONICAL_LAST = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
+
+
 def b64url_decode(segment: str) -> bytes:
-    """Decode unpadded base64url strictly, raising ``ValueError`` on any bad input."""
+    """Decode unpadded, canonical base64url strictly, raising ``ValueError`` on bad input.
+
+    Refused: padding, the ``+``/``/`` alphabet, characters outside the alphabet, an
+    impossible length, and non-canonical text (unused bits set in the last
+    character), so that exactly one text encodes given bytes.
+    """
     raw = segment.encode("ascii")  # UnicodeEncodeError is a ValueError
     translated = raw.translate(_URLSAFE, _NOT_URLSAFE)
     if len(translated) != len(raw):
         msg = "'+', '/' and '=' are not allowed in base64url segments"
+        raise ValueError(msg)
+    last = _CANONICAL_LAST[len(segment) % 4]
+    if last is not None and segment[-1] not in last:
+        msg = "the segment is not canonical base64url (unused bits set in its last character)"
         raise ValueError(msg)
     # strict mode rejects characters outside the alphabet instead of skipping them.
     return _a2b_strict(translated + _PADDING[len(translated) % 4])
@@ -126,7 +142,7 @@ def parse_compact(token: object) -> UnverifiedJws:
         payload = _json_decode(b64url_decode(p64).decode())
         signature = b64url_decode(s64)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise _malformed("a part is not base64url-encoded JSON") from exc
+        raise _malformed("a part is not canonical base64url-encoded JSON") from exc
     if type(header) is not dict:
         raise _malformed("the header is not a JSON object")
     if type(payload) is not dict:

@@ -19,6 +19,7 @@ from collections.abc import Generator, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
 
+from credlti._text import safe_excerpt
 from credlti.errors import (
     AlgorithmNotAllowedError,
     AudienceMismatchError,
@@ -51,7 +52,7 @@ from credlti.lti._platform_keys import KeyCache, key_flow
 from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import Deployment, LaunchContext, Registration
 from credlti.lti._roles import Roles, parse_roles
-from credlti.lti._state import LoginState, open_state
+from credlti.lti._state import LoginState, login_digest, open_state
 from credlti.lti.ports import NonceStatus
 
 __all__ = ["LTI_VERSION", "callback_flow"]
@@ -105,12 +106,14 @@ def _deployment_id(payload: Mapping[str, Any], *, limit: bool) -> str:
 def _check_platform_error(params: Mapping[str, Any]) -> None:
     error = read_param(params, "error")
     if error is not None:
-        description = read_param(params, "error_description") or ""
-        msg = f"the platform refused the launch: {error[:100]}"
+        # Both are the peer's text: quoted only as bounded, escaped excerpts.
+        shown_error = safe_excerpt(error)
+        description = safe_excerpt(read_param(params, "error_description") or "", limit=300)
+        msg = f"the platform refused the launch: {shown_error}"
         if description:
-            msg += f" ({description[:300]})"
+            msg += f" ({description})"
         raise PlatformAuthenticationError(
-            msg, details={"error": error[:100], "error_description": description[:300]}
+            msg, details={"error": shown_error, "error_description": description}
         )
 
 
@@ -128,7 +131,10 @@ def _check_audience(
         msg = "claim 'aud' must be this tool's client id or an array containing it"
         raise AudienceMismatchError(msg, details={"expected": client_id})
     if client_id not in audience:
-        msg = f"the token is not addressed to this tool: aud does not contain {client_id!r}"
+        msg = (
+            "the token is not addressed to this tool: aud does not contain "
+            f"'{safe_excerpt(client_id)}'"
+        )
         raise AudienceMismatchError(msg, details={"expected": client_id})
     if any(a != client_id and a not in trusted for a in audience):
         msg = "claim 'aud' names audiences besides this tool that are not trusted"
@@ -139,7 +145,7 @@ def _check_audience(
             msg = "claim 'azp' is required when 'aud' has several audiences"
             raise AudienceMismatchError(msg, details={"expected": client_id})
     elif azp != client_id:
-        msg = f"claim 'azp' must be this tool's client id {client_id!r}"
+        msg = f"claim 'azp' must be this tool's client id '{safe_excerpt(client_id)}'"
         raise AudienceMismatchError(msg, details={"expected": client_id})
     return audience
 
@@ -206,14 +212,14 @@ def _check_message(
         raise _missing("message_type", "Core §5.3.1")
     spec = policy.message_types.get(message_type) if isinstance(message_type, str) else None
     if spec is None:
-        msg = f"message_type {str(message_type)[:100]!r} is not accepted by this tool"
+        msg = f"message_type '{safe_excerpt(message_type)}' is not accepted by this tool"
         raise UnsupportedMessageTypeError(msg, details={"claim": "message_type"})
 
     version = payload.get(c.VERSION)
     if version is None:
         raise _missing("version", "Core §5.3.2")
     if version != LTI_VERSION:
-        msg = f"claim 'version' must be '1.3.0', got {str(version)[:20]!r}"
+        msg = f"claim 'version' must be '1.3.0', got '{safe_excerpt(version, limit=20)}'"
         raise InvalidClaimError(msg, spec_ref="Core §5.3.2", details={"claim": "version"})
 
     limit = policy.enforce_id_limits
@@ -312,11 +318,12 @@ def callback_flow(
     header = jws.header
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in registration.allowed_algorithms:
+        shown_alg = safe_excerpt(alg, limit=20)
         msg = (
-            f"token alg {str(alg)[:20]!r} is not allowed; this registration accepts "
+            f"token alg '{shown_alg}' is not allowed; this registration accepts "
             f"{list(registration.allowed_algorithms)}"
         )
-        raise AlgorithmNotAllowedError(msg, details={"alg": str(alg)[:20]})
+        raise AlgorithmNotAllowedError(msg, details={"alg": shown_alg})
     if "crit" in header:  # RFC 7515 §4.1.11: we understand no critical extension
         msg = "token header carries 'crit' extensions this tool does not understand"
         raise SignatureInvalidError(msg, spec_ref="RFC 7515 §4.1.11")
@@ -332,12 +339,13 @@ def callback_flow(
         key = yield from key_flow(keys, uri, kid, alg, ts)
     if not verify_signature(key, alg, jws.signing_input, jws.signature):
         msg = "the token signature does not verify with the platform's key"
-        raise SignatureInvalidError(msg, details={"kid": kid[:100]})
+        raise SignatureInvalidError(msg, details={"kid": safe_excerpt(kid)})
 
     payload = jws.payload
     if payload.get("iss") != registration.issuer:  # Sec §5.1.3(2): exact match
-        msg = f"claim 'iss' must be exactly {registration.issuer!r}"
-        raise IssuerMismatchError(msg, details={"expected": registration.issuer})
+        expected = safe_excerpt(registration.issuer, limit=200)
+        msg = f"claim 'iss' must be exactly '{expected}'"
+        raise IssuerMismatchError(msg, details={"expected": expected})
     audience = _check_audience(payload, registration.client_id, policy.trusted_audiences)
     _check_times(payload, ts, policy)
 
@@ -351,13 +359,16 @@ def callback_flow(
 
     roles = _check_message(payload, policy, registration)
     deployment_id = _deployment_id(payload, limit=policy.enforce_id_limits)
-    if login.deployment_id is not None and deployment_id != login.deployment_id:
+    if login.deployment_id_digest is not None and not _same(
+        login_digest(deployment_id), login.deployment_id_digest
+    ):
         msg = "claim 'deployment_id' differs from the login's lti_deployment_id"
         raise DeploymentMismatchError(msg)
+    # Core §5.3.4: the same value as the login's, compared exactly (no normalising).
     target = payload.get(c.TARGET_LINK_URI)
     if target is None:
         raise _missing("target_link_uri", "Core §5.3.4")
-    if target != login.target_link_uri:
+    if not isinstance(target, str) or not _same(login_digest(target), login.target_link_uri_digest):
         msg = "claim 'target_link_uri' differs from the login's target_link_uri"
         raise TargetLinkUriMismatchError(msg)
 
@@ -367,11 +378,12 @@ def callback_flow(
 
     host_deployment = yield GetDeployment(registration=registration, deployment_id=deployment_id)
     if host_deployment is None:
+        shown = safe_excerpt(deployment_id)
         msg = (
-            f"deployment {deployment_id!r} is not known for client {registration.client_id!r}; "
-            "add it (or let get_deployment create it)"
+            f"deployment '{shown}' is not known for client "
+            f"'{safe_excerpt(registration.client_id)}'; add it (or let get_deployment create it)"
         )
-        raise DeploymentNotFoundError(msg, details={"deployment_id": deployment_id})
+        raise DeploymentNotFoundError(msg, details={"deployment_id": shown})
     deployment = host_deployment.to_deployment()
     if not isinstance(deployment, Deployment) or deployment.deployment_id != deployment_id:
         msg = "get_deployment must return an object whose to_deployment() is that Deployment"

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from credlti._text import NormalisedUrl, normalise_url, safe_excerpt
 from credlti.errors import (
     ConfigurationError,
     InvalidParameterError,
@@ -19,11 +20,35 @@ from credlti.errors import (
     TargetLinkUriNotAllowedError,
 )
 from credlti.lti._launch_effects import GetRegistration, StoreNonce
-from credlti.lti._policy import LaunchPolicy
+from credlti.lti._policy import LaunchPolicy, normalised_entries
 from credlti.lti._records import LoginRedirect, Registration, state_cookie_name
-from credlti.lti._state import LoginState, seal_state
+from credlti.lti._state import LoginState, login_digest, seal_state
 
-__all__ = ["auth_request_url", "login_flow", "read_param", "to_registration"]
+__all__ = [
+    "LOGIN_PARAMETER_LIMITS",
+    "auth_request_url",
+    "login_flow",
+    "read_param",
+    "to_registration",
+]
+
+#: The longest value accepted for each login parameter, in characters. ``iss`` and
+#: ``client_id`` must also be printable ASCII (they name a registration, whose issuer
+#: column holds 1024 and client id 255 characters); ``lti_deployment_id`` follows the
+#: deployment id limit of Core §5.3.3 (1024 when ``enforce_id_limits`` is off); the
+#: hints are opaque platform values echoed to the platform, bounded so the
+#: authentication redirect stays a sane URL.
+LOGIN_PARAMETER_LIMITS: Mapping[str, int] = {
+    "iss": 1024,
+    "client_id": 255,
+    "lti_deployment_id": 255,
+    "target_link_uri": 2048,
+    "login_hint": 2048,
+    "lti_message_hint": 4096,
+}
+_ASCII_PARAMETERS = frozenset({"iss", "client_id"})
+#: ``lti_deployment_id`` limit when ``LaunchPolicy.enforce_id_limits`` is off.
+_LONG_DEPLOYMENT_ID = 1024
 
 
 def read_param(params: Mapping[str, Any], name: str) -> str | None:
@@ -49,45 +74,48 @@ def read_param(params: Mapping[str, Any], name: str) -> str | None:
     raise InvalidParameterError(msg, details={"parameter": name})
 
 
-def _required(params: Mapping[str, Any], name: str) -> str:
+def _bounded(params: Mapping[str, Any], name: str, limit: int | None = None) -> str | None:
+    """Read a login parameter and enforce *limit* (its :data:`LOGIN_PARAMETER_LIMITS` entry)."""
     value = read_param(params, name)
+    if value is None:
+        return None
+    if limit is None:
+        limit = LOGIN_PARAMETER_LIMITS[name]
+    if len(value) > limit:
+        msg = f"login parameter {name!r} must be at most {limit} characters"
+        raise InvalidParameterError(msg, details={"parameter": name, "limit": limit})
+    if name in _ASCII_PARAMETERS and value and not (value.isascii() and value.isprintable()):
+        msg = f"login parameter {name!r} must be printable ASCII text"
+        raise InvalidParameterError(msg, details={"parameter": name})
+    return value
+
+
+def _required(params: Mapping[str, Any], name: str) -> str:
+    value = _bounded(params, name)
     if not value:
         msg = f"login parameter {name!r} is required; the platform must send it"
         raise MissingParameterError(msg, details={"parameter": name})
     return value
 
 
-def _origin_and_path(url: str) -> tuple[str, str, int | None, str] | None:
-    if not url.isprintable():  # urlsplit would silently drop tabs and newlines
-        return None
+def _check_target(target: str, allowed: tuple[NormalisedUrl, ...]) -> None:
+    """Core §4.1: the target is an http(s) URL of this tool (open-redirect guard).
+
+    The target is compared in normal form (:func:`credlti._text.normalise_url`) by
+    origin and whole path segments; a URL servers could read two ways is refused.
+    """
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
-        return None
-    return parts.scheme, parts.hostname, port, parts.path
-
-
-def _target_allowed(target: tuple[str, str, int | None, str], prefix: str) -> bool:
-    """Same scheme, host and port; the path equals the prefix's or continues it at a '/'."""
-    allowed = _origin_and_path(prefix)
-    if allowed is None or allowed[:3] != target[:3]:
-        return False
-    base, path = allowed[3].rstrip("/"), target[3]
-    return not base or path == base or path.startswith(base + "/")
-
-
-def _check_target(target: str, allowed: tuple[str, ...]) -> None:
-    parsed = _origin_and_path(target)
-    if parsed is None:
-        msg = f"target_link_uri must be an absolute http(s) URL of this tool, got {target[:200]!r}"
-        raise TargetLinkUriNotAllowedError(msg)
-    if allowed and not any(_target_allowed(parsed, prefix) for prefix in allowed):
+        normal = normalise_url(target)
+    except ValueError as exc:
         msg = (
-            f"target_link_uri {target[:200]!r} is not one of this tool's launch URLs; "
-            "add its origin (and path prefix) to allowed_target_link_uris"
+            f"target_link_uri must be an absolute http(s) URL of this tool, but {exc}: "
+            f"'{safe_excerpt(target)}'"
+        )
+        raise TargetLinkUriNotAllowedError(msg, details={"reason": str(exc)}) from None
+    if allowed and not any(normal.is_within(base) for base in allowed):
+        msg = (
+            f"target_link_uri '{safe_excerpt(target)}' is not one of this tool's launch "
+            "URLs; add its origin (and path prefix) to allowed_target_link_uris"
         )
         raise TargetLinkUriNotAllowedError(msg)
 
@@ -105,12 +133,16 @@ def auth_request_url(endpoint: str, params: Mapping[str, str]) -> str:
 def to_registration(host: Any, issuer: str, client_id: str | None) -> Registration:
     """Resolve a host registration object through the Registerable protocol."""
     if host is None:
-        detail = f" and client_id {client_id!r}" if client_id else ""
+        shown_issuer = safe_excerpt(issuer, limit=200)
+        shown_client = None if client_id is None else safe_excerpt(client_id)
+        detail = f" and client_id '{shown_client}'" if client_id else ""
         msg = (
-            f"no registration for issuer {issuer!r}{detail}; register the platform "
+            f"no registration for issuer '{shown_issuer}'{detail}; register the platform "
             "with this tool (or check that it sends the right client_id)"
         )
-        raise RegistrationNotFoundError(msg, details={"issuer": issuer, "client_id": client_id})
+        raise RegistrationNotFoundError(
+            msg, details={"issuer": shown_issuer, "client_id": shown_client}
+        )
     registration = host.to_registration()
     if not isinstance(registration, Registration):
         msg = (
@@ -148,26 +180,39 @@ def login_flow(
         Where to send the browser and what to keep bound to it.
     """
     # Sec §5.1.1.1: iss, login_hint and target_link_uri are required.
+    # Every parameter is bounded (LOGIN_PARAMETER_LIMITS) before it is used.
     issuer = _required(params, "iss")
     login_hint = _required(params, "login_hint")
     target = _required(params, "target_link_uri")
-    client_id = read_param(params, "client_id") or None
-    message_hint = read_param(params, "lti_message_hint")
-    deployment_hint = read_param(params, "lti_deployment_id") or None
-    _check_target(target, policy.allowed_target_link_uris)
+    client_id = _bounded(params, "client_id") or None
+    message_hint = _bounded(params, "lti_message_hint")
+    deployment_limit = None if policy.enforce_id_limits else _LONG_DEPLOYMENT_ID
+    deployment_hint = _bounded(params, "lti_deployment_id", deployment_limit) or None
+    _check_target(target, normalised_entries(policy.allowed_target_link_uris))
     if deployment_hint is not None and not deployment_hint.isprintable():
         msg = "login parameter 'lti_deployment_id' must be printable text"
         raise InvalidParameterError(msg, details={"parameter": "lti_deployment_id"})
 
     host = yield GetRegistration(issuer=issuer, client_id=client_id)
     registration = to_registration(host, issuer, client_id)
-    if client_id is not None and registration.client_id != client_id:
-        msg = "get_registration returned a registration with another client_id"
-        raise RegistrationNotFoundError(msg, details={"issuer": issuer, "client_id": client_id})
+    if registration.issuer != issuer or (
+        client_id is not None and registration.client_id != client_id
+    ):
+        msg = "get_registration returned a registration with another issuer or client_id"
+        raise RegistrationNotFoundError(
+            msg,
+            details={
+                "issuer": safe_excerpt(issuer, limit=200),
+                "client_id": None if client_id is None else safe_excerpt(client_id),
+            },
+        )
+    # Sec §5.1.1.2: the platform compares redirect_uri byte for byte with the URIs
+    # registered there, so the tool does too (no normalising).
     if registration.redirect_uris and redirect_uri not in registration.redirect_uris:
         msg = (
-            f"redirect_uri {redirect_uri!r} is not one of the registration's "
-            "redirect_uris; it must exactly match a URI registered with the platform"
+            f"redirect_uri '{safe_excerpt(redirect_uri, limit=200)}' is not one of the "
+            "registration's redirect_uris; it must exactly match a URI registered with "
+            "the platform"
         )
         raise ConfigurationError(msg, spec_ref="Sec §5.1.1.2")
 
@@ -199,8 +244,8 @@ def login_flow(
             nonce=nonce,
             issuer=registration.issuer,
             client_id=registration.client_id,
-            target_link_uri=target,
-            deployment_id=deployment_hint,
+            target_link_uri_digest=login_digest(target),
+            deployment_id_digest=None if deployment_hint is None else login_digest(deployment_hint),
             expires_at=expires,
         ),
         state_key,

@@ -18,6 +18,7 @@ import attrs
 
 from credlti._effects import Flow, Locked
 from credlti._http import RemoteCallFailed, RemoteResponse, get_json_flow
+from credlti._text import safe_excerpt
 from credlti.errors import KeySetFetchError, KidNotFoundError
 from credlti.lti._jwks import (
     JwksPolicy,
@@ -43,9 +44,10 @@ def _key_set_error(uri: str, reason: str) -> KeySetFetchError:
 
 
 def _kid_not_found(kid: str, uri: str) -> KidNotFoundError:
+    shown = safe_excerpt(kid)  # the kid comes from the unverified token header
     return KidNotFoundError(
-        f"no usable key with kid {kid[:100]!r} in the platform key set at {uri}",
-        details={"kid": kid[:100], "jwks_uri": uri},
+        f"no usable key with kid '{shown}' in the platform key set at {uri}",
+        details={"kid": shown, "jwks_uri": uri},
     )
 
 
@@ -149,8 +151,9 @@ def _fetch_flow(cache: KeyCache, uri: str, kid: str, alg: str, now: float) -> Fl
     response: RemoteResponse | None = None
     reason = ""
     try:
+        policy = cache.policy
         response = yield from get_json_flow(
-            uri, timeout=cache.policy.timeout, max_bytes=cache.policy.max_bytes
+            uri, timeout=policy.timeout, max_bytes=policy.max_bytes, deadline=policy.deadline
         )
     except RemoteCallFailed as exc:
         reason = exc.reason

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from credlti._text import NormalisedUrl, normalise_url, safe_excerpt
 from credlti.errors import ConfigurationError
 from credlti.lti import _claims as c
 from credlti.lti._jwks import JwksPolicy
@@ -18,6 +19,7 @@ __all__ = [
     "SUBMISSION_REVIEW_REQUEST",
     "LaunchPolicy",
     "MessageType",
+    "normalised_entries",
 ]
 
 
@@ -88,7 +90,9 @@ class LaunchPolicy:
         state_ttl: Seconds a login stays valid; also the nonce lifetime.
         message_types: Accepted message types, by name or as an iterable.
         allowed_target_link_uris: If non-empty, the login's ``target_link_uri`` must
-            start with one of these (an open-redirect guard; Core §4.1).
+            have the origin of one of these and a path equal to or below its path,
+            both compared in normal form (an open-redirect guard; Core §4.1). Each
+            entry must be an absolute http(s) URL without dot segments.
         trusted_audiences: Audiences besides our client id that may appear in
             ``aud`` (normally none; Sec §5.1.3(3)).
         enforce_id_limits: Reject ids (``sub``, ``deployment_id``, resource-link and
@@ -111,3 +115,20 @@ class LaunchPolicy:
         if self.leeway < 0 or self.max_token_age <= 0 or self.state_ttl <= 0:
             msg = "leeway must be >= 0 and max_token_age, state_ttl must be > 0"
             raise ConfigurationError(msg)
+        normalised_entries(self.allowed_target_link_uris)
+
+
+def normalised_entries(urls: tuple[str, ...]) -> tuple[NormalisedUrl, ...]:
+    """The normal forms of ``allowed_target_link_uris`` (ConfigurationError if unusable)."""
+    return tuple(_normalised_entry(url) for url in urls)
+
+
+def _normalised_entry(url: object) -> NormalisedUrl:
+    if not isinstance(url, str):
+        msg = f"allowed_target_link_uris holds a {type(url).__name__}, not a URL string"
+        raise ConfigurationError(msg, spec_ref="Core §4.1")
+    try:
+        return normalise_url(url)
+    except ValueError as exc:
+        msg = f"allowed_target_link_uris entry '{safe_excerpt(url, limit=200)}' is unusable: {exc}"
+        raise ConfigurationError(msg, spec_ref="Core §4.1") from None

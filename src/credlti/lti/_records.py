@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from credlti._text import safe_excerpt
 from credlti.errors import ConfigurationError
 from credlti.lti._claims import LaunchClaims
 
@@ -43,25 +44,27 @@ def check_url(value: object, what: str, *, allow_query: bool = True) -> None:
     """Raise :class:`ConfigurationError` unless *value* is an absolute HTTPS URL.
 
     Plain ``http`` is accepted for loopback hosts only, so a tool can be developed
-    against a local LMS. Core §3.5 requires HTTPS everywhere else.
+    against a local LMS. Core §3.5 requires HTTPS everywhere else. The value may come
+    from a platform (a claim), so the message quotes it only as a safe excerpt.
     """
+    shown = f"'{safe_excerpt(value, limit=200)}'"
     if not isinstance(value, str) or not value:
-        msg = f"{what} must be a non-empty URL string, got {value!r}"
+        msg = f"{what} must be a non-empty URL string, got {shown}"
         raise ConfigurationError(msg, spec_ref="Core §3.5")
     try:
         parts = urlsplit(value)
         host = parts.hostname
     except ValueError as exc:
-        msg = f"{what} is not a valid URL: {value!r}"
+        msg = f"{what} is not a valid URL: {shown}"
         raise ConfigurationError(msg, spec_ref="Core §3.5") from exc
     if not host:
-        msg = f"{what} must be an absolute URL with a host, got {value!r}"
+        msg = f"{what} must be an absolute URL with a host, got {shown}"
         raise ConfigurationError(msg, spec_ref="Core §3.5")
     if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK_HOSTS):
-        msg = f"{what} must use https (plain http is allowed for loopback hosts only): {value!r}"
+        msg = f"{what} must use https (plain http is allowed for loopback hosts only): {shown}"
         raise ConfigurationError(msg, spec_ref="Core §3.5")
     if not allow_query and (parts.query or parts.fragment):
-        msg = f"{what} must not have a query or fragment: {value!r}"
+        msg = f"{what} must not have a query or fragment: {shown}"
         raise ConfigurationError(msg, spec_ref="Sec §5.1.2")
 
 
@@ -96,10 +99,13 @@ def _check_algorithms(_inst: object, _attr: attrs.Attribute[Any], value: tuple[s
 def _check_identifier(what: str) -> Any:
     def validate(_inst: object, _attr: attrs.Attribute[str], value: object) -> None:
         if not isinstance(value, str) or not value:
-            msg = f"{what} must be a non-empty string, got {value!r}"
+            msg = f"{what} must be a non-empty string, got '{safe_excerpt(value)}'"
             raise ConfigurationError(msg)
         if len(value) > _MAX_ID_LENGTH or not value.isascii() or not value.isprintable():
-            msg = f"{what} must be at most 255 printable ASCII characters, got {value!r}"
+            msg = (
+                f"{what} must be at most 255 printable ASCII characters, "
+                f"got '{safe_excerpt(value)}'"
+            )
             raise ConfigurationError(msg, spec_ref="Core §5.3.3")
 
     return validate
@@ -109,7 +115,7 @@ def _check_deployment_id(_inst: object, _attr: attrs.Attribute[str], value: obje
     # Deliberately lenient: the launch policy decides how long or exotic a platform's
     # ids may be (LaunchPolicy.enforce_id_limits); the record only needs text.
     if not isinstance(value, str) or not value:
-        msg = f"deployment_id must be a non-empty string, got {value!r}"
+        msg = f"deployment_id must be a non-empty string, got '{safe_excerpt(value)}'"
         raise ConfigurationError(msg, spec_ref="Core §5.3.3")
 
 

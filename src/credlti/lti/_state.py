@@ -6,10 +6,16 @@ Rules of this module:
    a tool secret, so the browser can hold it but not change it. It binds the OIDC
    ``state`` to the ``nonce``, the registration, the login's ``target_link_uri`` and
    ``lti_deployment_id``, and an expiry (Sec §5.1.1.2, §7.3.1; Core §4.1.2, §5.3.4).
+   The two login values that are only ever compared (``target_link_uri`` and
+   ``lti_deployment_id``) are kept as SHA-256 digests, so the cookie's size does not
+   depend on what the login request sent.
 2. Several secrets may be configured: the first signs, any verifies, so the secret
    can be rotated without failing launches in flight.
 3. Comparisons of secret-derived values are constant-time.
 4. It is on every launch's path: one MAC, one base64 decode, one split; no JSON.
+5. The binding of the largest registration (a 1024-character issuer, a
+   255-character client id) stays under 2.5 KB, far from the 4096 bytes browsers
+   keep per cookie.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from typing import NamedTuple
 from credlti.errors import StateMismatchError
 from credlti.lti._jws import b64url_decode
 
-__all__ = ["LoginState", "mac_key", "open_state", "seal_state"]
+__all__ = ["LoginState", "login_digest", "mac_key", "open_state", "seal_state"]
 
-_PREFIX = "v2."
+_PREFIX = "v3."
 _SEP = "\n"
 _FIELDS = 8
 
@@ -38,15 +44,23 @@ class LoginState(NamedTuple):
     """What a login bound to the browser, to be checked at the launch.
 
     A named tuple rather than an attrs record: it is built on every launch.
+    ``target_link_uri_digest`` and ``deployment_id_digest`` are
+    :func:`login_digest` values of the login's parameters (``None``: no
+    ``lti_deployment_id`` was sent).
     """
 
     state: str
     nonce: str
     issuer: str
     client_id: str
-    target_link_uri: str
-    deployment_id: str | None
+    target_link_uri_digest: str
+    deployment_id_digest: str | None
     expires_at: int
+
+
+def login_digest(value: str) -> str:
+    """The digest under which the binding keeps a login value it only compares."""
+    return _b64(hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest())
 
 
 def mac_key(secret: bytes) -> bytes:
@@ -69,9 +83,9 @@ def seal_state(login: LoginState, key: bytes) -> str:
         login.nonce,
         login.issuer,
         login.client_id,
-        login.target_link_uri,
-        login.deployment_id or "",
-        "0" if login.deployment_id is None else "1",
+        login.target_link_uri_digest,
+        login.deployment_id_digest or "",
+        "0" if login.deployment_id_digest is None else "1",
         str(login.expires_at),
     )
     if any(_SEP in field for field in fields):
@@ -101,7 +115,7 @@ def open_state(value: object, keys: Sequence[bytes]) -> LoginState:
     if not isinstance(value, str) or not value:
         raise _bad("is missing: the browser sent no state cookie (blocked third-party cookies?)")
     parts = value.split(".")
-    if len(parts) != 3 or parts[0] != "v2":
+    if len(parts) != 3 or parts[0] != "v3":
         raise _bad("is malformed")
     signed = f"{parts[0]}.{parts[1]}"
     try:

@@ -11,10 +11,9 @@ import base64
 import inspect
 import secrets
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
 
 import attrs
-import httpx
 from typing_extensions import Self, Unpack
 
 from credlti._clock import Clock, utc_now
@@ -29,20 +28,24 @@ from credlti.lti._platform_keys import KeyCache
 from credlti.lti._policy import LaunchPolicy, MessageType
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
-from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse, build_response
-from credlti.lti.keys import jwks
 from credlti.lti.ports import Deployable, Registerable, ServiceTokenCache
-from credlti.lti.services import (
-    AsyncGradeService,
-    AsyncRosterService,
-    AsyncServiceTokenClient,
-    GradeService,
-    RosterService,
-    ServiceTokenClient,
-    SigningKeys,
-    TokenPolicy,
-)
-from credlti.lti.services._client import all_keys, signing_key_for
+
+if TYPE_CHECKING:
+    # Deep linking, tool keys, the Advantage services and httpx load on first use:
+    # `import credlti.lti` stays as light as a launch needs.
+    import httpx
+
+    from credlti.lti.deep_linking import ContentItem, DeepLinkingResponse
+    from credlti.lti.services import (
+        AsyncGradeService,
+        AsyncRosterService,
+        AsyncServiceTokenClient,
+        GradeService,
+        RosterService,
+        ServiceTokenClient,
+        SigningKeys,
+        TokenPolicy,
+    )
 
 __all__ = ["AsyncTool", "PolicyOptions", "Tool"]
 
@@ -193,11 +196,16 @@ def _storage_failure(exc: Exception) -> StorageUnavailableError:
 
 
 _MAX_SERVICES = 1024
-H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+H = TypeVar("H", "httpx.Client", "httpx.AsyncClient")
 
 
-def _http_client(given: H | None, kind: type[H], core: _ToolCore, owner: str) -> tuple[H, bool]:
+def _http_client(
+    given: H | None, asynchronous: bool, core: _ToolCore, owner: str
+) -> tuple[H, bool]:
     """The facade's HTTP client (a private one with timeouts if none is given) and ownership."""
+    import httpx  # loaded with the first facade, not with the package
+
+    kind: type[H] = httpx.AsyncClient if asynchronous else httpx.Client  # type: ignore[assignment]
     found: object = given
     if found is not None and not isinstance(found, kind):
         twin = "AsyncTool" if owner == "Tool" else "Tool"
@@ -236,6 +244,9 @@ class _Facade:
         platforms can verify during a rotation); no private parameter ever appears.
         Serve it with :func:`credlti.lti.keys.jwks_headers` for a ``Cache-Control``.
         """
+        from credlti.lti.keys import jwks  # loaded on first use
+        from credlti.lti.services._client import all_keys
+
         return jwks(all_keys(self._core.require_signing_keys()))
 
     def _service_key(self, launch: LaunchContext[Any, Any], kind: str) -> tuple[Any, ...]:
@@ -272,6 +283,9 @@ class _Facade:
         the registration's current tool key. Send ``response.form_html()`` to the
         browser: it posts the JWT back to the platform.
         """
+        from credlti.lti.deep_linking import build_response  # loaded on first use
+        from credlti.lti.services._client import signing_key_for
+
         registration = launch.registration.to_registration()
         return build_response(
             launch.claims,
@@ -357,7 +371,7 @@ class Tool(_Facade, Generic[R, D]):
             (keys, token_cache, token_policy),
         )
         self._services, self._service_cache = None, {}
-        self._http, self._owns_http = _http_client(http_client, httpx.Client, self._core, "Tool")
+        self._http, self._owns_http = _http_client(http_client, False, self._core, "Tool")
         self._locks = SyncLocks()
 
     def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
@@ -402,8 +416,10 @@ class Tool(_Facade, Generic[R, D]):
 
         It shares the tool's HTTP client, clock and signing keys.
         """
+        from credlti.lti import services as advantage  # loaded on first use
+
         if self._services is None:
-            self._services = ServiceTokenClient(
+            self._services = advantage.ServiceTokenClient(
                 keys=self._core.require_signing_keys(),
                 http_client=self._http,
                 clock=self._core.clock,
@@ -419,10 +435,12 @@ class Tool(_Facade, Generic[R, D]):
             ServiceNotAvailableError: The launch carries no AGS claim.
             ConfigurationError: The tool has no signing keys.
         """
+        from credlti.lti import services as advantage  # loaded on first use
+
         claims = launch.claims
         return self._cached_service(
             self._service_key(launch, "ags"),
-            lambda: GradeService(
+            lambda: advantage.GradeService(
                 self.services,
                 launch.registration,
                 claims.ags,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
@@ -443,15 +461,18 @@ class Tool(_Facade, Generic[R, D]):
             ServiceNotAvailableError: The launch carries no NRPS claim.
             ConfigurationError: The tool has no signing keys.
         """
+        from credlti.lti import services as advantage  # loaded on first use
+
         claims = launch.claims
         link = claims.resource_link.id if resource_link and claims.resource_link else None
         return self._cached_service(
             (*self._service_key(launch, "nrps"), link),
-            lambda: RosterService(
+            lambda: advantage.RosterService(
                 self.services,
                 launch.registration,
                 claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
                 resource_link_id=link,
+                resource_link=resource_link,
                 deployment_id=claims.deployment_id,
             ),
         )
@@ -522,9 +543,7 @@ class AsyncTool(_Facade, Generic[R, D]):
             (keys, token_cache, token_policy),
         )
         self._services, self._service_cache = None, {}
-        self._http, self._owns_http = _http_client(
-            http_client, httpx.AsyncClient, self._core, "AsyncTool"
-        )
+        self._http, self._owns_http = _http_client(http_client, True, self._core, "AsyncTool")
         self._locks = AsyncLocks()
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
@@ -540,8 +559,10 @@ class AsyncTool(_Facade, Generic[R, D]):
     @property
     def services(self) -> AsyncServiceTokenClient:
         """The async service-token client; it shares the tool's HTTP client and keys."""
+        from credlti.lti import services as advantage  # loaded on first use
+
         if self._services is None:
-            self._services = AsyncServiceTokenClient(
+            self._services = advantage.AsyncServiceTokenClient(
                 keys=self._core.require_signing_keys(),
                 http_client=self._http,
                 clock=self._core.clock,
@@ -552,10 +573,12 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     def grades(self, launch: LaunchContext[Any, Any]) -> AsyncGradeService:
         """The async AGS client for *launch*'s context (see :meth:`Tool.grades`)."""
+        from credlti.lti import services as advantage  # loaded on first use
+
         claims = launch.claims
         return self._cached_service(
             self._service_key(launch, "ags"),
-            lambda: AsyncGradeService(
+            lambda: advantage.AsyncGradeService(
                 self.services,
                 launch.registration,
                 claims.ags,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
@@ -568,15 +591,18 @@ class AsyncTool(_Facade, Generic[R, D]):
         self, launch: LaunchContext[Any, Any], *, resource_link: bool = False
     ) -> AsyncRosterService:
         """The async NRPS client for *launch*'s context (see :meth:`Tool.roster`)."""
+        from credlti.lti import services as advantage  # loaded on first use
+
         claims = launch.claims
         link = claims.resource_link.id if resource_link and claims.resource_link else None
         return self._cached_service(
             (*self._service_key(launch, "nrps"), link),
-            lambda: AsyncRosterService(
+            lambda: advantage.AsyncRosterService(
                 self.services,
                 launch.registration,
                 claims.nrps,  # type: ignore[arg-type] # None raises ServiceNotAvailableError
                 resource_link_id=link,
+                resource_link=resource_link,
                 deployment_id=claims.deployment_id,
             ),
         )

@@ -12,6 +12,7 @@ import base64
 import enum
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from credlti.errors import ConfigurationError
+from credlti.errors import ConfigurationError, InteropWarning
 from credlti.lti._jws import b64url_decode
 
 __all__ = [
@@ -421,9 +422,14 @@ def generate_key(
 ) -> ToolKey:
     """Generate a new signing key whose kid is its RFC 7638 thumbprint.
 
+    RS256 is the default and the right choice for almost every tool: it is the LTI
+    baseline (Sec §6.1) and many platforms verify tool JWTs (client assertions,
+    deep-linking responses) with RS256 only. Choosing ES256 must be explicit and
+    emits an :class:`~credlti.errors.InteropWarning`.
+
     Args:
         now: The creation time (pass your clock's value).
-        alg: ``"RS256"`` (RSA, the LTI baseline) or ``"ES256"`` (EC P-256).
+        alg: ``"RS256"`` (RSA, the LTI baseline) or ``"ES256"`` (EC P-256; warns).
         size: RSA modulus bits: 2048, 3072 or 4096 (ignored for ES256).
         state: The new key's state; :data:`KeyState.NEXT` to publish it ahead of use.
         owner: ``None`` (shared) or the ``(issuer, client_id)`` it belongs to.
@@ -438,6 +444,12 @@ def generate_key(
             raise ConfigurationError(msg, spec_ref="Sec §6.1")
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=size)
     elif alg == "ES256":
+        warnings.warn(
+            "ES256 tool keys sign JWTs that many LTI platforms refuse: the baseline "
+            "is RS256 (Sec §6.1). Use ES256 only if every platform you serve accepts it",
+            InteropWarning,
+            stacklevel=2,
+        )
         private_key = ec.generate_private_key(ec.SECP256R1())
     else:
         msg = f"alg must be one of {sorted(SIGNING_ALGORITHMS)}, got {alg!r}"

@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from credlti._text import safe_excerpt
 from credlti.errors import (
     ConfigurationError,
     ContentItemNotAcceptedError,
@@ -180,14 +181,15 @@ def check_items(settings: DeepLinkingSettings, items: Sequence[ContentItem]) -> 
                 raise _refuse(
                     index,
                     "accept_media_types",
-                    f"the platform accepts only {settings.accept_media_types!r}: set media_type",
+                    f"the platform accepts only '{safe_excerpt(settings.accept_media_types)}': "
+                    "set media_type",
                 )
             if not _media_type_matches(item.media_type, settings.accept_media_types):
                 raise _refuse(
                     index,
                     "accept_media_types",
                     f"media type {item.media_type!r} is not in "
-                    f"accept_media_types {settings.accept_media_types!r}",
+                    f"accept_media_types '{safe_excerpt(settings.accept_media_types)}'",
                 )
 
 

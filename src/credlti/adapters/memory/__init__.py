@@ -4,6 +4,7 @@ Everything is lost when the process exits, and nothing is shared between worker
 processes: use the SQL adapter (``credlti[sql]``) for deployments with several workers.
 """
 
+from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
 from credlti.adapters.memory._tokens import MemoryServiceTokenCache
@@ -23,6 +24,7 @@ __all__ = [
     "MemoryLaunchStorage",
     "MemoryNotifier",
     "MemoryOAuthClientRegistry",
+    "MemoryPendingAuthorizations",
     "MemoryServiceTokenCache",
     "MemoryStepActivity",
     "MemoryToolKeyStore",

@@ -565,3 +565,8 @@ class MemoryOAuthClientRegistry:
     def get_client(self, client_id: str) -> OAuthClient | None:
         """Return the client, or ``None``."""
         return self._clients.get(client_id)
+
+    def clients_for_project(self, project_id: str | None) -> list[OAuthClient]:
+        """Clients usable in *project_id* (global ones and the project's own), by name."""
+        found = [c for c in self._clients.values() if c.available_in(project_id)]
+        return sorted(found, key=lambda c: (c.name.lower(), c.id))

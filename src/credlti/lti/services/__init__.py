@@ -31,12 +31,24 @@ Method names follow one vocabulary:
 
 Listings follow ``rel="next"`` links only while they stay on the endpoint's https
 origin, never loop, and stop after ``max_pages`` pages (see :mod:`credlti.errors`
-for ``PagingError``).
+for ``PagingError``). AGS listings read at most ``max_items`` items
+(:data:`DEFAULT_MAX_ITEMS`), NRPS listings ``max_members``. A line item or result
+that breaks an AGS rule is returned with its ``problems`` listed, unless the call
+passes ``strict=True``.
+
+Bearer tokens go only to https URLs on the platform's site (the hosts of the
+registration's issuer, login, key-set and token URLs, and hosts sharing their
+registrable domain), never to private or link-local addresses, and URLs a caller
+names (a line item) only to the origin of the launch's claim URLs. Anything else
+is :class:`~credlti.errors.UnsafeServiceUrlError`, raised before any byte is
+sent. :class:`TokenPolicy` ``allowed_origins`` adds origins; its ``deadline``
+bounds every token request and service call as a whole.
 """
 
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti.services._ags_records import (
     AGS_SCOPES,
+    DEFAULT_MAX_ITEMS,
     MEDIA_LINEITEM,
     MEDIA_LINEITEM_CONTAINER,
     MEDIA_RESULT_CONTAINER,
@@ -76,6 +88,7 @@ from credlti.lti.services._roster import AsyncRosterService, RosterService
 
 __all__ = [
     "AGS_SCOPES",
+    "DEFAULT_MAX_ITEMS",
     "DEFAULT_MAX_MEMBERS",
     "DEFAULT_MAX_PAGES",
     "MEDIA_LINEITEM",

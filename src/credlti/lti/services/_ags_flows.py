@@ -7,22 +7,29 @@ Rules of this module:
    needs is missing.
 2. ``/scores`` and ``/results`` are appended to the line item's *path*, keeping its
    query (AGS §3.3.1, §3.4.1). Score timestamps carry milliseconds and a zone and
-   strictly increase per (line item, user) (AGS §3.4.5).
+   strictly increase per (line item, user) for the whole client (AGS §3.4.5; see
+   :mod:`credlti.lti.services._score_clock`). A score refused with 409 (the
+   platform holds one as new, compared to the second) is retried once on the next
+   whole second when the service stamped it, else
+   :class:`~credlti.errors.StaleScoreError`.
 3. Each operation is written once, as a flow over
    :func:`~credlti.lti.services._call_flow.call_flow`; listings emit one tuple of
    records per page. :class:`~credlti.lti.services.GradeService` and its async twin
    only drive them.
+4. A line item URL the caller names must be on the origin of the claim's
+   endpoints (:mod:`credlti.lti.services._destinations`), checked before any HTTP.
+5. Listings read leniently by default: an item breaking a rule is returned with
+   its ``problems``; ``strict=True`` raises instead. More than ``max_items`` items
+   in one listing is :class:`~credlti.errors.ListingTooLargeError`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -30,9 +37,11 @@ from credlti._effects import Flow
 from credlti.errors import (
     CoupledLineItemError,
     InvalidServiceRecordError,
+    ListingTooLargeError,
     MalformedServiceResponseError,
     ScopeNotGrantedError,
     ServiceNotAvailableError,
+    StaleScoreError,
 )
 from credlti.lti._claims import AgsEndpoint
 from credlti.lti.services._ags_records import (
@@ -46,7 +55,6 @@ from credlti.lti.services._ags_records import (
     Score,
     format_timestamp,
     invalid_field,
-    truncate_ms,
 )
 from credlti.lti.services._call_flow import Caller, ServiceCall, call_flow, paged_flow
 from credlti.lti.services._oauth import (
@@ -62,7 +70,6 @@ from credlti.lti.services._urls import add_query, append_path
 __all__ = ["GradeFlows", "results_url", "scores_url"]
 
 _T = TypeVar("_T")
-_MS = timedelta(milliseconds=1)
 
 
 def scores_url(line_item: str) -> str:
@@ -98,14 +105,37 @@ def _parsed(build: Callable[[Mapping[str, Any]], _T], doc: Mapping[str, Any], ur
         ) from exc
 
 
-def _line_item_page(page: RawPage) -> tuple[LineItem, ...]:
-    items = _array(page.document, page.url, "AGS §3.2.4")
-    return tuple(_parsed(LineItem.from_dict, item, page.url) for item in items)
+@attrs.define
+class _ItemPages(Generic[_T]):
+    """Parses each listing page (strictly or leniently) and counts items against the cap."""
+
+    build: Callable[..., _T]
+    spec_ref: str
+    strict: bool
+    max_items: int
+    total: int = 0
+
+    def __call__(self, page: RawPage) -> tuple[_T, ...]:
+        documents = _array(page.document, page.url, self.spec_ref)
+        self.total += len(documents)
+        if self.total > self.max_items:
+            msg = (
+                f"the listing has more than {self.max_items} items; raise max_items or "
+                "narrow the query"
+            )
+            raise ListingTooLargeError(msg, details={"count": self.total, "max": self.max_items})
+        return tuple(
+            _parsed(lambda d: self.build(d, strict=self.strict), item, page.url)
+            for item in documents
+        )
 
 
-def _result_page(page: RawPage) -> tuple[Result, ...]:
-    items = _array(page.document, page.url, "AGS §3.3")
-    return tuple(_parsed(Result.from_dict, item, page.url) for item in items)
+def _sendable(item: object, spec_ref: str) -> None:
+    if not isinstance(item, LineItem):
+        raise invalid_field("item", "must be a LineItem", spec_ref)
+    if item.problems:
+        msg = f"has problems and cannot be sent: {'; '.join(item.problems)}"
+        raise invalid_field("item", msg, spec_ref)
 
 
 def _limit(limit: int | None) -> int | None:
@@ -119,34 +149,6 @@ def _json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@attrs.define
-class _ScoreClock:
-    """Per (line item, user) monotonic millisecond timestamps, bounded in size."""
-
-    max_pairs: int = 10_000
-    _last: OrderedDict[tuple[str, str], datetime] = attrs.field(factory=OrderedDict)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock)
-
-    def stamp(self, key: tuple[str, str], requested: datetime | None, now: datetime) -> datetime:
-        explicit = requested is not None
-        when = truncate_ms((requested or now).astimezone(timezone.utc))
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and when <= last:
-                if explicit:
-                    msg = (
-                        f"must be later than the previous score's {format_timestamp(last)} "
-                        "for this line item and user (the platform ignores older ones)"
-                    )
-                    raise invalid_field("timestamp", msg, "AGS §3.4.5")
-                when = last + _MS
-            self._last[key] = when
-            self._last.move_to_end(key)
-            while len(self._last) > self.max_pairs:
-                self._last.popitem(last=False)
-        return when
-
-
 class GradeFlows:
     """The AGS operations for one launch's claim, each a flow (shared by both services).
 
@@ -155,6 +157,7 @@ class GradeFlows:
         caller: Who calls, and the client's token state.
         clock: Score timestamps and ``Retry-After`` dates (the client's by default).
         max_pages: Most pages one listing follows.
+        max_items: Most items one listing reads.
         least_privilege: Request a token for just the scope each call needs.
 
     Raises:
@@ -168,6 +171,7 @@ class GradeFlows:
         *,
         clock: Callable[[], datetime] | None,
         max_pages: int,
+        max_items: int,
         least_privilege: bool,
     ) -> None:
         claim: object = endpoint
@@ -178,9 +182,13 @@ class GradeFlows:
         self.claim_scopes = frozenset(endpoint.scope) & AGS_SCOPES
         self.caller = caller
         self.clock = clock or caller.clock
+        cap: object = max_items
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            msg = "max_items must be a positive integer"
+            raise InvalidServiceRecordError(msg, details={"field": "max_items"})
         self.max_pages = max_pages
+        self.max_items = max_items
         self.least_privilege = least_privilege
-        self.scores = _ScoreClock()
 
     # -- helpers
 
@@ -228,19 +236,33 @@ class GradeFlows:
         return self.endpoint.lineitems
 
     def item_url(self, line_item: str | LineItem | None) -> str:
+        """The line item's URL: the claim's ``lineitem``, or one the caller names.
+
+        A caller-named URL must be on the origin of the claim's ``lineitems`` or
+        ``lineitem`` URL (or an allowed origin).
+
+        Raises:
+            UnsafeServiceUrlError: It is not; nothing was sent.
+        """
         if isinstance(line_item, LineItem):
             if line_item.id is None:
                 raise invalid_field("id", "is required (create the line item first)", "AGS §3.2.7")
-            return line_item.id
-        if line_item is None:
+            url = line_item.id
+        elif line_item is None:
             if not self.endpoint.lineitem:
                 msg = "no line item given and the launch's AGS claim has no lineitem"
                 raise ServiceNotAvailableError(msg, spec_ref="AGS §3.1")
             return self.endpoint.lineitem
-        value: object = line_item
-        if not isinstance(value, str) or not value:
-            raise invalid_field("line_item", "must be a URL, a LineItem or None", "AGS §3.2.7")
-        return value
+        else:
+            value: object = line_item
+            if not isinstance(value, str) or not value:
+                raise invalid_field("line_item", "must be a URL, a LineItem or None", "AGS §3.2.7")
+            url = value
+        endpoints = (self.endpoint.lineitems, self.endpoint.lineitem)
+        return self.caller.destinations.check_own(url, endpoints)
+
+    def pages(self, build: Callable[..., _T], spec_ref: str, strict: bool) -> _ItemPages[_T]:
+        return _ItemPages(build, spec_ref, strict, self.max_items)
 
     # -- operations
 
@@ -251,6 +273,7 @@ class GradeFlows:
         resource_id: str | None,
         tag: str | None,
         limit: int | None,
+        strict: bool = False,
     ) -> Flow[None]:
         scope = self.need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM)
         query = {
@@ -261,21 +284,21 @@ class GradeFlows:
         }
         url = add_query(self.container(), query)
         call = self.call("GET", url, scope, {"Accept": MEDIA_LINEITEM_CONTAINER}, "AGS §3.2.4")
-        yield from paged_flow(
-            call, self.caller, _line_item_page, clock=self.clock, max_pages=self.max_pages
-        )
+        parse = self.pages(LineItem.from_dict, "AGS §3.2.4", strict)
+        yield from paged_flow(call, self.caller, parse, clock=self.clock, max_pages=self.max_pages)
 
-    def get_line_item(self, line_item: str | LineItem | None) -> Flow[LineItem]:
+    def get_line_item(
+        self, line_item: str | LineItem | None, *, strict: bool = False
+    ) -> Flow[LineItem]:
         scope = self.need(SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM)
         url = self.item_url(line_item)
         call = self.call("GET", url, scope, {"Accept": MEDIA_LINEITEM}, "AGS §3.2")
         response = yield from self.send(call)
         document = _object(json_body(response, url=url), url, "AGS §3.2")
-        return _parsed(LineItem.from_dict, document, url)
+        return _parsed(lambda d: LineItem.from_dict(d, strict=strict), document, url)
 
     def create_line_item(self, item: LineItem) -> Flow[LineItem]:
-        if not isinstance(item, LineItem):
-            raise invalid_field("item", "must be a LineItem", "AGS §3.2.5")
+        _sendable(item, "AGS §3.2.5")
         scope = self.need(SCOPE_LINEITEM)
         url = self.container()
         body = item.to_dict()
@@ -284,14 +307,13 @@ class GradeFlows:
         call = self.call("POST", url, scope, headers, "AGS §3.2.5", _json(body))
         response = yield from self.send(call)
         document = _object(json_body(response, url=url), url, "AGS §3.2.5")
-        created = _parsed(LineItem.from_dict, document, url)
+        created = _parsed(lambda d: LineItem.from_dict(d, strict=False), document, url)
         if not created.id:
             raise malformed("the created line item has no id", url=url, spec_ref="AGS §3.2.5")
         return created
 
     def update_line_item(self, item: LineItem, *, check_unchanged: bool) -> Flow[LineItem]:
-        if not isinstance(item, LineItem):
-            raise invalid_field("item", "must be a LineItem", "AGS §3.2.6")
+        _sendable(item, "AGS §3.2.6")
         scope = self.need(SCOPE_LINEITEM)
         url = self.item_url(item)
         if check_unchanged:
@@ -310,7 +332,7 @@ class GradeFlows:
         if not response.body.strip():
             return item
         document = _object(json_body(response, url=url), url, "AGS §3.2.6")
-        return _parsed(LineItem.from_dict, document, url)
+        return _parsed(lambda d: LineItem.from_dict(d, strict=False), document, url)
 
     def delete_line_item(self, line_item: str | LineItem, *, force: bool) -> Flow[None]:
         scope = self.need(SCOPE_LINEITEM)
@@ -330,19 +352,37 @@ class GradeFlows:
         scope = self.need(SCOPE_SCORE)
         item = self.item_url(line_item)
         url = scores_url(item)
-        when = self.scores.stamp((item, score.user_id), score.timestamp, self.clock())
+        key = (item, score.user_id)
+        scores = self.caller.scores
+        when = scores.stamp(key, score.timestamp, self.clock())
         body = _json(score.to_dict(timestamp=when))
         call = self.call("POST", url, scope, {"Content-Type": MEDIA_SCORE}, "AGS §3.4", body)
-        yield from self.send(call)
+        response = yield from call_flow(call, self.caller)
+        if response.status_code == 409 and score.timestamp is None:
+            when = scores.next_second(key, when)
+            call = attrs.evolve(call, content=_json(score.to_dict(timestamp=when)))
+            response = yield from call_flow(call, self.caller)
+        if response.status_code == 409:
+            msg = (
+                f"the platform refused the score as not newer than the one it holds "
+                f"(HTTP 409, timestamp {format_timestamp(when)}); post it again later "
+                "with a later timestamp"
+            )
+            raise StaleScoreError(msg, details={"url": url, "timestamp": format_timestamp(when)})
+        check_status(response, url=url, now=self.clock(), spec_ref="AGS §3.4")
         return when
 
     def list_results(
-        self, line_item: str | LineItem | None, *, user_id: str | None, limit: int | None
+        self,
+        line_item: str | LineItem | None,
+        *,
+        user_id: str | None,
+        limit: int | None,
+        strict: bool = False,
     ) -> Flow[None]:
         scope = self.need(SCOPE_RESULT_READONLY)
         query = {"user_id": user_id, "limit": _limit(limit)}
         url = add_query(results_url(self.item_url(line_item)), query)
         call = self.call("GET", url, scope, {"Accept": MEDIA_RESULT_CONTAINER}, "AGS §3.3")
-        yield from paged_flow(
-            call, self.caller, _result_page, clock=self.clock, max_pages=self.max_pages
-        )
+        parse = self.pages(Result.from_dict, "AGS §3.3", strict)
+        yield from paged_flow(call, self.caller, parse, clock=self.clock, max_pages=self.max_pages)

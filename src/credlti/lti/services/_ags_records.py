@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -32,6 +32,7 @@ from credlti.lti.services._oauth import (
 
 __all__ = [
     "AGS_SCOPES",
+    "DEFAULT_MAX_ITEMS",
     "MEDIA_LINEITEM",
     "MEDIA_LINEITEM_CONTAINER",
     "MEDIA_RESULT_CONTAINER",
@@ -62,7 +63,11 @@ AGS_SCOPES = frozenset(
     {SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY, SCOPE_SCORE}
 )
 
+#: Default cap on the items (line items, results) one AGS listing reads.
+DEFAULT_MAX_ITEMS = 100_000
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_R = TypeVar("_R")
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
     r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
@@ -211,7 +216,88 @@ def _compact(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+class _Reader:
+    """Reads a JSON object's fields, strictly (raise) or leniently (note the problem)."""
+
+    def __init__(self, document: Mapping[str, Any], *, strict: bool, spec_ref: str) -> None:
+        self.document = document
+        self.strict = strict
+        self.spec_ref = spec_ref
+        self.problems: list[str] = []
+
+    def problem(self, field: str, what: str, spec_ref: str | None = None) -> None:
+        if self.strict:
+            raise invalid_field(field, what, spec_ref or self.spec_ref)
+        self.problems.append(f"{field} {what}")
+
+    def text(self, field: str, *, required: bool = False) -> str | None:
+        value = self.document.get(field)
+        if value is None:
+            if required:
+                self.problem(field, "is required")
+            return None
+        if isinstance(value, str):
+            if required and not value.strip():
+                self.problem(field, "must not be blank")
+            return value
+        if is_number(value) and not isinstance(value, float):
+            self.problem(field, "is a number, not a string (read as text)")
+            return str(value)
+        self.problem(field, "must be a string")
+        return None
+
+    def number(self, field: str, *, positive: bool = False) -> float | None:
+        value = self.document.get(field)
+        if value is None:
+            return None
+        if not is_number(value):
+            self.problem(field, "must be a number")
+            return None
+        if positive and value <= 0:
+            self.problem(field, "must be a number greater than 0")
+        return value  # type: ignore[no-any-return]
+
+    def timestamp(self, field: str) -> datetime | None:
+        raw = self.document.get(field)
+        if raw is None:
+            return None
+        try:
+            return parse_timestamp(raw)
+        except ValueError:
+            self.problem(field, "must be ISO 8601 with a zone", "AGS §4.2")
+            return None
+
+
+def _unchecked(cls: type[_R], **fields: Any) -> _R:
+    """An instance of the frozen *cls* with *fields*, bypassing its validators.
+
+    Only for records read leniently from a platform; they carry ``problems``.
+    """
+    record = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(record, name, value)
+    return record
+
+
 # --------------------------------------------------------------------------- records
+
+
+_LINE_ITEM = frozenset(
+    {
+        "id",
+        "label",
+        "scoreMaximum",
+        "resourceLinkId",
+        "resourceId",
+        "tag",
+        "startDateTime",
+        "endDateTime",
+        "gradesReleased",
+    }
+)
+_RESULT = frozenset(
+    {"userId", "resultScore", "resultMaximum", "id", "scoreOf", "scoringUserId", "comment"}
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -230,6 +316,10 @@ class LineItem:
         end_date_time: Aware datetime.
         grades_released: Whether the platform shows the grades.
         extensions: Other members, kept as received (full-URL names, AGS §3.1.2).
+        problems: Only on items read leniently from a platform: what broke the
+            rules above (``"scoreMaximum must be a number greater than 0"`` for a
+            Canvas 0-point assignment). Empty for items that follow them. An item
+            with problems cannot be sent back (create or update).
 
     Raises:
         InvalidServiceRecordError: A field breaks the rules above.
@@ -253,6 +343,7 @@ class LineItem:
     )
     grades_released: bool | None = attrs.field(default=None)
     extensions: Mapping[str, Any] = attrs.field(default=None, converter=_extensions)
+    problems: tuple[str, ...] = attrs.field(default=(), init=False)
 
     @score_maximum.validator
     def _check_maximum(self, _attr: attrs.Attribute[Any], value: object) -> None:
@@ -284,42 +375,45 @@ class LineItem:
         }
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> LineItem:
+    def from_dict(cls, document: Mapping[str, Any], *, strict: bool = True) -> LineItem:
         """Build a line item from its JSON object; unknown members go to ``extensions``.
 
+        Args:
+            document: The JSON object.
+            strict: Raise on the first rule broken. With ``strict=False`` the item
+                is built anyway and each broken rule is listed in
+                :attr:`problems` (the field is kept when its type is right, such
+                as ``scoreMaximum: 0``, else left unset; a missing label is
+                ``""``, a missing maximum ``0``).
+
         Raises:
-            InvalidServiceRecordError: A field breaks the AGS rules.
+            InvalidServiceRecordError: A field breaks the AGS rules (strict only).
         """
-        known = {
-            "id",
-            "label",
-            "scoreMaximum",
-            "resourceLinkId",
-            "resourceId",
-            "tag",
-            "startDateTime",
-            "endDateTime",
-            "gradesReleased",
+        read = _Reader(document, strict=strict, spec_ref="AGS §3.2")
+        label = read.text("label", required=True)
+        maximum: Any = document.get("scoreMaximum")
+        if not is_number(maximum) or maximum <= 0:
+            read.problem("scoreMaximum", "must be a number greater than 0", "AGS §3.2.9")
+        fields: dict[str, Any] = {
+            "id": read.text("id"),
+            "label": label or "",
+            "score_maximum": maximum if is_number(maximum) else 0.0,
+            "resource_link_id": read.text("resourceLinkId"),
+            "resource_id": read.text("resourceId"),
+            "tag": read.text("tag"),
+            "start_date_time": read.timestamp("startDateTime"),
+            "end_date_time": read.timestamp("endDateTime"),
+            "grades_released": document.get("gradesReleased"),
+            "extensions": _extensions({k: v for k, v in document.items() if k not in _LINE_ITEM}),
         }
-        dates: dict[str, datetime | None] = {}
-        for name in ("startDateTime", "endDateTime"):
-            raw = document.get(name)
-            try:
-                dates[name] = None if raw is None else parse_timestamp(raw)
-            except ValueError:
-                raise invalid_field(name, "must be ISO 8601 with a zone", "AGS §4.2") from None
-        return cls(
-            id=document.get("id"),
-            label=document.get("label"),  # type: ignore[arg-type]
-            score_maximum=document.get("scoreMaximum"),  # type: ignore[arg-type]
-            resource_link_id=document.get("resourceLinkId"),
-            resource_id=document.get("resourceId"),
-            tag=document.get("tag"),
-            start_date_time=dates["startDateTime"],
-            end_date_time=dates["endDateTime"],
-            grades_released=document.get("gradesReleased"),
-            extensions={k: v for k, v in document.items() if k not in known},
-        )
+        if fields["grades_released"] is not None and not isinstance(
+            fields["grades_released"], bool
+        ):
+            read.problem("gradesReleased", "must be a boolean")
+            fields["grades_released"] = None
+        if read.problems:
+            return _unchecked(cls, **fields, problems=tuple(read.problems))
+        return cls(**fields)
 
 
 @attrs.frozen(kw_only=True)
@@ -444,6 +538,8 @@ class Result:
         scoring_user_id: Who graded.
         comment: The comment shown to the user.
         extensions: Other members, as received.
+        problems: What broke the AGS rules, for results read with
+            ``strict=False`` (empty otherwise).
     """
 
     user_id: str
@@ -454,40 +550,35 @@ class Result:
     scoring_user_id: str | None = None
     comment: str | None = None
     extensions: Mapping[str, Any] = attrs.field(default=None, converter=_extensions)
+    problems: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> Result:
+    def from_dict(cls, document: Mapping[str, Any], *, strict: bool = True) -> Result:
         """Build a result from its JSON object.
 
+        Args:
+            document: The JSON object.
+            strict: Raise on the first rule broken. With ``strict=False`` the
+                result is built anyway and each broken rule is listed in
+                :attr:`problems` (a numeric ``userId`` is read as text, a bad
+                number is left unset, a ``resultMaximum`` of ``0`` is kept).
+
         Raises:
-            InvalidServiceRecordError: ``userId`` is missing or a number is not a number.
+            InvalidServiceRecordError: ``userId`` is missing or a number is not a
+                number (strict only).
         """
-        user_id = document.get("userId")
-        if not isinstance(user_id, str) or not user_id:
-            raise invalid_field("userId", "is required", "AGS §3.3")
-        score = document.get("resultScore")
-        if score is not None and not is_number(score):
-            raise invalid_field("resultScore", "must be a number", "AGS §3.3")
-        maximum = document.get("resultMaximum")
-        if maximum is None:
-            maximum = 1.0
-        elif not is_number(maximum) or maximum <= 0:
-            raise invalid_field("resultMaximum", "must be a number greater than 0", "AGS §3.3")
-        strings = {}
-        for name in ("id", "scoreOf", "scoringUserId", "comment"):
-            value = document.get(name)
-            if value is not None and not isinstance(value, str):
-                raise invalid_field(name, "must be a string", "AGS §3.3")
-            strings[name] = value
-        known = {"userId", "resultScore", "resultMaximum", "id", "scoreOf"}
-        known |= {"scoringUserId", "comment"}
+        read = _Reader(document, strict=strict, spec_ref="AGS §3.3")
+        user_id = read.text("userId", required=True)
+        score = read.number("resultScore")
+        maximum = read.number("resultMaximum", positive=True)
         return cls(
-            user_id=user_id,
-            id=strings["id"],
-            score_of=strings["scoreOf"],
+            user_id=user_id or "",
+            id=read.text("id"),
+            score_of=read.text("scoreOf"),
             result_score=score,
-            result_maximum=maximum,
-            scoring_user_id=strings["scoringUserId"],
-            comment=strings["comment"],
-            extensions={k: v for k, v in document.items() if k not in known},
+            result_maximum=1.0 if maximum is None else maximum,
+            scoring_user_id=read.text("scoringUserId"),
+            comment=read.text("comment"),
+            extensions={k: v for k, v in document.items() if k not in _RESULT},
+            problems=tuple(read.problems),
         )

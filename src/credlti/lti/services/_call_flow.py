@@ -33,6 +33,7 @@ from credlti._effects import Emit, Flow
 from credlti._http import HttpRequest, RemoteCallFailed, RemoteResponse
 from credlti.lti._tokens import ServiceToken
 from credlti.lti.ports import Registerable
+from credlti.lti.services._destinations import Destinations
 from credlti.lti.services._oauth import TokenRequest
 from credlti.lti.services._paging import (
     PageGuard,
@@ -47,6 +48,7 @@ from credlti.lti.services._response import (
     check_status,
     json_body,
 )
+from credlti.lti.services._score_clock import ScoreTimestamps
 from credlti.lti.services._token_flow import (
     USER_AGENT,
     CacheDelete,
@@ -83,7 +85,9 @@ class ServiceCall:
         headers: ``Accept`` / ``Content-Type``.
         content: The request body.
         spec_ref: The section that defines this call (for error messages).
-        timeout: Seconds for the call.
+        timeout: Seconds for connecting and for each read of the call.
+        deadline: Seconds for the whole call, body included (``None``: the token
+            policy's ``deadline``).
         max_bytes: Largest response body read.
     """
 
@@ -95,6 +99,7 @@ class ServiceCall:
     content: bytes | None = attrs.field(default=None, repr=False)
     spec_ref: str | None = None
     timeout: float = 10.0
+    deadline: float | None = None
     max_bytes: int = SERVICE_MAX_BYTES
 
 
@@ -125,12 +130,19 @@ def _digest(token: ServiceToken) -> str:
 
 @attrs.frozen(kw_only=True)
 class Caller:
-    """Who calls (registration, deployment) and the client's token state."""
+    """Who calls (registration, deployment) and the client's shared state.
+
+    Attributes:
+        destinations: Where this registration's tokens may be sent.
+        scores: The client's score timestamps (shared by every grade service).
+    """
 
     registration: Registerable
     deployment_id: str | None = None
     tokens: TokenContext
     refused: RefusedTokens = attrs.field(repr=False)
+    destinations: Destinations
+    scores: ScoreTimestamps = attrs.field(factory=ScoreTimestamps, repr=False)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -144,9 +156,10 @@ class Caller:
         )
 
 
-def _send_flow(call: ServiceCall, token: ServiceToken) -> Flow[ServiceResponse]:
+def _send_flow(call: ServiceCall, token: ServiceToken, caller: Caller) -> Flow[ServiceResponse]:
     headers = {"User-Agent": USER_AGENT, **call.headers}
     headers["Authorization"] = token.authorization
+    deadline = call.deadline if call.deadline is not None else caller.tokens.policy.deadline
     try:
         raw: RemoteResponse = yield HttpRequest(
             method=call.method,
@@ -155,6 +168,7 @@ def _send_flow(call: ServiceCall, token: ServiceToken) -> Flow[ServiceResponse]:
             content=call.content,
             timeout=call.timeout,
             max_bytes=call.max_bytes,
+            deadline=deadline,
         )
     except RemoteCallFailed as exc:
         raise call_failed(call.url, exc.reason) from exc
@@ -165,20 +179,23 @@ def call_flow(call: ServiceCall, caller: Caller) -> Flow[ServiceResponse]:
     """Send *call* with a token for its scopes; on 401, renew the token and retry once.
 
     Raises:
+        UnsafeServiceUrlError: ``call.url`` is not a place this registration's
+            tokens may go (checked before the token is even requested).
         ConfigurationError: No token endpoint, no scopes, or no current key.
         ScopeNotGrantedError: The token lacks a scope in ``call.require``.
         ServiceCallFailedError: The call failed on the network or its body was too
             large (token endpoint errors as in :func:`token_flow`).
     """
+    caller.destinations.check(call.url)
     request = caller.token_request(call.scopes)
     token = yield from acquire_token_flow(request, caller.registration, caller.tokens)
     token.require(call.require)
-    response = yield from _send_flow(call, token)
+    response = yield from _send_flow(call, token, caller)
     if response.status_code == 401 and token not in caller.refused:
         yield CacheDelete(request.cache_key(caller.tokens.policy), token)
         token = yield from acquire_token_flow(request, caller.registration, caller.tokens)
         token.require(call.require)
-        response = yield from _send_flow(call, token)
+        response = yield from _send_flow(call, token, caller)
         if response.status_code == 401:
             caller.refused.add(token)
     return response

@@ -18,8 +18,8 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, astream, run, stream
-from credlti._http import HttpRequest, perform_async, perform_sync
-from credlti.errors import CredltiError, StorageUnavailableError
+from credlti._http import HttpRequest, check_deadline, perform_async, perform_sync
+from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 from credlti.lti._tokens import ServiceToken
 from credlti.lti.keys import KeySet, ToolKey, keys_for
 from credlti.lti.ports import Registerable, ServiceTokenCache, ToolKeyStore
@@ -31,8 +31,10 @@ from credlti.lti.services._call_flow import (
     ServiceCall,
     call_flow,
 )
+from credlti.lti.services._destinations import Destinations
 from credlti.lti.services._oauth import TokenPolicy, TokenRequest
 from credlti.lti.services._response import ServiceResponse
+from credlti.lti.services._score_clock import ScoreTimestamps
 from credlti.lti.services._token_flow import (
     CacheDelete,
     CacheGet,
@@ -105,6 +107,7 @@ class _ClientBase:
             policy=policy or TokenPolicy(), clock=clock, random_bytes=random_bytes
         )
         self._refused = RefusedTokens()
+        self._scores = ScoreTimestamps()
 
     @property
     def cache(self) -> ServiceTokenCache:
@@ -121,11 +124,16 @@ class _ClientBase:
         return signing_key_for(self._keys, registration)
 
     def _caller(self, registration: Registerable, deployment_id: str | None) -> Caller:
+        policy = self._tokens.policy
         return Caller(
             registration=registration,
             deployment_id=deployment_id,
             tokens=self._tokens,
             refused=self._refused,
+            destinations=Destinations.for_registration(
+                registration, allowed=policy.origins, same_site=policy.same_site
+            ),
+            scores=self._scores,
         )
 
     def _token_flow(
@@ -168,6 +176,14 @@ class _ClientBase:
         raise TypeError(msg)
 
 
+def _deadline_arg(deadline: float | None) -> float | None:
+    """*deadline* checked (``None`` or positive seconds), as a ConfigurationError."""
+    try:
+        return check_deadline(deadline)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 def _call(
     method: str,
     url: str,
@@ -177,6 +193,7 @@ def _call(
     content: bytes | None,
     timeout: float,
     max_bytes: int,
+    deadline: float | None,
 ) -> ServiceCall:
     return ServiceCall(
         method=method,
@@ -187,6 +204,7 @@ def _call(
         content=content,
         timeout=timeout,
         max_bytes=max_bytes,
+        deadline=_deadline_arg(deadline),
     )
 
 
@@ -283,6 +301,7 @@ class ServiceTokenClient(_ClientBase):
         content: bytes | None = None,
         timeout: float = 10.0,
         max_bytes: int = SERVICE_MAX_BYTES,
+        deadline: float | None = None,
     ) -> ServiceResponse:
         """Call a service with a bearer token; on 401, renew the token and retry once.
 
@@ -302,15 +321,19 @@ class ServiceTokenClient(_ClientBase):
             require: Scopes the call needs; checked against the granted ones first.
             headers: Extra headers (``Accept``, ``Content-Type``).
             content: The request body.
-            timeout: Seconds for the call.
+            timeout: Seconds for connecting and for each read.
             max_bytes: Largest response body read.
+            deadline: Seconds for the whole call, body included (by default the
+                policy's ``deadline``).
 
         Raises:
+            UnsafeServiceUrlError: *url* is not https on the platform's site (or an
+                allowed origin); nothing was sent.
             ScopeNotGrantedError: A *require* scope was not granted.
             ServiceCallFailedError: The call failed on the network or its body was
                 too large.
         """
-        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes)
+        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes, deadline)
         return self._run(call_flow(call, self._caller(registration, deployment_id)))
 
     def close(self) -> None:
@@ -396,9 +419,10 @@ class AsyncServiceTokenClient(_ClientBase):
         content: bytes | None = None,
         timeout: float = 10.0,
         max_bytes: int = SERVICE_MAX_BYTES,
+        deadline: float | None = None,
     ) -> ServiceResponse:
         """Async :meth:`ServiceTokenClient.request` (401 -> renew and retry once)."""
-        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes)
+        call = _call(method, url, scopes, require, headers, content, timeout, max_bytes, deadline)
         return await self._run(call_flow(call, self._caller(registration, deployment_id)))
 
     async def aclose(self) -> None:

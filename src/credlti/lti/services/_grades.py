@@ -21,7 +21,7 @@ from datetime import datetime
 from credlti.lti._claims import AgsEndpoint
 from credlti.lti.ports import Registerable
 from credlti.lti.services._ags_flows import GradeFlows
-from credlti.lti.services._ags_records import LineItem, Result, Score
+from credlti.lti.services._ags_records import DEFAULT_MAX_ITEMS, LineItem, Result, Score
 from credlti.lti.services._client import AsyncServiceTokenClient, ServiceTokenClient
 from credlti.lti.services._paging import DEFAULT_MAX_PAGES
 
@@ -39,11 +39,17 @@ class GradeService:
         clock: Returns the current aware datetime (score timestamps, ``Retry-After``);
             the client's clock by default.
         max_pages: Most pages one listing follows.
+        max_items: Most line items or results one listing reads before
+            :class:`~credlti.errors.ListingTooLargeError`.
         least_privilege: Request a token for just the scope each call needs,
             instead of one token for every AGS scope in the claim.
 
+    Score timestamps are shared by every grade service of one *client* (see
+    :meth:`post_score`).
+
     Raises:
         ServiceNotAvailableError: *endpoint* is not an :class:`AgsEndpoint`.
+        InvalidServiceRecordError: *max_items* is not a positive integer.
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class GradeService:
         deployment_id: str | None = None,
         clock: Callable[[], datetime] | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_items: int = DEFAULT_MAX_ITEMS,
         least_privilege: bool = False,
     ) -> None:
         self._client = client
@@ -63,6 +70,7 @@ class GradeService:
             client._caller(registration, deployment_id),
             clock=clock,
             max_pages=max_pages,
+            max_items=max_items,
             least_privilege=least_privilege,
         )
 
@@ -78,10 +86,15 @@ class GradeService:
         resource_id: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> Iterator[LineItem]:
         """Like :meth:`list_line_items`, fetching each page only when it is reached."""
         flow = self._flows.list_line_items(
-            resource_link_id=resource_link_id, resource_id=resource_id, tag=tag, limit=limit
+            resource_link_id=resource_link_id,
+            resource_id=resource_id,
+            tag=tag,
+            limit=limit,
+            strict=strict,
         )
         for page in self._client._stream(flow):
             yield from page
@@ -93,6 +106,7 @@ class GradeService:
         resource_id: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> list[LineItem]:
         """Every line item of the container matching the filters, across all pages.
 
@@ -104,9 +118,15 @@ class GradeService:
             resource_id: Only items with this tool resource id.
             tag: Only items with this tag.
             limit: Page size hint.
+            strict: Raise :class:`~credlti.errors.MalformedServiceResponseError`
+                for an item that breaks an AGS rule, instead of returning it with
+                its :attr:`~LineItem.problems` listed (a Canvas 0-point
+                assignment has ``scoreMaximum: 0``).
 
         Raises:
             ScopeNotGrantedError: No ``lineitem``/``lineitem.readonly`` scope (no HTTP).
+            ListingTooLargeError: More than ``max_items`` line items.
+            UnsafeServiceUrlError: The claim's URL is not one a token may go to.
             ServiceNotAvailableError: The claim has no ``lineitems`` URL.
             PagingError: A paging link is unsafe, loops, or there are too many pages.
             ServiceAccessDeniedError, ServiceResourceNotFoundError,
@@ -115,13 +135,25 @@ class GradeService:
         """
         return list(
             self.iter_line_items(
-                resource_link_id=resource_link_id, resource_id=resource_id, tag=tag, limit=limit
+                resource_link_id=resource_link_id,
+                resource_id=resource_id,
+                tag=tag,
+                limit=limit,
+                strict=strict,
             )
         )
 
-    def get_line_item(self, line_item: str | LineItem | None = None) -> LineItem:
-        """GET one line item (by default the claim's ``lineitem``)."""
-        return self._client._run(self._flows.get_line_item(line_item))
+    def get_line_item(
+        self, line_item: str | LineItem | None = None, *, strict: bool = False
+    ) -> LineItem:
+        """GET one line item (by default the claim's ``lineitem``).
+
+        A URL you name must be on the origin of the claim's line-item URLs.
+
+        Raises:
+            UnsafeServiceUrlError: It is not (nothing was sent).
+        """
+        return self._client._run(self._flows.get_line_item(line_item, strict=strict))
 
     def create_line_item(self, item: LineItem) -> LineItem:
         """POST *item* to the container; return the platform's copy, with its ``id``.
@@ -157,11 +189,21 @@ class GradeService:
 
         Without an explicit ``score.timestamp`` the service stamps ``clock()`` to the
         millisecond, moved 1 ms past the previous score for the same (line item,
-        user) if needed, so timestamps never repeat (AGS §3.4.5).
+        user) if needed, so timestamps never repeat (AGS §3.4.5). The previous
+        scores are remembered per client: every grade service on one
+        service-token client (every launch of a tool) shares them.
+
+        Some platforms compare timestamps to the second and answer 409 to a second
+        score within one second. Such a score, when the service stamped it, is sent
+        once more with a timestamp on the next whole second.
 
         Raises:
             InvalidServiceRecordError: An explicit timestamp is not after the previous
                 score's for this line item and user.
+            StaleScoreError: The platform refused the score with 409 (again, after
+                the retry, or at once for an explicit timestamp).
+            UnsafeServiceUrlError: *line_item* is not on the origin of the claim's
+                line-item URLs; nothing was sent.
         """
         return self._client._run(self._flows.post_score(score, line_item))
 
@@ -171,9 +213,10 @@ class GradeService:
         *,
         user_id: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> Iterator[Result]:
         """Like :meth:`list_results`, fetching each page only when it is reached."""
-        flow = self._flows.list_results(line_item, user_id=user_id, limit=limit)
+        flow = self._flows.list_results(line_item, user_id=user_id, limit=limit, strict=strict)
         for page in self._client._stream(flow):
             yield from page
 
@@ -183,9 +226,15 @@ class GradeService:
         *,
         user_id: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> list[Result]:
-        """Every result of ``{line_item}/results`` (query kept), across all pages (AGS §3.3)."""
-        return list(self.iter_results(line_item, user_id=user_id, limit=limit))
+        """Every result of ``{line_item}/results`` (query kept), across all pages (AGS §3.3).
+
+        Results breaking an AGS rule are returned with their ``problems`` unless
+        *strict*; more than ``max_items`` is
+        :class:`~credlti.errors.ListingTooLargeError`.
+        """
+        return list(self.iter_results(line_item, user_id=user_id, limit=limit, strict=strict))
 
 
 class AsyncGradeService:
@@ -200,6 +249,7 @@ class AsyncGradeService:
         deployment_id: str | None = None,
         clock: Callable[[], datetime] | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_items: int = DEFAULT_MAX_ITEMS,
         least_privilege: bool = False,
     ) -> None:
         self._client = client
@@ -208,6 +258,7 @@ class AsyncGradeService:
             client._caller(registration, deployment_id),
             clock=clock,
             max_pages=max_pages,
+            max_items=max_items,
             least_privilege=least_privilege,
         )
 
@@ -223,10 +274,15 @@ class AsyncGradeService:
         resource_id: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> AsyncIterator[LineItem]:
         """Async :meth:`GradeService.iter_line_items`."""
         flow = self._flows.list_line_items(
-            resource_link_id=resource_link_id, resource_id=resource_id, tag=tag, limit=limit
+            resource_link_id=resource_link_id,
+            resource_id=resource_id,
+            tag=tag,
+            limit=limit,
+            strict=strict,
         )
         async for page in self._client._stream(flow):
             for item in page:
@@ -239,18 +295,25 @@ class AsyncGradeService:
         resource_id: str | None = None,
         tag: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> list[LineItem]:
         """Async :meth:`GradeService.list_line_items`."""
         return [
             item
             async for item in self.iter_line_items(
-                resource_link_id=resource_link_id, resource_id=resource_id, tag=tag, limit=limit
+                resource_link_id=resource_link_id,
+                resource_id=resource_id,
+                tag=tag,
+                limit=limit,
+                strict=strict,
             )
         ]
 
-    async def get_line_item(self, line_item: str | LineItem | None = None) -> LineItem:
+    async def get_line_item(
+        self, line_item: str | LineItem | None = None, *, strict: bool = False
+    ) -> LineItem:
         """Async :meth:`GradeService.get_line_item`."""
-        return await self._client._run(self._flows.get_line_item(line_item))
+        return await self._client._run(self._flows.get_line_item(line_item, strict=strict))
 
     async def create_line_item(self, item: LineItem) -> LineItem:
         """Async :meth:`GradeService.create_line_item`."""
@@ -277,9 +340,10 @@ class AsyncGradeService:
         *,
         user_id: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> AsyncIterator[Result]:
         """Async :meth:`GradeService.iter_results`."""
-        flow = self._flows.list_results(line_item, user_id=user_id, limit=limit)
+        flow = self._flows.list_results(line_item, user_id=user_id, limit=limit, strict=strict)
         async for page in self._client._stream(flow):
             for result in page:
                 yield result
@@ -290,6 +354,8 @@ class AsyncGradeService:
         *,
         user_id: str | None = None,
         limit: int | None = None,
+        strict: bool = False,
     ) -> list[Result]:
         """Async :meth:`GradeService.list_results`."""
-        return [r async for r in self.iter_results(line_item, user_id=user_id, limit=limit)]
+        results = self.iter_results(line_item, user_id=user_id, limit=limit, strict=strict)
+        return [result async for result in results]

@@ -84,6 +84,7 @@ class RosterFlows:
         caller: Who calls, and the client's token state.
         clock: ``Retry-After`` dates (the client's by default).
         resource_link_id: The launch's resource link, for ``resource_link=True``.
+        resource_link: Whether listings are limited to that resource link by default.
         max_members: Most members one listing reads.
         max_pages: Most pages one listing follows.
 
@@ -99,6 +100,7 @@ class RosterFlows:
         clock: Callable[[], datetime] | None,
         resource_link_id: str | None,
         max_members: int,
+        resource_link: bool = False,
         max_pages: int,
     ) -> None:
         claim: object = endpoint
@@ -116,12 +118,21 @@ class RosterFlows:
         self.caller = caller
         self.clock = clock or caller.clock
         self.resource_link_id = resource_link_id
+        self.resource_link = resource_link
         self.max_members = max_members
         self.max_pages = max_pages
         self.differences_url: str | None = None
 
-    def first_url(self, role: str | Role | None, limit: int | None, resource_link: bool) -> str:
-        """The first page's URL: the claim's, with ``role``, ``limit`` and ``rlid`` added."""
+    def first_url(
+        self, role: str | Role | None, limit: int | None, resource_link: bool | None
+    ) -> str:
+        """The first page's URL: the claim's, with ``role``, ``limit`` and ``rlid`` added.
+
+        *resource_link* ``None`` means the service's default (set by
+        ``Tool.roster(launch, resource_link=True)``).
+        """
+        if resource_link is None:
+            resource_link = self.resource_link
         rlid = None
         if resource_link:
             if not self.resource_link_id:

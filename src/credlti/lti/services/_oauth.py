@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from credlti._http import check_deadline
 from credlti.errors import (
     ConfigurationError,
     ServiceCallFailedError,
@@ -28,6 +29,7 @@ from credlti.errors import (
 from credlti.lti._claims import DEPLOYMENT_ID
 from credlti.lti._tokens import ServiceToken, TokenCacheKey, scope_set
 from credlti.lti.ports import Registerable
+from credlti.lti.services._destinations import Origin, parse_origins
 from credlti.lti.services._response import header, parse_retry_after
 
 __all__ = [
@@ -68,25 +70,47 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _string_set(values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        return frozenset({values})
+    return frozenset(values)
+
+
 @attrs.frozen(kw_only=True)
 class TokenPolicy:
-    """How service tokens are requested and reused.
+    """How service tokens are requested, reused, and where they may be sent.
 
     Args:
         refresh_margin: Seconds before ``expires_at`` at which a cached token is no
-            longer used (Sec §4.1 suggests about a minute).
+            longer used (Sec §4.1 suggests about a minute). A token living less
+            than twice the margin is used for the first half of its life instead
+            (the margin is ``min(refresh_margin, lifetime / 2)``), so short-lived
+            tokens are still shared.
         assertion_lifetime: Seconds the client assertion is valid (at most 300).
         include_deployment_id: Add the ``deployment_id`` claim to the assertion when
             a deployment is known (Core §6.2.1); it is then part of the cache key.
-        timeout: Seconds for each token request.
+        timeout: Seconds for connecting and for each read of a token request or
+            service call.
+        deadline: Seconds for one whole token request or service call, body
+            included, however slowly the peer answers (each 401 retry and each
+            page is its own call).
         max_bytes: Largest token response accepted.
+        allowed_origins: Extra ``"https://host[:port]"`` origins tokens may go to
+            (an on-premises platform on a private address, services on a custom
+            domain); see :mod:`credlti.lti.services` on destinations.
+        same_site: Require service URLs from the launch to share the registrable
+            domain of the platform's issuer, login, key-set or token URL. Turn off
+            only for platforms that announce services on unrelated domains.
     """
 
     refresh_margin: float = 60.0
     assertion_lifetime: int = 300
     include_deployment_id: bool = True
     timeout: float = 10.0
+    deadline: float = 30.0
     max_bytes: int = 64 * 1024
+    allowed_origins: frozenset[str] = attrs.field(default=frozenset(), converter=_string_set)
+    same_site: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.assertion_lifetime <= _MAX_ASSERTION_LIFETIME:
@@ -95,6 +119,16 @@ class TokenPolicy:
         if self.refresh_margin < 0 or self.timeout <= 0 or self.max_bytes <= 0:
             msg = "refresh_margin must be >= 0; timeout and max_bytes must be > 0"
             raise ConfigurationError(msg)
+        try:
+            check_deadline(self.deadline)
+            parse_origins(self.allowed_origins)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+
+    @property
+    def origins(self) -> frozenset[Origin]:
+        """:attr:`allowed_origins` parsed."""
+        return parse_origins(self.allowed_origins)
 
 
 @attrs.frozen(kw_only=True)
@@ -205,8 +239,9 @@ def _safe_text(value: object) -> str | None:
 def _expires_in(value: object) -> float:
     if value is None:
         return float(_DEFAULT_EXPIRES_IN)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():  # ASCII digits only: "²" is a digit to isdigit()
+        value = int(text) if len(text) <= 12 else _MAX_EXPIRES_IN
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         msg = "the token response's expires_in is not a number"
         raise ServiceCallFailedError(msg, spec_ref="RFC 6749 §5.1")
@@ -273,6 +308,7 @@ def parse_token_response(
             access_token=access_token,
             scopes=granted,
             expires_at=now + timedelta(seconds=lifetime),
+            issued_at=now,
         )
     if 400 <= status < 500 and document is not None and isinstance(document.get("error"), str):
         oauth_error = _safe_text(document["error"])

@@ -8,6 +8,11 @@ Rules of this module:
    values, case-insensitive relation types, relative targets resolved against the
    request URL. On any input it returns links or raises
    :class:`~credlti.errors.MalformedServiceResponseError`, nothing else.
+   It also reads what real platforms send: typographic quotes around parameter
+   values (Moodle's ``rel=“next”``, also when the UTF-8 bytes were decoded as
+   Latin-1 or cp1252) and HTML-escaped targets (Moodle's ``&amp;``). A relation
+   type that is still not a token or a URI after that is an error, not a link
+   silently ignored: a listing never stops early on a header it misread.
 2. A link is followed only if it stays on the endpoint: https, same host, same
    port (plain http only when the endpoint itself is loopback http, for tests).
    The bearer token goes with every page, so a cross-host link would leak it
@@ -18,6 +23,7 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +56,20 @@ _MAX_LINKS = 256
 _OWS = " \t"
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+#: Opening and closing typographic quotes, as UTF-8 text and as its Latin-1 and
+#: cp1252 misreadings.
+_CURLY = (
+    ("\u201c", "\u201d"),
+    ("\u2018", "\u2019"),
+    ("\u00e2\u0080\u009c", "\u00e2\u0080\u009d"),
+    ("\u00e2\u20ac\u0153", "\u00e2\u20ac\u009d"),
+)
+
+
+#: A registered relation type (RFC 8288 §3.3), underscores tolerated.
+_REL_TYPE = re.compile(r"[a-z][a-z0-9._\-]*")
 
 
 def _malformed(reason: str) -> MalformedServiceResponseError:
@@ -129,6 +149,19 @@ class _Scanner:
             pos += 1
         raise _malformed("unterminated quoted string")
 
+    def curly(self) -> str | None:
+        # Typographic quotes (Moodle): read up to the matching closing quote.
+        text = self.text
+        for opening, closing in _CURLY:
+            if text.startswith(opening, self.pos):
+                end = text.find(closing, self.pos + len(opening))
+                if end < 0:
+                    raise _malformed("unterminated quoted string")
+                value = text[self.pos + len(opening) : end]
+                self.pos = end + len(closing)
+                return value
+        return None
+
     def bare_value(self) -> str:
         # Lenient: anything up to ; , or whitespace (``rel=next``, ``title*=UTF-8'de'x``).
         text, start = self.text, self.pos
@@ -198,14 +231,21 @@ def parse_link_header(value: str, *, base_url: str = "") -> tuple[LinkValue, ...
             if scan.peek() == "=":
                 scan.pos += 1
                 scan.skip(_OWS)
-                param = scan.quoted() if scan.peek() == '"' else scan.bare_value()
+                if scan.peek() == '"':
+                    param = scan.quoted()
+                else:
+                    curly = scan.curly()
+                    param = scan.bare_value() if curly is None else curly
             params.setdefault(name, param)  # RFC 8288 §3.3: later rel params are ignored
         if len(links) >= _MAX_LINKS:
             raise _malformed(f"more than {_MAX_LINKS} links")
         rels = tuple(r.lower() for r in params.pop("rel", "").split())
+        for rel in rels:
+            if ":" not in rel and not _REL_TYPE.fullmatch(rel):
+                raise _malformed("a relation type is neither a token nor a URI")
         links.append(
             LinkValue(
-                target=_resolve(base_url, raw_target),
+                target=_resolve(base_url, raw_target.replace("&amp;", "&")),
                 rels=rels,
                 params=MappingProxyType(params) if params else _EMPTY,
             )

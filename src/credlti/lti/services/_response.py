@@ -69,8 +69,8 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # "²" is a digit to isdigit(), not to int()
+        return float(text) if len(text) <= 12 else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -41,7 +41,10 @@ class RosterService:
         client: The service-token client.
         registration: The platform registration the claim came from.
         endpoint: The launch's NRPS claim (``launch.claims.nrps``).
-        resource_link_id: The launch's resource link, for ``resource_link=True``.
+        resource_link_id: The launch's resource link, for ``resource_link``.
+        resource_link: Limit every listing to the members of that resource link
+            (``rlid``, NRPS §3) unless a call passes ``resource_link=False``;
+            ``Tool.roster(launch, resource_link=True)`` sets it.
         max_members: Most members one listing reads before
             :class:`~credlti.errors.RosterTooLargeError`.
         max_pages: Most pages one listing follows.
@@ -60,6 +63,7 @@ class RosterService:
         endpoint: NrpsEndpoint,
         *,
         resource_link_id: str | None = None,
+        resource_link: bool = False,
         max_members: int = DEFAULT_MAX_MEMBERS,
         max_pages: int = DEFAULT_MAX_PAGES,
         deployment_id: str | None = None,
@@ -71,6 +75,7 @@ class RosterService:
             client._caller(registration, deployment_id),
             clock=clock,
             resource_link_id=resource_link_id,
+            resource_link=resource_link,
             max_members=max_members,
             max_pages=max_pages,
         )
@@ -88,7 +93,7 @@ class RosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> Membership:
         """The whole roster (context, members, differences link), every page read (NRPS §2.4).
 
@@ -97,7 +102,8 @@ class RosterService:
                 such as ``"Learner"`` (sent as its full URI), or a :class:`Role`.
             limit: Page size hint (the platform may send more or fewer).
             resource_link: Ask for the members of the service's resource link
-                (``rlid``, NRPS §3); each member then carries ``message``.
+                (``rlid``, NRPS §3); each member then carries ``message``. By
+                default the service's own ``resource_link`` setting.
 
         Raises:
             RosterTooLargeError: More than ``max_members`` members.
@@ -115,7 +121,7 @@ class RosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> list[Member]:
         """Every member, every page read. Same arguments as :meth:`get_membership`."""
         return list(self.iter_members(role=role, limit=limit, resource_link=resource_link))
@@ -125,7 +131,7 @@ class RosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> Iterator[Member]:
         """Like :meth:`list_members`, fetching each page only when it is reached.
 
@@ -159,6 +165,7 @@ class AsyncRosterService:
         endpoint: NrpsEndpoint,
         *,
         resource_link_id: str | None = None,
+        resource_link: bool = False,
         max_members: int = DEFAULT_MAX_MEMBERS,
         max_pages: int = DEFAULT_MAX_PAGES,
         deployment_id: str | None = None,
@@ -170,6 +177,7 @@ class AsyncRosterService:
             client._caller(registration, deployment_id),
             clock=clock,
             resource_link_id=resource_link_id,
+            resource_link=resource_link,
             max_members=max_members,
             max_pages=max_pages,
         )
@@ -187,7 +195,7 @@ class AsyncRosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> Membership:
         """Async :meth:`RosterService.get_membership`."""
         url = self._flows.first_url(role, limit, resource_link)
@@ -198,7 +206,7 @@ class AsyncRosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> list[Member]:
         """Async :meth:`RosterService.list_members`."""
         members = self.iter_members(role=role, limit=limit, resource_link=resource_link)
@@ -209,7 +217,7 @@ class AsyncRosterService:
         *,
         role: str | Role | None = None,
         limit: int | None = None,
-        resource_link: bool = False,
+        resource_link: bool | None = None,
     ) -> AsyncIterator[Member]:
         """Async :meth:`RosterService.iter_members`."""
         url = self._flows.first_url(role, limit, resource_link)

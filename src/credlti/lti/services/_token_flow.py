@@ -26,6 +26,7 @@ from credlti._http import HttpRequest, RemoteCallFailed, RemoteResponse
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti.keys import ToolKey
 from credlti.lti.ports import Registerable
+from credlti.lti.services._destinations import Destinations
 from credlti.lti.services._oauth import (
     TokenPolicy,
     TokenRequest,
@@ -107,6 +108,10 @@ def token_flow(
     """
     policy = context.policy
     cache_key = request.cache_key(policy)
+    destinations = Destinations.for_registration(
+        registration, allowed=policy.origins, same_site=policy.same_site
+    )
+    destinations.check_token_endpoint(request.token_url)
     now = context.clock()
     if not force_refresh:
         cached: ServiceToken | None = yield CacheGet(cache_key)
@@ -123,6 +128,7 @@ def token_flow(
             headers=_TOKEN_HEADERS,
             timeout=policy.timeout,
             max_bytes=policy.max_bytes,
+            deadline=policy.deadline,
         )
     except RemoteCallFailed as exc:
         raise call_failed(request.token_url, exc.reason) from exc

@@ -1,0 +1,349 @@
+"""The OAuth authorization-code flow facades: :class:`OAuthAuthorizer` and its async twin.
+
+Both drive the flows of ``_flows_authorize`` with :mod:`credlti._effects`; they differ
+only in how HTTP is performed (an ``httpx.Client`` or an ``httpx.AsyncClient``). The
+pending records go through a
+:class:`~credlti.credentials.ports.PendingAuthorizationStore`; credentials are created
+and re-authorized through the :class:`~credlti.credentials.Vault`'s public methods, so
+its validation, encryption and audit apply unchanged.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import httpx
+
+from credlti._clock import Clock, utc_now
+from credlti._effects import Flow, arun, run
+from credlti._http import HttpRequest, perform_async, perform_sync
+from credlti.credentials._flows_authorize import (
+    CheckNewCredential,
+    CreateCredential,
+    FindCredential,
+    PutPending,
+    TakePending,
+    UpdateCredential,
+    begin_flow,
+    complete_flow,
+)
+from credlti.credentials._oauth_records import AuthorizationRequest, AuthorizationResult
+from credlti.credentials._vault import Vault
+from credlti.credentials._vault_effects import GetClient, Now, RandomBytes
+from credlti.credentials.ports import OAuthClientRegistry, PendingAuthorizationStore
+from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
+
+__all__ = ["AsyncOAuthAuthorizer", "OAuthAuthorizer"]
+
+_USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
+_DEFAULT_TTL = timedelta(minutes=10)
+
+
+@attrs.define
+class _Parts:
+    """What both facades share: the ports, the clock, the randomness and the settings."""
+
+    vault: Vault
+    clients: OAuthClientRegistry
+    pending: PendingAuthorizationStore
+    clock: Clock
+    random_bytes: Callable[[int], bytes] = attrs.field(repr=False)
+    ttl: timedelta
+    fetch_userinfo: bool
+
+    def now(self) -> datetime:
+        now: Any = self.clock()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            msg = "the authorizer's clock must return timezone-aware datetimes"
+            raise ConfigurationError(msg)
+        return now
+
+    def random(self, n: int) -> bytes:
+        raw: Any = self.random_bytes(n)
+        if not isinstance(raw, bytes) or len(raw) != n:
+            msg = f"random_bytes({n}) must return {n} bytes"
+            raise ConfigurationError(msg)
+        return raw
+
+    def store(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except CredltiError:
+            raise
+        except Exception as exc:
+            msg = f"the pending-authorization store failed with {type(exc).__name__}"
+            raise StorageUnavailableError(msg) from None
+
+    def perform_local(self, effect: Any) -> Any:
+        """Carry out every effect but HTTP."""
+        kind = type(effect)
+        if kind is Now:
+            return self.now()
+        if kind is RandomBytes:
+            return self.random(effect.n)
+        if kind is GetClient:
+            return self.clients.get_client(effect.client_id)
+        if kind is PutPending:
+            return self.store(lambda: self.pending.put(effect.pending))
+        if kind is TakePending:
+            return self.store(lambda: self.pending.take(effect.state_hash))
+        if kind is FindCredential:
+            return self.vault.get_credential(effect.credential_id)
+        if kind is CheckNewCredential:
+            return self.vault.change_credential(None, effect.attrs).errors
+        if kind is CreateCredential:
+            return self.vault.create_credential(effect.attrs, actor_id=effect.actor_id)
+        if kind is UpdateCredential:
+            return self.vault.update_credential(
+                effect.credential_id, effect.attrs, actor_id=effect.actor_id
+            )
+        msg = f"the authorizer cannot perform {kind.__name__}"
+        raise TypeError(msg)
+
+    def begin(self, client_id: Any, kwargs: Mapping[str, Any]) -> Flow[AuthorizationRequest]:
+        return begin_flow(client_id, ttl=self.ttl, **kwargs)
+
+    def complete(self, params: Any, user_id: Any) -> Flow[AuthorizationResult]:
+        return complete_flow(
+            params, user_id=user_id, fetch_userinfo=self.fetch_userinfo, config=self.vault.config
+        )
+
+
+def _parts(
+    vault: Vault,
+    oauth_clients: OAuthClientRegistry,
+    pending: PendingAuthorizationStore,
+    clock: Clock,
+    random_bytes: Callable[[int], bytes],
+    authorization_ttl: timedelta,
+    fetch_userinfo: bool,
+) -> _Parts:
+    ttl: Any = authorization_ttl
+    if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= timedelta(hours=1):
+        msg = "authorization_ttl must be a timedelta between 0 and 1 hour"
+        raise ConfigurationError(msg)
+    return _Parts(
+        vault=vault,
+        clients=oauth_clients,
+        pending=pending,
+        clock=clock,
+        random_bytes=random_bytes,
+        ttl=authorization_ttl,
+        fetch_userinfo=fetch_userinfo,
+    )
+
+
+def _begin_args(
+    user_id: Any,
+    redirect_uri: Any,
+    name: Any,
+    credential_id: Any,
+    project_id: Any,
+    optional_scopes: Any,
+    extra_params: Any,
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "redirect_uri": redirect_uri,
+        "name": name,
+        "credential_id": credential_id,
+        "project_id": project_id,
+        "optional_scopes": optional_scopes,
+        "extra_params": extra_params,
+    }
+
+
+@attrs.define(init=False)
+class OAuthAuthorizer:
+    """Connects users' accounts at OAuth providers: the authorization-code flow with PKCE.
+
+    :meth:`begin` returns the URL to send the user to; :meth:`complete` handles the
+    provider's callback and stores the token in a new or re-authorized ``oauth``
+    credential of the vault.
+
+    Args:
+        vault: The vault that stores the credentials.
+        oauth_clients: The clients users can authorize (the vault's registry).
+        pending: Where started authorizations wait for their callback.
+        http_client: The ``httpx.Client`` for the token and userinfo endpoints
+            (default: a private one with the vault's timeout).
+        clock: Returns the current aware datetime.
+        random_bytes: ``n -> n random bytes`` for the state and the PKCE verifier.
+        authorization_ttl: How long a started authorization stays valid (default 10
+            minutes, at most an hour).
+        fetch_userinfo: Read the client's userinfo endpoint after the exchange.
+    """
+
+    _parts: _Parts
+    _http: httpx.Client = attrs.field(repr=False)
+    _owns_http: bool
+
+    def __init__(
+        self,
+        *,
+        vault: Vault,
+        oauth_clients: OAuthClientRegistry,
+        pending: PendingAuthorizationStore,
+        http_client: httpx.Client | None = None,
+        clock: Clock = utc_now,
+        random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
+        authorization_ttl: timedelta = _DEFAULT_TTL,
+        fetch_userinfo: bool = True,
+    ) -> None:
+        self._parts = _parts(
+            vault, oauth_clients, pending, clock, random_bytes, authorization_ttl, fetch_userinfo
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=vault.config.http_timeout, headers={"User-Agent": _USER_AGENT}
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client if the authorizer created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def _run(self, flow: Flow[Any]) -> Any:
+        parts, http = self._parts, self._http
+
+        def perform(effect: Any) -> Any:
+            if type(effect) is HttpRequest:
+                return perform_sync(http, effect)
+            return parts.perform_local(effect)
+
+        return run(flow, perform)
+
+    def begin(
+        self,
+        client_id: str,
+        *,
+        user_id: str,
+        redirect_uri: str,
+        name: str | None = None,
+        credential_id: str | None = None,
+        project_id: str | None = None,
+        optional_scopes: Iterable[str] = (),
+        extra_params: Mapping[str, str] | None = None,
+    ) -> AuthorizationRequest:
+        """Start an authorization for *user_id* with the client registered as *client_id*.
+
+        Args:
+            client_id: Our id of the :class:`~credlti.credentials.OAuthClient`.
+            user_id: The signed-in user; only they can complete it.
+            redirect_uri: Your callback URL, as registered at the provider.
+            name: The new credential's name (to create one).
+            credential_id: The OAuth credential to re-authorize (instead of *name*).
+            project_id: The project the user works in: the client must be available
+                there, and a new credential is shared with it.
+            optional_scopes: Chosen among the client's optional scopes.
+            extra_params: More authorize-URL parameters (``prompt``, ``access_type``...).
+
+        Raises:
+            AuthorizationRequestError: Bad arguments, unknown client, client not
+                available in the project, or a scope it does not offer.
+            CredentialValidationError: The vault would refuse the new credential
+                (its name, or the user's access to the project).
+            CredentialNotFoundError: *credential_id* does not exist.
+            NotOwnerError: *user_id* does not own *credential_id*.
+        """
+        args = _begin_args(
+            user_id, redirect_uri, name, credential_id, project_id, optional_scopes, extra_params
+        )
+        request: AuthorizationRequest = self._run(self._parts.begin(client_id, args))
+        return request
+
+    def complete(self, params: Mapping[str, str], *, user_id: str) -> AuthorizationResult:
+        """Complete an authorization from the callback's query parameters.
+
+        Args:
+            params: The callback's query parameters (``code``, ``state`` or ``error``).
+            user_id: The signed-in user; must be the one who started it.
+
+        Raises:
+            AuthorizationCallbackError: Malformed or missing parameters.
+            AuthorizationStateError: Unknown, used, expired or another user's state.
+            AuthorizationDeniedError: The provider answered with an error.
+            OAuthProviderRejectedError: The token or userinfo endpoint refused.
+            OAuthProviderUnavailableError: Provider or network trouble (retryable).
+            MissingScopesError: A mandatory scope was not granted.
+            CredentialValidationError: The vault refused the token (no refresh
+                token, a taken name...).
+        """
+        result: AuthorizationResult = self._run(self._parts.complete(params, user_id))
+        return result
+
+
+@attrs.define(init=False)
+class AsyncOAuthAuthorizer:
+    """Async twin of :class:`OAuthAuthorizer`: HTTP through an ``httpx.AsyncClient``.
+
+    The vault and the pending store are called synchronously (their ports are
+    synchronous). Arguments are as for :class:`OAuthAuthorizer`.
+    """
+
+    _parts: _Parts
+    _http: httpx.AsyncClient = attrs.field(repr=False)
+    _owns_http: bool
+
+    def __init__(
+        self,
+        *,
+        vault: Vault,
+        oauth_clients: OAuthClientRegistry,
+        pending: PendingAuthorizationStore,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Clock = utc_now,
+        random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
+        authorization_ttl: timedelta = _DEFAULT_TTL,
+        fetch_userinfo: bool = True,
+    ) -> None:
+        self._parts = _parts(
+            vault, oauth_clients, pending, clock, random_bytes, authorization_ttl, fetch_userinfo
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=vault.config.http_timeout, headers={"User-Agent": _USER_AGENT}
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the authorizer created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _run(self, flow: Flow[Any]) -> Any:
+        parts, http = self._parts, self._http
+
+        async def perform(effect: Any) -> Any:
+            if type(effect) is HttpRequest:
+                return await perform_async(http, effect)
+            return parts.perform_local(effect)
+
+        return await arun(flow, perform)
+
+    async def begin(
+        self,
+        client_id: str,
+        *,
+        user_id: str,
+        redirect_uri: str,
+        name: str | None = None,
+        credential_id: str | None = None,
+        project_id: str | None = None,
+        optional_scopes: Iterable[str] = (),
+        extra_params: Mapping[str, str] | None = None,
+    ) -> AuthorizationRequest:
+        """Async twin of :meth:`OAuthAuthorizer.begin`."""
+        args = _begin_args(
+            user_id, redirect_uri, name, credential_id, project_id, optional_scopes, extra_params
+        )
+        request: AuthorizationRequest = await self._run(self._parts.begin(client_id, args))
+        return request
+
+    async def complete(self, params: Mapping[str, str], *, user_id: str) -> AuthorizationResult:
+        """Async twin of :meth:`OAuthAuthorizer.complete`."""
+        result: AuthorizationResult = await self._run(self._parts.complete(params, user_id))
+        return result
