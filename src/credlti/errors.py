@@ -69,6 +69,7 @@ invalid configuration raises :class:`ConfigurationError`.
     ├── StorageError                       (500) a storage adapter failed
     │   ├── StorageUnavailableError           the backend failed or is unreachable
     │   ├── StorageConflictError              a uniqueness or integrity rule was violated
+    │   ├── StorageInvalidIdError          (400) an id that no backend stores the same way
     │   └── StorageSchemaTooNewError          the database's schema is newer than this credlti
     └── CredentialError                    credentials vault errors (see credlti.credentials)
         ├── VaultNotFoundError             (404) abstract; the leaves carry the codes
@@ -191,6 +192,7 @@ __all__ = [
     "StateMismatchError",
     "StorageConflictError",
     "StorageError",
+    "StorageInvalidIdError",
     "StorageSchemaTooNewError",
     "StorageUnavailableError",
     "TargetLinkUriMismatchError",
@@ -790,6 +792,18 @@ class StorageConflictError(StorageError):
 
     code = "storage_conflict"
     http_status = 409
+
+
+class StorageInvalidIdError(StorageError):
+    """A write carried an identifier no backend stores the same way; nothing was changed.
+
+    Empty, longer than the column allows, or holding control characters (NUL...) or
+    lone surrogates. Every adapter refuses such a write with this error, and treats
+    such an id in a lookup as absent. ``details`` holds ``field`` and ``problem``.
+    """
+
+    code = "storage_invalid_id"
+    http_status = 400
 
 
 class StorageSchemaTooNewError(StorageError):

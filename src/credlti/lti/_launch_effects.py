@@ -24,11 +24,12 @@ class GetRegistration:
 
 @attrs.frozen(kw_only=True)
 class StoreNonce:
-    """Effect: ``storage.store_nonce(nonce, registration, expires_at=...)``."""
+    """Effect: ``storage.store_nonce(nonce, registration, expires_at=..., now=...)``."""
 
     nonce: str = attrs.field(repr=False)
     registration: Registration
     expires_at: datetime
+    now: datetime
 
 
 @attrs.frozen(kw_only=True)

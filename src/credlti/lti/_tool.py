@@ -184,7 +184,7 @@ class _ToolCore:
             )
         if cls is StoreNonce:
             return self.nonce_store.store_nonce(
-                effect.nonce, effect.registration, expires_at=effect.expires_at
+                effect.nonce, effect.registration, expires_at=effect.expires_at, now=effect.now
             )
         if cls is GetLti1p1Secret and self.lti1p1_secrets is not None:
             return self.lti1p1_secrets.get_lti1p1_secret(

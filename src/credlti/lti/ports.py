@@ -91,8 +91,15 @@ class RegistrationStore(Protocol[R_co, D_co]):
 class NonceStore(Protocol):
     """**Protocol:** issue and atomically consume launch nonces (Sec §5.1.3(9))."""
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
-        """Record that *nonce* was issued for *registration*, valid until *expires_at*."""
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record that *nonce* was issued for *registration*, valid until *expires_at*.
+
+        *now* is the tool's clock at the login: a store may use it to drop nonces
+        that expired by then (bounded work per call), so the store stays bounded even
+        when logins are started and never finished.
+        """
         ...
 
     def validate_nonce(
