@@ -14,6 +14,15 @@ from hypothesis import strategies as st
 from credlti.credentials._values import BodyLimits, check_body, parse_body_text
 
 LIMITS = BodyLimits()
+#: Every fixed word the gate's messages use (the path parts come from keys, not values).
+RULES_WORDING = (
+    "must be a JSON object; has a key that is not text; has a key that is not valid text; "
+    "nests deeper than; holds more than items; is not valid text (it holds a lone "
+    "surrogate); send UTF-8 text; is longer than bytes; is an integer beyond +/-; send it "
+    "as text; is not a finite number (NaN and infinities are not JSON); is a , not a JSON "
+    "value (text, number, boolean, null); is larger than bytes; is not a JSON object text"
+    " bytes set datetime object NoneType"
+)
 SECRET = "s3cr3t-\udc80-value"
 
 
@@ -138,7 +147,9 @@ def test_any_body_is_json_or_refused_without_its_values(body: dict[str, Any]) ->
         assert errors
         shown = " ".join(e.message for e in errors)
         for value in _strings(body):
-            if len(value) >= 6:
+            # A value that happens to be a word of the rules' own wording ("boolea")
+            # proves nothing; every other value must be absent.
+            if len(value) >= 6 and value not in RULES_WORDING:
                 assert value not in shown
 
 
