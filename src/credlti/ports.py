@@ -29,6 +29,7 @@ from credlti.credentials.ports import (
 )
 from credlti.lti.ports import (
     Deployable,
+    LaunchSessionStore,
     LaunchStorage,
     NonceStatus,
     NonceStore,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditSink",
     "CredentialRepository",
     "Deployable",
+    "LaunchSessionStore",
     "LaunchStorage",
     "NonceStatus",
     "NonceStore",

@@ -402,4 +402,5 @@ def callback_flow(
         registration=host_registration,
         deployment=host_deployment,
         raw=payload,
+        validated_at=now,
     )

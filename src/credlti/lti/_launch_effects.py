@@ -11,7 +11,15 @@ import attrs
 
 from credlti.lti._records import Registration
 
-__all__ = ["ConsumeNonce", "GetDeployment", "GetRegistration", "StoreNonce"]
+__all__ = [
+    "ConsumeNonce",
+    "DeleteLaunchSession",
+    "GetDeployment",
+    "GetRegistration",
+    "LoadLaunchSession",
+    "SaveLaunchSession",
+    "StoreNonce",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -46,3 +54,27 @@ class ConsumeNonce:
     nonce: str = attrs.field(repr=False)
     registration: Registration
     now: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SaveLaunchSession:
+    """Effect: ``sessions.save(key, data, expires_at=...)``."""
+
+    key: str
+    data: bytes = attrs.field(repr=False)
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class LoadLaunchSession:
+    """Effect: ``sessions.load(key, now=...)`` -> the stored bytes or None."""
+
+    key: str
+    now: datetime
+
+
+@attrs.frozen(kw_only=True)
+class DeleteLaunchSession:
+    """Effect: ``sessions.delete(key)`` -> True if an entry was dropped."""
+
+    key: str

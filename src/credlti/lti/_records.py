@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -269,20 +270,25 @@ class LaunchContext(Generic[R, D]):
     """A validated launch: typed claims plus the host's own registration and deployment.
 
     A plain record: it holds no reference to the tool that validated it, so it can
-    be pickled or kept in a session. Ask the tool for what a launch enables:
+    be pickled. Ask the tool for what a launch enables:
     ``tool.grades(launch)``, ``tool.roster(launch)``, ``tool.deep_link_response(launch, items)``.
+    To use it again in a later request (on any worker), save it with
+    ``handle = tool.save_launch(launch)`` and reopen it with ``tool.load_launch(handle)``.
 
     Attributes:
         claims: Every claim parsed into typed records.
         registration: Exactly the object the storage's ``get_registration`` returned.
         deployment: Exactly the object the storage's ``get_deployment`` returned.
         raw: The verified token payload as decoded JSON (treat it as read-only).
+        validated_at: When the tool validated the launch (kept when it is saved and
+            reopened); ``None`` for a record built by hand.
     """
 
     claims: LaunchClaims
     registration: R
     deployment: D
     raw: Mapping[str, Any] = attrs.field(repr=False)
+    validated_at: datetime | None = None
 
     @property
     def launch_id(self) -> str:

@@ -1,4 +1,4 @@
-"""The LTI ports: registrations and deployments, nonces, tool keys, service tokens.
+"""The LTI ports: registrations and deployments, nonces, launch sessions, tool keys, tokens.
 
 Small :class:`typing.Protocol` classes that adapters satisfy by shape (see
 :mod:`credlti.ports` for the rules every adapter follows).
@@ -16,6 +16,7 @@ from credlti.lti._toolkey import ToolKey
 
 __all__ = [
     "Deployable",
+    "LaunchSessionStore",
     "LaunchStorage",
     "NonceStatus",
     "NonceStore",
@@ -108,6 +109,35 @@ class NonceStore(Protocol):
 
 class LaunchStorage(RegistrationStore[R_co, D_co], NonceStore, Protocol[R_co, D_co]):
     """**Protocol:** everything a :class:`~credlti.lti.Tool` needs from storage."""
+
+
+class LaunchSessionStore(Protocol):
+    """**Protocol:** saved launches, as opaque bytes under a key, until they expire.
+
+    :meth:`~credlti.lti.Tool.save_launch` calls :meth:`save`,
+    :meth:`~credlti.lti.Tool.load_launch` calls :meth:`load` and
+    :meth:`~credlti.lti.Tool.end_launch` calls :meth:`delete`. Keys are 64 lowercase
+    hex characters: a SHA-256 digest of the handle the browser holds, never the
+    handle itself, so whoever reads the store cannot reopen a launch. Values are
+    sealed by the tool (encrypted and authenticated with the storage key bound in):
+    store them byte for byte and never interpret them. A store may drop an entry
+    before it expires (memory pressure); the user then launches again.
+    """
+
+    def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
+        """Store *data* under *key* until *expires_at*, replacing any older value."""
+        ...
+
+    def load(self, key: str, *, now: datetime) -> bytes | None:
+        """The bytes under *key*, or ``None`` if there are none or they expired.
+
+        An entry whose ``expires_at`` is at or before *now* is expired.
+        """
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Drop the entry under *key*; True if one was there (expired or not)."""
+        ...
 
 
 # --------------------------------------------------------------------------- credentials vault

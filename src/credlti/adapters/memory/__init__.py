@@ -7,6 +7,7 @@ processes: use the SQL adapter (``credlti[sql]``) for deployments with several w
 from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
+from credlti.adapters.memory._sessions import MemoryLaunchSessionStore
 from credlti.adapters.memory._tokens import MemoryServiceTokenCache
 from credlti.adapters.memory._vault import (
     MemoryAuditSink,
@@ -21,6 +22,7 @@ from credlti.adapters.memory._vault import (
 __all__ = [
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
+    "MemoryLaunchSessionStore",
     "MemoryLaunchStorage",
     "MemoryNotifier",
     "MemoryOAuthClientRegistry",
