@@ -136,7 +136,10 @@ class LaunchSessionStore(Protocol):
         ...
 
     def delete(self, key: str) -> bool:
-        """Drop the entry under *key*; True if one was there (expired or not)."""
+        """Drop the entry under *key*; True if one was dropped.
+
+        An expired entry may already be gone (False) or still be there (True).
+        """
         ...
 
 
