@@ -54,12 +54,11 @@ __all__ = [
 #: ``n -> n random bytes``: the randomness source of the facades.
 RandomBytes = Callable[[int], bytes]
 
-
 _USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
 
 
 class PolicyOptions(TypedDict, total=False):
-    """Keyword options of :class:`Tool`, forwarded to :class:`LaunchPolicy`."""
+    """Keyword options of :class:`~credlti.lti.Tool`, forwarded to :class:`LaunchPolicy`."""
 
     leeway: float
     max_token_age: float
@@ -79,6 +78,7 @@ def new_token(random_bytes: RandomBytes, size: int) -> str:
 def secrets_tuple(
     value: bytes | str | Sequence[bytes | str] | None, random_bytes: RandomBytes
 ) -> tuple[bytes, ...]:
+    """The state secrets as bytes, first one signing (a random one when none is given)."""
     if value is None:
         return (random_bytes(32),)
     items = [value] if isinstance(value, (bytes, str)) else list(value)
@@ -215,6 +215,7 @@ class ToolCore:
 
 
 def storage_failure(exc: Exception) -> StorageUnavailableError:
+    """The typed error for an adapter's own exception (never shown raw to the host)."""
     return StorageUnavailableError(
         f"the storage adapter failed with {type(exc).__name__}; the launch was not completed"
     )
