@@ -39,7 +39,7 @@ from credlti.lti import (
     launch_session_cookie_header,
     launch_session_cookie_name,
 )
-from credlti.lti._claims import ROLES
+from credlti.lti._claims import ROLES, parse_claims
 from credlti.lti._launch_effects import SaveLaunchSession
 from credlti.lti._sessions import session_key_ring, storage_key
 from credlti.lti.keys import KeyState, generate_key
@@ -146,6 +146,54 @@ def test_a_reopened_launch_equals_the_validated_one(world: World) -> None:
     assert reopened.claims.roles == launch.claims.roles
     assert reopened.claims.context == launch.claims.context
     assert reopened.claims.nrps == launch.claims.nrps
+
+
+def test_claims_with_any_json_text_survive(world: World) -> None:
+    """Lone surrogates, NUL and non-ASCII text (valid in a token's JSON) round-trip."""
+    tool = world.tool()
+    launch = world.launch(tool)
+    odd = "A\ud800 \x00 é 日本 \U0001f600"
+    raw = {**launch.raw, "name": odd, "https://example.com/x": [odd, 2**70, 1.5, None]}
+    changed = attrs.evolve(launch, raw=raw, claims=parse_claims(raw, audience=("c",), roles=None))
+
+    reopened = tool.load_launch(tool.save_launch(changed))
+
+    assert reopened.raw == raw
+    assert reopened.claims.name == odd
+    assert reopened.claims == changed.claims
+
+
+def test_a_store_with_async_methods_works_with_async_tool(world: World) -> None:
+    """AsyncTool awaits a session store's coroutines (an asyncio Redis client, say)."""
+
+    @attrs.define
+    class AsyncStore:
+        inner: MemoryLaunchSessionStore = attrs.field(factory=MemoryLaunchSessionStore)
+
+        async def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
+            await asyncio.sleep(0)
+            self.inner.save(key, data, expires_at=expires_at)
+
+        async def load(self, key: str, *, now: datetime) -> bytes | None:
+            await asyncio.sleep(0)
+            return self.inner.load(key, now=now)
+
+        async def delete(self, key: str) -> bool:
+            await asyncio.sleep(0)
+            return self.inner.delete(key)
+
+    launch = world.launch(world.tool())
+
+    async def main() -> None:
+        tool = world.async_tool(sessions=AsyncStore())
+        handle = await tool.save_launch(launch)
+        assert await tool.load_launch(handle) == launch
+        assert await tool.end_launch(handle) is True
+        with pytest.raises(LaunchSessionNotFoundError):
+            await tool.load_launch(handle)
+        await tool.aclose()
+
+    asyncio.run(main())
 
 
 def test_a_reopened_launch_can_be_saved_again(world: World) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import re
 from collections.abc import Generator, Mapping, Sequence
@@ -167,7 +168,9 @@ def save_flow(
         "payload": dict(launch.raw),
     }
     key = storage_key(handle)
-    data = ring.encrypt_json(document, _aad(key), nonce=nonce)
+    # ASCII JSON: claims may hold lone surrogates (valid JSON escapes), which UTF-8 cannot.
+    text = json.dumps(document, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+    data = ring.encrypt(text.encode("ascii"), _aad(key), nonce=nonce)
     yield SaveLaunchSession(key=key, data=data, expires_at=expires_at)
     return handle
 
