@@ -182,6 +182,7 @@ class Tool(_Facade, Generic[R, D]):
         redirect = tool.handle_login(request.values, "https://tool.example/launch")
         # ... 302 to redirect.url, set the cookie redirect.set_cookie_header()
         launch = tool.handle_callback(request.form, request.cookies.get(...))
+        handle = tool.save_launch(launch)  # later, on any worker: tool.load_launch(handle)
     """
 
     #: False: services come as sync clients (``tool.grades(launch)``, ``tool.roster(launch)``).
