@@ -5,17 +5,23 @@ Routes:
 - ``GET|POST /login``: the OIDC login initiation (Sec §5.1.1.1). Answers with a 302
   to the platform and a ``Set-Cookie`` that binds the login to this browser.
 - ``POST /launch``: the platform's form POST (Sec §5.1.1.3). Validates the launch,
-  keeps it under its ``launch_id``, deletes the one-time state cookie and sends the
-  browser on to the signed ``target_link_uri`` (Core §5.3.4).
-- ``GET /launch?launch_id=...``: the page itself: user, roles and course.
+  saves it with ``tool.save_launch`` (a launch session any worker can reopen),
+  keeps the session's handle in an ``HttpOnly`` cookie named after the launch,
+  deletes the one-time state cookie and sends the browser on to the signed
+  ``target_link_uri`` (Core §5.3.4).
+- ``GET /launch?launch_id=...``: the page itself: user, roles and course. The
+  ``launch_id`` in the URL only says *which* cookie to read; the handle in that
+  cookie is what reopens the launch (``tool.load_launch``), so a copied URL is
+  useless in another browser.
 
 Every :class:`~credlti.CredltiError` becomes its ``http_status`` with a short,
 safe page; the details go to the log, never the token.
 
 Run ``python examples/flask_tool.py`` to see one launch go through against a
 simulated platform (no LMS, no network). For a real platform, build the ``Tool``
-with your own storage and ``state_secret`` and serve ``create_app(tool)`` with any
-WSGI server over HTTPS.
+with your own storage, a shared launch-session store (``sessions=``) and
+``state_secret``, and serve ``create_app(tool)`` with any WSGI server over HTTPS:
+every worker can then reopen every launch.
 """
 
 from __future__ import annotations
@@ -23,8 +29,6 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-import threading
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -32,12 +36,22 @@ from flask import Flask, abort, redirect, request
 from werkzeug.wrappers import Response
 
 from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import LaunchContext, Tool, clear_state_cookie_header, state_cookie_name
+from credlti.lti import (
+    LaunchContext,
+    Tool,
+    clear_state_cookie_header,
+    launch_session_cookie_header,
+    launch_session_cookie_name,
+    state_cookie_name,
+)
 
 log = logging.getLogger("credlti.examples.flask")
 
 #: The launch URL registered with the platform (the OIDC ``redirect_uri``).
 DEFAULT_LAUNCH_URL = "https://tool.example.com/launch"
+
+#: Seconds a launch stays usable for follow-up requests (the session's ttl and cookie age).
+LAUNCH_TTL = 3600
 
 #: What users see for each family of errors; the precise reason goes to the log.
 SAFE_MESSAGES = {
@@ -53,30 +67,6 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = "&".join(q for q in (parts.query, urlencode(params)) if q)
     return urlunsplit(parts._replace(query=query))
-
-
-class LaunchStore:
-    """Validated launches by ``launch_id``: one per tab, never "the" session's launch.
-
-    A real tool keeps this in its own session store (Redis, SQL...). This one is a
-    small bounded dict, safe across threads.
-    """
-
-    def __init__(self, limit: int = 1000) -> None:
-        self._items: OrderedDict[str, LaunchContext[Any, Any]] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def put(self, launch: LaunchContext[Any, Any]) -> str:
-        with self._lock:
-            self._items[launch.launch_id] = launch
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-        return launch.launch_id
-
-    def get(self, launch_id: str) -> LaunchContext[Any, Any] | None:
-        with self._lock:
-            return self._items.get(launch_id)
 
 
 def render_launch(launch: LaunchContext[Any, Any]) -> str:
@@ -109,7 +99,6 @@ def create_app(tool: Tool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_URL) ->
         launch_url: This tool's launch URL exactly as registered with the platform.
     """
     app = Flask("credlti_flask_example")
-    launches = LaunchStore()
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Response:
@@ -125,18 +114,34 @@ def create_app(tool: Tool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_URL) ->
         # Each login has its own cookie, named after its state: tabs don't collide.
         state = request.form.get("state", "")
         launch = tool.handle_callback(request.form, request.cookies.get(state_cookie_name(state)))
-        launch_id = launches.put(launch)
+        # Keep the launch for the next requests, on whichever worker they land.
+        handle = tool.save_launch(launch, ttl=LAUNCH_TTL)
+        launch_id = launch.launch_id  # not a secret: it only names this launch's cookie
         # Go on to the *signed* target_link_uri, never the unsigned login parameter.
         response = redirect(with_query(launch.claims.target_link_uri, launch_id=launch_id), 303)
         response.headers.add("Set-Cookie", clear_state_cookie_header(state))  # single use
+        # The handle is a bearer secret: an HttpOnly cookie, never the URL.
+        response.headers.add(
+            "Set-Cookie",
+            launch_session_cookie_header(handle, launch_id=launch_id, max_age=LAUNCH_TTL),
+        )
         return response
 
     @app.get("/launch")
     def show_launch() -> str:
-        launch = launches.get(request.args.get("launch_id", ""))
-        if launch is None:
+        return render_launch(current_launch())
+
+    def current_launch() -> LaunchContext[Any, Any]:
+        """Reopen the launch named in the URL from this browser's cookie (404 if none)."""
+        try:
+            cookie = launch_session_cookie_name(request.args.get("launch_id", ""))
+        except ValueError:
             abort(404)
-        return render_launch(launch)
+        handle = request.cookies.get(cookie)
+        if not handle:
+            abort(404)
+        # LaunchSessionNotFoundError (expired, ended, altered) is a CredltiError: 401 below.
+        return tool.load_launch(handle)
 
     @app.errorhandler(CredltiError)
     def launch_failed(error: CredltiError) -> tuple[str, int]:

@@ -7,15 +7,17 @@ Routes:
 
 - ``GET|POST /login``: the OIDC login initiation (Sec §5.1.1.1): a 302 to the
   platform plus a ``Set-Cookie`` binding the login to this browser.
-- ``POST /launch``: the platform's form POST (Sec §5.1.1.3): validate, keep the launch
-  under its ``launch_id``, delete the state cookie, go on to the signed
-  ``target_link_uri`` (Core §5.3.4).
-- ``GET /launch?launch_id=...``: the page: user, roles and course.
+- ``POST /launch``: the platform's form POST (Sec §5.1.1.3): validate, save the launch
+  (``tool.save_launch``) and keep its handle in an ``HttpOnly`` cookie named after
+  the launch, delete the state cookie, go on to the signed ``target_link_uri``
+  (Core §5.3.4).
+- ``GET /launch?launch_id=...``: the page: user, roles and course, reopened from the
+  cookie's handle (``tool.load_launch``); the ``launch_id`` only names the cookie.
 
 Run ``python examples/starlette_tool.py`` to see one launch go through against a
-simulated platform. For a real platform, build the ``AsyncTool`` with your storage
-and ``state_secret`` and serve ``create_app(tool)`` with any ASGI server (uvicorn,
-hypercorn) over HTTPS.
+simulated platform. For a real platform, build the ``AsyncTool`` with your storage,
+a shared launch-session store (``sessions=``) and ``state_secret``, and serve
+``create_app(tool)`` with any ASGI server (uvicorn, hypercorn) over HTTPS.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import contextlib
 import html
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -36,12 +37,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import AsyncTool, LaunchContext, clear_state_cookie_header, state_cookie_name
+from credlti.lti import (
+    AsyncTool,
+    LaunchContext,
+    clear_state_cookie_header,
+    launch_session_cookie_header,
+    launch_session_cookie_name,
+    state_cookie_name,
+)
 
 log = logging.getLogger("credlti.examples.starlette")
 
 #: The launch URL registered with the platform (the OIDC ``redirect_uri``).
 DEFAULT_LAUNCH_URL = "https://tool.example.com/launch"
+
+#: Seconds a launch stays usable for follow-up requests (the session's ttl and cookie age).
+LAUNCH_TTL = 3600
 
 #: What users see for each family of errors; the precise reason goes to the log.
 SAFE_MESSAGES = {
@@ -57,27 +68,6 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = "&".join(q for q in (parts.query, urlencode(params)) if q)
     return urlunsplit(parts._replace(query=query))
-
-
-class LaunchStore:
-    """Validated launches by ``launch_id`` (one per tab); bounded, in memory.
-
-    Everything runs on the event loop, so no lock is needed. A real tool keeps
-    launches in its own session store.
-    """
-
-    def __init__(self, limit: int = 1000) -> None:
-        self._items: OrderedDict[str, LaunchContext[Any, Any]] = OrderedDict()
-        self._limit = limit
-
-    def put(self, launch: LaunchContext[Any, Any]) -> str:
-        self._items[launch.launch_id] = launch
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
-        return launch.launch_id
-
-    def get(self, launch_id: str) -> LaunchContext[Any, Any] | None:
-        return self._items.get(launch_id)
 
 
 def render_launch(launch: LaunchContext[Any, Any]) -> str:
@@ -110,7 +100,6 @@ def create_app(tool: AsyncTool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_UR
             ``platform.async_tool()``).
         launch_url: This tool's launch URL exactly as registered with the platform.
     """
-    launches = LaunchStore()
 
     async def login(request: Request) -> Response:
         # Platforms may start the login by GET or by form POST (Sec §5.1.1.1).
@@ -129,18 +118,34 @@ def create_app(tool: AsyncTool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_UR
         state = posted if isinstance(posted, str) else ""
         cookie = state_cookie_name(state)
         launch = await tool.handle_callback(form, request.cookies.get(cookie))
-        launch_id = launches.put(launch)
+        # Keep the launch for the next requests, on whichever worker they land.
+        handle = await tool.save_launch(launch, ttl=LAUNCH_TTL)
+        launch_id = launch.launch_id  # not a secret: it only names this launch's cookie
         # Go on to the *signed* target_link_uri, never the unsigned login parameter.
         target = with_query(launch.claims.target_link_uri, launch_id=launch_id)
         response = RedirectResponse(target, status_code=303)
         response.headers.append("set-cookie", clear_state_cookie_header(state))  # single use
+        # The handle is a bearer secret: an HttpOnly cookie, never the URL.
+        response.headers.append(
+            "set-cookie",
+            launch_session_cookie_header(handle, launch_id=launch_id, max_age=LAUNCH_TTL),
+        )
         return response
 
-    async def show_launch(request: Request) -> Response:
-        launch = launches.get(request.query_params.get("launch_id", ""))
-        if launch is None:
+    async def current_launch(request: Request) -> LaunchContext[Any, Any]:
+        """Reopen the launch named in the URL from this browser's cookie (404 if none)."""
+        try:
+            cookie = launch_session_cookie_name(request.query_params.get("launch_id", ""))
+        except ValueError:
+            raise HTTPException(404) from None
+        handle = request.cookies.get(cookie)
+        if not handle:
             raise HTTPException(404)
-        return HTMLResponse(render_launch(launch))
+        # LaunchSessionNotFoundError (expired, ended, altered) is a CredltiError: 401 below.
+        return await tool.load_launch(handle)
+
+    async def show_launch(request: Request) -> Response:
+        return HTMLResponse(render_launch(await current_launch(request)))
 
     async def launch_failed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CredltiError)

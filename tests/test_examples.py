@@ -21,7 +21,8 @@ import attrs
 import pytest
 from starlette.testclient import TestClient
 
-from credlti.lti import state_cookie_name
+from credlti.adapters.memory import MemoryLaunchSessionStore, MemoryLaunchStorage
+from credlti.lti import launch_session_cookie_name, state_cookie_name
 from credlti.testing import LEARNER, BadLaunch, SimulatedPlatform
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -55,14 +56,18 @@ class Reply:
 class FlaskDriver:
     """Talks to ``examples/flask_tool.py`` through Flask's test client."""
 
-    def __init__(self, platform: SimulatedPlatform) -> None:
+    def __init__(self, platform: SimulatedPlatform, **tool_options: Any) -> None:
         self.module = _load("flask_tool")
-        self.app = self.module.create_app(platform.tool())
+        self.app = self.module.create_app(platform.tool(**tool_options))
         self.client = self.app.test_client()
 
     def fresh(self) -> None:
         """Forget every cookie (a browser that blocks third-party cookies)."""
         self.client = self.app.test_client()
+
+    def set_cookie(self, name: str, value: str) -> None:
+        """Put a cookie in the browser (as another tab or a forger would)."""
+        self.client.set_cookie(name, value, domain="tool.example.com")
 
     def _reply(self, response: Any) -> Reply:
         return Reply(
@@ -85,14 +90,17 @@ class FlaskDriver:
 class StarletteDriver:
     """Talks to ``examples/starlette_tool.py`` through Starlette's TestClient."""
 
-    def __init__(self, platform: SimulatedPlatform) -> None:
+    def __init__(self, platform: SimulatedPlatform, **tool_options: Any) -> None:
         self.module = _load("starlette_tool")
-        self.app = self.module.create_app(platform.async_tool())
+        self.app = self.module.create_app(platform.async_tool(**tool_options))
         self.client = TestClient(self.app, base_url=BASE, follow_redirects=False)
         self.client.__enter__()  # run the lifespan, as a server would
 
     def fresh(self) -> None:
         self.client.cookies.clear()
+
+    def set_cookie(self, name: str, value: str) -> None:
+        self.client.cookies.set(name, value, domain="tool.example.com")
 
     def _reply(self, response: Any) -> Reply:
         return Reply(
@@ -189,9 +197,11 @@ def test_launch_redirects_to_signed_target_and_clears_state_cookie(
     assert posted.location is not None
     assert posted.location.startswith(f"{target}&launch_id=")
     state = platform.authorize(login.location)["state"]
-    (cleared,) = posted.set_cookies
+    cleared, kept = posted.set_cookies
     assert cleared.startswith(f"{state_cookie_name(state)}=;")
     assert "Max-Age=0" in cleared
+    launch_id = parse_qs(urlsplit(posted.location).query)["launch_id"][0]
+    assert kept.startswith(f"{launch_session_cookie_name(launch_id)}=")
     page = tool_app.get(_path(posted.location))
     assert "context:Learner" in page.text
     assert "Instructor</dt><dd>no" in page.text
@@ -211,6 +221,98 @@ def test_two_tabs_launch_independently(tool_app: Driver, platform: SimulatedPlat
 
 def test_unknown_launch_id_is_404(tool_app: Driver) -> None:
     assert tool_app.get("/launch", {"launch_id": "nope"}).status == 404
+    assert tool_app.get("/launch", {"launch_id": "a;b=c"}).status == 404
+    assert tool_app.get("/launch").status == 404
+
+
+# ----------------------------------------------------------------------------- launch sessions
+
+
+def _session_cookie(posted: Reply) -> tuple[str, str, list[str]]:
+    """The launch-session cookie the launch set: (name, handle, attributes)."""
+    (cookie,) = [c for c in posted.set_cookies if c.startswith("credlti-launch")]
+    pair, *attributes = cookie.split("; ")
+    name, _, handle = pair.partition("=")
+    return name, handle, attributes
+
+
+def test_the_handle_lives_in_an_http_only_cookie_never_the_url(
+    tool_app: Driver, platform: SimulatedPlatform
+) -> None:
+    """The launch URL names the launch; only the HttpOnly cookie can reopen it."""
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    posted = tool_app.post("/launch", platform.launch(login.location))
+    assert posted.location is not None
+
+    name, handle, attributes = _session_cookie(posted)
+
+    assert len(handle) == 43
+    assert handle not in posted.location
+    launch_id = parse_qs(urlsplit(posted.location).query)["launch_id"][0]
+    assert name == launch_session_cookie_name(launch_id)
+    for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/"):
+        assert attribute in attributes
+    assert "Max-Age=3600" in attributes
+    page = tool_app.get(_path(posted.location))
+    assert "Ada Lovelace" in page.text
+    # The same URL in another browser (no cookie) shows nothing.
+    tool_app.fresh()
+    assert tool_app.get(_path(posted.location)).status == 404
+
+
+def test_an_altered_or_expired_session_cookie_is_401(
+    tool_app: Driver, platform: SimulatedPlatform
+) -> None:
+    """A forged handle, or a launch past its ttl, answers 401 launch_session_not_found."""
+    login = _login(tool_app, platform)
+    assert login.location is not None
+    posted = tool_app.post("/launch", platform.launch(login.location))
+    assert posted.location is not None
+    name, handle, _ = _session_cookie(posted)
+    forged = ("B" if handle[0] == "A" else "A") + handle[1:]
+
+    tool_app.set_cookie(name, forged)
+    reply = tool_app.get(_path(posted.location))
+    assert reply.status == 401
+    assert "launch_session_not_found" in reply.text
+    platform.clock.advance(3600)
+    tool_app.set_cookie(name, handle)
+    reply = tool_app.get(_path(posted.location))
+    assert reply.status == 401
+    assert "launch_session_not_found" in reply.text
+
+
+@pytest.mark.parametrize("kind", ["flask", "starlette"])
+def test_a_launch_validated_by_one_worker_opens_on_another(
+    kind: str, platform: SimulatedPlatform
+) -> None:
+    """Two app instances (two workers) sharing storage, sessions and secret."""
+    storage: MemoryLaunchStorage[Any, Any] = MemoryLaunchStorage()
+    platform.install(storage)
+    shared: dict[str, Any] = {
+        "storage": storage,
+        "sessions": MemoryLaunchSessionStore(),
+        "state_secret": b"w" * 32,
+    }
+    make = FlaskDriver if kind == "flask" else StarletteDriver
+    first, second = make(platform, **shared), make(platform, **shared)
+    try:
+        login = _login(first, platform)
+        assert login.location is not None
+        posted = first.post("/launch", platform.launch(login.location))
+        assert posted.location is not None
+        name, handle, _ = _session_cookie(posted)
+
+        second.set_cookie(name, handle)  # the same browser, its next request on worker two
+        page = second.get(_path(posted.location))
+
+        assert page.status == 200, page.text
+        assert "Ada Lovelace (user-1)" in page.text
+        assert "Introduction to Computing" in page.text
+    finally:
+        first.close()
+        second.close()
 
 
 # ----------------------------------------------------------------------------- failures

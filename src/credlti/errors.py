@@ -42,6 +42,7 @@ invalid configuration raises :class:`ConfigurationError`.
     │   │   ├── DeploymentMismatchError
     │   │   ├── Lti1p1SignatureInvalidError   the LTI 1.1 migration claim's signature is wrong
     │   │   └── Lti1p1UnverifiedError         the LTI 1.1 consumer key cannot be verified
+    │   ├── LaunchSessionNotFoundError     (401) a saved launch cannot be reopened
     │   └── KeySetFetchError               (502) also a RemoteServiceError
     ├── RemoteServiceError                 (502) a remote peer failed or misbehaved
     │   ├── ServiceCallFailedError            a service or token endpoint failed or answered badly
@@ -152,6 +153,7 @@ __all__ = [
     "KidNotFoundError",
     "LaunchError",
     "LaunchSecurityError",
+    "LaunchSessionNotFoundError",
     "ListingTooLargeError",
     "Lti1p1SignatureInvalidError",
     "Lti1p1UnverifiedError",
@@ -495,6 +497,22 @@ class DeploymentMismatchError(LaunchSecurityError):
 
     code = "deployment_mismatch"
     default_spec_ref = "Core §4.1.2"
+
+
+class LaunchSessionNotFoundError(LaunchError):
+    """A saved launch cannot be reopened (HTTP 401): the user must launch again.
+
+    Raised by :meth:`~credlti.lti.Tool.load_launch` for every reason a handle does
+    not lead back to a launch: it is malformed or unknown, its session expired or was
+    ended, the stored bytes fail authentication (altered, moved to another key, or
+    sealed under a state secret the tool no longer has), or the registration or
+    deployment has been removed since. ``details["reason"]`` says which
+    (``unknown``, ``expired``, ``unreadable``, ``registration_removed``,
+    ``deployment_removed``); the handle itself never appears.
+    """
+
+    code = "launch_session_not_found"
+    http_status = 401
 
 
 # --------------------------------------------------------------------------- remote

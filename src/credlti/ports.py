@@ -29,6 +29,7 @@ from credlti.credentials.ports import (
 )
 from credlti.lti.ports import (
     Deployable,
+    LaunchSessionStore,
     LaunchStorage,
     Lti1p1Secrets,
     NonceStatus,
@@ -43,6 +44,7 @@ __all__ = [
     "AuditSink",
     "CredentialRepository",
     "Deployable",
+    "LaunchSessionStore",
     "LaunchStorage",
     "Lti1p1Secrets",
     "NonceStatus",

@@ -41,6 +41,15 @@ __all__ = [
 ]
 
 
+# --------------------------------------------------------------------------- credentials vault
+#
+# The vault's ports. A store hands out a *session* per unit of work
+# (``with store.transaction() as tx``): every repository reached through ``tx``
+# commits together or not at all. Rows carry ciphertexts and hashes only; the
+# facade (credlti.credentials.Vault) encrypts and decrypts. A SQL adapter maps each
+# repository to one table and ``get_for_update`` to ``SELECT ... FOR UPDATE``.
+
+
 class CredentialRepository(Protocol):
     """**Protocol:** credential rows inside a unit of work."""
 

@@ -7,6 +7,11 @@ Two calls accept a launch from any platform::
     tool = Tool(storage, state_secret=SECRET)
     redirect = tool.handle_login(params, "https://tool.example/launch")
     launch = tool.handle_callback(form, kept_state)
+
+and two more keep it for later requests on any worker::
+
+    handle = tool.save_launch(launch)   # bind it to the browser, never the URL
+    launch = tool.load_launch(handle)
 """
 
 from credlti._clock import Clock, utc_now
@@ -47,11 +52,19 @@ from credlti.lti._records import (
     state_cookie_name,
 )
 from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
-from credlti.lti._tool import AsyncTool, PolicyOptions, Tool
+from credlti.lti._sessions import (
+    DEFAULT_LAUNCH_TTL,
+    clear_launch_session_cookie_header,
+    launch_session_cookie_header,
+    launch_session_cookie_name,
+)
+from credlti.lti._tool import AsyncTool, Tool
+from credlti.lti._tool_core import PolicyOptions
 
 __all__ = [
     "ASSET_PROCESSOR_SETTINGS_REQUEST",
     "DEEP_LINKING_REQUEST",
+    "DEFAULT_LAUNCH_TTL",
     "DEFAULT_MESSAGE_TYPES",
     "END_ASSESSMENT",
     "EULA_REQUEST",
@@ -86,7 +99,10 @@ __all__ = [
     "Tool",
     "ToolPlatform",
     "VerifiedLti1p1",
+    "clear_launch_session_cookie_header",
     "clear_state_cookie_header",
+    "launch_session_cookie_header",
+    "launch_session_cookie_name",
     "parse_role",
     "parse_roles",
     "state_cookie_name",

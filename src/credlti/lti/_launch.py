@@ -423,4 +423,5 @@ def callback_flow(
         deployment=host_deployment,
         raw=payload,
         lti1p1=lti1p1,
+        validated_at=now,
     )

@@ -11,7 +11,16 @@ import attrs
 
 from credlti.lti._records import Registration
 
-__all__ = ["ConsumeNonce", "GetDeployment", "GetLti1p1Secret", "GetRegistration", "StoreNonce"]
+__all__ = [
+    "ConsumeNonce",
+    "DeleteLaunchSession",
+    "GetDeployment",
+    "GetLti1p1Secret",
+    "GetRegistration",
+    "LoadLaunchSession",
+    "SaveLaunchSession",
+    "StoreNonce",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,3 +67,27 @@ class GetLti1p1Secret:
 
     registration: Registration
     oauth_consumer_key: str
+
+
+@attrs.frozen(kw_only=True)
+class SaveLaunchSession:
+    """Effect: ``sessions.save(key, data, expires_at=...)``."""
+
+    key: str
+    data: bytes = attrs.field(repr=False)
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class LoadLaunchSession:
+    """Effect: ``sessions.load(key, now=...)`` -> the stored bytes or None."""
+
+    key: str
+    now: datetime
+
+
+@attrs.frozen(kw_only=True)
+class DeleteLaunchSession:
+    """Effect: ``sessions.delete(key)`` -> True if an entry was dropped."""
+
+    key: str

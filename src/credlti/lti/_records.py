@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -270,8 +271,10 @@ class LaunchContext(Generic[R, D]):
     """A validated launch: typed claims plus the host's own registration and deployment.
 
     A plain record: it holds no reference to the tool that validated it, so it can
-    be pickled or kept in a session. Ask the tool for what a launch enables:
+    be pickled. Ask the tool for what a launch enables:
     ``tool.grades(launch)``, ``tool.roster(launch)``, ``tool.deep_link_response(launch, items)``.
+    To use it again in a later request (on any worker), save it with
+    ``handle = tool.save_launch(launch)`` and reopen it with ``tool.load_launch(handle)``.
 
     Attributes:
         claims: Every claim parsed into typed records.
@@ -282,6 +285,8 @@ class LaunchContext(Generic[R, D]):
             has ``lti1p1_secrets`` and the ``lti1p1`` claim's signature matched the
             consumer key's 1.1 secret. ``None`` otherwise, even when the claim was
             sent (read it, unverified, at ``claims.lti1p1``).
+        validated_at: When the tool validated the launch (kept when it is saved and
+            reopened); ``None`` for a record built by hand.
     """
 
     claims: LaunchClaims
@@ -289,6 +294,7 @@ class LaunchContext(Generic[R, D]):
     deployment: D
     raw: Mapping[str, Any] = attrs.field(repr=False)
     lti1p1: VerifiedLti1p1 | None = None
+    validated_at: datetime | None = None
 
     @property
     def launch_id(self) -> str:

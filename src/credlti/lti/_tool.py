@@ -7,11 +7,11 @@ they differ only in how an effect is performed (a call or an await). Keep them t
 
 from __future__ import annotations
 
-import base64
 import inspect
 import secrets
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 from typing_extensions import Self, Unpack
@@ -19,22 +19,25 @@ from typing_extensions import Self, Unpack
 from credlti._clock import Clock, utc_now
 from credlti._effects import AsyncLocks, SyncLocks, arun, run
 from credlti._http import HttpRequest, perform_async, perform_sync
-from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
-from credlti.lti._jwks import JwksPolicy
-from credlti.lti._launch import callback_flow
-from credlti.lti._launch_effects import (
-    ConsumeNonce,
-    GetDeployment,
-    GetLti1p1Secret,
-    GetRegistration,
-    StoreNonce,
-)
-from credlti.lti._login import login_flow
-from credlti.lti._platform_keys import KeyCache
-from credlti.lti._policy import LaunchPolicy, MessageType
+from credlti.errors import CredltiError
+from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import LaunchContext, LoginRedirect
-from credlti.lti._state import mac_key
-from credlti.lti.ports import Deployable, Lti1p1Secrets, Registerable, ServiceTokenCache
+from credlti.lti._sessions import DEFAULT_LAUNCH_TTL, end_flow
+from credlti.lti._tool_core import (
+    PolicyOptions,
+    RandomBytes,
+    ToolCore,
+    make_http_client,
+    new_token,
+    storage_failure,
+)
+from credlti.lti.ports import (
+    Deployable,
+    LaunchSessionStore,
+    Lti1p1Secrets,
+    Registerable,
+    ServiceTokenCache,
+)
 
 if TYPE_CHECKING:
     # Deep linking, tool keys, the Advantage services and httpx load on first use:
@@ -53,188 +56,19 @@ if TYPE_CHECKING:
         TokenPolicy,
     )
 
-__all__ = ["AsyncTool", "PolicyOptions", "Tool"]
-
-#: ``n -> n random bytes``: the randomness source of the facades.
-RandomBytes = Callable[[int], bytes]
+__all__ = ["AsyncTool", "Tool"]
 
 R = TypeVar("R", bound=Registerable)
 D = TypeVar("D", bound=Deployable)
 T = TypeVar("T")
 
-_USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
-
-
-class PolicyOptions(TypedDict, total=False):
-    """Keyword options of :class:`Tool`, forwarded to :class:`LaunchPolicy`."""
-
-    leeway: float
-    max_token_age: float
-    state_ttl: float
-    message_types: Mapping[str, MessageType] | Sequence[MessageType]
-    allowed_target_link_uris: Sequence[str]
-    trusted_audiences: Sequence[str]
-    enforce_id_limits: bool
-    jwks: JwksPolicy
-    allow_unverified_lti1p1: bool
-
-
-def _token(random_bytes: RandomBytes, size: int) -> str:
-    """A URL-safe text token of *size* random bytes (as ``secrets.token_urlsafe``)."""
-    return base64.urlsafe_b64encode(random_bytes(size)).rstrip(b"=").decode("ascii")
-
-
-def _secrets_tuple(
-    value: bytes | str | Sequence[bytes | str] | None, random_bytes: RandomBytes
-) -> tuple[bytes, ...]:
-    if value is None:
-        return (random_bytes(32),)
-    items = [value] if isinstance(value, (bytes, str)) else list(value)
-    out = tuple(v.encode() if isinstance(v, str) else bytes(v) for v in items)
-    if not out or any(len(v) < 32 for v in out):
-        msg = "state_secret must be at least 32 bytes (e.g. secrets.token_bytes(32))"
-        raise ConfigurationError(msg)
-    return out
-
-
-@attrs.define
-class _ToolCore:
-    """Configuration, flow builders and storage calls shared by both facades."""
-
-    storage: Any
-    nonce_store: Any
-    clock: Clock
-    random_bytes: RandomBytes = attrs.field(repr=False)
-    policy: LaunchPolicy
-    state_keys: tuple[bytes, ...] = attrs.field(repr=False)
-    platform_keys: KeyCache = attrs.field(repr=False)
-    signing_keys: SigningKeys | None = attrs.field(repr=False)
-    token_cache: ServiceTokenCache | None = attrs.field(repr=False)
-    token_policy: TokenPolicy | None = attrs.field(repr=False)
-    lti1p1_secrets: Lti1p1Secrets | None = attrs.field(default=None, repr=False)
-
-    @classmethod
-    def build(
-        cls,
-        storage: Any,
-        nonce_store: Any,
-        runtime: tuple[Clock, RandomBytes],
-        state_secret: bytes | str | Sequence[bytes | str] | None,
-        policy: LaunchPolicy | None,
-        options: PolicyOptions,
-        advantage: tuple[SigningKeys | None, ServiceTokenCache | None, TokenPolicy | None],
-        lti1p1_secrets: Lti1p1Secrets | None = None,
-    ) -> _ToolCore:
-        if policy is not None and options:
-            msg = "pass either policy= or individual policy options, not both"
-            raise TypeError(msg)
-        resolved = policy if policy is not None else LaunchPolicy(**options)  # type: ignore[arg-type]
-        clock, random_bytes = runtime
-        secrets_ = _secrets_tuple(state_secret, random_bytes)
-        return cls(
-            storage=storage,
-            nonce_store=nonce_store if nonce_store is not None else storage,
-            clock=clock,
-            random_bytes=random_bytes,
-            policy=resolved,
-            state_keys=tuple(mac_key(secret) for secret in secrets_),
-            platform_keys=KeyCache(resolved.jwks),
-            signing_keys=advantage[0],
-            token_cache=advantage[1],
-            token_policy=advantage[2],
-            lti1p1_secrets=lti1p1_secrets,
-        )
-
-    def login(
-        self, params: Mapping[str, Any], redirect_uri: str
-    ) -> Generator[Any, Any, LoginRedirect]:
-        return login_flow(
-            params,
-            redirect_uri,
-            policy=self.policy,
-            now=self.clock(),
-            state=_token(self.random_bytes, 32),
-            nonce=_token(self.random_bytes, 32),
-            state_key=self.state_keys[0],
-        )
-
-    def callback(
-        self, params: Mapping[str, Any], state: str | None
-    ) -> Generator[Any, Any, LaunchContext[Any, Any]]:
-        return callback_flow(
-            params,
-            state,
-            policy=self.policy,
-            now=self.clock(),
-            state_keys=self.state_keys,
-            keys=self.platform_keys,
-            verify_lti1p1=self.lti1p1_secrets is not None,
-        )
-
-    def call_storage(self, effect: Any) -> Any:
-        """Carry out a storage effect (the result may be awaitable, for AsyncTool)."""
-        cls = type(effect)
-        if cls is GetRegistration:
-            return self.storage.get_registration(effect.issuer, effect.client_id)
-        if cls is GetDeployment:
-            return self.storage.get_deployment(effect.registration, effect.deployment_id)
-        if cls is ConsumeNonce:
-            return self.nonce_store.validate_nonce(
-                effect.nonce, effect.registration, now=effect.now
-            )
-        if cls is StoreNonce:
-            return self.nonce_store.store_nonce(
-                effect.nonce, effect.registration, expires_at=effect.expires_at, now=effect.now
-            )
-        if cls is GetLti1p1Secret and self.lti1p1_secrets is not None:
-            return self.lti1p1_secrets.get_lti1p1_secret(
-                effect.registration, effect.oauth_consumer_key
-            )
-        msg = f"the LTI facades cannot perform {cls.__name__}"
-        raise TypeError(msg)
-
-    def require_signing_keys(self) -> SigningKeys:
-        if self.signing_keys is None:
-            msg = (
-                "this tool has no signing keys: pass keys= (a ToolKey, KeySet or "
-                "ToolKeyStore, see credlti.lti.keys) to sign deep-linking responses, "
-                "call Advantage services and publish a JWKS"
-            )
-            raise ConfigurationError(msg, spec_ref="Sec §6")
-        return self.signing_keys
-
-
-def _storage_failure(exc: Exception) -> StorageUnavailableError:
-    return StorageUnavailableError(
-        f"the storage adapter failed with {type(exc).__name__}; the launch was not completed"
-    )
-
-
 _MAX_SERVICES = 1024
-H = TypeVar("H", "httpx.Client", "httpx.AsyncClient")
-
-
-def _http_client(
-    given: H | None, asynchronous: bool, core: _ToolCore, owner: str
-) -> tuple[H, bool]:
-    """The facade's HTTP client (a private one with timeouts if none is given) and ownership."""
-    import httpx  # loaded with the first facade, not with the package
-
-    kind: type[H] = httpx.AsyncClient if asynchronous else httpx.Client  # type: ignore[assignment]
-    found: object = given
-    if found is not None and not isinstance(found, kind):
-        twin = "AsyncTool" if owner == "Tool" else "Tool"
-        msg = f"{owner} needs an {kind.__module__}.{kind.__name__}; use {twin} for the other kind"
-        raise TypeError(msg)
-    if given is not None:
-        return given, False
-    return kind(timeout=core.policy.jwks.timeout, headers={"User-Agent": _USER_AGENT}), True
 
 
 class _Facade:
     """Read-only accessors common to both facades."""
 
-    _core: _ToolCore
+    _core: ToolCore
     _service_cache: dict[tuple[Any, ...], Any]
 
     @property
@@ -308,7 +142,7 @@ class _Facade:
             key=signing_key_for(self._core.require_signing_keys(), launch.registration),
             client_id=registration.client_id,
             now=self._core.clock(),
-            nonce=_token(self._core.random_bytes, 24),
+            nonce=new_token(self._core.random_bytes, 24),
             msg=msg,
             log=log,
             errormsg=errormsg,
@@ -343,6 +177,10 @@ class Tool(_Facade, Generic[R, D]):
         token_cache: Where service access tokens are cached (memory by default;
             share one across workers).
         token_policy: Service-token refresh margin, assertion lifetime, timeouts.
+        sessions: Where :meth:`save_launch` keeps launches (any
+            :class:`~credlti.ports.LaunchSessionStore`). Defaults to a
+            :class:`~credlti.adapters.memory.MemoryLaunchSessionStore`, which is per
+            process: with several workers, pass a shared store.
         lti1p1_secrets: The LTI 1.1 shared secrets (any
             :class:`~credlti.ports.Lti1p1Secrets`) of a tool moving from LTI 1.1:
             the ``lti1p1`` migration claim is then verified and the verified 1.1
@@ -355,11 +193,12 @@ class Tool(_Facade, Generic[R, D]):
         redirect = tool.handle_login(request.values, "https://tool.example/launch")
         # ... 302 to redirect.url, set the cookie redirect.set_cookie_header()
         launch = tool.handle_callback(request.form, request.cookies.get(...))
+        handle = tool.save_launch(launch)  # later, on any worker: tool.load_launch(handle)
     """
 
     #: False: services come as sync clients (``tool.grades(launch)``, ``tool.roster(launch)``).
     asynchronous: ClassVar[bool] = False
-    _core: _ToolCore
+    _core: ToolCore
     _services: ServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.Client = attrs.field(repr=False)
@@ -379,10 +218,11 @@ class Tool(_Facade, Generic[R, D]):
         keys: SigningKeys | None = None,
         token_cache: ServiceTokenCache | None = None,
         token_policy: TokenPolicy | None = None,
+        sessions: LaunchSessionStore | None = None,
         lti1p1_secrets: Lti1p1Secrets | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
-        self._core = _ToolCore.build(
+        self._core = ToolCore.build(
             storage,
             nonce_store,
             (clock, random_bytes),
@@ -390,10 +230,11 @@ class Tool(_Facade, Generic[R, D]):
             policy,
             options,
             (keys, token_cache, token_policy),
+            sessions,
             lti1p1_secrets,
         )
         self._services, self._service_cache = None, {}
-        self._http, self._owns_http = _http_client(http_client, False, self._core, "Tool")
+        self._http, self._owns_http = make_http_client(http_client, False, self._core, "Tool")
         self._locks = SyncLocks()
 
     def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
@@ -431,6 +272,39 @@ class Tool(_Facade, Generic[R, D]):
             KeySetFetchError: The platform's keys could not be fetched (502).
         """
         return run(self._core.callback(params, state), self._perform, locks=self._locks)
+
+    def save_launch(
+        self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
+    ) -> str:
+        """Keep *launch* for later requests, on any worker that shares the store.
+
+        What is stored is sealed (encrypted and authenticated under a key derived
+        from ``state_secret``), so give every worker the same secret.
+
+        Args:
+            launch: A launch from :meth:`handle_callback` (or :meth:`load_launch`).
+            ttl: How long it can be reopened (seconds or a timedelta, at most 30 days).
+
+        Returns:
+            An unguessable URL-safe handle (256 random bits). It is a bearer secret:
+            bind it to the browser with :func:`launch_session_cookie_header`, never
+            put it in a URL.
+        """
+        return run(self._core.save_session(launch, ttl), self._perform, locks=self._locks)
+
+    def load_launch(self, handle: str) -> LaunchContext[R, D]:
+        """Reopen a saved launch, with this tool's own registration and deployment objects.
+
+        Raises:
+            LaunchSessionNotFoundError: The handle is malformed, unknown, expired or
+                ended, the stored session was altered, or its registration or
+                deployment was removed (answer 401: launch again).
+        """
+        return run(self._core.load_session(handle), self._perform, locks=self._locks)
+
+    def end_launch(self, handle: str) -> bool:
+        """Forget a saved launch (e.g. at logout); True if it was stored."""
+        return run(end_flow(handle), self._perform, locks=self._locks)
 
     @property
     def services(self) -> ServiceTokenClient:
@@ -519,7 +393,7 @@ class Tool(_Facade, Generic[R, D]):
         except CredltiError:
             raise
         except Exception as exc:
-            raise _storage_failure(exc) from exc
+            raise storage_failure(exc) from exc
 
 
 @attrs.define(init=False)
@@ -533,7 +407,7 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     #: True: services come as async clients (``tool.grades(launch)`` is an async AGS client).
     asynchronous: ClassVar[bool] = True
-    _core: _ToolCore
+    _core: ToolCore
     _services: AsyncServiceTokenClient | None = attrs.field(repr=False)
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.AsyncClient = attrs.field(repr=False)
@@ -553,10 +427,11 @@ class AsyncTool(_Facade, Generic[R, D]):
         keys: SigningKeys | None = None,
         token_cache: ServiceTokenCache | None = None,
         token_policy: TokenPolicy | None = None,
+        sessions: LaunchSessionStore | None = None,
         lti1p1_secrets: Lti1p1Secrets | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
-        self._core = _ToolCore.build(
+        self._core = ToolCore.build(
             storage,
             nonce_store,
             (clock, random_bytes),
@@ -564,10 +439,11 @@ class AsyncTool(_Facade, Generic[R, D]):
             policy,
             options,
             (keys, token_cache, token_policy),
+            sessions,
             lti1p1_secrets,
         )
         self._services, self._service_cache = None, {}
-        self._http, self._owns_http = _http_client(http_client, True, self._core, "AsyncTool")
+        self._http, self._owns_http = make_http_client(http_client, True, self._core, "AsyncTool")
         self._locks = AsyncLocks()
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
@@ -579,6 +455,21 @@ class AsyncTool(_Facade, Generic[R, D]):
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
         return await arun(self._core.callback(params, state), self._perform, locks=self._locks)
+
+    async def save_launch(
+        self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
+    ) -> str:
+        """Async twin of :meth:`Tool.save_launch`."""
+        flow = self._core.save_session(launch, ttl)
+        return await arun(flow, self._perform, locks=self._locks)
+
+    async def load_launch(self, handle: str) -> LaunchContext[R, D]:
+        """Async twin of :meth:`Tool.load_launch`."""
+        return await arun(self._core.load_session(handle), self._perform, locks=self._locks)
+
+    async def end_launch(self, handle: str) -> bool:
+        """Async twin of :meth:`Tool.end_launch`."""
+        return await arun(end_flow(handle), self._perform, locks=self._locks)
 
     @property
     def services(self) -> AsyncServiceTokenClient:
@@ -653,5 +544,5 @@ class AsyncTool(_Facade, Generic[R, D]):
         except CredltiError:
             raise
         except Exception as exc:
-            raise _storage_failure(exc) from exc
+            raise storage_failure(exc) from exc
         return result

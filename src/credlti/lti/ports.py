@@ -1,4 +1,4 @@
-"""The LTI ports: registrations and deployments, nonces, tool keys, service tokens.
+"""The LTI ports: registrations and deployments, nonces, launch sessions, tool keys, tokens.
 
 Small :class:`typing.Protocol` classes that adapters satisfy by shape (see
 :mod:`credlti.ports` for the rules every adapter follows).
@@ -16,6 +16,7 @@ from credlti.lti._toolkey import ToolKey
 
 __all__ = [
     "Deployable",
+    "LaunchSessionStore",
     "LaunchStorage",
     "Lti1p1Secrets",
     "NonceStatus",
@@ -137,13 +138,36 @@ class Lti1p1Secrets(Protocol):
         ...
 
 
-# --------------------------------------------------------------------------- credentials vault
-#
-# The vault's ports. A store hands out a *session* per unit of work
-# (``with store.transaction() as tx``): every repository reached through ``tx``
-# commits together or not at all. Rows carry ciphertexts and hashes only; the
-# facade (credlti.credentials.Vault) encrypts and decrypts. A SQL adapter maps each
-# repository to one table and ``get_for_update`` to ``SELECT ... FOR UPDATE``.
+class LaunchSessionStore(Protocol):
+    """**Protocol:** saved launches, as opaque bytes under a key, until they expire.
+
+    :meth:`~credlti.lti.Tool.save_launch` calls :meth:`save`,
+    :meth:`~credlti.lti.Tool.load_launch` calls :meth:`load` and
+    :meth:`~credlti.lti.Tool.end_launch` calls :meth:`delete`. Keys are 64 lowercase
+    hex characters: a SHA-256 digest of the handle the browser holds, never the
+    handle itself, so whoever reads the store cannot reopen a launch. Values are
+    sealed by the tool (encrypted and authenticated with the storage key bound in):
+    store them byte for byte and never interpret them. A store may drop an entry
+    before it expires (memory pressure); the user then launches again.
+    """
+
+    def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
+        """Store *data* under *key* until *expires_at*, replacing any older value."""
+        ...
+
+    def load(self, key: str, *, now: datetime) -> bytes | None:
+        """The bytes under *key*, or ``None`` if there are none or they expired.
+
+        An entry whose ``expires_at`` is at or before *now* is expired.
+        """
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Drop the entry under *key*; True if one was dropped.
+
+        An expired entry may already be gone (False) or still be there (True).
+        """
+        ...
 
 
 # --------------------------------------------------------------------------- tool keys, tokens

@@ -8,6 +8,7 @@ from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
 from credlti.adapters.memory._lti1p1 import MemoryLti1p1Secrets
+from credlti.adapters.memory._sessions import MemoryLaunchSessionStore
 from credlti.adapters.memory._tokens import MemoryServiceTokenCache
 from credlti.adapters.memory._vault import (
     MemoryAuditSink,
@@ -22,6 +23,7 @@ from credlti.adapters.memory._vault import (
 __all__ = [
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
+    "MemoryLaunchSessionStore",
     "MemoryLaunchStorage",
     "MemoryLti1p1Secrets",
     "MemoryNotifier",
