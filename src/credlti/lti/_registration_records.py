@@ -13,7 +13,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -140,6 +140,10 @@ class ToolMessage:
     extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
+def _message_tuple(value: Iterable[ToolMessage]) -> tuple[ToolMessage, ...]:
+    return tuple(value)
+
+
 def _default_messages() -> tuple[ToolMessage, ...]:
     return (ToolMessage(type="LtiResourceLinkRequest"),)
 
@@ -210,7 +214,7 @@ class ToolSettings:
     )
     description: str | None = None
     messages: tuple[ToolMessage, ...] = attrs.field(
-        factory=_default_messages, converter=tuple, validator=_check_messages
+        factory=_default_messages, converter=_message_tuple, validator=_check_messages
     )
     claims: tuple[str, ...] = attrs.field(
         default=("iss", "sub"), converter=_strings, validator=_check_names("claims")
@@ -233,17 +237,23 @@ class ToolSettings:
     extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
+def _without_query(url: str) -> str:
+    """*url* without its query and fragment (a query may carry the registration token)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
 @attrs.frozen(kw_only=True)
 class RegistrationInitiation:
     """The platform's registration initiation request (LTI-DR §3.3), checked.
 
     Attributes:
-        openid_configuration: The platform's OpenID configuration URL.
+        openid_configuration: The platform's OpenID configuration URL (shown
+            without its query in ``repr``: it may carry the token).
         registration_token: The token to send as ``Bearer`` to the platform, if it
             gave one (never shown in ``repr``).
     """
 
-    openid_configuration: str
+    openid_configuration: str = attrs.field(repr=lambda url: repr(_without_query(url)))
     registration_token: str | None = attrs.field(default=None, repr=False)
 
 
