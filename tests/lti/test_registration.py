@@ -554,6 +554,20 @@ def test_a_deployment_that_cannot_be_stored_removes_the_registration_again() -> 
     assert stored(store) == []
 
 
+class StuckRegistrations(FailingDeployments):
+    def remove_registration(self, issuer: str, client_id: str) -> None:
+        msg = "cannot delete"
+        raise RuntimeError(msg)
+
+
+def test_a_registration_that_cannot_be_removed_again_is_reported() -> None:
+    from credlti.errors import StorageUnavailableError
+
+    with pytest.raises(StorageUnavailableError, match="remove it by hand") as caught:
+        register(platform_for("moodle"), StuckRegistrations())
+    assert caught.value.details["client_id"] == "kGrAv1uxP3Xbxqy"
+
+
 def test_storage_library_errors_become_typed_errors() -> None:
     with pytest.raises(CredltiError, match="OSError"):
         register(platform_for("moodle"), BrokenStorage())
@@ -700,3 +714,17 @@ def test_registration_is_loaded_on_first_use_only() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_launch_storages_are_registration_sinks() -> None:
+    """Checked by mypy: both launch storages satisfy the RegistrationSink port."""
+    from credlti.lti.ports import RegistrationSink
+
+    memory: RegistrationSink = storage()
+    engine = create_engine("sqlite://")
+    try:
+        sql: RegistrationSink = SqlLaunchStorage(engine)
+        assert memory is not None
+        assert sql is not None
+    finally:
+        engine.dispose()

@@ -164,3 +164,29 @@ def test_register_with_any_answer_raises_typed_errors_and_never_half_stores(
             return
     reg = result.registration
     assert store.get_registration(reg.issuer, reg.client_id) == reg
+
+
+@RELAXED
+@given(
+    st.dictionaries(
+        st.sampled_from(["openid_configuration", "registration_token"]), param_values, max_size=2
+    )
+)
+def test_register_with_hostile_params_sends_nothing_unless_the_initiation_is_sound(
+    params: dict[str, Any],
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(404)
+
+    with httpx.Client(transport=httpx.MockTransport(record)) as client:
+        registrar = DynamicRegistration(SETTINGS, MemoryLaunchStorage(), http_client=client)
+        try:
+            registrar.register(params)
+        except InvalidRegistrationRequestError:
+            assert sent == []
+        except PlatformConfigurationError:
+            assert [r.method for r in sent] == ["GET"]
+            assert str(sent[0].url).startswith("https://")
