@@ -675,9 +675,23 @@ def test_settings_check_themselves() -> None:
         {"messages": ()},
         {"scopes": ("has space",)},
         {"custom_parameters": {"a": 1}},
+        {"description": 7},
+        {"extensions": {"x": object()}},
+        {"extensions": {"x": float("nan")}},
     ):
         with pytest.raises(ConfigurationError):
             ToolSettings(**{**base, **change})
+
+
+def test_messages_check_themselves() -> None:
+    for bad in (
+        {"label": ""},
+        {"icon_uri": "http://tool.example/i.png"},
+        {"placements": ("two words",)},
+        {"extensions": {"k": {1, 2}}},
+    ):
+        with pytest.raises(ConfigurationError):
+            ToolMessage(type="LtiResourceLinkRequest", **bad)
 
 
 def test_facade_refuses_bad_limits_and_settings() -> None:
@@ -728,3 +742,22 @@ def test_launch_storages_are_registration_sinks() -> None:
         assert sql is not None
     finally:
         engine.dispose()
+
+
+def test_a_hand_built_initiation_record_is_checked_again() -> None:
+    platform = platform_for("canvas")
+    forged = RegistrationInitiation(openid_configuration="https://10.0.0.1/openid-configuration")
+    with (
+        httpx.Client(transport=platform.transport()) as client,
+        pytest.raises(InvalidRegistrationRequestError),
+    ):
+        DynamicRegistration(SETTINGS, storage(), http_client=client).register(forged)
+    assert platform.received == []
+
+
+def test_a_checked_initiation_record_registers() -> None:
+    platform = platform_for("canvas")
+    initiation = read_initiation(params(platform))
+    with httpx.Client(transport=platform.transport()) as client:
+        result = DynamicRegistration(SETTINGS, storage(), http_client=client).register(initiation)
+    assert result.registration.client_id == "10000000000001"

@@ -13,6 +13,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -91,6 +92,22 @@ def _check_names(what: str) -> Any:
     return validate
 
 
+def _optional_text(what: str) -> Any:
+    def validate(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            _text(what, value)
+
+    return validate
+
+
+def _check_json(_inst: object, attr: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    try:
+        json.dumps(dict(value), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = f"{attr.name} must map text keys to JSON values ({type(exc).__name__})"
+        raise ConfigurationError(msg) from None
+
+
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
@@ -126,7 +143,7 @@ class ToolMessage:
     target_link_uri: str | None = attrs.field(
         default=None, validator=_optional_url("message target_link_uri")
     )
-    label: str | None = None
+    label: str | None = attrs.field(default=None, validator=_optional_text("label"))
     icon_uri: str | None = attrs.field(default=None, validator=_optional_url("icon_uri"))
     placements: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=_check_names("placements")
@@ -137,7 +154,9 @@ class ToolMessage:
     roles: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=_check_names("roles")
     )
-    extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    extensions: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_check_json
+    )
 
 
 def _message_tuple(value: Iterable[ToolMessage]) -> tuple[ToolMessage, ...]:
@@ -208,11 +227,11 @@ class ToolSettings:
     redirect_uris: tuple[str, ...] = attrs.field(converter=_strings, validator=_check_redirects)
     jwks_uri: str = attrs.field(validator=_url("jwks_uri"))
     target_link_uri: str = attrs.field(validator=_url("target_link_uri"))
-    domain: str | None = None
+    domain: str | None = attrs.field(default=None, validator=_optional_text("domain"))
     secondary_domains: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=_check_names("secondary_domains")
     )
-    description: str | None = None
+    description: str | None = attrs.field(default=None, validator=_optional_text("description"))
     messages: tuple[ToolMessage, ...] = attrs.field(
         factory=_default_messages, converter=_message_tuple, validator=_check_messages
     )
@@ -233,8 +252,12 @@ class ToolSettings:
         default=(), converter=_strings, validator=_check_names("contacts")
     )
     privacy_level: str | None = attrs.field(default=None, validator=_check_privacy)
-    canvas_tool_id: str | None = None
-    extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    canvas_tool_id: str | None = attrs.field(
+        default=None, validator=_optional_text("canvas_tool_id")
+    )
+    extensions: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_check_json
+    )
 
 
 def _without_query(url: str) -> str:

@@ -157,8 +157,13 @@ class _Registrar:
         initiation: RegistrationInitiation | Mapping[str, Any],
         settings: ToolSettings | None,
     ) -> Flow[RegistrationResult]:
-        if not isinstance(initiation, RegistrationInitiation):
-            initiation = parse_initiation(initiation, allow_loopback=self._allow_loopback)
+        if isinstance(initiation, RegistrationInitiation):
+            # Checked again: a record may have been built from form fields by hand.
+            initiation = {
+                "openid_configuration": initiation.openid_configuration,
+                "registration_token": initiation.registration_token,
+            }
+        initiation = parse_initiation(initiation, allow_loopback=self._allow_loopback)
         chosen = self._settings if settings is None else settings
         return registration_flow(
             initiation, chosen, limits=self._limits, allow_loopback=self._allow_loopback
