@@ -15,12 +15,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# The test suite runs against a real Redis (tests/redis_server.py starts a private
+# redis-server): install Debian's package when it is missing and we may (root).
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "==> installing redis-server"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 stamp=".venv/.credlti-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing credlti and its development tools into .venv"
   .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install --quiet -e ".[sql,postgres]" --group dev 2>&1 \
+  .venv/bin/python -m pip install --quiet -e ".[sql,postgres,redis]" --group dev 2>&1 \
     | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import credlti' # fail loudly if the install did not work
   echo "$want" > "$stamp"

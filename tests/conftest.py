@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from credlti.testing import FrozenClock, SimulatedPlatform
 from tests.pg_server import temporary_postgres
+from tests.redis_server import RedisMissingError, temporary_redis
 
 
 @pytest.fixture(name="platform")
@@ -27,3 +31,29 @@ def _postgres_url() -> Iterator[str]:
     """A real PostgreSQL server for this test session (started on first use)."""
     with temporary_postgres() as url:
         yield url
+
+
+@pytest.fixture(name="redis_url", scope="session")
+def _redis_url() -> Iterator[str]:
+    """A real Redis server for this test session (started on first use).
+
+    Without ``redis-server`` the tests that need it fail in CI (``CI=true``) and are
+    skipped elsewhere, with a message saying how to install it.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(temporary_redis())
+        except RedisMissingError as exc:
+            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+                raise
+            pytest.skip(str(exc))
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _redis_url_for_docs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/redis.md runs against the test Redis: its blocks read ``REDIS_URL``."""
+    callspec = getattr(request.node, "callspec", None)
+    path = callspec.params.get("path") if callspec is not None else None
+    if isinstance(path, Path) and path.name == "redis.md":
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))

@@ -178,3 +178,100 @@ def test_db_errors_go_to_the_given_stream() -> None:
     assert main(["db", "status", "--url", "nosuchdialect://x"], out) == 2
 
     assert out.getvalue().startswith("error: unknown database dialect")
+
+
+# --------------------------------------------------------------------------- nonces sweep
+
+
+def _nonce_database(url: str) -> None:
+    """Two long-expired nonces (one used) and one live one, at schema version current."""
+    from datetime import datetime, timedelta, timezone
+
+    from credlti.adapters.sql import SqlLaunchStorage, create_engine, upgrade
+    from credlti.lti import Registration
+
+    past = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    record = Registration(
+        issuer="https://lms.example.edu",
+        client_id="client-1",
+        auth_endpoint="https://lms.example.edu/auth",
+        jwks_uri="https://lms.example.edu/jwks",
+    )
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        storage = SqlLaunchStorage(engine)
+        storage.add_registration(record)
+        for nonce in ("old-1", "old-2"):
+            storage.store_nonce(nonce, record, expires_at=past + timedelta(minutes=5), now=past)
+        storage.validate_nonce("old-1", record, now=past)
+        future = datetime.now(timezone.utc) + timedelta(days=1)
+        storage.store_nonce("live", record, expires_at=future, now=past)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_nonces_sweep_deletes_expired_nonces(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`credlti nonces sweep` deletes expired nonces (used or not), keeps live ones."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'n.db'}"
+    else:
+        import sqlalchemy as sa
+
+        server = request.getfixturevalue("postgres_url")
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql('DROP DATABASE IF EXISTS "credlti_cli_sweep" WITH (FORCE)')
+            conn.exec_driver_sql('CREATE DATABASE "credlti_cli_sweep"')
+        admin.dispose()
+        url = server.rsplit("/", 1)[0] + "/credlti_cli_sweep"
+    _nonce_database(url)
+    out = io.StringIO()
+
+    assert main(["nonces", "sweep", "--url", url], out) == 0
+    assert out.getvalue() == "swept 2 expired nonces\n"
+
+    out = io.StringIO()
+    assert main(["nonces", "sweep", "--url", url, "--json"], out) == 0
+    assert json.loads(out.getvalue()) == {"swept": 0}
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("nosuchdialect://x", 2, "unknown database dialect or driver 'nosuchdialect'"),
+        ("postgresql+pg8000://app:hunter2@127.0.0.1/app", 2, "the database driver for"),
+        ("sqlite:////nonexistent-credlti-dir/x.db", 1, "cannot connect to the database"),
+        ("sqlite://", 1, "the database has no credlti tables yet; run credlti db upgrade"),
+    ],
+    ids=["unknown-dialect", "missing-driver", "no-dir", "not-upgraded"],
+)
+def test_nonces_sweep_errors_are_one_line(url: str, status: int, message: str) -> None:
+    """`python -m credlti nonces sweep` failures: one line, the `credlti db` exit statuses."""
+    result = _run("-m", "credlti", "nonces", "sweep", "--url", url)
+
+    assert result.returncode == status
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: " + message)
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+def test_nonces_sweep_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """A database upgraded by a newer credlti: exit 3; --json reports the error as JSON."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    _nonce_database(url)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        conn.execute("UPDATE credlti_schema_version SET version = 99")
+    out = io.StringIO()
+
+    assert main(["nonces", "sweep", "--url", url, "--json"], out) == 3
+
+    report = json.loads(out.getvalue())
+    assert report["exit_status"] == 3
+    assert "schema is at version 99" in report["error"]

@@ -7,7 +7,8 @@ and prints what it parsed; a replay and a tampered token are rejected. Then the
 credentials vault: a credential is stored encrypted, scrubbed from a log line,
 transferred to another user and purged, with its audit trail.
 
-``credlti db upgrade|status --url URL`` manages the SQL adapter's tables.
+``credlti db upgrade|status --url URL`` manages the SQL adapter's tables;
+``credlti nonces sweep --url URL`` deletes the expired launch nonces now.
 """
 
 from __future__ import annotations
@@ -251,6 +252,70 @@ def _db_command(out: TextIO, action: str, url: str) -> int:
     return 0
 
 
+def nonces_command(
+    out: TextIO, url: str, *, as_json: bool = False, err: TextIO | None = None
+) -> int:
+    """Run ``credlti nonces sweep --url URL``; return the exit status.
+
+    Deletes every launch nonce (used or not) that expired before the current time.
+    Exit statuses as ``credlti db``: 0 done; 1 the database cannot be reached, failed
+    or needs ``credlti db upgrade``; 2 the URL is unusable; 3 the database's schema is
+    newer than this credlti. Every error is one line on *err* (default *out*).
+    """
+    errors = out if err is None else err
+    try:
+        swept = _sweep_nonces(url)
+    except _DbCommandError as exc:
+        message = " ".join(str(exc).split())
+        if as_json:
+            json.dump({"error": message, "exit_status": exc.status}, out)
+            out.write("\n")
+        else:
+            errors.write(f"error: {message}\n")
+        return exc.status
+    if as_json:
+        json.dump({"swept": swept}, out)
+        out.write("\n")
+    else:
+        out.write(f"swept {swept} expired nonce{'' if swept == 1 else 's'}\n")
+    return 0
+
+
+def _sweep_nonces(url: str) -> int:
+    try:
+        from credlti.adapters import sql
+        from credlti.adapters.sql._migrations import too_new_error
+    except ImportError as exc:  # SQLAlchemy is missing: the message names the extra
+        raise _DbCommandError(str(exc), 2) from exc
+    from credlti._clock import utc_now
+    from credlti.errors import ConfigurationError, StorageError, StorageSchemaTooNewError
+
+    try:
+        engine = sql.create_engine(url)
+    except ConfigurationError as exc:
+        raise _DbCommandError(str(exc), 2) from exc
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"the database URL cannot be used ({type(exc).__name__})"
+        raise _DbCommandError(msg, 2) from exc
+    try:
+        version = sql.current_version(engine)
+        if version >= 1 and version <= sql.SCHEMA_VERSION:
+            return sql.SqlLaunchStorage(engine).sweep_nonces(utc_now())
+    except StorageSchemaTooNewError as exc:
+        raise _DbCommandError(str(exc), 3) from exc
+    except StorageError as exc:
+        raise _DbCommandError(str(exc), 1) from exc
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"unexpected {type(exc).__name__}: {exc}"
+        raise _DbCommandError(msg, 1) from exc
+    finally:
+        engine.dispose()
+    if version > sql.SCHEMA_VERSION:
+        raise _DbCommandError(str(too_new_error(version, sql.SCHEMA_VERSION)), 3)
+    msg = "the database has no credlti tables yet; run credlti db upgrade --url ..."
+    raise _DbCommandError(msg, 1)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``credlti`` command."""
     stream = out if out is not None else sys.stdout
@@ -269,7 +334,25 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     )
     db_parser.add_argument("action", choices=["upgrade", "status"])
     db_parser.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db")
+    nonces_parser = commands.add_parser(
+        "nonces",
+        help="sweep expired launch nonces from credlti's SQL tables",
+        description="Delete every launch nonce that expired before now (used or not). "
+        "The SQL adapter also does this by itself, a bounded batch now and then.",
+        epilog="exit status: 0 done; 1 the database failed, is unreachable or needs "
+        "credlti db upgrade; 2 unusable URL or driver not installed; 3 the database's "
+        "schema is newer than this credlti",
+    )
+    nonces_parser.add_argument("action", choices=["sweep"])
+    nonces_parser.add_argument(
+        "--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db"
+    )
+    nonces_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
+    if args.command == "nonces":
+        return nonces_command(
+            stream, args.url, as_json=args.json, err=stream if out is not None else sys.stderr
+        )
     if args.command == "demo":
         return demo(stream, as_json=args.json)
     if args.command == "db":

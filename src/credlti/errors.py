@@ -39,7 +39,9 @@ invalid configuration raises :class:`ConfigurationError`.
     │   │   ├── NonceNotFoundError
     │   │   ├── NonceReusedError
     │   │   ├── TargetLinkUriMismatchError
-    │   │   └── DeploymentMismatchError
+    │   │   ├── DeploymentMismatchError
+    │   │   ├── Lti1p1SignatureInvalidError   the LTI 1.1 migration claim's signature is wrong
+    │   │   └── Lti1p1UnverifiedError         the LTI 1.1 consumer key cannot be verified
     │   └── KeySetFetchError               (502) also a RemoteServiceError
     ├── RemoteServiceError                 (502) a remote peer failed or misbehaved
     │   ├── ServiceCallFailedError            a service or token endpoint failed or answered badly
@@ -75,6 +77,7 @@ invalid configuration raises :class:`ConfigurationError`.
     ├── StorageError                       (500) a storage adapter failed
     │   ├── StorageUnavailableError           the backend failed or is unreachable
     │   ├── StorageConflictError              a uniqueness or integrity rule was violated
+    │   ├── StorageInvalidIdError          (400) an id that no backend stores the same way
     │   └── StorageSchemaTooNewError          the database's schema is newer than this credlti
     └── CredentialError                    credentials vault errors (see credlti.credentials)
         ├── VaultNotFoundError             (404) abstract; the leaves carry the codes
@@ -159,6 +162,8 @@ __all__ = [
     "LaunchError",
     "LaunchSecurityError",
     "ListingTooLargeError",
+    "Lti1p1SignatureInvalidError",
+    "Lti1p1UnverifiedError",
     "MalformedRegistrationResponseError",
     "MalformedServiceResponseError",
     "MalformedTokenError",
@@ -203,6 +208,7 @@ __all__ = [
     "StateMismatchError",
     "StorageConflictError",
     "StorageError",
+    "StorageInvalidIdError",
     "StorageSchemaTooNewError",
     "StorageUnavailableError",
     "TargetLinkUriMismatchError",
@@ -910,6 +916,18 @@ class StorageConflictError(StorageError):
     http_status = 409
 
 
+class StorageInvalidIdError(StorageError):
+    """A write carried an identifier no backend stores the same way; nothing was changed.
+
+    Empty, longer than the column allows, or holding control characters (NUL...) or
+    lone surrogates. Every adapter refuses such a write with this error, and treats
+    such an id in a lookup as absent. ``details`` holds ``field`` and ``problem``.
+    """
+
+    code = "storage_invalid_id"
+    http_status = 400
+
+
 class StorageSchemaTooNewError(StorageError):
     """The database's schema version is newer than this credlti knows; nothing was changed.
 
@@ -1215,3 +1233,31 @@ class VaultArgumentError(CredentialError, TypeError):
 
     code = "invalid_argument"
     http_status = 400
+
+
+# --------------------------------------------------------------------------- LTI 1.1 migration
+
+
+class Lti1p1SignatureInvalidError(LaunchSecurityError):
+    """The ``lti1p1`` claim's ``oauth_consumer_key_sign`` does not verify.
+
+    The platform named an LTI 1.1 consumer key whose secret you hold, but signed
+    with another secret: it has not proved it is that 1.1 consumer. Never link the
+    launch to that key's accounts. Raised whatever the policy says.
+    """
+
+    code = "lti1p1_signature_invalid"
+    default_spec_ref = "Migration Guide, LTI 1.1 migration claim"
+
+
+class Lti1p1UnverifiedError(LaunchSecurityError):
+    """The ``lti1p1`` claim names a consumer key that cannot be verified.
+
+    Your :class:`~credlti.ports.Lti1p1Secrets` has no secret for the key, or the
+    claim carries no ``oauth_consumer_key_sign``. Set
+    ``LaunchPolicy(allow_unverified_lti1p1=True)`` to accept such launches without a
+    verified LTI 1.1 identity (``launch.lti1p1`` is then ``None``).
+    """
+
+    code = "lti1p1_unverified"
+    default_spec_ref = "Migration Guide, LTI 1.1 migration claim"

@@ -30,6 +30,7 @@ from credlti.credentials.ports import (
 from credlti.lti.ports import (
     Deployable,
     LaunchStorage,
+    Lti1p1Secrets,
     NonceStatus,
     NonceStore,
     Registerable,
@@ -44,6 +45,7 @@ __all__ = [
     "CredentialRepository",
     "Deployable",
     "LaunchStorage",
+    "Lti1p1Secrets",
     "NonceStatus",
     "NonceStore",
     "OAuthClientRegistry",

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credlti.errors import NonceReusedError, RegistrationNotFoundError
+from credlti.errors import NonceReusedError, RegistrationNotFoundError, StorageInvalidIdError
 from credlti.lti import Deployment, Registration, Tool
 from credlti.ports import NonceStatus
 from credlti.testing import SimulatedPlatform
@@ -82,6 +82,18 @@ class LaunchStorageContract:
     def assert_same_host(self, expected: Any, actual: Any) -> None:
         """Demand that *actual* is the host object the seam returned (identity by default)."""
         assert actual is expected
+
+    def count_nonces(self, storage: Any) -> int:
+        """How many nonces the adapter holds (issued or used, not yet removed)."""
+        return len(storage)
+
+    #: Logins a flood test starts; enough for every adapter's amortised sweep to run.
+    flood_logins = 3000
+    #: Expired nonces an adapter may hold between two of its sweeps.
+    flood_slack = 1100
+    #: Whether deployment ids over 255 characters are refused (SQL columns), or left
+    #: to the launch policy (``enforce_id_limits``), as in memory.
+    limits_deployment_ids = True
 
     # ------------------------------------------------------------- registrations
 
@@ -186,7 +198,7 @@ class LaunchStorageContract:
     def _stored(self, storage: Any, nonce: str = "nonce-1", ttl: float = 600) -> Registration:
         record = registration()
         self.add_registration(storage, record)
-        storage.store_nonce(nonce, record, expires_at=T0 + timedelta(seconds=ttl))
+        storage.store_nonce(nonce, record, expires_at=T0 + timedelta(seconds=ttl), now=T0)
         return record
 
     def test_nonce_consumed_once_then_already_used(self, storage: Any) -> None:
@@ -218,7 +230,7 @@ class LaunchStorageContract:
     def test_nonce_after_expiry_is_not_found(self, storage: Any) -> None:
         """An unused nonce past its expiry is NOT_FOUND; just before, it is CONSUMED."""
         record = self._stored(storage, "early", ttl=60)
-        storage.store_nonce("late", record, expires_at=T0 + timedelta(seconds=60))
+        storage.store_nonce("late", record, expires_at=T0 + timedelta(seconds=60), now=T0)
         before = T0 + timedelta(seconds=59)
         after = T0 + timedelta(seconds=61)
         assert storage.validate_nonce("early", record, now=after) is NonceStatus.NOT_FOUND
@@ -234,7 +246,7 @@ class LaunchStorageContract:
     def test_nonces_are_independent(self, storage: Any) -> None:
         """Consuming one nonce leaves the others untouched."""
         record = self._stored(storage, "a")
-        storage.store_nonce("b", record, expires_at=T0 + timedelta(seconds=600))
+        storage.store_nonce("b", record, expires_at=T0 + timedelta(seconds=600), now=T0)
         assert storage.validate_nonce("a", record, now=T0) is NonceStatus.CONSUMED
         assert storage.validate_nonce("b", record, now=T0) is NonceStatus.CONSUMED
         assert storage.validate_nonce("a", record, now=T0) is NonceStatus.ALREADY_USED
@@ -258,7 +270,7 @@ class LaunchStorageContract:
         """Many threads racing over many nonces: each nonce is CONSUMED exactly once."""
         record = self._stored(storage, "n-0")
         for i in range(1, 50):
-            storage.store_nonce(f"n-{i}", record, expires_at=T0 + timedelta(seconds=600))
+            storage.store_nonce(f"n-{i}", record, expires_at=T0 + timedelta(seconds=600), now=T0)
         barrier = threading.Barrier(8)
 
         def consume_all(_: int) -> list[str]:
@@ -272,6 +284,29 @@ class LaunchStorageContract:
         with ThreadPoolExecutor(max_workers=8) as pool:
             won = [n for batch in pool.map(consume_all, range(8)) for n in batch]
         assert sorted(won) == sorted(f"n-{i}" for i in range(50))
+
+    # ------------------------------------------------------------- hostile ids
+
+    @pytest.mark.parametrize(
+        "bad", ["", "nul\x00byte", "lone\ud800surrogate", "x" * 256, "line\nbreak"]
+    )
+    def test_hostile_ids_are_absent_or_refused(self, storage: Any, bad: str) -> None:
+        """Unusable ids: lookups find nothing, writes raise StorageInvalidIdError."""
+        record = self._stored(storage)
+        assert storage.validate_nonce(bad, record, now=T0) is NonceStatus.NOT_FOUND
+        assert storage.get_registration(bad, None) is None
+        assert storage.get_registration(record.issuer, bad) is None
+        with pytest.raises(StorageInvalidIdError):
+            storage.store_nonce(bad, record, expires_at=T0 + timedelta(seconds=60), now=T0)
+        if len(bad) > 255 and not self.limits_deployment_ids:
+            assert storage.validate_nonce("nonce-1", record, now=T0) is NonceStatus.CONSUMED
+            return
+        assert storage.get_deployment(record, bad) is None
+        if bad:  # an empty deployment id is refused by the record itself
+            with pytest.raises(StorageInvalidIdError):
+                self.add_deployment(storage, record, Deployment(deployment_id=bad))
+        assert storage.get_deployment(record, bad) is None
+        assert storage.validate_nonce("nonce-1", record, now=T0) is NonceStatus.CONSUMED
 
     # ------------------------------------------------------------- with a Tool
 
@@ -291,3 +326,24 @@ class LaunchStorageContract:
         # The nonce was consumed in this storage: a replay is refused.
         with pytest.raises(NonceReusedError):
             tool.handle_callback(form, redirect.cookie_value)
+
+    def test_login_flood_keeps_the_nonce_store_bounded(
+        self, storage: Any, platform: SimulatedPlatform
+    ) -> None:
+        """Logins started and never finished: the adapter drops expired nonces by itself.
+
+        The tool's clock moves 1 s per login and a nonce lives 60 s, so about 60 are
+        live at any time; however many logins arrive, the store never holds more than
+        the live ones plus one sweep period of expired ones (no ``sweep_nonces`` call).
+        """
+        self.add_registration(storage, platform.registration)
+        client = httpx.Client(transport=platform.transport)
+        tool: Tool[Any, Any] = Tool(storage, http_client=client, clock=platform.clock, state_ttl=60)
+        highest = 0
+        for i in range(self.flood_logins):
+            tool.handle_login(platform.login_params(), "https://tool.example.com/launch")
+            platform.clock.advance(1)
+            if i % 100 == 99:
+                highest = max(highest, self.count_nonces(storage))
+        assert 0 < highest <= 60 + self.flood_slack
+        assert self.count_nonces(storage) <= 60 + self.flood_slack

@@ -47,6 +47,8 @@ Storage = MemoryLaunchStorage[HostRegistration, HostDeployment]
 class TestMemoryLaunchStorage(LaunchStorageContract):
     """``MemoryLaunchStorage`` satisfies the LaunchStorage contract with host objects."""
 
+    limits_deployment_ids = False
+
     @pytest.fixture
     def storage(self) -> Storage:
         """A fresh memory storage."""
@@ -69,6 +71,8 @@ class TestMemoryLaunchStorage(LaunchStorageContract):
 
 class TestMemoryWithPlainRecords(LaunchStorageContract):
     """The contract also holds when the records themselves are stored (no host types)."""
+
+    limits_deployment_ids = False
 
     @pytest.fixture
     def storage(self) -> MemoryLaunchStorage[Registration, Deployment]:
@@ -165,9 +169,9 @@ def test_sweep_nonces_drops_expired_used_and_unused() -> None:
     """``sweep_nonces(now)`` drops expired nonces (used or not) and keeps live ones."""
     storage: MemoryLaunchStorage[Registration, Deployment] = MemoryLaunchStorage()
     record = registration()
-    storage.store_nonce("old-unused", record, expires_at=T0 + timedelta(seconds=10))
-    storage.store_nonce("old-used", record, expires_at=T0 + timedelta(seconds=10))
-    storage.store_nonce("live", record, expires_at=T0 + timedelta(seconds=100))
+    storage.store_nonce("old-unused", record, expires_at=T0 + timedelta(seconds=10), now=T0)
+    storage.store_nonce("old-used", record, expires_at=T0 + timedelta(seconds=10), now=T0)
+    storage.store_nonce("live", record, expires_at=T0 + timedelta(seconds=100), now=T0)
     assert storage.validate_nonce("old-used", record, now=T0) is NonceStatus.CONSUMED
     assert len(storage) == 3
     assert storage.sweep_nonces(T0 + timedelta(seconds=5)) == 0
@@ -181,11 +185,11 @@ def test_nonces_are_swept_automatically_while_storing() -> None:
     """After 1024 stores, nonces that expired before the latest validation time are dropped."""
     storage: MemoryLaunchStorage[Registration, Deployment] = MemoryLaunchStorage()
     record = registration()
-    storage.store_nonce("expired", record, expires_at=T0 + timedelta(seconds=1))
+    storage.store_nonce("expired", record, expires_at=T0 + timedelta(seconds=1), now=T0)
     later = T0 + timedelta(seconds=10)
     assert storage.validate_nonce("unknown", record, now=later) is NonceStatus.NOT_FOUND
     for i in range(1023):
-        storage.store_nonce(f"n-{i}", record, expires_at=T0 + timedelta(seconds=600))
+        storage.store_nonce(f"n-{i}", record, expires_at=T0 + timedelta(seconds=600), now=T0)
     assert len(storage) == 1023
     assert storage.validate_nonce("n-0", record, now=later) is NonceStatus.CONSUMED
 

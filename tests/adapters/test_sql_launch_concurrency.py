@@ -34,7 +34,9 @@ def _prepare(url: str) -> None:
         storage = SqlLaunchStorage(engine)
         storage.add_registration(REGISTRATION)
         for nonce in NONCES:
-            storage.store_nonce(nonce, REGISTRATION, expires_at=NOW + timedelta(minutes=10))
+            storage.store_nonce(
+                nonce, REGISTRATION, expires_at=NOW + timedelta(minutes=10), now=NOW
+            )
     finally:
         engine.dispose()
 

@@ -70,8 +70,19 @@ def _assert_complete_schema(engine: Engine) -> None:
     assert set(metadata.tables) <= set(inspector.get_table_names())
     for table in metadata.sorted_tables:
         expected = {index.name for index in table.indexes}
-        assert expected <= {index["name"] for index in inspector.get_indexes(table.name)}
+        assert expected <= _index_names(engine, table.name)
     assert _version_rows(engine) == [(1, SCHEMA_VERSION)]
+
+
+def _index_names(engine: Engine, table: str) -> set[str]:
+    """The table's index names from the catalog (SQLAlchemy skips expression indexes)."""
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = :t"
+    )
+    with engine.connect() as conn:
+        return {str(name) for name in conn.execute(sa.text(query), {"t": table}).scalars()}
 
 
 def _at_version_1_with_rows(engine: Engine) -> None:
@@ -313,3 +324,49 @@ def test_four_processes_upgrade_at_once(
     if start == 1:
         storage = SqlLaunchStorage(engine)
         assert storage.get_registration(REGISTRATION.issuer, None) == REGISTRATION
+
+
+# --------------------------------------------------------------------------- version 4
+
+
+def test_upgrade_from_3_keeps_every_row_and_adds_the_listing_index(engine: Engine) -> None:
+    """Version 3 -> 4 adds the (owner_id, lower(name), id) index; every row stays."""
+    from credlti.adapters.sql import SqlAuditSink, SqlVaultStore
+    from credlti.credentials import EncryptionKey, KeyRing, Vault, VaultUser
+
+    assert upgrade(engine, target=3) == 3
+    with engine.begin() as conn:  # a version-3 database never had the index
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_credlti_credentials_owner_lower_name")
+    keyring = KeyRing([EncryptionKey(id="k", material=bytes(32))])
+    vault = Vault(store=SqlVaultStore(engine), keyring=keyring, audit=SqlAuditSink(engine))
+    ids = [
+        vault.create_credential(
+            {"name": name, "schema": "raw", "owner_id": "u", "body": {"n": name}}
+        ).id
+        for name in ("b", "A", "c")
+    ]
+    tables = sorted(set(metadata.tables) - {"credlti_schema_version"})
+
+    def dump() -> dict[str, list[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            return {
+                t: sorted(tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t}")))  # noqa: S608
+                for t in tables
+            }
+
+    before = dump()
+    assert "ix_credlti_credentials_owner_lower_name" not in _index_names(
+        engine, "credlti_credentials"
+    )
+
+    assert apply_migrations(engine, MIGRATIONS) == (3, 4)
+
+    assert dump() == before
+    assert "ix_credlti_credentials_owner_lower_name" in _index_names(engine, "credlti_credentials")
+    _assert_complete_schema(engine)
+    assert [c.id for c in vault.list_credentials(VaultUser(id="u", email="u@example.org"))] == [
+        ids[1],
+        ids[0],
+        ids[2],
+    ]
+    vault.close()

@@ -77,10 +77,10 @@ def test_duplicate_nonce_is_a_storage_conflict(url: str) -> None:
     storage = SqlLaunchStorage(engine)
     storage.add_registration(REGISTRATION)
     expires = NOW + timedelta(minutes=5)
-    storage.store_nonce("n-1", REGISTRATION, expires_at=expires)
+    storage.store_nonce("n-1", REGISTRATION, expires_at=expires, now=NOW)
 
     with pytest.raises(StorageConflictError) as info:
-        storage.store_nonce("n-1", REGISTRATION, expires_at=expires)
+        storage.store_nonce("n-1", REGISTRATION, expires_at=expires, now=NOW)
 
     assert info.value.code == "storage_conflict"
     assert "n-1" not in str(info.value)
@@ -171,7 +171,9 @@ def test_upgrade_from_version_1_keeps_every_lti_row(url: str) -> None:
             for deployment_id in ("d-1", "d-2"):
                 storage.add_deployment(record, Deployment(deployment_id=deployment_id))
             for i in range(3):
-                storage.store_nonce(f"n-{i}", record, expires_at=NOW + timedelta(minutes=5))
+                storage.store_nonce(
+                    f"n-{i}", record, expires_at=NOW + timedelta(minutes=5), now=NOW
+                )
         storage.validate_nonce("n-0", REGISTRATION, now=NOW)
         before = _dump(engine, LTI_TABLES)
         assert [len(before[t]) for t in LTI_TABLES] == [2, 4, 6]

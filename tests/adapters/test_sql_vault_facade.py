@@ -178,10 +178,18 @@ def _confirm_then_die(url: str, credential_id: str, token: str) -> None:
     seen: list[str] = []
 
     @sa.event.listens_for(engine, "before_cursor_execute")
-    def _die(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _die(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement.split("\n", 1)[0])
         if statement.startswith("DELETE FROM credlti_transfer_tokens"):
-            updated = any(s.startswith("UPDATE credlti_credentials") for s in seen)
+            # The ownership UPDATE runs as prebuilt SQL on the DB-API connection (no
+            # SQLAlchemy event): read the row in the same, uncommitted transaction.
+            mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+            probe = cursor.connection.cursor()
+            probe.execute(
+                f"SELECT owner_id FROM credlti_credentials WHERE id = {mark}",  # noqa: S608
+                (credential_id,),
+            )
+            updated = probe.fetchone()[0] == "bob"
             os._exit(17 if updated else 18)  # no rollback, no cleanup: a crash
 
     make_kit(engine).vault.confirm_transfer(credential_id, "bob", "alice", token)

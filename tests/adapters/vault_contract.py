@@ -29,9 +29,12 @@ from credlti.credentials import (
     TransferTokenRow,
     VaultUser,
 )
-from credlti.errors import StorageConflictError, StorageUnavailableError
+from credlti.errors import StorageConflictError, StorageInvalidIdError, StorageUnavailableError
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=timezone.utc)
+
+#: Ids no backend stores the same way: refused on writes, absent on lookups, everywhere.
+HOSTILE_IDS = ["", "nul\x00byte", "lone\ud800surrogate", "x" * 256, "line\nbreak"]
 
 
 def row(cid: str, name: str | None = None, owner: str = "o", **extra: Any) -> CredentialRow:
@@ -88,6 +91,124 @@ class VaultStoreContract:
             tx.credentials.update(evolve(row("c"), name="db"))
         with pytest.raises(StorageConflictError), store.transaction() as tx:
             tx.credentials.add(row("a", "fresh"))
+
+    def test_find_by_name_is_an_exact_point_lookup(self, store: Any) -> None:
+        """find_by_name: the id holding (owner, name) exactly (case-sensitive), else None."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a", "db"))
+            tx.credentials.add(row("b", "db", owner="p"))
+            tx.credentials.add(row("c", "DB"))
+        with store.transaction() as tx:
+            assert tx.credentials.find_by_name("o", "db") == "a"
+            assert tx.credentials.find_by_name("p", "db") == "b"
+            assert tx.credentials.find_by_name("o", "DB") == "c"
+            assert tx.credentials.find_by_name("o", "db ") is None
+            assert tx.credentials.find_by_name("q", "db") is None
+            tx.credentials.update(evolve(row("a", "db"), name="renamed"))
+            assert tx.credentials.find_by_name("o", "db") is None
+            assert tx.credentials.find_by_name("o", "renamed") == "a"
+            tx.credentials.delete("a")
+            assert tx.credentials.find_by_name("o", "renamed") is None
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012
+            tx.credentials.add(row("d", "rolled back"))
+            assert tx.credentials.find_by_name("o", "rolled back") == "d"
+            raise RuntimeError
+        with store.transaction() as tx:
+            assert tx.credentials.find_by_name("o", "rolled back") is None
+
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    def test_hostile_ids_are_absent_on_lookups(self, store: Any, bad: str) -> None:
+        """Lookups with an unusable id find nothing (no driver error), on every backend."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+            tx.shares.add(share("s", "a", "p"))
+        with store.transaction() as tx:
+            assert tx.credentials.get(bad) is None
+            assert tx.credentials.get_for_update(bad) is None
+            assert tx.credentials.delete(bad) is False
+            assert tx.credentials.find_by_name("o", bad) is None
+            assert tx.credentials.find_by_name(bad, "a") is None
+            assert tx.credentials.find(owner_id=bad) == []
+            assert tx.credentials.find(project_id=bad) == []
+            assert tx.shares.get(bad) is None
+            assert tx.shares.remove(bad) is False
+            assert tx.shares.for_credential(bad) == []
+            assert tx.oauth_tokens.get(bad) is None
+            assert tx.oauth_tokens.delete(bad) is False
+            assert tx.oauth_tokens.compare_and_set(token(bad), expected_version=1) is False
+            assert tx.transfers.for_credential(bad) == []
+            assert tx.transfers.delete_for_credential(bad) == 0
+        with store.transaction() as tx:  # the unit of work is still usable afterwards
+            assert tx.credentials.get("a") == row("a")
+
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    @pytest.mark.parametrize("field", ["id", "owner_id", "name"])
+    def test_hostile_ids_are_refused_on_writes(self, store: Any, bad: str, field: str) -> None:
+        """A write with an unusable id raises StorageInvalidIdError and stores nothing."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+        changes: dict[str, Any] = {field: bad}
+        hostile = evolve(row("b"), **changes)
+        with pytest.raises(StorageInvalidIdError) as info, store.transaction() as tx:
+            tx.credentials.add(hostile)
+        assert info.value.code == "storage_invalid_id"
+        assert info.value.details["field"] == field
+        assert bad not in str(info.value) or not bad
+        with pytest.raises(StorageInvalidIdError), store.transaction() as tx:
+            tx.credentials.update(evolve(row("a"), **changes))
+        with store.transaction() as tx:
+            assert tx.credentials.get("a") == row("a")
+            assert tx.credentials.get("b") is None
+
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    def test_hostile_ids_are_refused_on_child_writes(self, store: Any, bad: str) -> None:
+        """Shares, tokens and transfer tokens with an unusable id are refused too."""
+        with store.transaction() as tx:
+            tx.credentials.add(row("a"))
+        writes: list[Callable[[Any], None]] = [
+            lambda tx: tx.shares.add(share(bad, "a", "p")),
+            lambda tx: tx.shares.add(share("s", "a", bad)),
+            lambda tx: tx.oauth_tokens.put(token(bad)),
+            lambda tx: tx.transfers.add(
+                TransferTokenRow(
+                    id="t",
+                    credential_id="a",
+                    owner_id="o",
+                    receiver_id=bad,
+                    token_hash=b"h",
+                    created_at=NOW,
+                    expires_at=NOW,
+                )
+            ),
+        ]
+        for write in writes:
+            with pytest.raises(StorageInvalidIdError), store.transaction() as tx:
+                write(tx)
+        with store.transaction() as tx:
+            assert tx.shares.for_credential("a") == []
+            assert tx.transfers.for_credential("a") == []
+
+    def test_scrub_due_rollback_restores_shares_tokens_and_names(self, store: Any) -> None:
+        """A purge batch rolled back leaves rows, bodies, shares and tokens as they were."""
+        due = NOW - timedelta(days=1)
+        with store.transaction() as tx:
+            for cid in ("d", "k"):
+                tx.credentials.add(row(cid, scheduled_deletion=due))
+                tx.shares.add(share(f"s-{cid}", cid, "p"))
+                tx.oauth_tokens.put(token(cid))
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012
+            handled = tx.credentials.scrub_due(["d", "k"], now=NOW, delete={"d"})
+            assert [(h.credential_id, h.deleted) for h in handled] == [("d", True), ("k", False)]
+            assert tx.credentials.get("d") is None
+            assert tx.credentials.get("k").body_ciphertext is None
+            raise RuntimeError
+        with store.transaction() as tx:
+            for cid in ("d", "k"):
+                assert tx.credentials.get(cid) == row(cid, scheduled_deletion=due)
+                assert tx.shares.for_credential(cid) == [share(f"s-{cid}", cid, "p")]
+                assert tx.oauth_tokens.get(cid) == token(cid)
+            assert tx.credentials.find_by_name("o", "d") == "d"
+            assert [r.id for r in tx.credentials.find(project_id="p")] == ["d", "k"]
 
     def test_rollback(self, store: Any) -> None:
         """An exception inside the unit of work undoes every write in it."""
@@ -357,6 +478,15 @@ class StepActivityContract:
         assert not a.has_activity("z")
         assert a.with_activity(["x", "z", "y"]) == {"x", "y"}
 
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    def test_hostile_ids_have_no_activity(
+        self, make_activity: Callable[[list[str]], Any], bad: str
+    ) -> None:
+        """Unusable ids have no activity (no driver error)."""
+        a = make_activity(["x"])
+        assert not a.has_activity(bad)
+        assert a.with_activity([bad, "x"]) == {"x"}
+
 
 class AuditSinkContract:
     """A :class:`credlti.ports.AuditSink` from ``make_audit()``."""
@@ -379,6 +509,17 @@ class AuditSinkContract:
         assert sink.events_for("c") == [events[0], events[2]]
         assert sink.events_for("z") == []
 
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    def test_hostile_ids(self, make_audit: Callable[[], Any], bad: str) -> None:
+        """An event with an unusable id is refused; reading one finds nothing."""
+        sink = make_audit()
+        event = AuditEvent(
+            id="e", action=AuditAction.CREATED, credential_id=bad, actor_id="a", at=NOW
+        )
+        with pytest.raises(StorageInvalidIdError):
+            sink.record(event)
+        assert sink.events_for(bad) == []
+
 
 class OAuthClientRegistryContract:
     """A :class:`credlti.ports.OAuthClientRegistry` seeded through ``make_clients(clients)``."""
@@ -389,6 +530,8 @@ class OAuthClientRegistryContract:
         reg = make_clients([client])
         assert reg.get_client("g") == client
         assert reg.get_client("x") is None
+        for bad in HOSTILE_IDS:
+            assert reg.get_client(bad) is None
 
 
 class NotifierContract:

@@ -1110,9 +1110,11 @@ class FlakyStorage:
         self._maybe_fail("get_deployment")
         return self.inner.get_deployment(registration, deployment_id)
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
         self._maybe_fail("store_nonce")
-        self.inner.store_nonce(nonce, registration, expires_at=expires_at)
+        self.inner.store_nonce(nonce, registration, expires_at=expires_at, now=now)
 
     def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime

@@ -128,10 +128,10 @@ class AsyncStorage:
         return self.inner.get_deployment(registration, deployment_id)
 
     async def store_nonce(
-        self, nonce: str, registration: Registration, *, expires_at: datetime
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
     ) -> None:
         await self._tick()
-        self.inner.store_nonce(nonce, registration, expires_at=expires_at)
+        self.inner.store_nonce(nonce, registration, expires_at=expires_at, now=now)
 
     async def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime

@@ -36,6 +36,7 @@ from credlti.lti._claims import (
     DL_SETTINGS_CLAIM,
     LAUNCH_PRESENTATION,
     LIS,
+    LTI1P1,
     MESSAGE_TYPE,
     NRPS_CLAIM,
     RESOURCE_LINK,
@@ -431,6 +432,7 @@ TOP_CLAIMS = [
     AGS_CLAIM,
     NRPS_CLAIM,
     DL_SETTINGS_CLAIM,
+    LTI1P1,
     "https://vendor.example.com/claim",
 ]
 NESTED_FIELDS = [
@@ -442,6 +444,16 @@ NESTED_FIELDS = [
     (CUSTOM, ["a", "b", "$"]),
     (AGS_CLAIM, ["scope", "lineitems", "lineitem"]),
     (NRPS_CLAIM, ["context_memberships_url", "service_versions", "service_version"]),
+    (
+        LTI1P1,
+        [
+            "user_id",
+            "context_id",
+            "resource_link_id",
+            "oauth_consumer_key",
+            "oauth_consumer_key_sign",
+        ],
+    ),
     (
         DL_SETTINGS_CLAIM,
         [

@@ -477,9 +477,11 @@ class _RecordingNonces:
     inner: MemoryLaunchStorage[Any, Any]
     stored: list[tuple[str, datetime]] = attrs.field(factory=list)
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
         self.stored.append((nonce, expires_at))
-        self.inner.store_nonce(nonce, registration, expires_at=expires_at)
+        self.inner.store_nonce(nonce, registration, expires_at=expires_at, now=now)
 
     def validate_nonce(self, nonce: str, registration: Registration, *, now: datetime) -> Any:
         return self.inner.validate_nonce(nonce, registration, now=now)

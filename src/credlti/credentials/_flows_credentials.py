@@ -42,6 +42,7 @@ from credlti.credentials._vault_effects import (
     AccessibleProjects,
     Atomic,
     DeleteRow,
+    FindByName,
     FindRows,
     GetClient,
     GetRow,
@@ -107,10 +108,9 @@ def _check(
     owner_id = existing.owner_id if existing else changes.get("owner_id")
     name = changes.get("name")
     if owner_id and name and not any(e.path == "name" for e in errors):
-        for row in (yield FindRows(owner_id=owner_id)):
-            if row.name == name and (existing is None or row.id != existing.id):
-                extra.append(FieldError(path="name", message=DUPLICATE_NAME))
-                break
+        holder = yield FindByName(owner_id=owner_id, name=name)
+        if holder is not None and (existing is None or holder != existing.id):
+            extra.append(FieldError(path="name", message=DUPLICATE_NAME))
     if settings.has_directory and owner_id:
         if existing is None and (yield GetUser(owner_id)) is None:
             extra.append(FieldError(path="owner_id", message="does not exist"))
@@ -185,7 +185,7 @@ def _create(
         )
     ]
     yield from sync_shares(
-        credential_id, changes.get("project_ids", frozenset()), actor, at, events
+        credential_id, changes.get("project_ids", frozenset()), actor, at, events, current=()
     )
     if "oauth_token" in changes:
         token = evolve(changes["oauth_token"], version=1)

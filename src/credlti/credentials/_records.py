@@ -379,7 +379,9 @@ class VaultConfig:
         refresh_buffer: A token expiring sooner than this is refreshed first.
         http_timeout: Seconds for every token-endpoint call.
         max_response_bytes: Cap on a token-endpoint response body.
-        purge_batch_size: Rows per purge batch (keyset pagination).
+        purge_batch_size: Rows per purge (and re-encryption) batch, each one
+            transaction (keyset pagination); 2,000 keeps memory and lock times small
+            while sparing most per-commit costs.
         refresh_lock_timeout: Seconds to wait for another caller's refresh.
         default_token_lifetime: Lifetime assumed when a provider omits the expiry
             (Salesforce omits ``expires_in``); ``None`` refreshes on every use.
@@ -392,7 +394,7 @@ class VaultConfig:
     refresh_buffer: timedelta = timedelta(minutes=5)
     http_timeout: float = 10.0
     max_response_bytes: int = 64 * 1024
-    purge_batch_size: int = 500
+    purge_batch_size: int = 2000
     refresh_lock_timeout: float = 30.0
     default_token_lifetime: timedelta | None = timedelta(hours=1)
     body_limits: BodyLimits = BodyLimits()

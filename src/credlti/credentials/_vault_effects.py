@@ -36,6 +36,7 @@ __all__ = [
     "CompareAndSetToken",
     "DeleteRow",
     "DeleteTransfers",
+    "FindByName",
     "FindRows",
     "GetClient",
     "GetRow",
@@ -170,6 +171,14 @@ class FindRows:
 
     owner_id: str | None = None
     project_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FindByName:
+    """Session: the id of the owner's credential named *name*, or ``None``."""
+
+    owner_id: str
+    name: str
 
 
 @attrs.frozen(kw_only=True)

@@ -62,6 +62,7 @@ HANDLERS: dict[type, Handler] = {
     fx.AddRow: lambda v, e, tx: tx.credentials.add(e.row),
     fx.UpdateRow: lambda v, e, tx: tx.credentials.update(e.row),
     fx.DeleteRow: lambda v, e, tx: tx.credentials.delete(e.credential_id),
+    fx.FindByName: lambda v, e, tx: tx.credentials.find_by_name(e.owner_id, e.name),
     fx.FindRows: lambda v, e, tx: tx.credentials.find(owner_id=e.owner_id, project_id=e.project_id),
     fx.ScrubDue: lambda v, e, tx: tx.credentials.scrub_due(e.ids, now=e.now, delete=e.delete),
     fx.AddShare: lambda v, e, tx: tx.shares.add(e.share),

@@ -68,6 +68,15 @@ class CredentialRepository(Protocol):
         """Delete the row (and, by cascade, its shares, token and transfers); True if it existed."""
         ...
 
+    def find_by_name(self, owner_id: str, name: str) -> str | None:
+        """The id of the owner's credential named exactly *name*, or ``None``.
+
+        A point lookup (an index on ``(owner_id, name)``): its cost must not grow with
+        the number of credentials the owner has. Create and update use it for the
+        naming rule.
+        """
+        ...
+
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
     ) -> list[CredentialRow]:

@@ -22,10 +22,17 @@ from credlti.lti._claims import (
     ToolPlatform,
 )
 from credlti.lti._jwks import JwksPolicy
+from credlti.lti._lti1p1_claim import Lti1p1Claim, VerifiedLti1p1
 from credlti.lti._policy import (
+    ASSET_PROCESSOR_SETTINGS_REQUEST,
     DEEP_LINKING_REQUEST,
     DEFAULT_MESSAGE_TYPES,
+    END_ASSESSMENT,
+    EULA_REQUEST,
+    OPT_IN_MESSAGE_TYPES,
+    REPORT_REVIEW_REQUEST,
     RESOURCE_LINK_REQUEST,
+    START_PROCTORING,
     SUBMISSION_REVIEW_REQUEST,
     LaunchPolicy,
     MessageType,
@@ -43,9 +50,15 @@ from credlti.lti._roles import Role, RoleKind, Roles, parse_role, parse_roles
 from credlti.lti._tool import AsyncTool, PolicyOptions, Tool
 
 __all__ = [
+    "ASSET_PROCESSOR_SETTINGS_REQUEST",
     "DEEP_LINKING_REQUEST",
     "DEFAULT_MESSAGE_TYPES",
+    "END_ASSESSMENT",
+    "EULA_REQUEST",
+    "OPT_IN_MESSAGE_TYPES",
+    "REPORT_REVIEW_REQUEST",
     "RESOURCE_LINK_REQUEST",
+    "START_PROCTORING",
     "SUBMISSION_REVIEW_REQUEST",
     "SUPPORTED_ALGORITHMS",
     "AgsEndpoint",
@@ -61,6 +74,7 @@ __all__ = [
     "LaunchPresentation",
     "Lis",
     "LoginRedirect",
+    "Lti1p1Claim",
     "MessageType",
     "NrpsEndpoint",
     "PolicyOptions",
@@ -71,6 +85,7 @@ __all__ = [
     "Roles",
     "Tool",
     "ToolPlatform",
+    "VerifiedLti1p1",
     "clear_state_cookie_header",
     "parse_role",
     "parse_roles",

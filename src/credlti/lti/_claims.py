@@ -54,6 +54,7 @@ from credlti.lti._claim_values import (
     short_name,
     str_list,
 )
+from credlti.lti._lti1p1_claim import LTI1P1, Lti1p1Claim, parse_lti1p1
 from credlti.lti._roles import Roles, parse_roles
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "DL_SETTINGS_CLAIM",
     "LAUNCH_PRESENTATION",
     "LIS",
+    "LTI1P1",
     "LTI_CLAIM",
     "MESSAGE_TYPE",
     "NRPS_CLAIM",
@@ -79,6 +81,7 @@ __all__ = [
     "LaunchClaims",
     "LaunchPresentation",
     "Lis",
+    "Lti1p1Claim",
     "NrpsEndpoint",
     "ResourceLink",
     "ToolPlatform",
@@ -124,6 +127,7 @@ _TYPED_KEYS = _OIDC_KEYS | {
     AGS_CLAIM,
     NRPS_CLAIM,
     DL_SETTINGS_CLAIM,
+    LTI1P1,
 }
 
 
@@ -226,7 +230,7 @@ _SHAPES: dict[str, _Shape] = {
 }
 _SHAPED_KEYS = frozenset(_SHAPES)
 #: Claims parsed at validation time and only kept in the cache (never rebuilt).
-_EAGER = frozenset({NRPS_CLAIM, DL_SETTINGS_CLAIM})
+_EAGER = frozenset({NRPS_CLAIM, DL_SETTINGS_CLAIM, LTI1P1})
 _PROFILE_FIELDS = ("name", "given_name", "family_name", "middle_name", "email", "picture", "locale")
 
 
@@ -267,6 +271,7 @@ class LaunchClaims:
         "ags",
         "nrps",
         "deep_linking",
+        "lti1p1",
         "name",
         "given_name",
         "family_name",
@@ -432,6 +437,15 @@ class LaunchClaims:
     def deep_linking(self) -> DeepLinkingSettings | None:
         """The deep-linking settings (DL §4.4.1)."""
         return self._cache.get(DL_SETTINGS_CLAIM)
+
+    @property
+    def lti1p1(self) -> Lti1p1Claim | None:
+        """The LTI 1.1 migration claim **as sent: not verified**.
+
+        Use :attr:`credlti.lti.LaunchContext.lti1p1` to link LTI 1.1 accounts: it
+        exists only when the claim's signature verified with the 1.1 secret.
+        """
+        return self._cache.get(LTI1P1)
 
     @property
     def custom(self) -> Mapping[str, str]:
@@ -623,4 +637,7 @@ def parse_claims(
     deep_linking = payload.get(DL_SETTINGS_CLAIM)
     if deep_linking is not None:
         cache[DL_SETTINGS_CLAIM] = _deep_linking(deep_linking)
+    lti1p1 = payload.get(LTI1P1)
+    if lti1p1 is not None:
+        cache[LTI1P1] = parse_lti1p1(lti1p1, id_limit)
     return LaunchClaims(payload, audience=audience, roles=roles, _cache=cache)

@@ -48,6 +48,8 @@ from credlti.lti import _claims as c
 from credlti.lti._jws import PublicKey, parse_compact, verify_signature
 from credlti.lti._launch_effects import ConsumeNonce, GetDeployment, GetRegistration
 from credlti.lti._login import read_param, to_registration
+from credlti.lti._lti1p1 import verify_lti1p1_flow
+from credlti.lti._lti1p1_claim import VerifiedLti1p1
 from credlti.lti._platform_keys import KeyCache, key_flow
 from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import Deployment, LaunchContext, Registration
@@ -282,6 +284,7 @@ def callback_flow(
     now: datetime,
     state_keys: tuple[bytes, ...],
     keys: KeyCache,
+    verify_lti1p1: bool = False,
 ) -> Generator[Any, Any, LaunchContext[Any, Any]]:
     """Validate the authentication response: every check of Sec §5.1.3 and Core §5.3.
 
@@ -294,10 +297,12 @@ def callback_flow(
         state_keys: The state-binding MAC keys (any verifies).
         keys: The tool's platform key cache; a miss fetches the key set through
             :func:`credlti.lti._platform_keys.key_flow`.
+        verify_lti1p1: The tool has LTI 1.1 secrets: verify the ``lti1p1`` claim.
 
     Yields:
         ``GetRegistration``, ``GetDeployment`` and ``ConsumeNonce``; on a key-cache
-        miss also ``Locked`` (the key-set fetch).
+        miss also ``Locked`` (the key-set fetch); ``GetLti1p1Secret`` when an
+        ``lti1p1`` claim with a signature is verified.
 
     Returns:
         The validated launch.
@@ -376,6 +381,21 @@ def callback_flow(
     id_limit = _MAX_ID if policy.enforce_id_limits else None
     claims = c.parse_claims(payload, audience=audience, roles=roles, id_limit=id_limit)
 
+    # Migration Guide: the lti1p1 claim's oauth_consumer_key_sign, checked only when
+    # the host gave LTI 1.1 secrets and the claim is there (free for other launches).
+    lti1p1: VerifiedLti1p1 | None = None
+    migration = claims.lti1p1 if verify_lti1p1 else None
+    if migration is not None:
+        lti1p1 = yield from verify_lti1p1_flow(
+            migration,
+            registration=registration,
+            deployment_id=deployment_id,
+            issuer=registration.issuer,
+            exp=payload["exp"],
+            nonce=nonce,
+            policy=policy,
+        )
+
     host_deployment = yield GetDeployment(registration=registration, deployment_id=deployment_id)
     if host_deployment is None:
         shown = safe_excerpt(deployment_id)
@@ -402,4 +422,5 @@ def callback_flow(
         registration=host_registration,
         deployment=host_deployment,
         raw=payload,
+        lti1p1=lti1p1,
     )

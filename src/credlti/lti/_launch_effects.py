@@ -11,7 +11,7 @@ import attrs
 
 from credlti.lti._records import Registration
 
-__all__ = ["ConsumeNonce", "GetDeployment", "GetRegistration", "StoreNonce"]
+__all__ = ["ConsumeNonce", "GetDeployment", "GetLti1p1Secret", "GetRegistration", "StoreNonce"]
 
 
 @attrs.frozen(kw_only=True)
@@ -24,11 +24,12 @@ class GetRegistration:
 
 @attrs.frozen(kw_only=True)
 class StoreNonce:
-    """Effect: ``storage.store_nonce(nonce, registration, expires_at=...)``."""
+    """Effect: ``storage.store_nonce(nonce, registration, expires_at=..., now=...)``."""
 
     nonce: str = attrs.field(repr=False)
     registration: Registration
     expires_at: datetime
+    now: datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -46,3 +47,14 @@ class ConsumeNonce:
     nonce: str = attrs.field(repr=False)
     registration: Registration
     now: datetime
+
+
+@attrs.frozen(kw_only=True)
+class GetLti1p1Secret:
+    """Effect: ``lti1p1_secrets.get_lti1p1_secret(registration, oauth_consumer_key)``.
+
+    The result is the LTI 1.1 shared secret (text) or None.
+    """
+
+    registration: Registration
+    oauth_consumer_key: str

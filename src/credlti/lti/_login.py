@@ -221,6 +221,7 @@ def login_flow(
         nonce=nonce,
         registration=registration,
         expires_at=datetime.fromtimestamp(expires, tz=now.tzinfo),
+        now=now,
     )
 
     # Sec §5.1.1.2: the authentication request, to the *registered* endpoint.

@@ -13,14 +13,25 @@ from credlti.lti import _claims as c
 from credlti.lti._jwks import JwksPolicy
 
 __all__ = [
+    "ASSET_PROCESSOR_SETTINGS_REQUEST",
     "DEEP_LINKING_REQUEST",
     "DEFAULT_MESSAGE_TYPES",
+    "END_ASSESSMENT",
+    "EULA_REQUEST",
+    "OPT_IN_MESSAGE_TYPES",
+    "REPORT_REVIEW_REQUEST",
     "RESOURCE_LINK_REQUEST",
+    "START_PROCTORING",
     "SUBMISSION_REVIEW_REQUEST",
     "LaunchPolicy",
     "MessageType",
     "normalised_entries",
 ]
+
+
+_PROCTORING = "https://purl.imsglobal.org/spec/lti-ap/claim/"
+_EULA_SERVICE = c.LTI_CLAIM + "eulaservice"
+_ACTIVITY = c.LTI_CLAIM + "activity"
 
 
 @attrs.frozen
@@ -67,9 +78,73 @@ SUBMISSION_REVIEW_REQUEST = MessageType(
     required_claims=(c.AGS_CLAIM, c.LTI_CLAIM + "for_user"),
     spec_ref="Submission Review §3",
 )
+#: ``LtiEulaRequest``: show the tool's end-user licence agreement (opt in). The
+#: ``eulaservice`` claim tells where to record the user's acceptance.
+EULA_REQUEST = MessageType(
+    "LtiEulaRequest",
+    requires_roles=True,
+    required_claims=(_EULA_SERVICE,),
+    spec_ref="EULA Service 1.0 (LtiEulaRequest)",
+)
+#: ``LtiAssetProcessorSettingsRequest``: configure an asset processor attached to an
+#: activity (opt in).
+ASSET_PROCESSOR_SETTINGS_REQUEST = MessageType(
+    "LtiAssetProcessorSettingsRequest",
+    requires_roles=True,
+    required_claims=(_ACTIVITY, c.CONTEXT),
+    spec_ref="Asset Processor 1.0 (LtiAssetProcessorSettingsRequest)",
+)
+#: ``LtiReportReviewRequest``: show the processor's report on one submitted asset
+#: (opt in).
+REPORT_REVIEW_REQUEST = MessageType(
+    "LtiReportReviewRequest",
+    requires_resource_link=True,
+    requires_roles=True,
+    required_claims=(
+        _ACTIVITY,
+        c.LTI_CLAIM + "for_user",
+        c.LTI_CLAIM + "submission",
+        c.LTI_CLAIM + "asset",
+        c.LTI_CLAIM + "assetreport_type",
+    ),
+    spec_ref="Asset Processor 1.0 (LtiReportReviewRequest)",
+)
+#: ``LtiStartProctoring``: the assessment platform asks the proctoring tool to start
+#: proctoring an attempt (opt in). The tool answers with an ``LtiStartAssessment``
+#: message of its own, carrying ``session_data`` back unchanged.
+START_PROCTORING = MessageType(
+    "LtiStartProctoring",
+    requires_resource_link=True,
+    requires_roles=True,
+    required_claims=(
+        _PROCTORING + "attempt_number",
+        _PROCTORING + "start_assessment_url",
+        _PROCTORING + "session_data",
+    ),
+    spec_ref="Proctoring 1.0 §4 (Start Proctoring message)",
+)
+#: ``LtiEndAssessment``: the assessment attempt is over (opt in).
+END_ASSESSMENT = MessageType(
+    "LtiEndAssessment",
+    requires_resource_link=True,
+    required_claims=(_PROCTORING + "attempt_number",),
+    spec_ref="Proctoring 1.0 §4.4",
+)
 #: The message types a tool accepts unless configured otherwise.
 DEFAULT_MESSAGE_TYPES: Mapping[str, MessageType] = {
     m.name: m for m in (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST)
+}
+#: Every predefined type a tool must opt in to, by name: add the ones you handle.
+OPT_IN_MESSAGE_TYPES: Mapping[str, MessageType] = {
+    m.name: m
+    for m in (
+        SUBMISSION_REVIEW_REQUEST,
+        EULA_REQUEST,
+        ASSET_PROCESSOR_SETTINGS_REQUEST,
+        REPORT_REVIEW_REQUEST,
+        START_PROCTORING,
+        END_ASSESSMENT,
+    )
 }
 
 
@@ -98,6 +173,11 @@ class LaunchPolicy:
         enforce_id_limits: Reject ids (``sub``, ``deployment_id``, resource-link and
             context ids) longer than 255 characters (Core §5.3).
         jwks: How platform key sets are fetched and cached.
+        allow_unverified_lti1p1: With ``lti1p1_secrets`` on the tool, accept a launch
+            whose ``lti1p1`` claim names a consumer key that has no secret, or
+            carries no signature (``launch.lti1p1`` is then ``None``). By default
+            such a launch is refused with ``Lti1p1UnverifiedError``. A wrong
+            signature is refused either way.
     """
 
     leeway: float = 10.0
@@ -110,6 +190,7 @@ class LaunchPolicy:
     trusted_audiences: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_id_limits: bool = True
     jwks: JwksPolicy = attrs.field(factory=JwksPolicy)
+    allow_unverified_lti1p1: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.leeway < 0 or self.max_token_age <= 0 or self.state_ttl <= 0:

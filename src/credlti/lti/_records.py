@@ -19,6 +19,7 @@ import attrs
 from credlti._text import safe_excerpt
 from credlti.errors import ConfigurationError
 from credlti.lti._claims import LaunchClaims
+from credlti.lti._lti1p1_claim import VerifiedLti1p1
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -277,12 +278,17 @@ class LaunchContext(Generic[R, D]):
         registration: Exactly the object the storage's ``get_registration`` returned.
         deployment: Exactly the object the storage's ``get_deployment`` returned.
         raw: The verified token payload as decoded JSON (treat it as read-only).
+        lti1p1: The launch's LTI 1.1 identity, **verified**: set only when the tool
+            has ``lti1p1_secrets`` and the ``lti1p1`` claim's signature matched the
+            consumer key's 1.1 secret. ``None`` otherwise, even when the claim was
+            sent (read it, unverified, at ``claims.lti1p1``).
     """
 
     claims: LaunchClaims
     registration: R
     deployment: D
     raw: Mapping[str, Any] = attrs.field(repr=False)
+    lti1p1: VerifiedLti1p1 | None = None
 
     @property
     def launch_id(self) -> str:

@@ -22,13 +22,19 @@ from credlti._http import HttpRequest, perform_async, perform_sync
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 from credlti.lti._jwks import JwksPolicy
 from credlti.lti._launch import callback_flow
-from credlti.lti._launch_effects import ConsumeNonce, GetDeployment, GetRegistration, StoreNonce
+from credlti.lti._launch_effects import (
+    ConsumeNonce,
+    GetDeployment,
+    GetLti1p1Secret,
+    GetRegistration,
+    StoreNonce,
+)
 from credlti.lti._login import login_flow
 from credlti.lti._platform_keys import KeyCache
 from credlti.lti._policy import LaunchPolicy, MessageType
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._state import mac_key
-from credlti.lti.ports import Deployable, Registerable, ServiceTokenCache
+from credlti.lti.ports import Deployable, Lti1p1Secrets, Registerable, ServiceTokenCache
 
 if TYPE_CHECKING:
     # Deep linking, tool keys, the Advantage services and httpx load on first use:
@@ -70,6 +76,7 @@ class PolicyOptions(TypedDict, total=False):
     trusted_audiences: Sequence[str]
     enforce_id_limits: bool
     jwks: JwksPolicy
+    allow_unverified_lti1p1: bool
 
 
 def _token(random_bytes: RandomBytes, size: int) -> str:
@@ -104,6 +111,7 @@ class _ToolCore:
     signing_keys: SigningKeys | None = attrs.field(repr=False)
     token_cache: ServiceTokenCache | None = attrs.field(repr=False)
     token_policy: TokenPolicy | None = attrs.field(repr=False)
+    lti1p1_secrets: Lti1p1Secrets | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -115,6 +123,7 @@ class _ToolCore:
         policy: LaunchPolicy | None,
         options: PolicyOptions,
         advantage: tuple[SigningKeys | None, ServiceTokenCache | None, TokenPolicy | None],
+        lti1p1_secrets: Lti1p1Secrets | None = None,
     ) -> _ToolCore:
         if policy is not None and options:
             msg = "pass either policy= or individual policy options, not both"
@@ -133,6 +142,7 @@ class _ToolCore:
             signing_keys=advantage[0],
             token_cache=advantage[1],
             token_policy=advantage[2],
+            lti1p1_secrets=lti1p1_secrets,
         )
 
     def login(
@@ -158,6 +168,7 @@ class _ToolCore:
             now=self.clock(),
             state_keys=self.state_keys,
             keys=self.platform_keys,
+            verify_lti1p1=self.lti1p1_secrets is not None,
         )
 
     def call_storage(self, effect: Any) -> Any:
@@ -173,7 +184,11 @@ class _ToolCore:
             )
         if cls is StoreNonce:
             return self.nonce_store.store_nonce(
-                effect.nonce, effect.registration, expires_at=effect.expires_at
+                effect.nonce, effect.registration, expires_at=effect.expires_at, now=effect.now
+            )
+        if cls is GetLti1p1Secret and self.lti1p1_secrets is not None:
+            return self.lti1p1_secrets.get_lti1p1_secret(
+                effect.registration, effect.oauth_consumer_key
             )
         msg = f"the LTI facades cannot perform {cls.__name__}"
         raise TypeError(msg)
@@ -328,6 +343,11 @@ class Tool(_Facade, Generic[R, D]):
         token_cache: Where service access tokens are cached (memory by default;
             share one across workers).
         token_policy: Service-token refresh margin, assertion lifetime, timeouts.
+        lti1p1_secrets: The LTI 1.1 shared secrets (any
+            :class:`~credlti.ports.Lti1p1Secrets`) of a tool moving from LTI 1.1:
+            the ``lti1p1`` migration claim is then verified and the verified 1.1
+            ids are in ``launch.lti1p1`` (see ``docs/migration.md``). Without it
+            the claim is only parsed (``launch.claims.lti1p1``, unverified).
 
     Example::
 
@@ -359,6 +379,7 @@ class Tool(_Facade, Generic[R, D]):
         keys: SigningKeys | None = None,
         token_cache: ServiceTokenCache | None = None,
         token_policy: TokenPolicy | None = None,
+        lti1p1_secrets: Lti1p1Secrets | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = _ToolCore.build(
@@ -369,6 +390,7 @@ class Tool(_Facade, Generic[R, D]):
             policy,
             options,
             (keys, token_cache, token_policy),
+            lti1p1_secrets,
         )
         self._services, self._service_cache = None, {}
         self._http, self._owns_http = _http_client(http_client, False, self._core, "Tool")
@@ -531,6 +553,7 @@ class AsyncTool(_Facade, Generic[R, D]):
         keys: SigningKeys | None = None,
         token_cache: ServiceTokenCache | None = None,
         token_policy: TokenPolicy | None = None,
+        lti1p1_secrets: Lti1p1Secrets | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = _ToolCore.build(
@@ -541,6 +564,7 @@ class AsyncTool(_Facade, Generic[R, D]):
             policy,
             options,
             (keys, token_cache, token_policy),
+            lti1p1_secrets,
         )
         self._services, self._service_cache = None, {}
         self._http, self._owns_http = _http_client(http_client, True, self._core, "AsyncTool")

@@ -17,6 +17,7 @@ from credlti.lti._toolkey import ToolKey
 __all__ = [
     "Deployable",
     "LaunchStorage",
+    "Lti1p1Secrets",
     "NonceStatus",
     "NonceStore",
     "Registerable",
@@ -91,8 +92,15 @@ class RegistrationStore(Protocol[R_co, D_co]):
 class NonceStore(Protocol):
     """**Protocol:** issue and atomically consume launch nonces (Sec §5.1.3(9))."""
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
-        """Record that *nonce* was issued for *registration*, valid until *expires_at*."""
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record that *nonce* was issued for *registration*, valid until *expires_at*.
+
+        *now* is the tool's clock at the login: a store may use it to drop nonces
+        that expired by then (bounded work per call), so the store stays bounded even
+        when logins are started and never finished.
+        """
         ...
 
     def validate_nonce(
@@ -135,6 +143,25 @@ class RegistrationSink(Protocol):
 
     def remove_registration(self, issuer: str, client_id: str) -> None:
         """Remove the registration and its deployments; unknown ones are ignored."""
+        ...
+
+
+class Lti1p1Secrets(Protocol):
+    """**Protocol:** the LTI 1.1 shared secrets of a tool moving to LTI 1.3.
+
+    Give it to the tool as ``Tool(..., lti1p1_secrets=...)``: a launch whose
+    ``lti1p1`` migration claim names an ``oauth_consumer_key`` is then verified
+    with that key's secret, and ``launch.lti1p1`` carries the verified LTI 1.1 ids.
+    The method may be ``async def`` for :class:`~credlti.lti.AsyncTool`.
+    """
+
+    def get_lti1p1_secret(self, registration: Registration, oauth_consumer_key: str) -> str | None:
+        """The LTI 1.1 secret of *oauth_consumer_key*, or ``None`` if you have none.
+
+        *registration* is the verified 1.3 registration the launch came from:
+        return a secret only if that platform may speak for the key (for example,
+        keep each consumer key with the issuer it belonged to).
+        """
         ...
 
 

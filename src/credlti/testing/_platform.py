@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -560,6 +561,8 @@ class SimulatedPlatform:
         roles: Iterable[str] = (INSTRUCTOR,),
         claims: Mapping[str, Any] | None = None,
         remove: Iterable[str] = (),
+        lti1p1: Mapping[str, Any] | None = None,
+        lti1p1_secret: str | None = None,
     ) -> dict[str, str]:
         """The platform's form POST answering *redirect*: ``{"id_token", "state"}``.
 
@@ -569,12 +572,38 @@ class SimulatedPlatform:
             roles: The ``roles`` claim.
             claims: Claims to add or override (full claim names).
             remove: Claims to delete (full claim names).
+            lti1p1: The LTI 1.1 migration claim to send (``user_id``,
+                ``oauth_consumer_key``, ``context_id``, ``resource_link_id``...).
+            lti1p1_secret: Sign the claim's ``oauth_consumer_key`` with this LTI 1.1
+                secret (sets ``oauth_consumer_key_sign`` over the final payload).
         """
         payload = self.launch_claims(redirect, message_type=message_type, roles=roles)
         payload.update(claims or {})
         for name in remove:
             payload.pop(name, None)
+        if lti1p1 is not None:
+            migration = dict(lti1p1)
+            if lti1p1_secret is not None:
+                migration["oauth_consumer_key_sign"] = self._lti1p1_sign(
+                    payload, str(migration["oauth_consumer_key"]), lti1p1_secret
+                )
+            payload[LTI_CLAIM + "lti1p1"] = migration
         return self._form(redirect, self.sign(payload))
+
+    def _lti1p1_sign(self, payload: Mapping[str, Any], key: str, secret: str) -> str:
+        # As a platform signs it: key&deployment_id&iss&client_id&exp&nonce, HMAC-SHA256.
+        base = "&".join(
+            (
+                key,
+                str(payload[DEPLOYMENT_ID]),
+                str(payload["iss"]),
+                self.client_id,
+                str(payload["exp"]),
+                str(payload["nonce"]),
+            )
+        )
+        digest = hmac.new(secret.encode(), base.encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode()
 
     def deep_linking_launch(
         self, redirect: LoginRedirect | str, *, settings: Mapping[str, Any] | None = None

@@ -7,6 +7,7 @@ processes: use the SQL adapter (``credlti[sql]``) for deployments with several w
 from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
+from credlti.adapters.memory._lti1p1 import MemoryLti1p1Secrets
 from credlti.adapters.memory._tokens import MemoryServiceTokenCache
 from credlti.adapters.memory._vault import (
     MemoryAuditSink,
@@ -22,6 +23,7 @@ __all__ = [
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
     "MemoryLaunchStorage",
+    "MemoryLti1p1Secrets",
     "MemoryNotifier",
     "MemoryOAuthClientRegistry",
     "MemoryPendingAuthorizations",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import datetime
 from typing import Generic, TypeVar
 
 import attrs
 
+from credlti.adapters._ids import ISSUER_MAX_LENGTH, check_ids, usable
 from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
 from credlti.lti.ports import Deployable, NonceStatus, Registerable
@@ -16,6 +18,10 @@ __all__ = ["MemoryLaunchStorage"]
 
 R = TypeVar("R", bound=Registerable)
 D = TypeVar("D", bound=Deployable)
+
+#: LTI ids have no length limit here: the launch policy decides how long a platform's
+#: ids may be (``LaunchPolicy.enforce_id_limits``); SQL tables hold 255 characters.
+_NO_LIMIT = sys.maxsize
 
 #: Sweep expired nonces once this many have been stored since the last sweep.
 _SWEEP_EVERY = 1024
@@ -46,7 +52,7 @@ class MemoryLaunchStorage(Generic[R, D]):
     # (issuer, client_id, nonce) -> [expires_at timestamp, used]
     _nonces: dict[tuple[str, str, str], list[float | bool]] = attrs.field(factory=dict, init=False)
     _stored_since_sweep: int = attrs.field(default=0, init=False)
-    # The latest "now" seen by validate_nonce: time only moves forward, so a nonce
+    # The latest "now" seen (store_nonce, validate_nonce): time only moves forward, so a nonce
     # that expired before it is dead whatever clock the tool uses.
     _last_now: float = attrs.field(default=0.0, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
@@ -56,6 +62,8 @@ class MemoryLaunchStorage(Generic[R, D]):
     def add_registration(self, registration: R) -> None:
         """Add or replace a registration (any :class:`~credlti.ports.Registerable`)."""
         record = registration.to_registration()
+        check_ids("adding a registration", max_length=ISSUER_MAX_LENGTH, issuer=record.issuer)
+        check_ids("adding a registration", client_id=record.client_id)
         with self._lock:
             self._registrations[record.issuer, record.client_id] = registration
 
@@ -70,6 +78,7 @@ class MemoryLaunchStorage(Generic[R, D]):
         """Add or replace a deployment under *registration*."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
+        check_ids("adding a deployment", max_length=_NO_LIMIT, deployment_id=deployment_id)
         with self._lock:
             self._deployments[record.issuer, record.client_id, deployment_id] = deployment
 
@@ -95,6 +104,8 @@ class MemoryLaunchStorage(Generic[R, D]):
     ) -> D | Deployment | None:
         """Return the deployment, creating it when ``auto_register_deployments`` is set."""
         key = (registration.issuer, registration.client_id, deployment_id)
+        if not usable(deployment_id, max_length=_NO_LIMIT):
+            return None
         with self._lock:
             found = self._deployments.get(key)
             if found is None and self.auto_register_deployments:
@@ -105,10 +116,20 @@ class MemoryLaunchStorage(Generic[R, D]):
 
     # ------------------------------------------------------------- NonceStore
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
-        """Record an issued nonce until *expires_at*."""
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record an issued nonce until *expires_at*.
+
+        Every 1,024 stores, the nonces expired at *now* (the tool's clock) are dropped,
+        so the store stays bounded even when logins are never finished.
+        """
+        check_ids("storing a nonce", nonce=nonce)
         expiry = expires_at.timestamp()
+        ts = now.timestamp()
         with self._lock:
+            if ts > self._last_now:
+                self._last_now = ts
             self._nonces[registration.issuer, registration.client_id, nonce] = [expiry, False]
             self._stored_since_sweep += 1
             if self._stored_since_sweep >= _SWEEP_EVERY:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import attrs
 
+from credlti.adapters._ids import check_ids
 from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
     AuditEvent,
@@ -92,6 +93,7 @@ class _Credentials:
             raise StorageConflictError(msg, details={"field": "name"})
 
     def add(self, row: CredentialRow) -> None:
+        check_ids("adding a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         if row.id in self._t.rows:
             msg = "a credential with this id already exists"
             raise StorageConflictError(msg, details={"field": "id"})
@@ -101,6 +103,7 @@ class _Credentials:
         self._undo.append(lambda: self._unindex(row))
 
     def update(self, row: CredentialRow) -> None:
+        check_ids("updating a credential", id=row.id, owner_id=row.owner_id, name=row.name)
         old = self._t.rows.get(row.id)
         if old is None:
             msg = "the credential to update no longer exists"
@@ -132,21 +135,56 @@ class _Credentials:
     def scrub_due(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        tokens, transfers = _Tokens(self._t, self._undo), _Transfers(self._t, self._undo)
+        # Set-based: one pass over the batch and one undo step for all of it.
+        t = self._t
         out: list[ScrubbedRow] = []
+        tokens: dict[str, OAuthTokenRow] = {}
+        transfers: dict[str, dict[str, TransferTokenRow]] = {}
+        shares: list[ProjectShare] = []
+        deleted: list[CredentialRow] = []
+        replaced: list[tuple[CredentialRow, CredentialRow]] = []
         for credential_id in credential_ids:
-            row = self._t.rows.get(credential_id)
+            row = t.rows.get(credential_id)
             if row is None or not is_due(row, now):
                 continue
-            had_token = tokens.delete(credential_id)
-            transfers.delete_for_credential(credential_id)
-            newly = row.body_ciphertext is not None or had_token
+            token = t.tokens.pop(credential_id, None)
+            if token is not None:
+                tokens[credential_id] = token
+            bucket = t.transfers.pop(credential_id, None)
+            if bucket:
+                transfers[credential_id] = bucket
+            newly = row.body_ciphertext is not None or token is not None
             if credential_id in delete:
-                self.delete(credential_id)
+                for shared in t.shares_by_cred.pop(credential_id, {}).values():
+                    t.shares.pop(shared.id, None)
+                    t.by_project.get(shared.project_id, set()).discard(credential_id)
+                    shares.append(shared)
+                self._unindex(row)
+                deleted.append(row)
             elif newly:
-                self.update(attrs.evolve(row, body_ciphertext=None, updated_at=now))
+                new = attrs.evolve(row, body_ciphertext=None, updated_at=now)
+                self._unindex(row)
+                self._index(new)
+                replaced.append((row, new))
             out.append(ScrubbedRow(credential_id, newly, credential_id in delete))
+
+        def undo() -> None:
+            for old, new in reversed(replaced):
+                self._unindex(new)
+                self._index(old)
+            for old in deleted:
+                self._index(old)
+            restore = _Shares(t, [])
+            for shared in shares:
+                restore._put(shared)
+            t.tokens.update(tokens)
+            t.transfers.update(transfers)
+
+        self._undo.append(undo)
         return out
+
+    def find_by_name(self, owner_id: str, name: str) -> str | None:
+        return self._t.names.get((owner_id, name))
 
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
@@ -180,6 +218,12 @@ class _Shares:
         t.by_project.get(share.project_id, set()).discard(share.credential_id)
 
     def add(self, share: ProjectShare) -> None:
+        check_ids(
+            "sharing a credential",
+            id=share.id,
+            credential_id=share.credential_id,
+            project_id=share.project_id,
+        )
         existing = self._t.shares_by_cred.get(share.credential_id, {}).values()
         if share.id in self._t.shares or any(s.project_id == share.project_id for s in existing):
             msg = "credential already added to this project"
@@ -217,6 +261,7 @@ class _Tokens:
         return self._t.tokens.get(credential_id)
 
     def put(self, row: OAuthTokenRow) -> None:
+        check_ids("storing an OAuth token", credential_id=row.credential_id)
         old = self._t.tokens.get(row.credential_id)
         self._t.tokens[row.credential_id] = row
         self._undo.append(lambda: self._restore(row.credential_id, old))
@@ -245,6 +290,13 @@ class _Transfers:
         self._t, self._undo = t, undo
 
     def add(self, row: TransferTokenRow) -> None:
+        check_ids(
+            "storing a transfer token",
+            id=row.id,
+            credential_id=row.credential_id,
+            owner_id=row.owner_id,
+            receiver_id=row.receiver_id,
+        )
         bucket = self._t.transfers.setdefault(row.credential_id, {})
         bucket[row.id] = row
         self._undo.append(lambda: _discard(bucket, row.id))
@@ -390,6 +442,7 @@ class MemoryStepActivity:
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id*."""
+        check_ids("recording step activity", credential_id=credential_id)
         self._used.add(credential_id)
 
     def clear(self, credential_id: str) -> None:
@@ -482,6 +535,12 @@ class MemoryAuditSink:
 
     def record(self, event: AuditEvent) -> None:
         """Append one event."""
+        check_ids(
+            "recording an audit event",
+            id=event.id,
+            credential_id=event.credential_id,
+            actor_id=event.actor_id,
+        )
         with self._lock:
             self.events.append(event)
 
@@ -499,6 +558,7 @@ class MemoryOAuthClientRegistry:
 
     def add(self, client: OAuthClient) -> OAuthClient:
         """Register (or replace) a client."""
+        check_ids("registering an OAuth client", id=client.id)
         self._clients[client.id] = client
         return client
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti.adapters._ids import ISSUER_MAX_LENGTH, check_ids, usable
 from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._raw import Sql, cursor
 from credlti.adapters.sql._schema import deployments, nonces, registrations
@@ -50,6 +51,17 @@ _CONSUME_AND_CLASSIFY = Sql(
 )
 
 
+def _usable_registration(issuer: str, client_id: str | None) -> bool:
+    if not usable(issuer, max_length=ISSUER_MAX_LENGTH):
+        return False
+    return client_id is None or usable(client_id)
+
+
+def _check_registration(action: str, issuer: str, client_id: str) -> None:
+    check_ids(action, max_length=ISSUER_MAX_LENGTH, issuer=issuer)
+    check_ids(action, client_id=client_id)
+
+
 def _record(row: sa.Row[tuple[object, ...]]) -> Registration:
     m = row._mapping
     return Registration(
@@ -82,7 +94,7 @@ class SqlLaunchStorage:
     engine: Engine
     auto_register_deployments: bool = False
     _stores: Iterator[int] = attrs.field(factory=itertools.count, init=False, repr=False)
-    # The latest "now" seen (validate_nonce, sweep_nonces): the amortised sweep's cut-off.
+    # The latest "now" seen (store_nonce, validate_nonce, sweep_nonces): the sweep's cut-off.
     _latest_now: float = attrs.field(default=0.0, init=False, repr=False)
 
     # ------------------------------------------------------------- management
@@ -90,6 +102,7 @@ class SqlLaunchStorage:
     def add_registration(self, registration: Registerable) -> None:
         """Add a registration, or update the one with the same issuer and client id."""
         record = registration.to_registration()
+        _check_registration("adding a registration", record.issuer, record.client_id)
         values = {
             "auth_endpoint": record.auth_endpoint,
             "jwks_uri": record.jwks_uri,
@@ -112,6 +125,8 @@ class SqlLaunchStorage:
 
     def remove_registration(self, issuer: str, client_id: str) -> None:
         """Remove a registration and its deployments; unknown ones are ignored."""
+        if not _usable_registration(issuer, client_id):
+            return
         with transaction(self.engine, "removing a registration") as conn:
             reg_id = self._registration_id(conn, issuer, client_id)
             if reg_id is not None:
@@ -122,6 +137,7 @@ class SqlLaunchStorage:
         """Add a deployment under an existing registration (idempotent)."""
         record = registration.to_registration()
         deployment_id = deployment.to_deployment().deployment_id
+        check_ids("adding a deployment", deployment_id=deployment_id)
         with transaction(self.engine, "adding a deployment") as conn:
             reg_id = self._registration_id(conn, record.issuer, record.client_id)
             if reg_id is None:
@@ -164,6 +180,8 @@ class SqlLaunchStorage:
 
     def get_registration(self, issuer: str, client_id: str | None) -> Registration | None:
         """Return the registration for *issuer* (and *client_id*), or ``None``."""
+        if not _usable_registration(issuer, client_id):
+            return None
         query = sa.select(registrations).where(registrations.c.issuer == issuer)
         if client_id is not None:
             query = query.where(registrations.c.client_id == client_id)
@@ -180,6 +198,10 @@ class SqlLaunchStorage:
 
     def get_deployment(self, registration: Registration, deployment_id: str) -> Deployment | None:
         """Return the deployment (creating it when ``auto_register_deployments`` is set)."""
+        if not usable(deployment_id) or not _usable_registration(
+            registration.issuer, registration.client_id
+        ):
+            return None
         query = (
             sa.select(registrations.c.id, deployments.c.deployment_id)
             .select_from(
@@ -205,16 +227,21 @@ class SqlLaunchStorage:
 
     # ------------------------------------------------------------- NonceStore
 
-    def store_nonce(self, nonce: str, registration: Registration, *, expires_at: datetime) -> None:
+    def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
         """Record an issued nonce until *expires_at* (one INSERT).
 
         Every :data:`SWEEP_EVERY` stores, the same transaction also deletes up to
-        :data:`SWEEP_BATCH` nonces that had expired at the latest ``now`` this
-        adapter was given (the tool's clock, never the wall clock): the table stays
-        bounded however many logins are started and never finished.
+        :data:`SWEEP_BATCH` nonces that had expired at *now* (the tool's clock, never
+        the wall clock; the latest ``now`` this adapter saw if that is later): the
+        table stays bounded however many logins are started and never finished.
         """
+        check_ids("storing a nonce", nonce=nonce)
+        _check_registration("storing a nonce", registration.issuer, registration.client_id)
         engine = self.engine
         ts = expires_at.timestamp()
+        latest = self._latest_now = max(self._latest_now, now.timestamp())
         sweep = next(self._stores) % SWEEP_EVERY == SWEEP_EVERY - 1
         with cursor(engine, "storing a nonce") as cur:
             cur.execute(
@@ -222,12 +249,16 @@ class SqlLaunchStorage:
                 (registration.issuer, registration.client_id, nonce, ts),
             )
             if sweep:
-                cur.execute(_SWEEP_SOME.for_engine(engine), (self._latest_now, SWEEP_BATCH))
+                cur.execute(_SWEEP_SOME.for_engine(engine), (latest, SWEEP_BATCH))
 
     def validate_nonce(
         self, nonce: str, registration: Registration, *, now: datetime
     ) -> NonceStatus:
         """Consume *nonce* with one conditional UPDATE (atomic on every backend)."""
+        if not usable(nonce) or not _usable_registration(
+            registration.issuer, registration.client_id
+        ):
+            return NonceStatus.NOT_FOUND
         engine = self.engine
         ts = now.timestamp()
         self._latest_now = max(self._latest_now, ts)

@@ -25,11 +25,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.schema import CreateIndex
 
 from credlti.adapters.sql._errors import read
 from credlti.adapters.sql._schema import (
     audit_events,
     credentials,
+    credentials_by_owner_name,
     deployments,
     nonces,
     oauth_clients,
@@ -94,8 +96,17 @@ def _migration_3(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _migration_4(conn: Connection) -> None:
+    """Version 4: an index listing an owner's credentials by name without sorting them.
+
+    ``CREATE INDEX IF NOT EXISTS``: a fresh database already has it (migration 2
+    creates the credentials table with its current indexes).
+    """
+    conn.execute(CreateIndex(credentials_by_owner_name, if_not_exists=True))
+
+
 #: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 #: The schema version this credlti creates and works with.
 SCHEMA_VERSION = len(MIGRATIONS)
 

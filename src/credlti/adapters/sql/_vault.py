@@ -38,10 +38,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
+from credlti.adapters._ids import check_ids, usable
 from credlti.adapters.sql._errors import storage_errors, transaction
 from credlti.adapters.sql._schema import (
     audit_events,
-    credentials,
     oauth_clients,
     step_activity,
 )
@@ -61,7 +61,6 @@ from credlti.adapters.sql._vault_repos import (
     _IN_CHUNK,
     _active,
     _begin_sqlite_writer,
-    _c,
     _insert_ignoring_conflicts,
     _Session,
     _use,
@@ -69,9 +68,9 @@ from credlti.adapters.sql._vault_repos import (
 from credlti.adapters.sql._vault_rows import (
     _audit,
     _audit_values,
-    _credential,
     _ts,
 )
+from credlti.adapters.sql._vault_sql import SCAN, Raw, credential_row
 from credlti.credentials._records import (
     AuditEvent,
     ClientAuthMethod,
@@ -91,9 +90,8 @@ class SqlVaultStore:
     """Credentials, project shares, OAuth tokens and transfer tokens in SQL tables.
 
     Satisfies :class:`credlti.ports.VaultStore` on SQLite (file or memory) and
-    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade` (schema
-    version 2). Safe to share between threads; on PostgreSQL (and SQLite files) between
-    processes too.
+    PostgreSQL; the tables are created by :func:`credlti.adapters.sql.upgrade`. Safe to
+    share between threads; on PostgreSQL (and SQLite files) between processes too.
 
     A unit of work is one database transaction: everything done through one
     ``with store.transaction() as tx`` block commits together or not at all (a failed
@@ -139,6 +137,7 @@ class SqlVaultStore:
                 session.flush_audit()
             finally:
                 _ACTIVE.reset(token)
+                session.raw.close()
 
     def scan_credentials(
         self, *, after_id: str | None, limit: int, due_before: datetime | None = None
@@ -148,14 +147,18 @@ class SqlVaultStore:
         With *due_before*, only rows whose ``scheduled_deletion <= due_before``. Each
         call is one indexed query, so a purge of any size keeps memory bounded.
         """
-        query = sa.select(credentials)
-        if after_id is not None:
-            query = query.where(_c.id > after_id)
+        statement = SCAN[after_id is not None, due_before is not None]
+        params: list[Any] = [] if after_id is None else [after_id]
         if due_before is not None:
-            query = query.where(_c.scheduled_deletion <= _ts(due_before))
-        query = query.order_by(_c.id).limit(limit)
-        with _use(self.engine, "scanning credentials", write=False) as conn:
-            return [_credential(r._mapping) for r in conn.execute(query)]
+            params.append(_ts(due_before))
+        params.append(limit)
+        action = "scanning credentials"
+        with _use(self.engine, action, write=False) as conn:
+            raw = Raw(conn)
+            try:
+                return list(raw.fetch(statement, params, action, credential_row))
+            finally:
+                raw.close()
 
     @contextlib.contextmanager
     def lock(self, key: str, *, timeout: float) -> Iterator[None]:
@@ -264,16 +267,23 @@ class SqlAuditSink:
                 of work).
             StorageUnavailableError: The database failed.
         """
-        values = _audit_values(event)
+        check_ids(
+            "recording an audit event",
+            id=event.id,
+            credential_id=event.credential_id,
+            actor_id=event.actor_id,
+        )
         session = _active(self.engine)
         if session is not None:
-            session.pending_audit.append(values)
+            session.pending_audit.append(event)
             return
         with transaction(self.engine, "recording an audit event") as conn:
-            conn.execute(audit_events.insert(), values)
+            conn.execute(audit_events.insert(), _audit_values(event))
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
+        if not usable(credential_id):
+            return []
         session = _active(self.engine)
         if session is not None:
             session.flush_audit()
@@ -315,6 +325,7 @@ class SqlOAuthClientRegistry:
 
     def add(self, client: OAuthClient) -> OAuthClient:
         """Register (or replace) a client; returns it."""
+        check_ids("registering an OAuth client", id=client.id)
         values = {
             "client_id": client.client_id,
             "client_secret_ciphertext": self._seal(client.id, client.client_secret),
@@ -331,6 +342,8 @@ class SqlOAuthClientRegistry:
 
     def remove(self, client_id: str) -> bool:
         """Remove a client; True if it existed."""
+        if not usable(client_id):
+            return False
         with _use(self.engine, "removing an OAuth client", write=True) as conn:
             deleted = conn.execute(oauth_clients.delete().where(oauth_clients.c.id == client_id))
             return bool(deleted.rowcount)
@@ -341,6 +354,8 @@ class SqlOAuthClientRegistry:
         Raises:
             DecryptionError: The secret was made with a key missing from the ring.
         """
+        if not usable(client_id):
+            return None
         query = sa.select(oauth_clients).where(oauth_clients.c.id == client_id)
         with _use(self.engine, "reading an OAuth client", write=False) as conn:
             found = conn.execute(query).first()
@@ -401,12 +416,15 @@ class SqlStepActivity:
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id* (idempotent)."""
+        check_ids("recording step activity", credential_id=credential_id)
         self._own_table("record()")
         with _use(self.engine, "recording step activity", write=True) as conn:
             _insert_ignoring_conflicts(conn, step_activity, {"credential_id": credential_id})
 
     def clear(self, credential_id: str) -> None:
         """Forget the credential's activity (as run retention would)."""
+        if not usable(credential_id):
+            return
         self._own_table("clear()")
         statement = step_activity.delete().where(step_activity.c.credential_id == credential_id)
         with _use(self.engine, "clearing step activity", write=True) as conn:
@@ -414,11 +432,13 @@ class SqlStepActivity:
 
     def has_activity(self, credential_id: str) -> bool:
         """True if any step used the credential."""
+        if not usable(credential_id):
+            return False
         return bool(self.with_activity([credential_id]))
 
     def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
         """The subset of *credential_ids* with activity (one query per 500 ids)."""
-        ids = list(dict.fromkeys(credential_ids))
+        ids = [i for i in dict.fromkeys(credential_ids) if usable(i)]
         found: set[str] = set()
         with _use(self.engine, "reading step activity", write=False) as conn:
             for start in range(0, len(ids), _IN_CHUNK):

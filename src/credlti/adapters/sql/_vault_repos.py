@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti.adapters._ids import check_ids, usable
 from credlti.adapters.sql._errors import read, storage_errors, transaction
+from credlti.adapters.sql._raw import Sql
 from credlti.adapters.sql._schema import (
     audit_events,
     credentials,
@@ -27,14 +29,37 @@ from credlti.adapters.sql._schema import (
 )
 from credlti.adapters.sql._vault_rows import (
     _credential,
-    _credential_values,
     _share,
-    _token,
     _token_values,
     _transfer,
     _ts,
 )
+from credlti.adapters.sql._vault_sql import (
+    ADD_CREDENTIAL,
+    GET_CREDENTIAL,
+    GET_TOKEN,
+    ID_BY_NAME,
+    INSERT_AUDIT,
+    LOCK_CREDENTIAL,
+    PURGE_DELETE,
+    PURGE_DUE,
+    PURGE_SCRUB,
+    PURGE_SHARES,
+    PURGE_TOKENS,
+    PURGE_TRANSFERS,
+    PURGE_WITH_TOKEN,
+    SHARES_OF,
+    UPDATE_CREDENTIAL,
+    Raw,
+    audit_params,
+    credential_params,
+    credential_row,
+    share_row,
+    token_row,
+    with_ids,
+)
 from credlti.credentials._records import (
+    AuditEvent,
     CredentialRow,
     OAuthTokenRow,
     ProjectShare,
@@ -73,6 +98,9 @@ def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[s
 _c = credentials.c
 _GET_CREDENTIAL = sa.select(credentials).where(_c.id == sa.bindparam("id"))
 _LOCK_CREDENTIAL = _GET_CREDENTIAL.with_for_update()
+_ID_BY_NAME = sa.select(_c.id).where(
+    (_c.owner_id == sa.bindparam("owner")) & (_c.name == sa.bindparam("name"))
+)
 _CREDENTIAL_EXISTS = sa.select(sa.literal(1)).where(_c.id == sa.bindparam("id"))
 _other = credentials.alias("other")
 _UPDATE_CREDENTIAL = (
@@ -129,28 +157,33 @@ class _Credentials:
     def __init__(self, session: _Session) -> None:
         self._s = session
 
-    def _fetch(
-        self, statement: sa.Executable, credential_id: str, action: str
-    ) -> CredentialRow | None:
-        with storage_errors(action):
-            found = self._s.conn.execute(statement, {"id": credential_id}).first()
-        return None if found is None else _credential(found._mapping)
-
     def get(self, credential_id: str) -> CredentialRow | None:
-        return self._fetch(_GET_CREDENTIAL, credential_id, "reading a credential")
+        if not usable(credential_id):
+            return None
+        found = self._s.raw.fetch(
+            GET_CREDENTIAL, (credential_id,), "reading a credential", credential_row
+        )
+        return next(found, None)
 
     def get_for_update(self, credential_id: str) -> CredentialRow | None:
+        if not usable(credential_id):
+            return None
         # PostgreSQL: FOR UPDATE row lock. SQLite: the unit of work already holds the
-        # database's write lock (BEGIN IMMEDIATE), and FOR UPDATE is not rendered.
-        return self._fetch(_LOCK_CREDENTIAL, credential_id, "locking a credential")
+        # database's write lock (BEGIN IMMEDIATE).
+        found = self._s.raw.fetch(
+            LOCK_CREDENTIAL, (credential_id,), "locking a credential", credential_row
+        )
+        return next(found, None)
 
     def _exists(self, credential_id: str) -> bool:
         return self._s.conn.execute(_CREDENTIAL_EXISTS, {"id": credential_id}).first() is not None
 
     def add(self, row: CredentialRow) -> None:
-        with storage_errors("adding a credential"):
-            if _insert_ignoring_conflicts(self._s.conn, credentials, _credential_values(row)):
-                return
+        check_ids("adding a credential", id=row.id, owner_id=row.owner_id, name=row.name)
+        action = "adding a credential"
+        if self._s.raw.execute(ADD_CREDENTIAL, credential_params(row), action).rowcount == 1:
+            return
+        with storage_errors(action):
             field = "id" if self._exists(row.id) else "name"
         message = (
             "a credential with this id already exists"
@@ -160,13 +193,12 @@ class _Credentials:
         raise StorageConflictError(message, details={"field": field})
 
     def update(self, row: CredentialRow) -> None:
-        # The SET clause comes from the column-named parameters.
-        params = _credential_values(row)
-        del params["id"]
-        params.update(key=row.id, check_owner=row.owner_id, check_name=row.name)
-        with storage_errors("updating a credential"):
-            if self._s.conn.execute(_UPDATE_CREDENTIAL, params).rowcount == 1:
-                return
+        check_ids("updating a credential", id=row.id, owner_id=row.owner_id, name=row.name)
+        params = (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
+        action = "updating a credential"
+        if self._s.raw.execute(UPDATE_CREDENTIAL, params, action).rowcount == 1:
+            return
+        with storage_errors(action):
             exists = self._exists(row.id)
         if not exists:
             msg = "the credential to update no longer exists"
@@ -175,6 +207,8 @@ class _Credentials:
         raise StorageConflictError(msg, details={"field": "name"})
 
     def delete(self, credential_id: str) -> bool:
+        if not usable(credential_id):
+            return False
         # Shares, token and transfer tokens go by ON DELETE CASCADE.
         params = {"id": credential_id}
         with storage_errors("deleting a credential"):
@@ -196,47 +230,47 @@ class _Credentials:
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
         # Set-based: lock the chunk's due rows, then a few statements for all of them.
-        ts, conn = _ts(now), self._s.conn
-        due_query = (
-            sa.select(_c.id, _c.body_ciphertext.is_not(None).label("has_body"))
-            .where(
-                _c.id.in_(list(credential_ids))
-                & _c.scheduled_deletion.is_not(None)
-                & (_c.scheduled_deletion <= ts)
-            )
-            .with_for_update()
+        ts, raw, action = _ts(now), self._s.raw, "purging credentials"
+        chunk = tuple(credential_ids)
+        due_rows = raw.fetch(
+            with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
         )
-        with storage_errors("purging credentials"):
-            due = {row.id: bool(row.has_body) for row in conn.execute(due_query)}
-            if not due:
-                return []
-            ids = list(due)
-            token_of = oauth_tokens.c.credential_id
-            with_token = set(conn.execute(sa.select(token_of).where(token_of.in_(ids))).scalars())
-            conn.execute(oauth_tokens.delete().where(token_of.in_(ids)))
-            conn.execute(transfer_tokens.delete().where(transfer_tokens.c.credential_id.in_(ids)))
-            doomed = [i for i in ids if i in delete]
-            if doomed:
-                if self._s.cascade_by_hand:
-                    shares_of = project_shares.c.credential_id
-                    conn.execute(project_shares.delete().where(shares_of.in_(doomed)))
-                conn.execute(credentials.delete().where(_c.id.in_(doomed)))
-            scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
-            if scrub:
-                conn.execute(
-                    credentials.update()
-                    .where(_c.id.in_(scrub))
-                    .values(body_ciphertext=None, updated_at=ts)
-                )
+        due = dict(due_rows)
+        if not due:
+            return []
+        ids = tuple(due)
+        n = len(ids)
+        with_token = set(raw.fetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, lambda r: r[0]))
+        if with_token:
+            raw.execute(with_ids(PURGE_TOKENS, n), ids, action)
+        raw.execute(with_ids(PURGE_TRANSFERS, n), ids, action)
+        doomed = tuple(i for i in ids if i in delete)
+        if doomed:
+            if self._s.cascade_by_hand:
+                raw.execute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
+            raw.execute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
+        scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
+        if scrub:
+            raw.execute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
         return [
             ScrubbedRow(i, due[i] or i in with_token, i in delete)
             for i in credential_ids
             if i in due
         ]
 
+    def find_by_name(self, owner_id: str, name: str) -> str | None:
+        if not usable(owner_id, name):
+            return None
+        found = self._s.raw.fetch(
+            ID_BY_NAME, (owner_id, name), "looking a credential name up", lambda r: str(r[0])
+        )
+        return next(found, None)
+
     def find(
         self, *, owner_id: str | None = None, project_id: str | None = None
     ) -> list[CredentialRow]:
+        if not usable(*(i for i in (owner_id, project_id) if i is not None)):
+            return []
         query = sa.select(credentials)
         if owner_id is not None:
             query = query.where(_c.owner_id == owner_id)
@@ -257,6 +291,12 @@ class _Shares:
         self._s = session
 
     def add(self, share: ProjectShare) -> None:
+        check_ids(
+            "sharing a credential",
+            id=share.id,
+            credential_id=share.credential_id,
+            project_id=share.project_id,
+        )
         values = {
             "id": share.id,
             "credential_id": share.credential_id,
@@ -270,19 +310,24 @@ class _Shares:
             raise StorageConflictError(msg, details={"field": "project_id"})
 
     def remove(self, share_id: str) -> bool:
+        if not usable(share_id):
+            return False
         with storage_errors("removing a project share"):
             return bool(self._s.conn.execute(_DELETE_SHARE, {"id": share_id}).rowcount)
 
     def get(self, share_id: str) -> ProjectShare | None:
+        if not usable(share_id):
+            return None
         with storage_errors("reading a project share"):
             found = self._s.conn.execute(_GET_SHARE, {"id": share_id}).first()
         return None if found is None else _share(found._mapping)
 
     def for_credential(self, credential_id: str) -> list[ProjectShare]:
-        with storage_errors("reading project shares"):
-            return [
-                _share(r._mapping) for r in self._s.conn.execute(_SHARES_OF, {"id": credential_id})
-            ]
+        if not usable(credential_id):
+            return []
+        return list(
+            self._s.raw.fetch(SHARES_OF, (credential_id,), "reading project shares", share_row)
+        )
 
 
 class _Tokens:
@@ -292,11 +337,13 @@ class _Tokens:
         self._s = session
 
     def get(self, credential_id: str) -> OAuthTokenRow | None:
-        with storage_errors("reading an OAuth token"):
-            found = self._s.conn.execute(_GET_TOKEN, {"id": credential_id}).first()
-        return None if found is None else _token(found._mapping)
+        if not usable(credential_id):
+            return None
+        found = self._s.raw.fetch(GET_TOKEN, (credential_id,), "reading an OAuth token", token_row)
+        return next(found, None)
 
     def put(self, row: OAuthTokenRow) -> None:
+        check_ids("storing an OAuth token", credential_id=row.credential_id)
         values = _token_values(row)
         conn = self._s.conn
         with storage_errors("storing an OAuth token"):
@@ -315,6 +362,8 @@ class _Tokens:
                 conn.execute(oauth_tokens.insert(), values)
 
     def compare_and_set(self, row: OAuthTokenRow, *, expected_version: int) -> bool:
+        if not usable(row.credential_id):
+            return False
         params = _token_values(row)
         del params["credential_id"]
         params.update(key=row.credential_id, expected=expected_version)
@@ -322,6 +371,8 @@ class _Tokens:
             return bool(self._s.conn.execute(_CAS_TOKEN, params).rowcount == 1)
 
     def delete(self, credential_id: str) -> bool:
+        if not usable(credential_id):
+            return False
         with storage_errors("deleting an OAuth token"):
             return bool(self._s.conn.execute(_DELETE_TOKEN, {"id": credential_id}).rowcount)
 
@@ -333,6 +384,13 @@ class _Transfers:
         self._s = session
 
     def add(self, row: TransferTokenRow) -> None:
+        check_ids(
+            "storing a transfer token",
+            id=row.id,
+            credential_id=row.credential_id,
+            owner_id=row.owner_id,
+            receiver_id=row.receiver_id,
+        )
         values = {
             "id": row.id,
             "credential_id": row.credential_id,
@@ -346,11 +404,15 @@ class _Transfers:
             self._s.conn.execute(transfer_tokens.insert(), values)
 
     def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
+        if not usable(credential_id):
+            return []
         with storage_errors("reading transfer tokens"):
             rows = self._s.conn.execute(_TRANSFERS_OF, {"id": credential_id})
             return [_transfer(r._mapping) for r in rows]
 
     def delete_for_credential(self, credential_id: str) -> int:
+        if not usable(credential_id):
+            return 0
         with storage_errors("deleting transfer tokens"):
             return int(self._s.conn.execute(_DELETE_TRANSFERS, {"id": credential_id}).rowcount)
 
@@ -362,8 +424,10 @@ class _Session:
         self.conn = conn
         #: SQLite with foreign keys off: delete a credential's children explicitly.
         self.cascade_by_hand = cascade_by_hand
-        #: Audit rows recorded in this unit of work, inserted in one batch at commit.
-        self.pending_audit: list[dict[str, Any]] = []
+        #: Audit events recorded in this unit of work, inserted in one batch at commit.
+        self.pending_audit: list[AuditEvent] = []
+        #: Prebuilt statements on this connection's DB-API connection (the hot paths).
+        self.raw = Raw(conn)
         self.credentials = _Credentials(self)
         self.shares = _Shares(self)
         self.oauth_tokens = _Tokens(self)
@@ -372,11 +436,12 @@ class _Session:
     def flush_audit(self) -> None:
         """Insert the buffered audit rows (before commit, or before reading them)."""
         if self.pending_audit:
-            rows, self.pending_audit = self.pending_audit, []
-            with storage_errors("recording audit events"):
-                self.conn.execute(audit_events.insert(), rows)
+            events, self.pending_audit = self.pending_audit, []
+            rows = [audit_params(event) for event in events]
+            self.raw.executemany(INSERT_AUDIT, rows, "recording audit events")
 
 
+_BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
 # A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
 _TAKE_WRITE_LOCK = credentials.update().where(_c.id.is_(None)).values(id=_c.id)
 
@@ -391,8 +456,15 @@ def _begin_sqlite_writer(conn: Connection) -> bool:
     takes the same lock.
     """
     if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
-        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        info = conn.connection.info  # kept with the DB-API connection across checkouts
+        if not info.get("credlti_foreign_keys"):
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            info["credlti_foreign_keys"] = True
+        raw = Raw(conn)
+        try:
+            raw.execute(_BEGIN_IMMEDIATE, (), "starting a vault unit of work")
+        finally:
+            raw.close()
         return True
     conn.execute(_TAKE_WRITE_LOCK)
     return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
