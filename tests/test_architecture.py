@@ -113,11 +113,17 @@ def test_no_module_is_too_long() -> None:
 
 
 def test_import_credlti_lti_loads_only_what_a_launch_needs() -> None:
-    """Advantage services, deep linking, httpx and asyncio load on first use, not on import."""
+    """Services, deep linking, registration, httpx and asyncio load on first use, not on import."""
     import subprocess
     import sys
 
-    lazy = ("credlti.lti.services", "credlti.lti.deep_linking", "asyncio", "httpx")
+    lazy = (
+        "credlti.lti.services",
+        "credlti.lti.deep_linking",
+        "credlti.lti.registration",
+        "asyncio",
+        "httpx",
+    )
     code = f"import sys, credlti.lti; print(' '.join(m for m in {lazy!r} if m in sys.modules))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "credlti.lti.deep_linking",
     "credlti.lti.keys",
     "credlti.lti.ports",
+    "credlti.lti.registration",
     "credlti.lti.services",
     "credlti.ports",
     "credlti.testing",
@@ -30,6 +31,7 @@ COMPLETE_MODULES = [
     "credlti.lti.deep_linking",
     "credlti.lti.keys",
     "credlti.lti.ports",
+    "credlti.lti.registration",
     "credlti.lti.services",
     "credlti.testing",
 ]

@@ -64,6 +64,14 @@ invalid configuration raises :class:`ConfigurationError`.
     │   ├── InvalidServiceRecordError      (422) a LineItem / Score breaks an AGS rule
     │   ├── ServiceNotAvailableError       (409) the launch's claim does not offer this service
     │   └── CoupledLineItemError           (409) deleting the platform-created line item
+    ├── RegistrationError                  LTI Dynamic Registration, tool side
+    │   ├── InvalidRegistrationRequestError   (400) the registration initiation is malformed
+    │   ├── PlatformConfigurationError        (502) the platform's OpenID configuration is unusable
+    │   │   └── RegistrationIssuerMismatchError  its issuer is not a prefix of the configuration URL
+    │   ├── RegistrationCallFailedError       (502) the registration endpoint failed or timed out
+    │   ├── RegistrationRejectedError         (502) the registration endpoint refused the tool
+    │   ├── MalformedRegistrationResponseError (502) the registration answer is unusable
+    │   └── RegistrationConflictError         (409) the platform's client id is already registered
     ├── DeepLinkingError                   (422) building a deep-linking response
     │   ├── InvalidContentItemError           a content item is malformed (DL §3)
     │   └── ContentItemNotAcceptedError       an item breaks the request's settings (DL §4.4.1)
@@ -146,6 +154,7 @@ __all__ = [
     "InvalidContentItemError",
     "InvalidLaunchError",
     "InvalidParameterError",
+    "InvalidRegistrationRequestError",
     "InvalidServiceRecordError",
     "IssuerMismatchError",
     "KeySetFetchError",
@@ -157,6 +166,7 @@ __all__ = [
     "ListingTooLargeError",
     "Lti1p1SignatureInvalidError",
     "Lti1p1UnverifiedError",
+    "MalformedRegistrationResponseError",
     "MalformedServiceResponseError",
     "MalformedTokenError",
     "MissingClaimError",
@@ -176,8 +186,14 @@ __all__ = [
     "PageLoopError",
     "PagingError",
     "PlatformAuthenticationError",
+    "PlatformConfigurationError",
     "ReauthorizationRequiredError",
+    "RegistrationCallFailedError",
+    "RegistrationConflictError",
+    "RegistrationError",
+    "RegistrationIssuerMismatchError",
     "RegistrationNotFoundError",
+    "RegistrationRejectedError",
     "RemoteServiceError",
     "RosterTooLargeError",
     "SchemaNotFoundError",
@@ -785,6 +801,112 @@ class ContentItemNotAcceptedError(DeepLinkingError):
 
     code = "content_item_not_accepted"
     default_spec_ref = "DL §4.4.1"
+
+
+# --------------------------------------------------------------------------- dynamic registration
+
+
+class RegistrationError(CredltiError):
+    """Base of the errors of LTI Dynamic Registration, on the tool's side.
+
+    Nothing was stored when one of these is raised. Messages and details never hold
+    the registration token (nor the query of the configuration URL, which may carry
+    it).
+    """
+
+    code = "registration_error"
+    http_status = 400
+    _abstract = True
+
+
+class InvalidRegistrationRequestError(RegistrationError):
+    """The registration initiation request is malformed.
+
+    ``openid_configuration`` is missing, repeated, too long, not an https URL, or
+    names a host the tool must not call (a private or loopback address);
+    ``registration_token`` is repeated, too long or not printable text.
+    ``details["parameter"]`` names the parameter.
+    """
+
+    code = "invalid_registration_request"
+    http_status = 400
+    default_spec_ref = "LTI-DR §3.3"
+
+
+class PlatformConfigurationError(RegistrationError, RemoteServiceError):
+    """The platform's OpenID configuration cannot be fetched or is unusable.
+
+    It could not be fetched (network failure, timeout, deadline, an error status, a
+    redirect), is too large, is not strict JSON (``NaN``, duplicate keys, nesting
+    too deep), or misses or breaks a required field: an endpoint that is not https,
+    no ``RS256`` among the signing algorithms, no LTI platform configuration.
+    ``details["field"]`` names the field when one is at fault.
+    """
+
+    code = "platform_configuration_invalid"
+    http_status = 502
+    default_spec_ref = "LTI-DR §3.4"
+
+
+class RegistrationIssuerMismatchError(PlatformConfigurationError):
+    """The configuration's ``issuer`` is not a prefix of the configuration URL.
+
+    The issuer must have the configuration URL's origin and its path must be the
+    URL's path or a parent of it; otherwise any site could claim another
+    platform's issuer. ``details`` holds the ``issuer`` and the configuration URL
+    without its query.
+    """
+
+    code = "registration_issuer_mismatch"
+    default_spec_ref = "LTI-DR §3.5.1"
+
+
+class RegistrationCallFailedError(RegistrationError, RemoteServiceError):
+    """The registration endpoint could not be reached or did not answer in time.
+
+    The platform may or may not have created the registration; nothing was stored
+    on the tool's side. ``details`` holds the endpoint ``url``.
+    """
+
+    code = "registration_call_failed"
+    http_status = 502
+    default_spec_ref = "LTI-DR §3.5.2"
+
+
+class RegistrationRejectedError(RegistrationError, RemoteServiceError):
+    """The registration endpoint answered with an error status (4xx or 5xx).
+
+    ``details`` holds the ``status`` and, when the platform sent one, its ``error``
+    code (``invalid_client_metadata``, ``invalid_token``...) as a safe excerpt. A
+    registration token that was already used is refused this way.
+    """
+
+    code = "registration_rejected"
+    http_status = 502
+    default_spec_ref = "LTI-DR §3.6.2"
+
+
+class MalformedRegistrationResponseError(RegistrationError, RemoteServiceError):
+    """The registration endpoint accepted the tool but its answer is unusable.
+
+    No ``client_id``, a body that is not a JSON object, an id that cannot be stored.
+    The platform may hold a registration the tool does not know: remove it there.
+    """
+
+    code = "malformed_registration_response"
+    http_status = 502
+    default_spec_ref = "LTI-DR §3.6.1"
+
+
+class RegistrationConflictError(RegistrationError):
+    """The platform answered with an issuer and client id the tool already stores.
+
+    The stored registration is left unchanged; remove it first to register again.
+    """
+
+    code = "registration_conflict"
+    http_status = 409
+    default_spec_ref = "LTI-DR §3.6.1"
 
 
 # --------------------------------------------------------------------------- storage

@@ -22,6 +22,7 @@ __all__ = [
     "NonceStatus",
     "NonceStore",
     "Registerable",
+    "RegistrationSink",
     "RegistrationStore",
     "ServiceTokenCache",
     "ToolKeyStore",
@@ -117,6 +118,33 @@ class NonceStore(Protocol):
 
 class LaunchStorage(RegistrationStore[R_co, D_co], NonceStore, Protocol[R_co, D_co]):
     """**Protocol:** everything a :class:`~credlti.lti.Tool` needs from storage."""
+
+
+class RegistrationSink(Protocol):
+    """**Protocol:** where dynamic registration stores what the platform assigned.
+
+    :class:`credlti.adapters.memory.MemoryLaunchStorage` and
+    :class:`credlti.adapters.sql.SqlLaunchStorage` satisfy it. The registration
+    flow asks ``get_registration`` first (an existing issuer and client id is never
+    replaced), adds the registration, then the deployment, and removes the
+    registration again if the deployment cannot be added: nothing is half-stored.
+    """
+
+    def get_registration(self, issuer: str, client_id: str | None) -> Registerable | None:
+        """Return the registration for *issuer* and *client_id*, or ``None``."""
+        ...
+
+    def add_registration(self, registration: Registration) -> None:
+        """Store *registration*."""
+        ...
+
+    def add_deployment(self, registration: Registration, deployment: Deployment) -> None:
+        """Store *deployment* under the stored *registration*."""
+        ...
+
+    def remove_registration(self, issuer: str, client_id: str) -> None:
+        """Remove the registration and its deployments; unknown ones are ignored."""
+        ...
 
 
 class Lti1p1Secrets(Protocol):
