@@ -150,17 +150,30 @@ def run(flow: Flow[T], perform: Perform, *, locks: SyncLocks | None = None) -> T
 
     Emitted values are dropped (use :func:`stream` to receive them).
     """
+    # The launch path runs through here a few times per request: the loop is inlined
+    # (no helper calls, no tuples) and costs well under a microsecond per effect.
+    send, throw = flow.send, flow.throw
     value: Any = None
     error: BaseException | None = None
     while True:
-        effect = _resume(flow, value, error)
+        try:
+            effect = send(value) if error is None else throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
         cls = type(effect)
-        if cls is _Done:
-            return effect.value  # type: ignore[no-any-return]
         if cls is Emit:
-            value, error = None, None
-        else:
-            value, error = _perform(effect, perform, locks)
+            value = error = None
+            continue
+        try:
+            if cls is Locked:
+                locks = locks if locks is not None else SyncLocks()
+                with locks.get(effect.key):
+                    value = run(effect.flow, perform, locks=locks)
+            else:
+                value = perform(effect)
+            error = None
+        except Exception as exc:  # handed to the flow, which may handle or re-raise it
+            value, error = None, exc
 
 
 def stream(flow: Flow[Any], perform: Perform, *, locks: SyncLocks | None = None) -> Iterator[Any]:
