@@ -291,6 +291,18 @@ class SqlAuditSink:
             return [_audit(r._mapping) for r in conn.execute(_AUDIT_FOR, {"id": credential_id})]
 
 
+def _has_metadata(client: OAuthClient) -> bool:
+    """True when *client* holds fields the ``credlti_oauth_clients`` table has no column for."""
+    return bool(
+        client.authorization_endpoint
+        or client.userinfo_endpoint
+        or client.mandatory_scopes
+        or client.optional_scopes
+        or not client.is_global
+        or client.project_ids
+    )
+
+
 @attrs.define
 class SqlOAuthClientRegistry:
     """OAuth clients in ``credlti_oauth_clients``, client secrets encrypted at rest.
@@ -324,8 +336,23 @@ class SqlOAuthClientRegistry:
         return str(self.keyring.decrypt_json(bytes(ciphertext), aad))
 
     def add(self, client: OAuthClient) -> OAuthClient:
-        """Register (or replace) a client; returns it."""
+        """Register (or replace) a client; returns it.
+
+        Raises:
+            ConfigurationError: The client carries authorization-code metadata
+                (authorize or userinfo endpoint, scopes, per-project availability),
+                which this schema version does not store: it is refused rather
+                than saved without it. Register such clients in a
+                ``MemoryOAuthClientRegistry`` (or your own registry) for now.
+        """
         check_ids("registering an OAuth client", id=client.id)
+        if _has_metadata(client):
+            msg = (
+                "this SQL schema cannot store OAuth client metadata (authorization or "
+                "userinfo endpoint, scopes, per-project availability); it is refused "
+                "rather than lost: keep such clients in another OAuthClientRegistry"
+            )
+            raise ConfigurationError(msg, details={"client": client.id})
         values = {
             "client_id": client.client_id,
             "client_secret_ciphertext": self._seal(client.id, client.client_secret),
