@@ -271,7 +271,6 @@ def test_member_parsing_keeps_unknown_roles_and_defaults_status() -> None:
         b"not json",
         b"[]",
         b'{"members": {}}',
-        b'{"members": [{"roles": []}]}',
         b'{"context": 1, "members": []}',
     ],
 )

@@ -10,6 +10,9 @@ Rules of this module:
 3. A listing emits one :class:`~credlti.lti.services.Membership` per page; one
    larger than ``max_members`` in total stops with
    :class:`~credlti.errors.RosterTooLargeError` before the page is handed out.
+4. Members are read leniently unless a listing asks for ``strict``
+   (:mod:`credlti.lti.services._nrps_records`); the members a listing skipped are
+   counted in ``skipped_members``.
 """
 
 from __future__ import annotations
@@ -62,11 +65,13 @@ class _RosterPages:
     """Parses each page, counts members against the cap, remembers the differences link."""
 
     flows: RosterFlows
+    strict: bool
     total: int = 0
 
     def __call__(self, raw: RawPage) -> Membership:
-        page = parse_page(raw)
-        self.total += len(page.members)
+        page = parse_page(raw, strict=self.strict)
+        self.flows.skipped_members += page.skipped
+        self.total += len(page.members) + page.skipped
         cap = self.flows.max_members
         if self.total > cap:
             msg = f"the roster has more than {cap} members; raise max_members or filter by role"
@@ -122,6 +127,7 @@ class RosterFlows:
         self.max_members = max_members
         self.max_pages = max_pages
         self.differences_url: str | None = None
+        self.skipped_members = 0
 
     def first_url(
         self, role: str | Role | None, limit: int | None, resource_link: bool | None
@@ -149,8 +155,13 @@ class RosterFlows:
         }
         return add_query(self.endpoint.context_memberships_url, params)
 
-    def pages(self, url: str) -> Flow[None]:
-        """Flow: GET *url* and its ``next`` pages, emitting a :class:`Membership` per page."""
+    def pages(self, url: str, *, strict: bool = False) -> Flow[None]:
+        """Flow: GET *url* and its ``next`` pages, emitting a :class:`Membership` per page.
+
+        Members are read with *strict* (see :meth:`Member.from_dict`); the count of
+        skipped members starts again at 0.
+        """
+        self.skipped_members = 0
         call = ServiceCall(
             method="GET",
             url=url,
@@ -160,7 +171,11 @@ class RosterFlows:
             spec_ref="NRPS §2.4",
         )
         yield from paged_flow(
-            call, self.caller, _RosterPages(self), clock=self.clock, max_pages=self.max_pages
+            call,
+            self.caller,
+            _RosterPages(self, strict),
+            clock=self.clock,
+            max_pages=self.max_pages,
         )
 
     def differences_start(self, url: str | None) -> str:

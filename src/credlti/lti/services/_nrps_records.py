@@ -7,6 +7,11 @@ Rules of this module:
 2. A page that breaks the container's shape raises
    :class:`~credlti.errors.MalformedServiceResponseError`; other members of the JSON
    objects are kept in ``extensions``.
+3. Members are read leniently by default: a member breaking a rule is kept with
+   the rule listed in :attr:`Member.problems` (never quoting the platform's text
+   unescaped); a member without a usable ``user_id`` is skipped and counted in
+   :attr:`Membership.skipped` and :attr:`Membership.problems`. ``strict=True``
+   raises instead.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from credlti._text import safe_excerpt
 from credlti.lti._roles import Roles, parse_roles
 from credlti.lti.services._paging import RawPage, find_link
 from credlti.lti.services._response import malformed
@@ -31,6 +37,7 @@ __all__ = [
     "MembershipContext",
     "merge_pages",
     "parse_page",
+    "usable_user_id",
 ]
 
 #: The membership container media type (NRPS §2.1), sent as ``Accept``.
@@ -59,15 +66,48 @@ class MemberStatus(str, enum.Enum):
     DELETED = "Deleted"
 
 
-def _status(value: object, url: str) -> MemberStatus:
-    if value is None:
-        return MemberStatus.ACTIVE
+_STATUS_NAMES = "Active, Inactive or Deleted"
+
+
+class _Reader:
+    """Reads a member's fields, strictly (raise) or leniently (note the problem)."""
+
+    def __init__(self, url: str, *, strict: bool) -> None:
+        self.url = url
+        self.strict = strict
+        self.problems: list[str] = []
+
+    def problem(self, what: str, then: str) -> None:
+        """Raise (strict) or note that *what* is wrong and the reader did *then*."""
+        if self.strict:
+            raise malformed(f"a member's {what}", url=self.url, spec_ref="NRPS §2.2")
+        self.problems.append(f"{what} ({then})")
+
+    def status(self, value: object) -> MemberStatus:
+        if value is None:
+            return MemberStatus.ACTIVE
+        if isinstance(value, str):
+            wanted = value.strip().lower()
+            for status in MemberStatus:
+                if status.value.lower() == wanted:
+                    return status
+        # Read as Inactive: a status we cannot understand never grants access.
+        self.problem(
+            f"status '{safe_excerpt(value, limit=40)}' is not {_STATUS_NAMES}", "read as Inactive"
+        )
+        return MemberStatus.INACTIVE
+
+
+def usable_user_id(value: object) -> str | None:
+    """The member's ``user_id`` as text, or ``None`` when there is none to use.
+
+    Non-blank text is used as is; an integer (not a bool) is read as its decimal text.
+    """
     if isinstance(value, str):
-        wanted = value.strip().lower()
-        for status in MemberStatus:
-            if status.value.lower() == wanted:
-                return status
-    raise malformed(f"a member's status is {str(value)[:40]!r}", url=url, spec_ref="NRPS §2.3")
+        return value if value.strip() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +124,11 @@ class Member:
         message: For resource-link queries, the messages the member would receive
             (``LtiResourceLinkRequest`` claims, NRPS §3.2), as received.
         extensions: Other members of the JSON object, as received.
+        problems: For members read leniently (the default of a listing), the
+            rules the platform's member broke, such as ``"roles[2] is not a
+            string (ignored)"``; the field is then left unset or ignored. The
+            platform's text is quoted only escaped (:func:`credlti._text.safe_excerpt`).
+            Empty for members that follow NRPS §2.2.
     """
 
     user_id: str
@@ -99,38 +144,65 @@ class Member:
     lti11_legacy_user_id: str | None = None
     message: tuple[Mapping[str, Any], ...] = ()
     extensions: Mapping[str, Any] = _EMPTY
+    problems: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any], *, url: str = "") -> Member:
+    def from_dict(
+        cls, document: Mapping[str, Any], *, url: str = "", strict: bool = True
+    ) -> Member:
         """Build a member from its JSON object.
 
+        Args:
+            document: The JSON object.
+            url: The page it came from (named in errors).
+            strict: Raise on the first rule broken. With ``strict=False`` the member
+                is built anyway and each broken rule is listed in :attr:`problems`:
+                roles that are not strings are ignored, a profile field that is not
+                text or a ``message`` that is not a list of objects is left unset,
+                an unknown status is read as ``Inactive``, a numeric ``user_id`` as
+                its text.
+
         Raises:
-            MalformedServiceResponseError: No ``user_id``, roles that are not strings,
-                an unknown status, or a profile field that is not text.
+            MalformedServiceResponseError: No usable ``user_id`` (even with
+                ``strict=False``: a listing skips and counts such members), or
+                (strict only) another rule broken.
         """
-        user_id = document.get("user_id")
-        if not isinstance(user_id, str) or not user_id:
+        read = _Reader(url, strict=strict)
+        raw_id = document.get("user_id")
+        user_id = usable_user_id(raw_id)
+        if user_id is None:
             raise malformed("a member has no user_id", url=url, spec_ref="NRPS §2.2")
+        if not isinstance(raw_id, str):
+            read.problem("user_id is a number, not a string", "read as text")
         roles = document.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise malformed("a member's roles are not strings", url=url, spec_ref="NRPS §2.2")
+        if not isinstance(roles, list):
+            read.problem("roles is not a list of strings", "ignored")
+            roles = []
+        elif not all(isinstance(r, str) for r in roles):
+            for index, role in enumerate(roles):
+                if not isinstance(role, str):
+                    read.problem(f"roles[{index}] is not a string", "ignored")
+            roles = [r for r in roles if isinstance(r, str)]
         profile: dict[str, str | None] = {}
         for name in _PROFILE:
             value = document.get(name)
             if value is not None and not isinstance(value, str):
-                raise malformed(f"a member's {name} is not text", url=url, spec_ref="NRPS §2.2")
+                read.problem(f"{name} is not text", "left unset")
+                value = None
             profile[name] = value
         messages = document.get("message", [])
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-            raise malformed("a member's message is not a list of objects", url=url)
+            read.problem("message is not a list of objects", "left unset")
+            messages = []
         known = {"user_id", "roles", "status", "message", *_PROFILE}
         extensions = {k: v for k, v in document.items() if k not in known}
         return cls(
             user_id=user_id,
             roles=parse_roles(roles),
-            status=_status(document.get("status"), url),
+            status=read.status(document.get("status")),
             message=tuple(MappingProxyType(m) for m in messages),
             extensions=MappingProxyType(extensions) if extensions else _EMPTY,
+            problems=tuple(read.problems),
             **profile,
         )
 
@@ -154,6 +226,12 @@ class Membership:
         members: The members (of every page, for :meth:`RosterService.get_membership`).
         differences_url: The ``rel="differences"`` link, unchanged (NRPS §2.4.3).
         next_url: For a page, the ``rel="next"`` link (``None`` on the last page).
+        skipped: How many members were left out because they had no usable
+            ``user_id`` (or were not JSON objects); always 0 with ``strict=True``,
+            which raises instead.
+        problems: What was wrong with the listing as a whole: one line per page
+            that had skipped members. Problems of kept members are on each
+            :attr:`Member.problems`.
     """
 
     id: str | None = None
@@ -161,16 +239,38 @@ class Membership:
     members: tuple[Member, ...] = ()
     differences_url: str | None = None
     next_url: str | None = None
+    skipped: int = 0
+    problems: tuple[str, ...] = ()
 
 
-def parse_page(page: RawPage) -> Membership:
-    """One membership container page as a :class:`Membership` (``next_url`` set)."""
+def _members(entries: list[Any], url: str, *, strict: bool) -> tuple[tuple[Member, ...], int]:
+    members: list[Member] = []
+    skipped = 0
+    for entry in entries:
+        if not isinstance(entry, dict):
+            if strict:
+                raise malformed("a member is not a JSON object", url=url, spec_ref="NRPS §2.1")
+            skipped += 1
+        elif not strict and usable_user_id(entry.get("user_id")) is None:
+            skipped += 1
+        else:
+            members.append(Member.from_dict(entry, url=url, strict=strict))
+    return tuple(members), skipped
+
+
+def parse_page(page: RawPage, *, strict: bool = False) -> Membership:
+    """One membership container page as a :class:`Membership` (``next_url`` set).
+
+    Members are read as :meth:`Member.from_dict` with *strict*; leniently, members
+    without a usable ``user_id`` are skipped and counted.
+    """
     document = page.document
     if not isinstance(document, dict):
         raise malformed("expected a JSON object", url=page.url, spec_ref="NRPS §2.1")
-    members = document.get("members")
-    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+    entries = document.get("members")
+    if not isinstance(entries, list):
         raise malformed("members is not a list of objects", url=page.url, spec_ref="NRPS §2.1")
+    members, skipped = _members(entries, page.url, strict=strict)
     context = document.get("context")
     parsed_context = None
     if context is not None:
@@ -186,9 +286,18 @@ def parse_page(page: RawPage) -> Membership:
     return Membership(
         id=ident if isinstance(ident, str) else None,
         context=parsed_context,
-        members=tuple(Member.from_dict(m, url=page.url) for m in members),
+        members=members,
         differences_url=find_link(page.links, "differences"),
         next_url=page.next_url,
+        skipped=skipped,
+        problems=(
+            (
+                f"{skipped} member(s) without a usable user_id skipped on the page "
+                f"{safe_excerpt(page.url, limit=200)}",
+            )
+            if skipped
+            else ()
+        ),
     )
 
 
@@ -203,4 +312,6 @@ def merge_pages(pages: list[Membership]) -> Membership:
         context=first.context,
         members=tuple(m for p in pages for m in p.members),
         differences_url=differences,
+        skipped=sum(p.skipped for p in pages),
+        problems=tuple(problem for p in pages for problem in p.problems),
     )

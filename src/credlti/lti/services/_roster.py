@@ -85,8 +85,13 @@ class RosterService:
         """The last ``rel="differences"`` link the platform sent, unchanged."""
         return self._flows.differences_url
 
-    def _pages(self, url: str) -> Iterator[Membership]:
-        return self._client._stream(self._flows.pages(url))
+    @property
+    def skipped_members(self) -> int:
+        """Members the last listing skipped: no usable ``user_id`` (0 with ``strict``)."""
+        return self._flows.skipped_members
+
+    def _pages(self, url: str, strict: bool) -> Iterator[Membership]:
+        return self._client._stream(self._flows.pages(url, strict=strict))
 
     def get_membership(
         self,
@@ -94,6 +99,7 @@ class RosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> Membership:
         """The whole roster (context, members, differences link), every page read (NRPS §2.4).
 
@@ -104,6 +110,11 @@ class RosterService:
             resource_link: Ask for the members of the service's resource link
                 (``rlid``, NRPS §3); each member then carries ``message``. By
                 default the service's own ``resource_link`` setting.
+            strict: Raise :class:`~credlti.errors.MalformedServiceResponseError` for
+                a member that breaks NRPS §2.2. By default such a member is kept
+                with its :attr:`~Member.problems` listed, and a member without a
+                usable ``user_id`` is skipped and counted in
+                :attr:`Membership.skipped` (and :attr:`skipped_members`).
 
         Raises:
             RosterTooLargeError: More than ``max_members`` members.
@@ -114,7 +125,7 @@ class RosterService:
             ServiceCallFailedError: The service failed.
         """
         url = self._flows.first_url(role, limit, resource_link)
-        return merge_pages(list(self._pages(url)))
+        return merge_pages(list(self._pages(url, strict)))
 
     def list_members(
         self,
@@ -122,9 +133,17 @@ class RosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> list[Member]:
-        """Every member, every page read. Same arguments as :meth:`get_membership`."""
-        return list(self.iter_members(role=role, limit=limit, resource_link=resource_link))
+        """Every member, every page read. Same arguments as :meth:`get_membership`.
+
+        Members skipped for lack of a usable ``user_id`` are counted in
+        :attr:`skipped_members` once the listing ends.
+        """
+        members = self.iter_members(
+            role=role, limit=limit, resource_link=resource_link, strict=strict
+        )
+        return list(members)
 
     def iter_members(
         self,
@@ -132,27 +151,28 @@ class RosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> Iterator[Member]:
         """Like :meth:`list_members`, fetching each page only when it is reached.
 
         Errors on a later page raise from the iteration.
         """
         url = self._flows.first_url(role, limit, resource_link)
-        for page in self._pages(url):
+        for page in self._pages(url, strict):
             yield from page.members
 
-    def get_differences(self, url: str | None = None) -> Membership:
+    def get_differences(self, url: str | None = None, *, strict: bool = False) -> Membership:
         """Members added or changed since *url* (by default :attr:`differences_url`) was issued.
 
         The link is used unchanged (NRPS §2.4.3); removed members come back with
-        status ``Deleted``.
+        status ``Deleted``. *strict* as for :meth:`get_membership`.
 
         Raises:
             ServiceNotAvailableError: No differences link is known.
             UnsafePageLinkError: The link leaves the endpoint's https origin.
         """
         start = self._flows.differences_start(url)
-        return merge_pages(list(self._pages(start)))
+        return merge_pages(list(self._pages(start, strict)))
 
 
 class AsyncRosterService:
@@ -187,8 +207,13 @@ class AsyncRosterService:
         """The last ``rel="differences"`` link the platform sent, unchanged."""
         return self._flows.differences_url
 
-    def _pages(self, url: str) -> AsyncIterator[Membership]:
-        return self._client._stream(self._flows.pages(url))
+    @property
+    def skipped_members(self) -> int:
+        """Members the last listing skipped: no usable ``user_id`` (0 with ``strict``)."""
+        return self._flows.skipped_members
+
+    def _pages(self, url: str, strict: bool) -> AsyncIterator[Membership]:
+        return self._client._stream(self._flows.pages(url, strict=strict))
 
     async def get_membership(
         self,
@@ -196,10 +221,11 @@ class AsyncRosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> Membership:
         """Async :meth:`RosterService.get_membership`."""
         url = self._flows.first_url(role, limit, resource_link)
-        return merge_pages([page async for page in self._pages(url)])
+        return merge_pages([page async for page in self._pages(url, strict)])
 
     async def list_members(
         self,
@@ -207,9 +233,12 @@ class AsyncRosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> list[Member]:
         """Async :meth:`RosterService.list_members`."""
-        members = self.iter_members(role=role, limit=limit, resource_link=resource_link)
+        members = self.iter_members(
+            role=role, limit=limit, resource_link=resource_link, strict=strict
+        )
         return [member async for member in members]
 
     async def iter_members(
@@ -218,14 +247,15 @@ class AsyncRosterService:
         role: str | Role | None = None,
         limit: int | None = None,
         resource_link: bool | None = None,
+        strict: bool = False,
     ) -> AsyncIterator[Member]:
         """Async :meth:`RosterService.iter_members`."""
         url = self._flows.first_url(role, limit, resource_link)
-        async for page in self._pages(url):
+        async for page in self._pages(url, strict):
             for member in page.members:
                 yield member
 
-    async def get_differences(self, url: str | None = None) -> Membership:
+    async def get_differences(self, url: str | None = None, *, strict: bool = False) -> Membership:
         """Async :meth:`RosterService.get_differences`."""
         start = self._flows.differences_start(url)
-        return merge_pages([page async for page in self._pages(start)])
+        return merge_pages([page async for page in self._pages(start, strict)])
