@@ -220,6 +220,7 @@ def _request(
             url=url,
             timeout=config.http_timeout,
             max_bytes=config.max_response_bytes,
+            deadline=config.http_deadline,
             headers=headers,
             data=form,
         )

@@ -150,6 +150,7 @@ def _post(
             url=url,
             timeout=config.http_timeout,
             max_bytes=config.max_response_bytes,
+            deadline=config.http_deadline,
             headers=headers,
             data=form,
         )

@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from credlti.errors import FieldError
+from credlti._http import check_deadline
+from credlti.errors import ConfigurationError, FieldError
 
 __all__ = [
     "AuditAction",
@@ -377,7 +378,12 @@ class VaultConfig:
             ``None`` purges at the next run.
         transfer_token_ttl: How long a transfer confirmation token stays valid.
         refresh_buffer: A token expiring sooner than this is refreshed first.
-        http_timeout: Seconds for every token-endpoint call.
+        http_timeout: Seconds for connecting to a token endpoint, and for each
+            read or write of a call.
+        http_deadline: Seconds for one whole token-endpoint call (refresh,
+            revocation, authorization-code exchange, userinfo), body included: a
+            provider that drips its answer byte by byte is cut off after it.
+            A positive number; :class:`~credlti.errors.ConfigurationError` otherwise.
         max_response_bytes: Cap on a token-endpoint response body.
         purge_batch_size: Rows per purge (and re-encryption) batch, each one
             transaction (keyset pagination); 2,000 keeps memory and lock times small
@@ -393,8 +399,19 @@ class VaultConfig:
     transfer_token_ttl: timedelta = timedelta(days=2)
     refresh_buffer: timedelta = timedelta(minutes=5)
     http_timeout: float = 10.0
+    http_deadline: float = attrs.field(default=30.0)
     max_response_bytes: int = 64 * 1024
     purge_batch_size: int = 2000
     refresh_lock_timeout: float = 30.0
     default_token_lifetime: timedelta | None = timedelta(hours=1)
     body_limits: BodyLimits = BodyLimits()
+
+    @http_deadline.validator
+    def _check_deadline(self, _attr: attrs.Attribute[Any], value: object) -> None:
+        try:
+            if value is None:
+                raise ValueError  # noqa: TRY301 - one message for every bad value
+            check_deadline(value)  # type: ignore[arg-type]
+        except ValueError:
+            msg = "VaultConfig.http_deadline must be a positive finite number of seconds"
+            raise ConfigurationError(msg, details={"field": "http_deadline"}) from None
