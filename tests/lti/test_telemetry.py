@@ -8,7 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -21,8 +21,14 @@ from credlti.errors import CredltiError
 from credlti.lti import JwksPolicy, LaunchContext, Tool
 from credlti.lti._platform_keys import KEY_SET_LOOKUPS, KeyCache, key_flow
 from credlti.lti.keys import KeyState, generate_key
-from credlti.lti.services import SCOPE_NRPS_READONLY, LineItem
-from credlti.lti.services._token_flow import TOKEN_LOOKUPS
+from credlti.lti.services import SCOPE_NRPS_READONLY, LineItem, ServiceToken, TokenPolicy
+from credlti.lti.services._oauth import TokenRequest
+from credlti.lti.services._token_flow import (
+    TOKEN_LOOKUPS,
+    CacheGet,
+    TokenContext,
+    acquire_token_flow,
+)
 from credlti.testing import SimulatedPlatform
 from tests.otel import Exported, exported
 
@@ -288,3 +294,29 @@ def test_without_opentelemetry_nothing_breaks() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_token_found_after_waiting_for_the_lock_counts_wait(
+    platform: SimulatedPlatform, otel: Exported
+) -> None:
+    """Single flight: a caller that missed, then found the token under the lock, waited."""
+    now = platform.clock()
+    token = ServiceToken(
+        access_token="waited-token",
+        scopes=[SCOPE_NRPS_READONLY],
+        expires_at=now + timedelta(hours=1),
+    )
+    request = TokenRequest.for_registration(platform.registration, [SCOPE_NRPS_READONLY])
+    context = TokenContext(policy=TokenPolicy(), clock=platform.clock, random_bytes=bytes)
+    answers = iter([None, token])  # a miss outside the lock, the token stored meanwhile
+
+    def perform(effect: Any) -> Any:
+        assert type(effect) is CacheGet
+        return next(answers)
+
+    found = run(
+        acquire_token_flow(request, platform.registration, context), perform, locks=SyncLocks()
+    )
+    assert found is token
+    assert otel.counted(TOKEN_LOOKUPS, credlti__result="wait") == 1
+    assert otel.counted(TOKEN_LOOKUPS, credlti__result="request") == 0
