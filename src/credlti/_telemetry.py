@@ -26,6 +26,8 @@ from typing import Any, Final
 
 __all__ = [
     "ATTRIBUTE_KEYS",
+    "DURATION_METRIC",
+    "LOGGER",
     "METRIC_ATTRIBUTE_KEYS",
     "AttributeValue",
     "Span",
