@@ -214,9 +214,10 @@ class Span:
             )[:_MAX_TEXT]
         otel = self._otel
         if otel is not None:
-            otel.set_attributes(attributes)
-            if exc is not None:
-                otel.set_status(_State.trace.Status(_State.trace.StatusCode.ERROR))
+            if otel.is_recording():  # not with the API alone (no SDK installed)
+                otel.set_attributes(attributes)
+                if exc is not None:
+                    otel.set_status(_State.trace.Status(_State.trace.StatusCode.ERROR))
             otel.end()
             _State.context.detach(self._token)
             metric = _metric_attributes(attributes)

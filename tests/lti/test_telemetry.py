@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -320,3 +321,23 @@ def test_a_token_found_after_waiting_for_the_lock_counts_wait(
     assert found is token
     assert otel.counted(TOKEN_LOOKUPS, credlti__result="wait") == 1
     assert otel.counted(TOKEN_LOOKUPS, credlti__result="request") == 0
+
+
+def test_async_launch_spans(platform: SimulatedPlatform, otel: Exported) -> None:
+    """AsyncTool reports the same spans, the key-set fetch nested in the launch."""
+
+    async def launch() -> None:
+        tool = platform.async_tool()
+        redirect = await tool.handle_login(platform.login_params(), LAUNCH_URL)
+        await tool.handle_callback(platform.launch(redirect), redirect.cookie_value)
+        with pytest.raises(CredltiError):
+            await tool.handle_callback({"id_token": "x.y.z", "state": "s"}, "s")
+
+    asyncio.run(launch())
+    ok, failed = otel.finished("credlti.lti.launch")
+    assert (ok.attributes or {})["credlti.outcome"] == "ok"
+    assert (failed.attributes or {})["credlti.outcome"] == "error"
+    (fetch,) = otel.finished("credlti.lti.key_set.fetch")
+    assert fetch.parent is not None
+    assert fetch.parent.span_id == ok.context.span_id
+    assert len(otel.finished("credlti.lti.login")) == 1
