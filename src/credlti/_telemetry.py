@@ -6,7 +6,8 @@ Rules of this module:
    on the first :func:`enabled` call; without it every span and counter is a no-op
    and the hot path pays one attribute check and a logger level check.
 2. With the API installed, spans and metrics go wherever the host's tracer and
-   meter providers send them (none until the host installs an SDK).
+   meter providers send them. Until the host sets a provider (an SDK), nothing is
+   recorded and the hot path pays a provider check instead.
 3. The ``credlti.telemetry`` logger gets one DEBUG record per span end and per
    counted event, with the same fields in ``extra`` (``credlti_event``,
    ``credlti_attributes``, ``credlti_duration_ms``). It is silent unless the host
@@ -92,6 +93,8 @@ class _State:
     """The resolved OpenTelemetry objects (``None`` without the API)."""
 
     resolved = False
+    configured = False
+    unset: Any = None
     tracer: Any = None
     meter: Any = None
     trace: Any = None
@@ -110,13 +113,44 @@ def _resolve() -> None:
     _State.trace, _State.context = trace, context
     _State.tracer = trace.get_tracer("credlti", __version__)
     _State.meter = metrics.get_meter("credlti", __version__)
+    # Asking once loads a provider named by OTEL_PYTHON_{TRACER,METER}_PROVIDER.
+    trace.get_tracer_provider()
+    metrics.get_meter_provider()
+    from opentelemetry.metrics import _internal as metrics_globals
+
+    _State.unset = (trace, metrics_globals)
+
+
+def _configured() -> bool:
+    """True once the host has set a tracer or meter provider (an SDK): then it stays so.
+
+    The API's globals are read directly: its getters re-read the environment on every
+    call while no provider is set, which would cost a launch microseconds. Should the
+    globals ever be renamed, this errs on the side of recording.
+    """
+    trace_globals, metrics_globals = _State.unset
+    if (
+        getattr(trace_globals, "_TRACER_PROVIDER", True) is None
+        and getattr(metrics_globals, "_METER_PROVIDER", True) is None
+    ):
+        return False
+    _State.configured = True
+    return True
 
 
 def enabled() -> bool:
-    """True when spans, metrics or log records have somewhere to go."""
+    """True when spans, metrics or log records have somewhere to go.
+
+    With the OpenTelemetry API installed but no provider set (no SDK), spans would
+    go nowhere: they are skipped as when the API is missing.
+    """
     if not _State.resolved:
         _resolve()
-    return _State.tracer is not None or LOGGER.isEnabledFor(logging.DEBUG)
+    if _State.configured:
+        return True
+    if _State.tracer is not None and _configured():
+        return True
+    return LOGGER.isEnabledFor(logging.DEBUG)
 
 
 def _clean(attributes: Mapping[str, AttributeValue | None]) -> dict[str, AttributeValue]:
@@ -166,7 +200,7 @@ def count(
     if not enabled():
         return
     cleaned = _clean(attributes or {})
-    if _State.meter is not None:
+    if _State.configured:
         _instrument(name, "counter").add(value, _metric_attributes(cleaned))
     if value != 1:
         cleaned["credlti.count"] = value
@@ -195,9 +229,8 @@ class Span:
 
     def __enter__(self) -> Span:
         self._start = time.perf_counter()
-        tracer = _State.tracer
-        if tracer is not None:
-            self._otel = tracer.start_span(self.name)
+        if _State.configured:
+            self._otel = _State.tracer.start_span(self.name)
             self._token = _State.context.attach(_State.trace.set_span_in_context(self._otel))
         return self
 
@@ -214,7 +247,7 @@ class Span:
             )[:_MAX_TEXT]
         otel = self._otel
         if otel is not None:
-            if otel.is_recording():  # not with the API alone (no SDK installed)
+            if otel.is_recording():  # not when sampled out, or with only a meter provider set
                 otel.set_attributes(attributes)
                 if exc is not None:
                     otel.set_status(_State.trace.Status(_State.trace.StatusCode.ERROR))

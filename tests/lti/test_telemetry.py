@@ -341,3 +341,23 @@ def test_async_launch_spans(platform: SimulatedPlatform, otel: Exported) -> None
     assert fetch.parent is not None
     assert fetch.parent.span_id == ok.context.span_id
     assert len(otel.finished("credlti.lti.login")) == 1
+
+
+def test_with_the_api_but_no_sdk_nothing_is_recorded() -> None:
+    """The API alone (no provider set): disabled, until the host sets a provider."""
+    script = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from credlti import _telemetry
+        assert not _telemetry.enabled()
+        trace.set_tracer_provider(TracerProvider())
+        assert _telemetry.enabled()
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
