@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from credlti import _telemetry
+
 
 @attrs.define
 class Exported:
@@ -101,7 +103,15 @@ def exported() -> Exported:
         reader = InMemoryMetricReader(preferred_temporality={Counter: delta, Histogram: delta})
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _INSTALLED = Exported(spans=spans, reader=reader)
+    _telemetry._State.resolved = False  # resolve again: the SDK's providers are set now
+    _telemetry._State.configured = False
     _INSTALLED.spans.clear()
     _INSTALLED.reader.get_metrics_data()  # delta temporality: drops what came before
     _INSTALLED.collected.clear()
     return _INSTALLED
+
+
+def detach() -> None:
+    """Stop credlti recording into the SDK (other tests run as without OpenTelemetry)."""
+    state = _telemetry._State
+    state.resolved, state.configured, state.tracer, state.meter = True, False, None, None

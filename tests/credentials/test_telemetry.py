@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from credlti.credentials._vault_handlers import PURGED_METRIC
 from credlti.errors import CredltiError
-from tests.otel import Exported, exported
+from tests.otel import Exported, detach, exported
 
 from .helpers import PG_BODY, Kit
 
@@ -22,8 +23,9 @@ SECRETS = [
 
 
 @pytest.fixture(name="otel")
-def _otel() -> Exported:
-    return exported()
+def _otel() -> Iterator[Exported]:
+    yield exported()
+    detach()
 
 
 def test_create_and_failed_get_are_operation_spans(kit: Kit, otel: Exported) -> None:

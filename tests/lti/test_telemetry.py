@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,15 +32,16 @@ from credlti.lti.services._token_flow import (
     acquire_token_flow,
 )
 from credlti.testing import SimulatedPlatform
-from tests.otel import Exported, exported
+from tests.otel import Exported, detach, exported
 
 LAUNCH_URL = "https://tool.example.com/launch"
 KEY = generate_key(now=datetime(2026, 1, 1, tzinfo=timezone.utc), state=KeyState.CURRENT)
 
 
 @pytest.fixture(name="otel")
-def _otel() -> Exported:
-    return exported()
+def _otel() -> Iterator[Exported]:
+    yield exported()
+    detach()
 
 
 def _payload(id_token: str) -> dict[str, Any]:
