@@ -74,7 +74,7 @@ from credlti.credentials._records import (
 )
 from credlti.credentials._schemas import CredentialSchema, SchemaRegistry
 from credlti.credentials._sensitive import Scrubber, basic_auth_values, sensitive_values
-from credlti.credentials._vault_handlers import HANDLERS, sanitising
+from credlti.credentials._vault_handlers import HANDLERS, refresh_span, sanitising
 from credlti.credentials.ports import (
     AuditSink,
     OAuthClientRegistry,
@@ -600,7 +600,10 @@ class Vault:
         async def perform(effect: Any) -> Any:
             kind = type(effect)
             if kind is HttpRequest:
-                return await perform_async(http_client, effect)
+                with refresh_span(effect) as span:
+                    response = await perform_async(http_client, effect)
+                    span.set("http.response.status_code", response.status_code)
+                    return response
             if kind is fx.StoreLock:
                 with self._store.lock(effect.key, timeout=effect.timeout):
                     return await arun(effect.flow, perform, locks=locks)

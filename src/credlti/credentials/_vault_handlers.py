@@ -13,14 +13,34 @@ import inspect
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
+from credlti import _telemetry
 from credlti._crypto import NONCE_BYTES, associated_data
-from credlti._http import HttpRequest, perform_sync
+from credlti._http import HttpRequest, RemoteResponse, perform_sync
 from credlti.credentials import _gate
 from credlti.credentials import _vault_effects as fx
+from credlti.credentials._records import Credential
 from credlti.errors import ConfigurationError, CredltiError
 
-__all__ = ["HANDLERS", "Handler", "sanitising"]
+__all__ = [
+    "HANDLERS",
+    "OAUTH_REFRESH_SPAN",
+    "PURGED_METRIC",
+    "PURGE_BATCH_SPAN",
+    "Handler",
+    "refresh_span",
+    "sanitising",
+]
+
+#: Span name of the public vault methods: ``credlti.credentials.<method name>``.
+OPERATION_SPAN_PREFIX = "credlti.credentials."
+#: Span of one OAuth refresh request to a provider's token endpoint.
+OAUTH_REFRESH_SPAN = "credlti.credentials.oauth_refresh"
+#: Span of one purge batch (its counts as attributes).
+PURGE_BATCH_SPAN = "credlti.credentials.purge_batch"
+#: Counter of purged rows, by ``credlti.action`` (scrubbed, deleted, kept).
+PURGED_METRIC = "credlti.credentials.purged"
 
 #: One handler per effect type: ``(vault, effect, session) -> result``. The session is
 #: ``None`` outside :class:`~credlti.credentials._vault_effects.Atomic`, where flows
@@ -39,6 +59,35 @@ def _now(vault: Any) -> datetime:
         msg = "the vault's clock must return timezone-aware datetimes"
         raise ConfigurationError(msg)
     return now
+
+
+def refresh_span(request: HttpRequest) -> _telemetry.Span:
+    """The span of one OAuth refresh request (only the provider's host is recorded)."""
+    return _telemetry.span(OAUTH_REFRESH_SPAN, {"server.address": urlsplit(request.url).hostname})
+
+
+def _refresh(vault: Any, request: HttpRequest) -> RemoteResponse:
+    with refresh_span(request) as span:
+        response = perform_sync(vault._http, request)
+        span.set("http.response.status_code", response.status_code)
+        return response
+
+
+def _scrub_due(effect: fx.ScrubDue, tx: Any) -> Any:
+    if not _telemetry.enabled():
+        return tx.credentials.scrub_due(effect.ids, now=effect.now, delete=effect.delete)
+    with _telemetry.span(PURGE_BATCH_SPAN) as span:
+        handled = tx.credentials.scrub_due(effect.ids, now=effect.now, delete=effect.delete)
+        scrubbed = sum(1 for row in handled if row.newly_scrubbed)
+        deleted = sum(1 for row in handled if row.deleted)
+        kept = sum(1 for row in handled if not row.deleted)
+        span.set("credlti.scrubbed", scrubbed)
+        span.set("credlti.deleted", deleted)
+        span.set("credlti.kept", kept)
+        for action, value in (("scrubbed", scrubbed), ("deleted", deleted), ("kept", kept)):
+            if value:
+                _telemetry.count(PURGED_METRIC, {"credlti.action": action}, value)
+        return handled
 
 
 HANDLERS: dict[type, Handler] = {
@@ -64,7 +113,7 @@ HANDLERS: dict[type, Handler] = {
     fx.DeleteRow: lambda v, e, tx: tx.credentials.delete(e.credential_id),
     fx.FindByName: lambda v, e, tx: tx.credentials.find_by_name(e.owner_id, e.name),
     fx.FindRows: lambda v, e, tx: tx.credentials.find(owner_id=e.owner_id, project_id=e.project_id),
-    fx.ScrubDue: lambda v, e, tx: tx.credentials.scrub_due(e.ids, now=e.now, delete=e.delete),
+    fx.ScrubDue: lambda v, e, tx: _scrub_due(e, tx),
     fx.AddShare: lambda v, e, tx: tx.shares.add(e.share),
     fx.RemoveShare: lambda v, e, tx: tx.shares.remove(e.share_id),
     fx.GetShare: lambda v, e, tx: tx.shares.get(e.share_id),
@@ -88,7 +137,7 @@ HANDLERS: dict[type, Handler] = {
     fx.WithActivity: lambda v, e, tx: v._activity.with_activity(e.credential_ids),
     fx.GetClient: lambda v, e, tx: v._clients.get_client(e.client_id),
     fx.Notify: lambda v, e, tx: getattr(v._notifier, e.kind)(**e.arguments),
-    HttpRequest: lambda v, e, tx: perform_sync(v._http, e),
+    HttpRequest: lambda v, e, tx: _refresh(v, e),
 }
 
 
@@ -97,11 +146,24 @@ _R = TypeVar("_R")
 _C = TypeVar("_C", bound=type)
 
 
+def _observed(name: str, method: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    with _telemetry.span(name, {"credlti.operation": method.__name__}) as span:
+        result = method(*args, **kwargs)
+        found: object = result
+        if isinstance(found, Credential):
+            span.set("credlti.credential_id", found.id)
+        return result
+
+
 def _sanitised(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    name = OPERATION_SPAN_PREFIX + method.__name__
+
     @functools.wraps(method)
     def _public_call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return method(*args, **kwargs)
+            if not _telemetry.enabled():
+                return method(*args, **kwargs)
+            return _observed(name, method, *args, **kwargs)
         except CredltiError as exc:
             error = _gate.sanitized(exc)
         raise error  # outside the handler: a fresh traceback, no implicit context

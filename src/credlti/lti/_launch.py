@@ -50,7 +50,7 @@ from credlti.lti._launch_effects import ConsumeNonce, GetDeployment, GetRegistra
 from credlti.lti._login import read_param, to_registration
 from credlti.lti._lti1p1 import verify_lti1p1_flow
 from credlti.lti._lti1p1_claim import VerifiedLti1p1
-from credlti.lti._platform_keys import KeyCache, key_flow
+from credlti.lti._platform_keys import KeyCache, count_key_lookup, key_flow
 from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import Deployment, LaunchContext, Registration
 from credlti.lti._roles import Roles, parse_roles
@@ -342,6 +342,8 @@ def callback_flow(
     key: PublicKey | None = keys.warm(uri, kid, alg, ts)  # the warm path yields nothing
     if key is None:
         key = yield from key_flow(keys, uri, kid, alg, ts)
+    else:
+        count_key_lookup("hit")
     if not verify_signature(key, alg, jws.signing_input, jws.signature):
         msg = "the token signature does not verify with the platform's key"
         raise SignatureInvalidError(msg, details={"kid": safe_excerpt(kid)})

@@ -8,6 +8,9 @@ Rules of this module:
    and the locked sub-flow plans again first, so concurrent launches that missed
    together cause one fetch.
 3. A failed fetch falls back to stale cached keys (within ``max_stale``) when it can.
+4. Each lookup's result (hit, miss, refetch, wait, stale) is counted on the
+   ``credlti.lti.key_set.lookups`` counter (:mod:`credlti._telemetry`, a no-op
+   unless the host enables telemetry): only the cache knows which one it was.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from credlti import _telemetry
 from credlti._effects import Flow, Locked
 from credlti._http import RemoteCallFailed, RemoteResponse, get_json_flow
 from credlti._text import safe_excerpt
@@ -30,9 +34,17 @@ from credlti.lti._jwks import (
 )
 from credlti.lti._jws import PublicKey
 
-__all__ = ["KeyCache", "key_flow"]
+__all__ = ["KEY_SET_LOOKUPS", "KeyCache", "count_key_lookup", "key_flow"]
 
 _MAX_HITS = 1024
+#: The counter of key-set lookups, by ``credlti.result``.
+KEY_SET_LOOKUPS = "credlti.lti.key_set.lookups"
+
+
+def count_key_lookup(result: str) -> None:
+    """Count one key-set lookup by its *result* (hit, miss, refetch, wait, stale)."""
+    if _telemetry.enabled():
+        _telemetry.count(KEY_SET_LOOKUPS, {"credlti.result": result})
 
 
 def _key_set_error(uri: str, reason: str) -> KeySetFetchError:
@@ -139,6 +151,7 @@ class KeyCache:
         key = stale_fallback(self.entries.get(uri), kid, alg, now=now, policy=self.policy)
         if key is None:
             raise _key_set_error(uri, reason)
+        count_key_lookup("stale")
         return key
 
 
@@ -147,6 +160,7 @@ def _fetch_flow(cache: KeyCache, uri: str, kid: str, alg: str, now: float) -> Fl
     # Another launch may have fetched while this one waited for the lock.
     key = cache.plan(uri, kid, alg, now)
     if key is not None:
+        count_key_lookup("wait")
         return key
     response: RemoteResponse | None = None
     reason = ""
@@ -172,6 +186,8 @@ def key_flow(cache: KeyCache, uri: str, kid: str, alg: str, now: float) -> Flow[
     """
     key = cache.plan(uri, kid, alg, now)
     if key is not None:
+        count_key_lookup("hit")
         return key
+    count_key_lookup("refetch" if uri in cache.entries else "miss")
     found: Any = yield Locked(("jwks", uri), _fetch_flow(cache, uri, kid, alg, now))
     return found  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import attrs
 from typing_extensions import Self, Unpack
 
+from credlti import _telemetry
 from credlti._clock import Clock, utc_now
 from credlti._effects import AsyncLocks, SyncLocks, arun, run
 from credlti._http import HttpRequest, perform_async, perform_sync
@@ -24,11 +25,16 @@ from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._sessions import DEFAULT_LAUNCH_TTL, end_flow
 from credlti.lti._tool_core import (
+    LAUNCH_SPAN,
+    LOGIN_SPAN,
     PolicyOptions,
     RandomBytes,
     ToolCore,
+    key_set_fetch_span,
+    launch_attributes,
     make_http_client,
     new_token,
+    note_effect,
     storage_failure,
 )
 from credlti.lti.ports import (
@@ -252,7 +258,11 @@ class Tool(_Facade, Generic[R, D]):
             InvalidLaunchError: A parameter is missing or wrong, or the platform is
                 not registered (answer 400).
         """
-        return run(self._core.login(params, redirect_uri), self._perform, locks=self._locks)
+        flow = self._core.login(params, redirect_uri)
+        if not _telemetry.enabled():
+            return run(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LOGIN_SPAN) as span:
+            return run(flow, self._observed(span), locks=self._locks)
 
     def handle_callback(self, params: Mapping[str, Any], state: str | None) -> LaunchContext[R, D]:
         """Validate a launch: the platform's form POST to the redirect URI.
@@ -271,7 +281,13 @@ class Tool(_Facade, Generic[R, D]):
             LaunchSecurityError: A security check failed (answer 401).
             KeySetFetchError: The platform's keys could not be fetched (502).
         """
-        return run(self._core.callback(params, state), self._perform, locks=self._locks)
+        flow = self._core.callback(params, state)
+        if not _telemetry.enabled():
+            return run(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            launch = run(flow, self._observed(span), locks=self._locks)
+            launch_attributes(span, launch)
+            return launch
 
     def save_launch(
         self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
@@ -384,10 +400,20 @@ class Tool(_Facade, Generic[R, D]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _observed(self, span: _telemetry.Span) -> Callable[[Any], Any]:
+        def perform(effect: Any) -> Any:
+            note_effect(span, effect)
+            return self._perform(effect)
+
+        return perform
+
     def _perform(self, effect: Any) -> Any:
         """Carry out one effect of the launch flows: an HTTP request or a storage call."""
         if type(effect) is HttpRequest:
-            return perform_sync(self._http, effect)
+            with key_set_fetch_span(effect.url) as span:
+                response = perform_sync(self._http, effect)
+                span.set("http.response.status_code", response.status_code)
+                return response
         try:
             return self._core.call_storage(effect)
         except CredltiError:
@@ -448,13 +474,23 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Async twin of :meth:`Tool.handle_login`."""
-        return await arun(self._core.login(params, redirect_uri), self._perform, locks=self._locks)
+        flow = self._core.login(params, redirect_uri)
+        if not _telemetry.enabled():
+            return await arun(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LOGIN_SPAN) as span:
+            return await arun(flow, self._observed(span), locks=self._locks)
 
     async def handle_callback(
         self, params: Mapping[str, Any], state: str | None
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
-        return await arun(self._core.callback(params, state), self._perform, locks=self._locks)
+        flow = self._core.callback(params, state)
+        if not _telemetry.enabled():
+            return await arun(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            launch = await arun(flow, self._observed(span), locks=self._locks)
+            launch_attributes(span, launch)
+            return launch
 
     async def save_launch(
         self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
@@ -533,10 +569,20 @@ class AsyncTool(_Facade, Generic[R, D]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def _observed(self, span: _telemetry.Span) -> Callable[[Any], Any]:
+        async def perform(effect: Any) -> Any:
+            note_effect(span, effect)
+            return await self._perform(effect)
+
+        return perform
+
     async def _perform(self, effect: Any) -> Any:
         """Async twin of :meth:`Tool._perform`: storage results are awaited when awaitable."""
         if type(effect) is HttpRequest:
-            return await perform_async(self._http, effect)
+            with key_set_fetch_span(effect.url) as span:
+                response = await perform_async(self._http, effect)
+                span.set("http.response.status_code", response.status_code)
+                return response
         try:
             result = self._core.call_storage(effect)
             if inspect.isawaitable(result):

@@ -11,9 +11,11 @@ import base64
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
+from credlti import _telemetry
 from credlti._clock import Clock
 from credlti._crypto import NONCE_BYTES, KeyRing
 from credlti.errors import ConfigurationError, StorageUnavailableError
@@ -44,11 +46,17 @@ if TYPE_CHECKING:
     from credlti.lti.services import SigningKeys, TokenPolicy
 
 __all__ = [
+    "KEY_SET_FETCH_SPAN",
+    "LAUNCH_SPAN",
+    "LOGIN_SPAN",
     "PolicyOptions",
     "RandomBytes",
     "ToolCore",
+    "key_set_fetch_span",
+    "launch_attributes",
     "make_http_client",
     "new_token",
+    "note_effect",
     "secrets_tuple",
     "storage_failure",
 ]
@@ -56,6 +64,37 @@ __all__ = [
 RandomBytes = Callable[[int], bytes]
 
 _USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
+
+#: Span names of the two browser-facing steps (see docs/operations.md, Telemetry).
+LOGIN_SPAN = "credlti.lti.login"
+LAUNCH_SPAN = "credlti.lti.launch"
+#: Span name of one platform key-set HTTP request.
+KEY_SET_FETCH_SPAN = "credlti.lti.key_set.fetch"
+
+
+def note_effect(span: _telemetry.Span, effect: Any) -> None:
+    """Put the ids a storage effect reveals on *span* (issuer, client id, deployment id)."""
+    cls = type(effect)
+    if cls is GetRegistration:
+        span.set("credlti.issuer", effect.issuer)
+        span.set("credlti.client_id", effect.client_id)
+    elif cls is GetDeployment:
+        span.set("credlti.deployment_id", effect.deployment_id)
+
+
+def launch_attributes(span: _telemetry.Span, launch: LaunchContext[Any, Any]) -> None:
+    """Put a validated launch's ids and message type on *span*."""
+    registration = launch.registration.to_registration()
+    claims = launch.claims
+    span.set("credlti.issuer", registration.issuer)
+    span.set("credlti.client_id", registration.client_id)
+    span.set("credlti.deployment_id", claims.deployment_id)
+    span.set("credlti.message_type", claims.message_type)
+
+
+def key_set_fetch_span(url: str) -> _telemetry.Span:
+    """The span of one key-set HTTP request (only the host of *url* is recorded)."""
+    return _telemetry.span(KEY_SET_FETCH_SPAN, {"server.address": urlsplit(url).hostname})
 
 
 class PolicyOptions(TypedDict, total=False):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import secrets as _secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from credlti import _telemetry
 from credlti._clock import Clock, utc_now
 from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, astream, run, stream
 from credlti._http import HttpRequest, check_deadline, perform_async, perform_sync
@@ -45,10 +47,13 @@ from credlti.lti.services._token_flow import (
 )
 
 __all__ = [
+    "SERVICE_CALL_SPAN",
+    "TOKEN_REQUEST_SPAN",
     "AsyncServiceTokenClient",
     "ServiceTokenClient",
     "SigningKeys",
     "all_keys",
+    "http_span",
     "signing_key_for",
 ]
 
@@ -176,6 +181,43 @@ class _ClientBase:
         raise TypeError(msg)
 
 
+#: Span names of the two kinds of platform request a service client makes.
+TOKEN_REQUEST_SPAN = "credlti.lti.services.token_request"
+SERVICE_CALL_SPAN = "credlti.lti.services.call"
+_SERVICE_KINDS = (
+    ("lineitem", "ags.lineitem"),
+    ("score", "ags.score"),
+    ("result", "ags.result"),
+    ("membership", "nrps.membership"),
+)
+
+
+def _service_kind(headers: Mapping[str, str] | None) -> str:
+    """Which service a call is for, from its media types (never from a header's secrets)."""
+    found = headers or {}
+    for name in ("Content-Type", "Accept"):
+        media = found.get(name, "")
+        for marker, kind in _SERVICE_KINDS:
+            if marker in media:
+                return kind
+    return "other"
+
+
+def http_span(request: HttpRequest) -> _telemetry.Span:
+    """The span of one platform request: a token request (a form) or a service call."""
+    host = urlsplit(request.url).hostname
+    if request.data is not None:
+        return _telemetry.span(TOKEN_REQUEST_SPAN, {"server.address": host})
+    return _telemetry.span(
+        SERVICE_CALL_SPAN,
+        {
+            "server.address": host,
+            "http.request.method": request.method,
+            "credlti.service": _service_kind(request.headers),
+        },
+    )
+
+
 def _deadline_arg(deadline: float | None) -> float | None:
     """*deadline* checked (``None`` or positive seconds), as a ConfigurationError."""
     try:
@@ -248,7 +290,10 @@ class ServiceTokenClient(_ClientBase):
 
     def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
-            return perform_sync(self._http, effect)
+            with http_span(effect) as span:
+                response = perform_sync(self._http, effect)
+                span.set("http.response.status_code", response.status_code)
+                return response
         return self._perform_store(effect)
 
     def _run(self, flow: Flow[T]) -> T:
@@ -374,7 +419,10 @@ class AsyncServiceTokenClient(_ClientBase):
 
     async def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
-            return await perform_async(self._http, effect)
+            with http_span(effect) as span:
+                response = await perform_async(self._http, effect)
+                span.set("http.response.status_code", response.status_code)
+                return response
         return self._perform_store(effect)
 
     async def _run(self, flow: Flow[T]) -> T:

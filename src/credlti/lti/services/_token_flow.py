@@ -12,6 +12,9 @@ Rules of this module:
    key find the token the first one stored.
 3. The clock and the randomness are passed in (:class:`TokenContext`), and only
    called once the lock is held.
+4. Each token lookup's result (hit, wait, request) is counted on the
+   ``credlti.lti.service_token.lookups`` counter (:mod:`credlti._telemetry`, a
+   no-op unless the host enables telemetry): only the flow knows which one it was.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime
 
 import attrs
 
+from credlti import _telemetry
 from credlti._effects import Flow, Locked
 from credlti._http import HttpRequest, RemoteCallFailed, RemoteResponse
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
@@ -38,6 +42,7 @@ from credlti.lti.services._oauth import (
 from credlti.lti.services._response import call_failed
 
 __all__ = [
+    "TOKEN_LOOKUPS",
     "USER_AGENT",
     "CacheDelete",
     "CacheGet",
@@ -51,6 +56,13 @@ __all__ = [
 #: The ``User-Agent`` of every request to a platform.
 USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
 _TOKEN_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
+#: The counter of service-token lookups, by ``credlti.result``.
+TOKEN_LOOKUPS = "credlti.lti.service_token.lookups"
+
+
+def _counted(result: str) -> None:
+    if _telemetry.enabled():
+        _telemetry.count(TOKEN_LOOKUPS, {"credlti.result": result})
 
 
 @attrs.frozen
@@ -116,7 +128,9 @@ def token_flow(
     if not force_refresh:
         cached: ServiceToken | None = yield CacheGet(cache_key)
         if cached is not None and cached.is_fresh(now, margin=policy.refresh_margin):
+            _counted("wait")  # another caller stored it while this one waited for the lock
             return cached
+    _counted("request")
     key: ToolKey = yield SigningKeyFor(registration)
     jti = new_jti(context.random_bytes(16))
     assertion = key.sign_jwt(client_assertion_claims(request, now=now, jti=jti, policy=policy))
@@ -164,6 +178,7 @@ def acquire_token_flow(
         if cached is not None and cached.is_fresh(
             context.clock(), margin=context.policy.refresh_margin
         ):
+            _counted("hit")
             return cached
     flow = token_flow(request, registration, context, force_refresh=force_refresh)
     token: ServiceToken = yield Locked(("service-token", cache_key), flow)
