@@ -334,7 +334,7 @@ def _unsealed_fields(client_id: str, document: Any) -> dict[str, Any]:
 
 @attrs.define
 class SqlOAuthClientRegistry:
-    """OAuth clients in ``credlti_oauth_clients``, client secrets encrypted at rest.
+    """OAuth clients in ``credlti_oauth_clients``, secrets and metadata encrypted at rest.
 
     Satisfies :class:`credlti.ports.OAuthClientRegistry`. The client secret and the
     authorization-code metadata (authorize and userinfo endpoints, scopes,
