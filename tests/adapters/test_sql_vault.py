@@ -104,27 +104,23 @@ class TestSqlOAuthClients(OAuthClientRegistryContract):
         return make
 
 
-def test_sql_client_registry_refuses_metadata_it_cannot_store(tmp_path: Path) -> None:
-    """Authorization-code metadata is refused, never stored without it (no silent loss)."""
-    from credlti.adapters.sql import SqlOAuthClientRegistry, create_engine, upgrade
-    from credlti.credentials import EncryptionKey, KeyRing, OAuthClient
-    from credlti.errors import ConfigurationError
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'clients.db'}")
-    upgrade(engine)
-    registry = SqlOAuthClientRegistry(engine, KeyRing([EncryptionKey(id="k", material=bytes(32))]))
+def test_sql_client_registry_round_trips_every_field(engine: Engine) -> None:
+    """Authorization-code metadata is stored and returned with the rest of the client."""
+    registry = SqlOAuthClientRegistry(engine, KEYRING)
     plain = OAuthClient(id="g", client_id="cid", token_endpoint="https://idp.example/token")
-    registry.add(plain)
     rich = OAuthClient(
         id="h",
         client_id="cid",
         token_endpoint="https://idp.example/token",
         authorization_endpoint="https://idp.example/authorize",
         mandatory_scopes=("mail.read",),
+        is_global=False,
+        project_ids=["p1"],
     )
-
-    with pytest.raises(ConfigurationError):
-        registry.add(rich)
+    registry.add(plain)
+    registry.add(rich)
 
     assert registry.get_client("g") == plain
-    assert registry.get_client("h") is None
+    assert registry.get_client("h") == rich
+    assert registry.clients_for_project("p1") == [plain, rich]
+    assert registry.clients_for_project("p2") == [plain]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,6 +17,7 @@ from credlti.adapters.memory import (
     MemoryUserDirectory,
     MemoryVaultStore,
 )
+from credlti.adapters.sql import SqlOAuthClientRegistry, create_engine, upgrade
 from credlti.credentials import (
     AsyncOAuthAuthorizer,
     AuthorizationRequest,
@@ -32,12 +34,14 @@ from credlti.testing import FrozenClock
 from .helpers import KEY1
 from .oauth_server import LoopbackProvider
 
+ClientRegistry = MemoryOAuthClientRegistry | SqlOAuthClientRegistry
+
 
 @attrs.define
 class World:
     provider: LoopbackProvider
     vault: Vault
-    clients: MemoryOAuthClientRegistry
+    clients: ClientRegistry
     pending: MemoryPendingAuthorizations
     authorizer: OAuthAuthorizer
     resolver: CredentialResolver
@@ -90,12 +94,21 @@ def loop_client(provider: LoopbackProvider, **extra: Any) -> OAuthClient:
     return OAuthClient(**values)
 
 
-def make_world(provider: LoopbackProvider, **client_extra: Any) -> Iterator[World]:
+def make_world(
+    provider: LoopbackProvider, *, sql_file: Path | None = None, **client_extra: Any
+) -> Iterator[World]:
+    """The world; with *sql_file*, its OAuth clients live in a SQLite database there."""
     clock = FrozenClock()
     directory = MemoryUserDirectory()
     directory.add_user(VaultUser(id="alice", email="alice@example.org"), projects=["p1"])
     directory.add_user(VaultUser(id="bob", email="bob@example.org"), projects=["p1"])
-    clients = MemoryOAuthClientRegistry()
+    engine = None if sql_file is None else create_engine(f"sqlite:///{sql_file}")
+    clients: ClientRegistry
+    if engine is None:
+        clients = MemoryOAuthClientRegistry()
+    else:
+        upgrade(engine)
+        clients = SqlOAuthClientRegistry(engine, KeyRing([KEY1]))
     client = clients.add(loop_client(provider, **client_extra))
     audit = MemoryAuditSink()
     http = httpx.Client()
@@ -127,6 +140,8 @@ def make_world(provider: LoopbackProvider, **client_extra: Any) -> Iterator[Worl
         )
     finally:
         http.close()
+        if engine is not None:
+            engine.dispose()
 
 
 def leaks(text: str, world: World, *extra: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -46,9 +47,13 @@ def _provider() -> Iterator[LoopbackProvider]:
     assert provider.violations == []
 
 
-@pytest.fixture(name="world")
-def _world(provider: LoopbackProvider) -> Iterator[World]:
-    yield from make_world(provider)
+@pytest.fixture(name="world", params=["memory-clients", "sql-clients"])
+def _world(
+    provider: LoopbackProvider, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[World]:
+    """The world, its OAuth clients in the memory registry or the SQL one (SQLite file)."""
+    sql_file = tmp_path / "clients.db" if request.param == "sql-clients" else None
+    yield from make_world(provider, sql_file=sql_file)
 
 
 def _no_leak(exc: BaseException, world: World, *extra: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from credlti.adapters.memory import MemoryOAuthClientRegistry
 from credlti.credentials import (
     AsyncCredentialResolver,
     Credential,
@@ -134,6 +135,7 @@ def test_temporarily_unavailable(world: World) -> None:
 def test_expired_token_without_client_needs_reauthorization(world: World) -> None:
     """A token that cannot be refreshed (client gone) and has expired is not handed out."""
     cred = _authorized(world)
+    assert isinstance(world.clients, MemoryOAuthClientRegistry)
     world.clients._clients.pop("loop")
     world.clock.advance(timedelta(hours=2).total_seconds())
     result = world.resolver.resolve(cred.id)

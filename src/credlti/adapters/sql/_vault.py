@@ -77,7 +77,7 @@ from credlti.credentials._records import (
     CredentialRow,
     OAuthClient,
 )
-from credlti.errors import ConfigurationError
+from credlti.errors import ConfigurationError, DecryptionError
 
 __all__ = ["SqlAuditSink", "SqlOAuthClientRegistry", "SqlStepActivity", "SqlVaultStore"]
 
@@ -291,29 +291,62 @@ class SqlAuditSink:
             return [_audit(r._mapping) for r in conn.execute(_AUDIT_FOR, {"id": credential_id})]
 
 
-def _has_metadata(client: OAuthClient) -> bool:
-    """True when *client* holds fields the ``credlti_oauth_clients`` table has no column for."""
-    return bool(
-        client.authorization_endpoint
-        or client.userinfo_endpoint
-        or client.mandatory_scopes
-        or client.optional_scopes
-        or not client.is_global
-        or client.project_ids
-    )
+_SEALED_FORMAT = 2
+"""Version of the JSON object sealed in ``client_secret_ciphertext``."""
+
+
+def _sealed_fields(client: OAuthClient) -> dict[str, Any]:
+    """The JSON object sealed for *client*: its secret and authorization metadata."""
+    return {
+        "v": _SEALED_FORMAT,
+        "secret": client.client_secret,
+        "authorization_endpoint": client.authorization_endpoint,
+        "userinfo_endpoint": client.userinfo_endpoint,
+        "mandatory_scopes": list(client.mandatory_scopes),
+        "optional_scopes": list(client.optional_scopes),
+        "is_global": client.is_global,
+        "project_ids": sorted(client.project_ids),
+    }
+
+
+def _unsealed_fields(client_id: str, document: Any) -> dict[str, Any]:
+    """``OAuthClient`` keyword arguments from an opened sealed value.
+
+    Two formats exist: a bare JSON string (the secret alone, written before the
+    metadata was stored) and the versioned object of :func:`_sealed_fields`.
+    """
+    if isinstance(document, str):
+        return {"client_secret": document}
+    if isinstance(document, dict) and document.get("v") == _SEALED_FORMAT:
+        with contextlib.suppress(KeyError, TypeError):
+            return {
+                "client_secret": document["secret"],
+                "authorization_endpoint": document["authorization_endpoint"],
+                "userinfo_endpoint": document["userinfo_endpoint"],
+                "mandatory_scopes": tuple(document["mandatory_scopes"]),
+                "optional_scopes": tuple(document["optional_scopes"]),
+                "is_global": bool(document["is_global"]),
+                "project_ids": frozenset(document["project_ids"]),
+            }
+    msg = "the sealed OAuth client record has an unknown format"
+    raise DecryptionError(msg, details={"client": client_id})
 
 
 @attrs.define
 class SqlOAuthClientRegistry:
-    """OAuth clients in ``credlti_oauth_clients``, client secrets encrypted at rest.
+    """OAuth clients in ``credlti_oauth_clients``, secrets and metadata encrypted at rest.
 
-    Satisfies :class:`credlti.ports.OAuthClientRegistry`. Each client secret is
-    AES-256-GCM ciphertext under *keyring* (use the vault's), bound by associated data
-    to the client's id, so a copied ciphertext does not open in another row.
+    Satisfies :class:`credlti.ports.OAuthClientRegistry`. The client secret and the
+    authorization-code metadata (authorize and userinfo endpoints, scopes,
+    per-project availability) are sealed together as one JSON object in
+    ``client_secret_ciphertext``: AES-256-GCM under *keyring* (use the vault's),
+    bound by associated data to the client's id, so a copied ciphertext does not
+    open in another row. The metadata is therefore not queryable in SQL;
+    :meth:`clients_for_project` decrypts every row.
 
     Args:
         engine: The engine.
-        keyring: Encrypts and decrypts client secrets (the primary key encrypts).
+        keyring: Encrypts and decrypts the sealed fields (the primary key encrypts).
         random_bytes: ``n -> n random bytes`` for nonces (injectable for tests).
     """
 
@@ -323,39 +356,34 @@ class SqlOAuthClientRegistry:
         default=_secrets.token_bytes, repr=False, kw_only=True
     )
 
-    def _seal(self, client_id: str, secret: str | None) -> bytes | None:
-        if secret is None:
-            return None
+    def _seal(self, client_id: str, document: dict[str, Any]) -> bytes:
         aad = associated_data("oauth_client", client_id, "client_secret")
-        return self.keyring.encrypt_json(secret, aad, nonce=self.random_bytes(NONCE_BYTES))
+        return self.keyring.encrypt_json(document, aad, nonce=self.random_bytes(NONCE_BYTES))
 
-    def _open(self, client_id: str, ciphertext: Any) -> str | None:
+    def _open(self, client_id: str, ciphertext: Any) -> dict[str, Any]:
         if ciphertext is None:
-            return None
+            return {}
         aad = associated_data("oauth_client", client_id, "client_secret")
-        return str(self.keyring.decrypt_json(bytes(ciphertext), aad))
+        return _unsealed_fields(client_id, self.keyring.decrypt_json(bytes(ciphertext), aad))
+
+    def _client(self, row: Any) -> OAuthClient:
+        m = row._mapping
+        return OAuthClient(
+            id=m["id"],
+            client_id=m["client_id"],
+            token_endpoint=m["token_endpoint"],
+            revocation_endpoint=m["revocation_endpoint"],
+            auth_method=ClientAuthMethod(m["auth_method"]),
+            name=m["name"],
+            **self._open(m["id"], m["client_secret_ciphertext"]),
+        )
 
     def add(self, client: OAuthClient) -> OAuthClient:
-        """Register (or replace) a client; returns it.
-
-        Raises:
-            ConfigurationError: The client carries authorization-code metadata
-                (authorize or userinfo endpoint, scopes, per-project availability),
-                which this schema version does not store: it is refused rather
-                than saved without it. Register such clients in a
-                ``MemoryOAuthClientRegistry`` (or your own registry) for now.
-        """
+        """Register (or replace) a client, every field of it; returns it."""
         check_ids("registering an OAuth client", id=client.id)
-        if _has_metadata(client):
-            msg = (
-                "this SQL schema cannot store OAuth client metadata (authorization or "
-                "userinfo endpoint, scopes, per-project availability); it is refused "
-                "rather than lost: keep such clients in another OAuthClientRegistry"
-            )
-            raise ConfigurationError(msg, details={"client": client.id})
         values = {
             "client_id": client.client_id,
-            "client_secret_ciphertext": self._seal(client.id, client.client_secret),
+            "client_secret_ciphertext": self._seal(client.id, _sealed_fields(client)),
             "token_endpoint": client.token_endpoint,
             "revocation_endpoint": client.revocation_endpoint,
             "auth_method": client.auth_method.value,
@@ -379,41 +407,53 @@ class SqlOAuthClientRegistry:
         """Return the client registered under *client_id* (our id), or ``None``.
 
         Raises:
-            DecryptionError: The secret was made with a key missing from the ring.
+            DecryptionError: The sealed fields were made with a key missing from the
+                ring, or do not open for this row (altered, or copied from another).
         """
         if not usable(client_id):
             return None
         query = sa.select(oauth_clients).where(oauth_clients.c.id == client_id)
         with _use(self.engine, "reading an OAuth client", write=False) as conn:
             found = conn.execute(query).first()
-        if found is None:
-            return None
-        m = found._mapping
-        return OAuthClient(
-            id=m["id"],
-            client_id=m["client_id"],
-            client_secret=self._open(m["id"], m["client_secret_ciphertext"]),
-            token_endpoint=m["token_endpoint"],
-            revocation_endpoint=m["revocation_endpoint"],
-            auth_method=ClientAuthMethod(m["auth_method"]),
-            name=m["name"],
-        )
+        return None if found is None else self._client(found)
+
+    def clients_for_project(self, project_id: str | None) -> list[OAuthClient]:
+        """Clients usable in *project_id* (global ones and the project's own), by name.
+
+        Availability is sealed with the secret, so this reads and decrypts every
+        registered client (one query, one decryption per client): fine for the
+        tens or hundreds of clients a deployment registers, not meant for a hot loop
+        over thousands.
+
+        Raises:
+            DecryptionError: A client's sealed fields do not open with the ring.
+        """
+        query = sa.select(oauth_clients).order_by(oauth_clients.c.id)
+        with _use(self.engine, "listing OAuth clients", write=False) as conn:
+            rows = conn.execute(query).all()
+        found = [c for c in map(self._client, rows) if c.available_in(project_id)]
+        return sorted(found, key=lambda c: (c.name.lower(), c.id))
 
     def reencrypt(self) -> int:
-        """Rewrite every client secret not sealed by the primary key; return how many."""
-        query = sa.select(oauth_clients.c.id, oauth_clients.c.client_secret_ciphertext).where(
+        """Reseal every client whose fields the primary key did not seal; return how many.
+
+        The secret and metadata are kept (a row in the older secret-only format is
+        rewritten in the current format). Rows with nothing sealed are left alone.
+        """
+        query = sa.select(oauth_clients).where(
             oauth_clients.c.client_secret_ciphertext.is_not(None)
         )
         count = 0
-        with _use(self.engine, "re-encrypting OAuth client secrets", write=True) as conn:
-            for client_id, blob in conn.execute(query).all():
-                if self.keyring.key_id_of(bytes(blob)) == self.keyring.primary_id:
+        with _use(self.engine, "re-encrypting OAuth clients", write=True) as conn:
+            for row in conn.execute(query).all():
+                blob = bytes(row.client_secret_ciphertext)
+                if self.keyring.key_id_of(blob) == self.keyring.primary_id:
                     continue
-                sealed = self._seal(client_id, self._open(client_id, blob))
+                client = self._client(row)
                 conn.execute(
                     oauth_clients.update()
-                    .where(oauth_clients.c.id == client_id)
-                    .values(client_secret_ciphertext=sealed)
+                    .where(oauth_clients.c.id == client.id)
+                    .values(client_secret_ciphertext=self._seal(client.id, _sealed_fields(client)))
                 )
                 count += 1
         return count
