@@ -47,6 +47,7 @@ __all__ = [
     "HasActivity",
     "NeedsReseal",
     "NewId",
+    "NewIds",
     "Notify",
     "Now",
     "Open",
@@ -75,6 +76,13 @@ class Now:
 @attrs.frozen
 class NewId:
     """A new record id."""
+
+
+@attrs.frozen
+class NewIds:
+    """*n* new record ids, in one effect (a batch of audit events)."""
+
+    n: int
 
 
 @attrs.frozen

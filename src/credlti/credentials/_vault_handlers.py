@@ -44,6 +44,7 @@ def _now(vault: Any) -> datetime:
 HANDLERS: dict[type, Handler] = {
     fx.Now: lambda v, e, tx: _now(v),
     fx.NewId: lambda v, e, tx: v._new_id(),
+    fx.NewIds: lambda v, e, tx: [v._new_id() for _ in range(e.n)],
     fx.RandomBytes: lambda v, e, tx: v._random(e.n),
     fx.Atomic: lambda v, e, tx: v._atomic(e.flow),
     fx.StoreLock: lambda v, e, tx: v._store_lock(e, tx),
