@@ -59,7 +59,9 @@ __all__ = [
     "ScrubDue",
     "Seal",
     "SharesOf",
+    "SharesOfMany",
     "StoreLock",
+    "TokenRowsOf",
     "TransfersOf",
     "UpdateRow",
     "WithActivity",
@@ -224,6 +226,20 @@ class SharesOf:
     """Session: the project shares of a credential."""
 
     credential_id: str
+
+
+@attrs.frozen
+class SharesOfMany:
+    """Session: the project shares of each listed credential, by credential id."""
+
+    credential_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class TokenRowsOf:
+    """Session: the stored OAuth tokens of the listed credentials, by credential id."""
+
+    credential_ids: tuple[str, ...]
 
 
 @attrs.frozen

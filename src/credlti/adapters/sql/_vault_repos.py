@@ -49,6 +49,8 @@ from credlti.adapters.sql._vault_sql import (
     PURGE_TRANSFERS,
     PURGE_WITH_TOKEN,
     SHARES_OF,
+    SHARES_OF_MANY,
+    TOKENS_OF_MANY,
     UPDATE_CREDENTIAL,
     Raw,
     audit_params,
@@ -284,6 +286,13 @@ class _Credentials:
             return [_credential(r._mapping) for r in self._s.conn.execute(query)]
 
 
+def _usable_chunks(credential_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """The distinct usable ids, in chunks of at most ``_IN_CHUNK`` (bound parameters)."""
+    ids = tuple(i for i in dict.fromkeys(credential_ids) if usable(i))
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start : start + _IN_CHUNK]
+
+
 class _Shares:
     """:class:`~credlti.ports.ShareRepository` on ``credlti_project_shares``."""
 
@@ -329,6 +338,14 @@ class _Shares:
             self._s.raw.fetch(SHARES_OF, (credential_id,), "reading project shares", share_row)
         )
 
+    def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
+        out: dict[str, list[ProjectShare]] = {}
+        for chunk in _usable_chunks(credential_ids):
+            statement = with_ids(SHARES_OF_MANY, len(chunk))
+            for share in self._s.raw.fetch(statement, chunk, "reading project shares", share_row):
+                out.setdefault(share.credential_id, []).append(share)
+        return out
+
 
 class _Tokens:
     """:class:`~credlti.ports.OAuthTokenRepository` on ``credlti_oauth_tokens``."""
@@ -341,6 +358,14 @@ class _Tokens:
             return None
         found = self._s.raw.fetch(GET_TOKEN, (credential_id,), "reading an OAuth token", token_row)
         return next(found, None)
+
+    def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
+        out: dict[str, OAuthTokenRow] = {}
+        for chunk in _usable_chunks(credential_ids):
+            statement = with_ids(TOKENS_OF_MANY, len(chunk))
+            for row in self._s.raw.fetch(statement, chunk, "reading OAuth tokens", token_row):
+                out[row.credential_id] = row
+        return out
 
     def put(self, row: OAuthTokenRow) -> None:
         check_ids("storing an OAuth token", credential_id=row.credential_id)

@@ -41,6 +41,8 @@ __all__ = [
     "PURGE_WITH_TOKEN",
     "SCAN",
     "SHARES_OF",
+    "SHARES_OF_MANY",
+    "TOKENS_OF_MANY",
     "UPDATE_CREDENTIAL",
     "Raw",
     "audit_params",
@@ -91,6 +93,14 @@ GET_TOKEN = Sql(
 SHARES_OF = Sql(
     "SELECT id, credential_id, project_id, created_at FROM credlti_project_shares"
     " WHERE credential_id = ? ORDER BY created_at, id"
+)
+SHARES_OF_MANY = Sql(
+    "SELECT id, credential_id, project_id, created_at FROM credlti_project_shares"
+    " WHERE credential_id IN ({ids}) ORDER BY created_at, id"
+)
+TOKENS_OF_MANY = Sql(
+    "SELECT credential_id, client_id, ciphertext, token_type, scopes, expires_at,"
+    " last_refreshed, version FROM credlti_oauth_tokens WHERE credential_id IN ({ids})"
 )
 _AUDIT = (
     "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
