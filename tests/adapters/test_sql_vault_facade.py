@@ -569,3 +569,36 @@ def test_listing_a_project_costs_the_same_statements_whatever_the_shares(
     large = statements_for(12, 25)
     assert (small[0], large[0]) == (2, 12)
     assert 0 < small[1] == large[1], (small, large)
+
+
+def test_many_audit_events_in_one_unit_of_work_keep_their_order(engine: Engine) -> None:
+    """A unit of work's buffered events (a purge batch: PostgreSQL writes them as one
+    array insert) are stored whole, in order; a duplicate id aborts the unit of work."""
+    store, sink = SqlVaultStore(engine), SqlAuditSink(engine)
+    at = FrozenClock()()
+    events = [
+        AuditEvent(
+            id=f"e{i:03d}",
+            action=AuditAction.PURGED,
+            credential_id="c1",
+            actor_id=None if i % 2 else "alice",
+            at=at + timedelta(seconds=i),
+            changes={"name": {"from": "a", "to": "b"}} if i == 7 else {},
+            metadata={"deleted": bool(i % 3)},
+        )
+        for i in range(40)
+    ]
+    with store.transaction():
+        for event in events:
+            sink.record(event)
+    assert sink.events_for("c1") == events
+
+    def with_a_duplicate() -> None:
+        with store.transaction():
+            for i in range(40):
+                sink.record(attrs.evolve(events[0], id=f"f{i:03d}", credential_id="c2"))
+            sink.record(events[5])
+
+    with pytest.raises(StorageConflictError):
+        with_a_duplicate()
+    assert sink.events_for("c2") == []

@@ -40,6 +40,7 @@ from credlti.adapters.sql._vault_sql import (
     GET_TOKEN,
     ID_BY_NAME,
     INSERT_AUDIT,
+    INSERT_AUDIT_ARRAYS,
     LOCK_CREDENTIAL,
     PURGE_DELETE,
     PURGE_DUE,
@@ -72,6 +73,8 @@ from credlti.errors import StorageConflictError
 
 # Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
 _IN_CHUNK = 500
+#: PostgreSQL writes this many buffered audit rows or more as one array insert.
+_ARRAY_INSERT_FROM = 32
 
 
 def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -463,7 +466,13 @@ class _Session:
         if self.pending_audit:
             events, self.pending_audit = self.pending_audit, []
             rows = [audit_params(event) for event in events]
-            self.raw.executemany(INSERT_AUDIT, rows, "recording audit events")
+            action = "recording audit events"
+            if len(rows) >= _ARRAY_INSERT_FROM and self.conn.dialect.name == "postgresql":
+                # One statement instead of a round of inserts (a purge batch's rows).
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                self.raw.execute(INSERT_AUDIT_ARRAYS, columns, action)
+            else:
+                self.raw.executemany(INSERT_AUDIT, rows, action)
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")

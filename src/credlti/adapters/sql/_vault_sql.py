@@ -31,6 +31,7 @@ __all__ = [
     "GET_TOKEN",
     "ID_BY_NAME",
     "INSERT_AUDIT",
+    "INSERT_AUDIT_ARRAYS",
     "LOCK_CREDENTIAL",
     "PURGE_DELETE",
     "PURGE_DUE",
@@ -107,6 +108,16 @@ _AUDIT = (
     ' "metadata", item_type) VALUES (?, ?, ?, ?, ?, {json}, {json}, ?)'
 )
 INSERT_AUDIT = _ByDialect(_AUDIT.format(json="?"), _AUDIT.format(json="CAST(? AS JSON)"))
+#: PostgreSQL: many audit rows in one statement, one array parameter per column (in
+#: ``audit_params`` order), inserted in array order so ``seq`` keeps it.
+INSERT_AUDIT_ARRAYS = Sql(
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    ' "metadata", item_type) SELECT u.id, u.action, u.cid, u.actor, u.at,'
+    " CAST(u.changes AS JSON), CAST(u.meta AS JSON), u.item FROM unnest(CAST(? AS TEXT[]),"
+    " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS FLOAT8[]),"
+    " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) WITH ORDINALITY"
+    " AS u(id, action, cid, actor, at, changes, meta, item, n) ORDER BY u.n"
+)
 
 
 # Keyset-paginated scan (the purge's batches): by id, optionally after an id, optionally
