@@ -300,8 +300,20 @@ def share_row(r: Sequence[Any]) -> ProjectShare:
     return ProjectShare(id=r[0], credential_id=r[1], project_id=r[2], created_at=_dt(r[3]))
 
 
+@functools.lru_cache(maxsize=256)
+def _dumps_flat(items: tuple[tuple[str, type, Any], ...]) -> str:
+    return json.dumps({k: v for k, _, v in items})
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(dict(value)) if value else "{}"
+    # Flat, hashable mappings (a purge's {"deleted": ...}) repeat: encode each once.
+    # The value's type is in the key, so True, 1 and 1.0 stay apart.
+    if not value:
+        return "{}"
+    try:
+        return _dumps_flat(tuple((k, type(v), v) for k, v in value.items()))
+    except TypeError:  # a nested list or mapping: not hashable
+        return json.dumps(dict(value))
 
 
 def audit_params(event: AuditEvent) -> tuple[Any, ...]:
