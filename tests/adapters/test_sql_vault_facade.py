@@ -35,6 +35,7 @@ from credlti.credentials import (
     EncryptionKey,
     KeyRing,
     OAuthClient,
+    ProjectRef,
     ProjectShare,
     TransferStatus,
     Vault,
@@ -534,3 +535,70 @@ def test_no_secret_is_stored_in_clear(tmp_path: Path) -> None:
     engine.dispose()
     assert not [s for s in secrets if s in dumped]
     assert "client-1" in dumped  # the dump is real
+
+
+def test_listing_a_project_costs_the_same_statements_whatever_the_shares(
+    tmp_path: Path,
+) -> None:
+    """A project listing runs a fixed number of statements: it does not grow with the
+    number of credentials listed nor with how many projects each is shared with."""
+
+    def statements_for(credentials: int, extra_projects: int) -> tuple[int, int]:
+        engine = create_engine(f"sqlite:///{tmp_path / f'list-{credentials}-{extra_projects}.db'}")
+        upgrade(engine)
+        kit = make_kit(engine)
+        projects = ["p1", *(f"x{i}" for i in range(extra_projects))]
+        for i in range(credentials):
+            cid = kit.pg(f"db{i}", project_ids=["p1"]).id
+            with kit.store.transaction() as tx:  # projects alice cannot reach
+                for p in projects[1:]:
+                    tx.shares.add(
+                        ProjectShare(
+                            id=f"{cid}-{p}", credential_id=cid, project_id=p, created_at=kit.clock()
+                        )
+                    )
+        engine.dispose()
+        seen: list[str] = []
+        sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.set_trace_callback(seen.append))
+        listed = kit.vault.list_credentials(ProjectRef(id="p1"))
+        engine.dispose()
+        assert all(len(c.shares) == len(projects) for c in listed)
+        return len(listed), sum(not s.lstrip().upper().startswith("PRAGMA") for s in seen)
+
+    small = statements_for(2, 0)
+    large = statements_for(12, 25)
+    assert (small[0], large[0]) == (2, 12)
+    assert 0 < small[1] == large[1], (small, large)
+
+
+def test_many_audit_events_in_one_unit_of_work_keep_their_order(engine: Engine) -> None:
+    """A unit of work's buffered events (a purge batch: PostgreSQL writes them as one
+    array insert) are stored whole, in order; a duplicate id aborts the unit of work."""
+    store, sink = SqlVaultStore(engine), SqlAuditSink(engine)
+    at = FrozenClock()()
+    events = [
+        AuditEvent(
+            id=f"e{i:03d}",
+            action=AuditAction.PURGED,
+            credential_id="c1",
+            actor_id=None if i % 2 else "alice",
+            at=at + timedelta(seconds=i),
+            changes={"name": {"from": "a", "to": "b"}} if i == 7 else {},
+            metadata={"deleted": bool(i % 3)},
+        )
+        for i in range(40)
+    ]
+    with store.transaction():
+        for event in events:
+            sink.record(event)
+    assert sink.events_for("c1") == events
+
+    def with_a_duplicate() -> None:
+        with store.transaction():
+            for i in range(40):
+                sink.record(attrs.evolve(events[0], id=f"f{i:03d}", credential_id="c2"))
+            sink.record(events[5])
+
+    with pytest.raises(StorageConflictError):
+        with_a_duplicate()
+    assert sink.events_for("c2") == []

@@ -259,6 +259,30 @@ class VaultStoreContract:
             assert tx.shares.remove("s1") is False
             assert tx.credentials.find(project_id="p")[0].id == "3"
 
+    def test_shares_and_tokens_of_many_credentials(self, store: Any) -> None:
+        """for_credentials / get_many: every listed id at once, absent ids left out."""
+        later = NOW + timedelta(seconds=1)
+        with store.transaction() as tx:
+            for cid in ("1", "2", "3"):
+                tx.credentials.add(row(cid))
+            tx.shares.add(
+                ProjectShare(id="s0", credential_id="1", project_id="q", created_at=later)
+            )
+            tx.shares.add(share("s9", "1", "p"))
+            tx.shares.add(share("s5", "2", "p"))
+            tx.oauth_tokens.put(token("1", 4))
+            tx.oauth_tokens.put(token("3"))
+        many = [str(i) for i in range(1200)] + ["1", "\x00bad"]  # past one IN chunk
+        with store.transaction() as tx:
+            shares = tx.shares.for_credentials(many)
+            assert shares == {
+                "1": [share("s9", "1", "p"), tx.shares.get("s0")],
+                "2": [share("s5", "2", "p")],
+            }
+            assert tx.shares.for_credentials([]) == {}
+            assert tx.oauth_tokens.get_many(many) == {"1": token("1", 4), "3": token("3")}
+            assert tx.oauth_tokens.get_many(["2"]) == {}
+
     def test_delete_cascades(self, store: Any) -> None:
         """Deleting a credential removes its shares, token and transfer tokens."""
         with store.transaction() as tx:

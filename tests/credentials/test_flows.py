@@ -274,7 +274,7 @@ def test_purge_walks_batches_by_id_and_counts_truly() -> None:
     script = Script(
         {
             fx.Now: lambda _: NOW,
-            fx.NewId: ids(),
+            fx.NewIds: lambda e: [f"id-{i}" for i in range(e.n)],
             fx.ScanRows: lambda e: batches[e.after_id],
             fx.WithActivity: lambda e: {"b"} & set(e.credential_ids),
             fx.ScrubDue: scrub,
@@ -294,6 +294,7 @@ def test_purge_walks_batches_by_id_and_counts_truly() -> None:
         ("a", True),
         ("b", False),
     ]
+    assert [e.n for e in script.of(fx.NewIds)] == [2]  # one effect per batch, none if empty
     assert len(script.of(fx.Atomic)) == 2
 
 

@@ -21,6 +21,7 @@ from credlti.credentials._flows_common import (
     insert_row,
     load,
     load_by_id,
+    load_many,
     locked_row,
     new_event,
     public_fields,
@@ -316,7 +317,4 @@ def find_flow(
 
 def _find(owner_id: str | None, project_id: str | None) -> Flow[list[Credential]]:
     rows = yield FindRows(owner_id=owner_id, project_id=project_id)
-    found = []
-    for row in rows:
-        found.append((yield from load(row)))  # noqa: PERF401 - a comprehension cannot yield
-    return found
+    return (yield from load_many(rows))

@@ -39,7 +39,7 @@ from credlti.credentials._vault_effects import (
     Atomic,
     DeleteTransfers,
     GetUser,
-    NewId,
+    NewIds,
     Now,
     Record,
     ScanRows,
@@ -142,23 +142,18 @@ def _purge_batch(
 ) -> Flow[tuple[int, int, int]]:
     # Rows deleted or cancelled since the scan are skipped by the store.
     handled = yield ScrubDue(ids=scrub, now=at, delete=set(delete))
-    scrubbed = deleted = kept = 0
-    events: list[AuditEvent] = []
-    for row in handled:
-        scrubbed += row.newly_scrubbed
-        deleted += row.deleted
-        kept += not row.deleted
-        if row.newly_scrubbed or row.deleted:
-            event_id: str = yield NewId()
-            events.append(
-                audit_event(
-                    event_id,
-                    AuditAction.PURGED,
-                    row.credential_id,
-                    None,
-                    at,
-                    metadata={"deleted": row.deleted},
-                )
+    scrubbed = sum(row.newly_scrubbed for row in handled)
+    deleted = sum(row.deleted for row in handled)
+    kept = len(handled) - deleted
+    audited = [row for row in handled if row.newly_scrubbed or row.deleted]
+    if audited:
+        event_ids: list[str] = yield NewIds(len(audited))
+        purged = AuditAction.PURGED
+        events = [
+            audit_event(
+                event_id, purged, row.credential_id, None, at, metadata={"deleted": row.deleted}
             )
-    yield Record(events)
+            for event_id, row in zip(event_ids, audited, strict=True)
+        ]
+        yield Record(events)
     return scrubbed, deleted, kept

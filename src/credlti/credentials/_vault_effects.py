@@ -47,6 +47,7 @@ __all__ = [
     "HasActivity",
     "NeedsReseal",
     "NewId",
+    "NewIds",
     "Notify",
     "Now",
     "Open",
@@ -58,7 +59,9 @@ __all__ = [
     "ScrubDue",
     "Seal",
     "SharesOf",
+    "SharesOfMany",
     "StoreLock",
+    "TokenRowsOf",
     "TransfersOf",
     "UpdateRow",
     "WithActivity",
@@ -75,6 +78,13 @@ class Now:
 @attrs.frozen
 class NewId:
     """A new record id."""
+
+
+@attrs.frozen
+class NewIds:
+    """*n* new record ids, in one effect (a batch of audit events)."""
+
+    n: int
 
 
 @attrs.frozen
@@ -216,6 +226,20 @@ class SharesOf:
     """Session: the project shares of a credential."""
 
     credential_id: str
+
+
+@attrs.frozen
+class SharesOfMany:
+    """Session: the project shares of each listed credential, by credential id."""
+
+    credential_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class TokenRowsOf:
+    """Session: the stored OAuth tokens of the listed credentials, by credential id."""
+
+    credential_ids: tuple[str, ...]
 
 
 @attrs.frozen

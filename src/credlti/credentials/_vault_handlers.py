@@ -93,6 +93,7 @@ def _scrub_due(effect: fx.ScrubDue, tx: Any) -> Any:
 HANDLERS: dict[type, Handler] = {
     fx.Now: lambda v, e, tx: _now(v),
     fx.NewId: lambda v, e, tx: v._new_id(),
+    fx.NewIds: lambda v, e, tx: [v._new_id() for _ in range(e.n)],
     fx.RandomBytes: lambda v, e, tx: v._random(e.n),
     fx.Atomic: lambda v, e, tx: v._atomic(e.flow),
     fx.StoreLock: lambda v, e, tx: v._store_lock(e, tx),
@@ -118,7 +119,9 @@ HANDLERS: dict[type, Handler] = {
     fx.RemoveShare: lambda v, e, tx: tx.shares.remove(e.share_id),
     fx.GetShare: lambda v, e, tx: tx.shares.get(e.share_id),
     fx.SharesOf: lambda v, e, tx: tx.shares.for_credential(e.credential_id),
+    fx.SharesOfMany: lambda v, e, tx: tx.shares.for_credentials(e.credential_ids),
     fx.GetTokenRow: lambda v, e, tx: tx.oauth_tokens.get(e.credential_id),
+    fx.TokenRowsOf: lambda v, e, tx: tx.oauth_tokens.get_many(e.credential_ids),
     fx.PutTokenRow: lambda v, e, tx: tx.oauth_tokens.put(e.row),
     fx.CompareAndSetToken: lambda v, e, tx: tx.oauth_tokens.compare_and_set(
         e.row, expected_version=e.expected_version

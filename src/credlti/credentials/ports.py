@@ -123,6 +123,14 @@ class ShareRepository(Protocol):
         """Return the share, or ``None``."""
         ...
 
+    def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
+        """The shares of each listed credential, as :meth:`for_credential` orders them.
+
+        Credentials without a share are absent. A listing uses it: a few statements
+        for any number of credentials and shares (SQL adapters chunk long id lists).
+        """
+        ...
+
     def for_credential(self, credential_id: str) -> list[ProjectShare]:
         """The credential's shares, oldest first."""
         ...
@@ -133,6 +141,13 @@ class OAuthTokenRepository(Protocol):
 
     def get(self, credential_id: str) -> OAuthTokenRow | None:
         """Return the token row, or ``None``."""
+        ...
+
+    def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
+        """The token rows of the listed credentials that have one, by credential id.
+
+        A listing uses it: a few statements for any number of credentials.
+        """
         ...
 
     def put(self, row: OAuthTokenRow) -> None:

@@ -246,6 +246,10 @@ class _Shares:
         shares = self._t.shares_by_cred.get(credential_id, {}).values()
         return sorted(shares, key=lambda s: (s.created_at, s.id))
 
+    def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
+        by_cred = self._t.shares_by_cred
+        return {i: self.for_credential(i) for i in dict.fromkeys(credential_ids) if by_cred.get(i)}
+
 
 class _Tokens:
     def __init__(self, t: _Tables, undo: list[_Undo]) -> None:
@@ -259,6 +263,10 @@ class _Tokens:
 
     def get(self, credential_id: str) -> OAuthTokenRow | None:
         return self._t.tokens.get(credential_id)
+
+    def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
+        tokens = self._t.tokens
+        return {i: tokens[i] for i in credential_ids if i in tokens}
 
     def put(self, row: OAuthTokenRow) -> None:
         check_ids("storing an OAuth token", credential_id=row.credential_id)

@@ -40,6 +40,7 @@ from credlti.adapters.sql._vault_sql import (
     GET_TOKEN,
     ID_BY_NAME,
     INSERT_AUDIT,
+    INSERT_AUDIT_ARRAYS,
     LOCK_CREDENTIAL,
     PURGE_DELETE,
     PURGE_DUE,
@@ -49,6 +50,8 @@ from credlti.adapters.sql._vault_sql import (
     PURGE_TRANSFERS,
     PURGE_WITH_TOKEN,
     SHARES_OF,
+    SHARES_OF_MANY,
+    TOKENS_OF_MANY,
     UPDATE_CREDENTIAL,
     Raw,
     audit_params,
@@ -70,6 +73,8 @@ from credlti.errors import StorageConflictError
 
 # Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
 _IN_CHUNK = 500
+#: PostgreSQL writes this many buffered audit rows or more as one array insert.
+_ARRAY_INSERT_FROM = 32
 
 
 def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -284,6 +289,13 @@ class _Credentials:
             return [_credential(r._mapping) for r in self._s.conn.execute(query)]
 
 
+def _usable_chunks(credential_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """The distinct usable ids, in chunks of at most ``_IN_CHUNK`` (bound parameters)."""
+    ids = tuple(i for i in dict.fromkeys(credential_ids) if usable(i))
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start : start + _IN_CHUNK]
+
+
 class _Shares:
     """:class:`~credlti.ports.ShareRepository` on ``credlti_project_shares``."""
 
@@ -329,6 +341,14 @@ class _Shares:
             self._s.raw.fetch(SHARES_OF, (credential_id,), "reading project shares", share_row)
         )
 
+    def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
+        out: dict[str, list[ProjectShare]] = {}
+        for chunk in _usable_chunks(credential_ids):
+            statement = with_ids(SHARES_OF_MANY, len(chunk))
+            for share in self._s.raw.fetch(statement, chunk, "reading project shares", share_row):
+                out.setdefault(share.credential_id, []).append(share)
+        return out
+
 
 class _Tokens:
     """:class:`~credlti.ports.OAuthTokenRepository` on ``credlti_oauth_tokens``."""
@@ -341,6 +361,14 @@ class _Tokens:
             return None
         found = self._s.raw.fetch(GET_TOKEN, (credential_id,), "reading an OAuth token", token_row)
         return next(found, None)
+
+    def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
+        out: dict[str, OAuthTokenRow] = {}
+        for chunk in _usable_chunks(credential_ids):
+            statement = with_ids(TOKENS_OF_MANY, len(chunk))
+            for row in self._s.raw.fetch(statement, chunk, "reading OAuth tokens", token_row):
+                out[row.credential_id] = row
+        return out
 
     def put(self, row: OAuthTokenRow) -> None:
         check_ids("storing an OAuth token", credential_id=row.credential_id)
@@ -438,7 +466,13 @@ class _Session:
         if self.pending_audit:
             events, self.pending_audit = self.pending_audit, []
             rows = [audit_params(event) for event in events]
-            self.raw.executemany(INSERT_AUDIT, rows, "recording audit events")
+            action = "recording audit events"
+            if len(rows) >= _ARRAY_INSERT_FROM and self.conn.dialect.name == "postgresql":
+                # One statement instead of a round of inserts (a purge batch's rows).
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                self.raw.execute(INSERT_AUDIT_ARRAYS, columns, action)
+            else:
+                self.raw.executemany(INSERT_AUDIT, rows, action)
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")

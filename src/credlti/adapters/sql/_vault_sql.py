@@ -31,6 +31,7 @@ __all__ = [
     "GET_TOKEN",
     "ID_BY_NAME",
     "INSERT_AUDIT",
+    "INSERT_AUDIT_ARRAYS",
     "LOCK_CREDENTIAL",
     "PURGE_DELETE",
     "PURGE_DUE",
@@ -41,6 +42,8 @@ __all__ = [
     "PURGE_WITH_TOKEN",
     "SCAN",
     "SHARES_OF",
+    "SHARES_OF_MANY",
+    "TOKENS_OF_MANY",
     "UPDATE_CREDENTIAL",
     "Raw",
     "audit_params",
@@ -92,11 +95,29 @@ SHARES_OF = Sql(
     "SELECT id, credential_id, project_id, created_at FROM credlti_project_shares"
     " WHERE credential_id = ? ORDER BY created_at, id"
 )
+SHARES_OF_MANY = Sql(
+    "SELECT id, credential_id, project_id, created_at FROM credlti_project_shares"
+    " WHERE credential_id IN ({ids}) ORDER BY created_at, id"
+)
+TOKENS_OF_MANY = Sql(
+    "SELECT credential_id, client_id, ciphertext, token_type, scopes, expires_at,"
+    " last_refreshed, version FROM credlti_oauth_tokens WHERE credential_id IN ({ids})"
+)
 _AUDIT = (
     "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
     ' "metadata", item_type) VALUES (?, ?, ?, ?, ?, {json}, {json}, ?)'
 )
 INSERT_AUDIT = _ByDialect(_AUDIT.format(json="?"), _AUDIT.format(json="CAST(? AS JSON)"))
+#: PostgreSQL: many audit rows in one statement, one array parameter per column (in
+#: ``audit_params`` order), inserted in array order so ``seq`` keeps it.
+INSERT_AUDIT_ARRAYS = Sql(
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    ' "metadata", item_type) SELECT u.id, u.action, u.cid, u.actor, u.at,'
+    " CAST(u.changes AS JSON), CAST(u.meta AS JSON), u.item FROM unnest(CAST(? AS TEXT[]),"
+    " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS FLOAT8[]),"
+    " CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) WITH ORDINALITY"
+    " AS u(id, action, cid, actor, at, changes, meta, item, n) ORDER BY u.n"
+)
 
 
 # Keyset-paginated scan (the purge's batches): by id, optionally after an id, optionally
@@ -279,8 +300,20 @@ def share_row(r: Sequence[Any]) -> ProjectShare:
     return ProjectShare(id=r[0], credential_id=r[1], project_id=r[2], created_at=_dt(r[3]))
 
 
+@functools.lru_cache(maxsize=256)
+def _dumps_flat(items: tuple[tuple[str, type, Any], ...]) -> str:
+    return json.dumps({k: v for k, _, v in items})
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(dict(value)) if value else "{}"
+    # Flat, hashable mappings (a purge's {"deleted": ...}) repeat: encode each once.
+    # The value's type is in the key, so True, 1 and 1.0 stay apart.
+    if not value:
+        return "{}"
+    try:
+        return _dumps_flat(tuple((k, type(v), v) for k, v in value.items()))
+    except TypeError:  # a nested list or mapping: not hashable
+        return json.dumps(dict(value))
 
 
 def audit_params(event: AuditEvent) -> tuple[Any, ...]:
