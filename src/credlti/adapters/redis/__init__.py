@@ -8,6 +8,8 @@ Every adapter takes a client you build (``redis.Redis.from_url(...)`` or
   with their expiry and consumed atomically by one Lua script;
 - :class:`RedisServiceTokenCache` / :class:`AsyncRedisServiceTokenCache`: Advantage
   access tokens, encrypted with the vault's key ring, expiring with the token;
+- :class:`RedisLaunchSessionStore` / :class:`AsyncRedisLaunchSessionStore`: saved
+  launches (``tool.save_launch``), readable from every worker until they expire;
 - :class:`RedisLocks` / :class:`AsyncRedisLocks`: named cross-process locks with a
   lease, for single flight (one token request for the whole fleet).
 
@@ -29,12 +31,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from credlti.adapters.redis._locks import AsyncRedisLocks, RedisLocks
 from credlti.adapters.redis._nonces import AsyncRedisNonceStore, RedisNonceStore
+from credlti.adapters.redis._sessions import AsyncRedisLaunchSessionStore, RedisLaunchSessionStore
 from credlti.adapters.redis._tokens import AsyncRedisServiceTokenCache, RedisServiceTokenCache
 
 __all__ = [
+    "AsyncRedisLaunchSessionStore",
     "AsyncRedisLocks",
     "AsyncRedisNonceStore",
     "AsyncRedisServiceTokenCache",
+    "RedisLaunchSessionStore",
     "RedisLocks",
     "RedisNonceStore",
     "RedisServiceTokenCache",

@@ -30,8 +30,11 @@ __all__ = [
     "micros",
     "nonce_key",
     "nonce_value",
+    "open_session",
     "open_token",
+    "seal_session",
     "seal_token",
+    "session_key",
     "token_digest",
     "token_key",
     "ttl_ms",
@@ -43,6 +46,9 @@ _MIN_TTL_MS = 1000
 _MAX_PREFIX = 256
 _MICROSECOND = timedelta(microseconds=1)
 _MILLISECOND = timedelta(milliseconds=1)
+_EXPIRY_BYTES = 8
+_DIGEST_CHARS = 64
+_HEX = frozenset("0123456789abcdef")
 #: Canonical JSON, every non-ASCII character (NUL, surrogates...) escaped.
 _canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -103,6 +109,34 @@ def token_key(prefix: str, key: TokenCacheKey) -> str:
 def lock_key(prefix: str, name: str) -> str:
     """The key of the lock named *name*."""
     return f"{prefix}lock:{hashed(name)}"
+
+
+def session_key(prefix: str, key: str) -> str:
+    """The key of the launch session stored under *key* (64 lowercase hex characters).
+
+    The tools' keys are already SHA-256 digests, so they are used as they are; any
+    other string is hashed first, so no caller can craft a key outside the prefix.
+    """
+    if len(key) != _DIGEST_CHARS or not all(c in _HEX for c in key):
+        key = hashed("session", key)
+    return f"{prefix}session:{key}"
+
+
+def seal_session(data: bytes, expires_at: datetime) -> bytes:
+    """The stored value of a launch session: its expiry (8 bytes, microseconds), then *data*."""
+    return micros(expires_at).to_bytes(_EXPIRY_BYTES, "big", signed=True) + data
+
+
+def open_session(stored: bytes | str | None, now_micros: int) -> bytes | None:
+    """The session bytes in *stored*, or ``None`` when absent, malformed or expired.
+
+    A client made with ``decode_responses=True`` hands back text, which cannot hold
+    the sealed bytes: that reads as malformed.
+    """
+    if not isinstance(stored, bytes) or len(stored) < _EXPIRY_BYTES:
+        return None
+    expiry = int.from_bytes(stored[:_EXPIRY_BYTES], "big", signed=True)
+    return None if expiry <= now_micros else bytes(stored[_EXPIRY_BYTES:])
 
 
 def micros(moment: datetime) -> int:
