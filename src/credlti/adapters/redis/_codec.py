@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Hashable
 from datetime import datetime, timedelta, timezone
+
+import attrs
 
 from credlti._crypto import KeyRing, associated_data
 from credlti.errors import ConfigurationError, DecryptionError
@@ -27,6 +30,7 @@ __all__ = [
     "check_prefix",
     "hashed",
     "lock_key",
+    "lock_name",
     "micros",
     "nonce_key",
     "nonce_value",
@@ -137,6 +141,31 @@ def open_session(stored: bytes | str | None, now_micros: int) -> bytes | None:
         return None
     expiry = int.from_bytes(stored[:_EXPIRY_BYTES], "big", signed=True)
     return None if expiry <= now_micros else bytes(stored[_EXPIRY_BYTES:])
+
+
+def lock_name(key: Hashable) -> str:
+    """The lock name of a single-flight key, the same in every process.
+
+    Strings, numbers, booleans and ``None`` stand for themselves; tuples and lists
+    become lists, sets become sorted lists, attrs records (a token cache key)
+    become their class name and fields. Anything else is named by its ``repr``.
+    The result is canonical JSON, so set order and hash seeds never matter.
+    """
+    return _canonical(_plain(key))
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(item) for item in value), key=_canonical)
+    cls = type(value)
+    if attrs.has(cls):
+        fields = attrs.fields(cls)
+        return [cls.__name__, {f.name: _plain(getattr(value, f.name)) for f in fields}]
+    return repr(value)
 
 
 def micros(moment: datetime) -> int:
