@@ -19,7 +19,8 @@ safe page; the details go to the log, never the token.
 
 Run ``python examples/flask_tool.py`` to see one launch go through against a
 simulated platform (no LMS, no network). For a real platform, build the ``Tool``
-with your own storage, a shared launch-session store (``sessions=``) and
+with your own storage, a shared launch-session store (``sessions=``:
+``SqlLaunchSessionStore(engine)`` or ``RedisLaunchSessionStore(client)``) and
 ``state_secret``, and serve ``create_app(tool)`` with any WSGI server over HTTPS:
 every worker can then reopen every launch.
 """

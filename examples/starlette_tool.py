@@ -16,7 +16,8 @@ Routes:
 
 Run ``python examples/starlette_tool.py`` to see one launch go through against a
 simulated platform. For a real platform, build the ``AsyncTool`` with your storage,
-a shared launch-session store (``sessions=``) and ``state_secret``, and serve
+a shared launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)``
+from ``credlti.adapters.redis``) and ``state_secret``, and serve
 ``create_app(tool)`` with any ASGI server (uvicorn, hypercorn) over HTTPS.
 """
 

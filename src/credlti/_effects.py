@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
+    "AsyncLockTable",
     "AsyncLocks",
     "Emit",
     "Flow",
+    "LockTable",
     "Locked",
     "SyncLocks",
     "arun",
@@ -74,6 +77,32 @@ class Locked:
 
     key: Hashable
     flow: Flow[Any] = attrs.field(repr=False)
+
+
+class LockTable(Protocol):
+    """**Protocol:** where :func:`run` takes the locks of :class:`Locked` effects.
+
+    ``get(key)`` returns a context manager that holds the lock named *key* for its
+    ``with`` block. :class:`SyncLocks` (threads of one process) is the default; a
+    table backed by a shared store (``credlti.adapters.redis.RedisLockTable``) makes
+    single flight hold across processes.
+    """
+
+    def get(self, key: Hashable) -> AbstractContextManager[Any]:
+        """A context manager holding the lock named *key* (a new one per call is fine)."""
+        ...
+
+
+class AsyncLockTable(Protocol):
+    """**Protocol:** the async twin of :class:`LockTable`, for :func:`arun`.
+
+    ``get(key)`` returns an async context manager (:class:`AsyncLocks`, or
+    ``credlti.adapters.redis.AsyncRedisLockTable`` across processes).
+    """
+
+    def get(self, key: Hashable) -> AbstractAsyncContextManager[Any]:
+        """An async context manager holding the lock named *key*."""
+        ...
 
 
 @attrs.define
@@ -133,7 +162,7 @@ def _resume(flow: Flow[T], value: Any, error: BaseException | None) -> Any:
         return _Done(done.value)
 
 
-def _perform(effect: Any, perform: Perform, locks: SyncLocks | None) -> tuple[Any, Any]:
+def _perform(effect: Any, perform: Perform, locks: LockTable | None) -> tuple[Any, Any]:
     """Carry out one effect: ``(result, None)`` or ``(None, the exception it raised)``."""
     try:
         if type(effect) is Locked:
@@ -145,7 +174,7 @@ def _perform(effect: Any, perform: Perform, locks: SyncLocks | None) -> tuple[An
         return None, exc
 
 
-def run(flow: Flow[T], perform: Perform, *, locks: SyncLocks | None = None) -> T:
+def run(flow: Flow[T], perform: Perform, *, locks: LockTable | None = None) -> T:
     """Drive *flow* to its return value, performing each effect with *perform*.
 
     Emitted values are dropped (use :func:`stream` to receive them).
@@ -176,7 +205,7 @@ def run(flow: Flow[T], perform: Perform, *, locks: SyncLocks | None = None) -> T
             value, error = None, exc
 
 
-def stream(flow: Flow[Any], perform: Perform, *, locks: SyncLocks | None = None) -> Iterator[Any]:
+def stream(flow: Flow[Any], perform: Perform, *, locks: LockTable | None = None) -> Iterator[Any]:
     """Drive *flow* lazily, yielding the value of each :class:`Emit` as it comes.
 
     The flow only advances when the caller asks for the next value, so a paged
@@ -197,7 +226,7 @@ def stream(flow: Flow[Any], perform: Perform, *, locks: SyncLocks | None = None)
 
 
 async def _aperform(
-    effect: Any, perform: AsyncPerform, locks: AsyncLocks | None
+    effect: Any, perform: AsyncPerform, locks: AsyncLockTable | None
 ) -> tuple[Any, Any]:
     """Async twin of :func:`_perform`."""
     try:
@@ -210,7 +239,7 @@ async def _aperform(
         return None, exc
 
 
-async def arun(flow: Flow[T], perform: AsyncPerform, *, locks: AsyncLocks | None = None) -> T:
+async def arun(flow: Flow[T], perform: AsyncPerform, *, locks: AsyncLockTable | None = None) -> T:
     """Async twin of :func:`run`: *perform* returns an awaitable."""
     value: Any = None
     error: BaseException | None = None
@@ -226,7 +255,7 @@ async def arun(flow: Flow[T], perform: AsyncPerform, *, locks: AsyncLocks | None
 
 
 async def astream(
-    flow: Flow[Any], perform: AsyncPerform, *, locks: AsyncLocks | None = None
+    flow: Flow[Any], perform: AsyncPerform, *, locks: AsyncLockTable | None = None
 ) -> AsyncIterator[Any]:
     """Async twin of :func:`stream`."""
     value: Any = None

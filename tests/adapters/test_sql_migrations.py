@@ -345,7 +345,8 @@ def test_upgrade_from_3_keeps_every_row_and_adds_the_listing_index(engine: Engin
         ).id
         for name in ("b", "A", "c")
     ]
-    tables = sorted(set(metadata.tables) - {"credlti_schema_version"})
+    # The tables of version 4 (later versions add more).
+    tables = sorted(set(metadata.tables) - {"credlti_schema_version", "credlti_launch_sessions"})
 
     def dump() -> dict[str, list[tuple[object, ...]]]:
         with engine.connect() as conn:
@@ -359,10 +360,11 @@ def test_upgrade_from_3_keeps_every_row_and_adds_the_listing_index(engine: Engin
         engine, "credlti_credentials"
     )
 
-    assert apply_migrations(engine, MIGRATIONS) == (3, 4)
+    assert apply_migrations(engine, MIGRATIONS, target=4) == (3, 4)
 
     assert dump() == before
     assert "ix_credlti_credentials_owner_lower_name" in _index_names(engine, "credlti_credentials")
+    assert upgrade(engine) == SCHEMA_VERSION
     _assert_complete_schema(engine)
     assert [c.id for c in vault.list_credentials(VaultUser(id="u", email="u@example.org"))] == [
         ids[1],
@@ -370,3 +372,42 @@ def test_upgrade_from_3_keeps_every_row_and_adds_the_listing_index(engine: Engin
         ids[2],
     ]
     vault.close()
+
+
+# --------------------------------------------------------------------------- version 5
+
+
+def test_upgrade_from_4_keeps_every_row_and_adds_the_session_table(engine: Engine) -> None:
+    """Version 4 -> 5 adds credlti_launch_sessions; every row stays; sessions then work."""
+    from datetime import datetime, timedelta, timezone
+
+    from credlti.adapters.sql import SqlLaunchSessionStore
+
+    assert upgrade(engine, target=4) == 4
+    assert "credlti_launch_sessions" not in _credlti_tables(engine)
+    storage = SqlLaunchStorage(engine)
+    storage.add_registration(REGISTRATION)
+    storage.add_deployment(REGISTRATION, Deployment(deployment_id="d-1"))
+    tables = sorted(_credlti_tables(engine) - {"credlti_schema_version"})
+
+    def dump() -> dict[str, list[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            return {
+                t: sorted(tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t}")))  # noqa: S608
+                for t in tables
+            }
+
+    before = dump()
+
+    assert apply_migrations(engine, MIGRATIONS) == (4, 5)
+
+    assert dump() == before
+    assert "credlti_launch_sessions" in _credlti_tables(engine)
+    assert "ix_credlti_launch_sessions_expires_at" in _index_names(
+        engine, "credlti_launch_sessions"
+    )
+    _assert_complete_schema(engine)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    sessions = SqlLaunchSessionStore(engine)
+    sessions.save("a" * 64, b"sealed", expires_at=now + timedelta(minutes=5))
+    assert sessions.load("a" * 64, now=now) == b"sealed"

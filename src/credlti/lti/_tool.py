@@ -18,7 +18,7 @@ from typing_extensions import Self, Unpack
 
 from credlti import _telemetry
 from credlti._clock import Clock, utc_now
-from credlti._effects import AsyncLocks, SyncLocks, arun, run
+from credlti._effects import AsyncLocks, AsyncLockTable, LockTable, SyncLocks, arun, run
 from credlti._http import HttpRequest, perform_async, perform_sync
 from credlti.errors import CredltiError
 from credlti.lti._policy import LaunchPolicy
@@ -192,6 +192,11 @@ class Tool(_Facade, Generic[R, D]):
             the ``lti1p1`` migration claim is then verified and the verified 1.1
             ids are in ``launch.lti1p1`` (see ``docs/migration.md``). Without it
             the claim is only parsed (``launch.claims.lti1p1``, unverified).
+        locks: Where single flight takes its locks (one platform key-set fetch, one
+            service-token request per key at a time): this tool's threads by
+            default; a ``credlti.adapters.redis.RedisLockTable`` (with a shared
+            token cache) makes it one for every worker process. ``AsyncTool``
+            takes an async table (``AsyncRedisLockTable``).
 
     Example::
 
@@ -209,7 +214,7 @@ class Tool(_Facade, Generic[R, D]):
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.Client = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
-    _locks: SyncLocks = attrs.field(repr=False)
+    _locks: LockTable = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -226,6 +231,7 @@ class Tool(_Facade, Generic[R, D]):
         token_policy: TokenPolicy | None = None,
         sessions: LaunchSessionStore | None = None,
         lti1p1_secrets: Lti1p1Secrets | None = None,
+        locks: LockTable | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = ToolCore.build(
@@ -241,7 +247,7 @@ class Tool(_Facade, Generic[R, D]):
         )
         self._services, self._service_cache = None, {}
         self._http, self._owns_http = make_http_client(http_client, False, self._core, "Tool")
-        self._locks = SyncLocks()
+        self._locks = locks if locks is not None else SyncLocks()
 
     def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Handle an OIDC login initiation (GET query or POST form parameters).
@@ -337,6 +343,7 @@ class Tool(_Facade, Generic[R, D]):
                 clock=self._core.clock,
                 cache=self._core.token_cache,
                 policy=self._core.token_policy,
+                locks=self._locks,
             )
         return self._services
 
@@ -438,7 +445,7 @@ class AsyncTool(_Facade, Generic[R, D]):
     _service_cache: dict[tuple[Any, ...], Any] = attrs.field(repr=False)
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool = attrs.field(repr=False)
-    _locks: AsyncLocks = attrs.field(repr=False)
+    _locks: AsyncLockTable = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -455,6 +462,7 @@ class AsyncTool(_Facade, Generic[R, D]):
         token_policy: TokenPolicy | None = None,
         sessions: LaunchSessionStore | None = None,
         lti1p1_secrets: Lti1p1Secrets | None = None,
+        locks: AsyncLockTable | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = ToolCore.build(
@@ -470,7 +478,7 @@ class AsyncTool(_Facade, Generic[R, D]):
         )
         self._services, self._service_cache = None, {}
         self._http, self._owns_http = make_http_client(http_client, True, self._core, "AsyncTool")
-        self._locks = AsyncLocks()
+        self._locks = locks if locks is not None else AsyncLocks()
 
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Async twin of :meth:`Tool.handle_login`."""
@@ -519,6 +527,7 @@ class AsyncTool(_Facade, Generic[R, D]):
                 clock=self._core.clock,
                 cache=self._core.token_cache,
                 policy=self._core.token_policy,
+                locks=self._locks,
             )
         return self._services
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Hashable
 from datetime import datetime, timedelta, timezone
+
+import attrs
 
 from credlti._crypto import KeyRing, associated_data
 from credlti.errors import ConfigurationError, DecryptionError
@@ -27,11 +30,15 @@ __all__ = [
     "check_prefix",
     "hashed",
     "lock_key",
+    "lock_name",
     "micros",
     "nonce_key",
     "nonce_value",
+    "open_session",
     "open_token",
+    "seal_session",
     "seal_token",
+    "session_key",
     "token_digest",
     "token_key",
     "ttl_ms",
@@ -43,6 +50,9 @@ _MIN_TTL_MS = 1000
 _MAX_PREFIX = 256
 _MICROSECOND = timedelta(microseconds=1)
 _MILLISECOND = timedelta(milliseconds=1)
+_EXPIRY_BYTES = 8
+_DIGEST_CHARS = 64
+_HEX = frozenset("0123456789abcdef")
 #: Canonical JSON, every non-ASCII character (NUL, surrogates...) escaped.
 _canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -103,6 +113,59 @@ def token_key(prefix: str, key: TokenCacheKey) -> str:
 def lock_key(prefix: str, name: str) -> str:
     """The key of the lock named *name*."""
     return f"{prefix}lock:{hashed(name)}"
+
+
+def session_key(prefix: str, key: str) -> str:
+    """The key of the launch session stored under *key* (64 lowercase hex characters).
+
+    The tools' keys are already SHA-256 digests, so they are used as they are; any
+    other string is hashed first, so no caller can craft a key outside the prefix.
+    """
+    if len(key) != _DIGEST_CHARS or not all(c in _HEX for c in key):
+        key = hashed("session", key)
+    return f"{prefix}session:{key}"
+
+
+def seal_session(data: bytes, expires_at: datetime) -> bytes:
+    """The stored value of a launch session: its expiry (8 bytes, microseconds), then *data*."""
+    return micros(expires_at).to_bytes(_EXPIRY_BYTES, "big", signed=True) + data
+
+
+def open_session(stored: bytes | str | None, now_micros: int) -> bytes | None:
+    """The session bytes in *stored*, or ``None`` when absent, malformed or expired.
+
+    A client made with ``decode_responses=True`` hands back text, which cannot hold
+    the sealed bytes: that reads as malformed.
+    """
+    if not isinstance(stored, bytes) or len(stored) < _EXPIRY_BYTES:
+        return None
+    expiry = int.from_bytes(stored[:_EXPIRY_BYTES], "big", signed=True)
+    return None if expiry <= now_micros else bytes(stored[_EXPIRY_BYTES:])
+
+
+def lock_name(key: Hashable) -> str:
+    """The lock name of a single-flight key, the same in every process.
+
+    Strings, numbers, booleans and ``None`` stand for themselves; tuples and lists
+    become lists, sets become sorted lists, attrs records (a token cache key)
+    become their class name and fields. Anything else is named by its ``repr``.
+    The result is canonical JSON, so set order and hash seeds never matter.
+    """
+    return _canonical(_plain(key))
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(item) for item in value), key=_canonical)
+    cls = type(value)
+    if attrs.has(cls):
+        fields = attrs.fields(cls)
+        return [cls.__name__, {f.name: _plain(getattr(value, f.name)) for f in fields}]
+    return repr(value)
 
 
 def micros(moment: datetime) -> int:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from typing import Any
 
 import attrs
@@ -20,11 +20,17 @@ import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
 from credlti._effects import Flow, arun, run
-from credlti.adapters.redis._codec import DEFAULT_PREFIX, DELETE_IF_EQUAL, check_prefix, lock_key
+from credlti.adapters.redis._codec import (
+    DEFAULT_PREFIX,
+    DELETE_IF_EQUAL,
+    check_prefix,
+    lock_key,
+    lock_name,
+)
 from credlti.adapters.redis._errors import REDIS_ERRORS, storage_error
 from credlti.errors import ConfigurationError, StorageUnavailableError
 
-__all__ = ["AsyncRedisLocks", "RedisLocks"]
+__all__ = ["AsyncRedisLockTable", "AsyncRedisLocks", "RedisLockTable", "RedisLocks"]
 
 #: The first wait between two attempts, and the longest (the wait doubles).
 _FIRST_WAIT = 0.005
@@ -216,3 +222,62 @@ class AsyncRedisLocks:
             return time.monotonic()
         await asyncio.sleep(_jitter(self._random, effect.seconds))
         return None
+
+
+@attrs.frozen
+class RedisLockTable:
+    """:class:`RedisLocks` as a lock table for ``Tool(locks=...)``: single flight across processes.
+
+    The tool and the service-token client take their single-flight locks (one
+    platform key-set fetch per URL, one token request per cache key) from a lock
+    table; the default holds within one process. Pass this one, on the Redis every
+    worker shares, and with a shared token cache (:class:`RedisServiceTokenCache`)
+    the whole fleet sends one token request where each worker would send its own::
+
+        locks = RedisLockTable(RedisLocks(client, prefix="myapp:"))
+        tool = Tool(storage, token_cache=cache, locks=locks, ...)
+
+    A lock key (a tuple such as ``("jwks", url)``) becomes a lock name by
+    :func:`~credlti.adapters.redis._codec.lock_name`: canonical JSON of its parts,
+    the same in every process.
+
+    Args:
+        locks: The Redis locks.
+        timeout: How long to wait for another process's fetch, in seconds; past it
+            the call fails with :class:`~credlti.errors.StorageUnavailableError`.
+        lease: How long a lock lasts at most; longer than the slowest HTTP call
+            it guards (the token request's timeout).
+    """
+
+    _locks: RedisLocks = attrs.field(alias="locks")
+    timeout: float = 30.0
+    lease: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        _checked(self.timeout, self.lease)
+
+    def get(self, key: Hashable) -> contextlib.AbstractContextManager[None]:
+        """A context manager holding the Redis lock for *key*."""
+        return self._locks.lock(lock_name(key), timeout=self.timeout, lease=self.lease)
+
+
+@attrs.frozen
+class AsyncRedisLockTable:
+    """The asyncio twin of :class:`RedisLockTable`, for ``AsyncTool(locks=...)``.
+
+    Args:
+        locks: The async Redis locks.
+        timeout: How long to wait for another process's fetch, in seconds.
+        lease: How long a lock lasts at most.
+    """
+
+    _locks: AsyncRedisLocks = attrs.field(alias="locks")
+    timeout: float = 30.0
+    lease: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        _checked(self.timeout, self.lease)
+
+    def get(self, key: Hashable) -> contextlib.AbstractAsyncContextManager[None]:
+        """An async context manager holding the Redis lock for *key*."""
+        return self._locks.lock(lock_name(key), timeout=self.timeout, lease=self.lease)

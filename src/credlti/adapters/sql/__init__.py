@@ -5,7 +5,8 @@ psycopg 3). The tables are exposed as :data:`metadata` so host applications can
 include them in their own migrations (Alembic, ...); standalone users run
 :func:`upgrade` (or ``credlti db upgrade --url ...``).
 
-Adapters: :class:`SqlLaunchStorage` (LTI registrations, deployments, nonces) and,
+Adapters: :class:`SqlLaunchStorage` (LTI registrations, deployments, nonces),
+:class:`SqlLaunchSessionStore` (saved launches) and,
 for the credentials vault, :class:`SqlVaultStore`, :class:`SqlAuditSink`,
 :class:`SqlOAuthClientRegistry` and :class:`SqlStepActivity`.
 
@@ -28,6 +29,7 @@ from credlti.adapters.sql._advantage import SqlServiceTokenCache, SqlToolKeyStor
 from credlti.adapters.sql._launch import SqlLaunchStorage
 from credlti.adapters.sql._migrations import SCHEMA_VERSION, current_version, upgrade
 from credlti.adapters.sql._schema import create_engine, metadata
+from credlti.adapters.sql._sessions import SqlLaunchSessionStore
 from credlti.adapters.sql._vault import (
     SqlAuditSink,
     SqlOAuthClientRegistry,
@@ -38,6 +40,7 @@ from credlti.adapters.sql._vault import (
 __all__ = [
     "SCHEMA_VERSION",
     "SqlAuditSink",
+    "SqlLaunchSessionStore",
     "SqlLaunchStorage",
     "SqlOAuthClientRegistry",
     "SqlServiceTokenCache",

@@ -33,6 +33,7 @@ from credlti.adapters.sql._schema import (
     credentials,
     credentials_by_owner_name,
     deployments,
+    launch_sessions,
     nonces,
     oauth_clients,
     oauth_tokens,
@@ -105,8 +106,19 @@ def _migration_4(conn: Connection) -> None:
     conn.execute(CreateIndex(credentials_by_owner_name, if_not_exists=True))
 
 
+def _migration_5(conn: Connection) -> None:
+    """Version 5: saved launch sessions (``tool.save_launch``), readable from every worker."""
+    launch_sessions.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; ``MIGRATIONS[n - 1]`` upgrades version n-1 to n. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+MIGRATIONS: tuple[Migration, ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+)
 #: The schema version this credlti creates and works with.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -76,6 +76,16 @@ nonces = sa.Table(
     sa.Index("ix_credlti_nonces_expires_at", "expires_at"),
 )
 
+launch_sessions = sa.Table(
+    "credlti_launch_sessions",
+    metadata,
+    # The SHA-256 (hex) of the handle the browser holds, never the handle itself.
+    sa.Column("session_key", sa.CHAR(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # sealed by the tool; opaque here
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index("ix_credlti_launch_sessions_expires_at", "expires_at"),
+)
+
 # --------------------------------------------------------------------------- credentials vault
 #
 # Ids, owner ids and names compare and sort by code point on both backends: SQLite's

@@ -19,7 +19,17 @@ import httpx
 
 from credlti import _telemetry
 from credlti._clock import Clock, utc_now
-from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, astream, run, stream
+from credlti._effects import (
+    AsyncLocks,
+    AsyncLockTable,
+    Flow,
+    LockTable,
+    SyncLocks,
+    arun,
+    astream,
+    run,
+    stream,
+)
 from credlti._http import HttpRequest, check_deadline, perform_async, perform_sync
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 from credlti.lti._tokens import ServiceToken
@@ -269,6 +279,10 @@ class ServiceTokenClient(_ClientBase):
         cache: Where tokens are kept (a memory cache by default).
         policy: Refresh margin, assertion lifetime, timeouts.
         random_bytes: ``n -> n random bytes`` (assertion ``jti``); injectable for tests.
+        locks: Where single flight takes its locks (one token request per cache key
+            at a time): this client's threads by default; a
+            ``credlti.adapters.redis.RedisLockTable`` makes it one request for every
+            process sharing the Redis (and the token cache).
     """
 
     def __init__(
@@ -280,13 +294,14 @@ class ServiceTokenClient(_ClientBase):
         cache: ServiceTokenCache | None = None,
         policy: TokenPolicy | None = None,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
+        locks: LockTable | None = None,
     ) -> None:
         super().__init__(
             keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
-        self._locks = SyncLocks()
+        self._locks: LockTable = locks if locks is not None else SyncLocks()
 
     def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
@@ -396,7 +411,9 @@ class ServiceTokenClient(_ClientBase):
 class AsyncServiceTokenClient(_ClientBase):
     """The async twin of :class:`ServiceTokenClient` (same arguments, ``await`` the calls).
 
-    Single flight uses one :class:`asyncio.Lock` per cache key (per event loop).
+    Single flight uses one :class:`asyncio.Lock` per cache key (per event loop), or
+    the ``locks=`` table given (``credlti.adapters.redis.AsyncRedisLockTable``: one
+    token request for every process sharing the Redis).
     The cache and key store are called synchronously (the memory cache never blocks).
     """
 
@@ -409,13 +426,14 @@ class AsyncServiceTokenClient(_ClientBase):
         cache: ServiceTokenCache | None = None,
         policy: TokenPolicy | None = None,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
+        locks: AsyncLockTable | None = None,
     ) -> None:
         super().__init__(
             keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
-        self._locks = AsyncLocks()
+        self._locks: AsyncLockTable = locks if locks is not None else AsyncLocks()
 
     async def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
