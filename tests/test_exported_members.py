@@ -160,3 +160,18 @@ def test_errors_are_all_credlti_errors() -> None:
 
     assert all(issubclass(c, errors.CredltiError) for c in classes)
     assert len(codes) == len(set(codes))
+
+
+def test_no_two_public_names_alike() -> None:
+    """A name exported by two namespaces is one object (a re-export), never two things."""
+    seen: dict[str, tuple[str, object]] = {}
+    clashes = []
+    for namespace in PUBLIC_MODULES:
+        module = importlib.import_module(namespace)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if name in seen and seen[name][1] is not value:
+                clashes.append(f"{name}: {seen[name][0]} and {namespace}")
+            seen.setdefault(name, (namespace, value))
+
+    assert clashes == []

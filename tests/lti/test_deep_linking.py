@@ -30,7 +30,7 @@ from credlti.lti.deep_linking import (
     Icon,
     Iframe,
     Image,
-    LineItem,
+    LineItemDefinition,
     Link,
     LtiResourceLink,
     TimeWindow,
@@ -106,7 +106,7 @@ def test_every_item_type_serialises_to_dl_section_3() -> None:
     assert LtiResourceLink(
         title="Quiz",
         custom={"week": "1", "empty": ""},
-        line_item=LineItem(score_maximum=10, label="Quiz", resource_id="q1", tag="quiz"),
+        line_item=LineItemDefinition(score_maximum=10, label="Quiz", resource_id="q1", tag="quiz"),
         available=TimeWindow(start=start),
         submission=TimeWindow(end="2026-03-01T00:00:00Z"),
         iframe=Iframe(height=600),
@@ -154,8 +154,8 @@ def test_every_item_type_serialises_to_dl_section_3() -> None:
         (lambda: LtiResourceLink(iframe=Iframe(src="https://t.example/a")), "iframe.src"),
         (lambda: LtiResourceLink(custom={"a": None}), "custom.a"),
         (lambda: LtiResourceLink(custom={"a": 1}), "custom.a"),
-        (lambda: LineItem(score_maximum=0), "lineItem.scoreMaximum"),
-        (lambda: LineItem(score_maximum=float("nan")), "lineItem.scoreMaximum"),
+        (lambda: LineItemDefinition(score_maximum=0), "lineItem.scoreMaximum"),
+        (lambda: LineItemDefinition(score_maximum=float("nan")), "lineItem.scoreMaximum"),
         (lambda: Image(url="https://t.example/i", width=-1), "width"),
         (lambda: HtmlFragment(html=""), "html"),
         (lambda: Embed(html=""), "embed.html"),
@@ -199,7 +199,7 @@ def test_accept_multiple_false_allows_one_item() -> None:
 
 def test_line_items_refused_when_accept_lineitem_is_false() -> None:
     """accept_lineitem false forbids lineItem; absent or true allows it."""
-    item = LtiResourceLink(line_item=LineItem(score_maximum=5))
+    item = LtiResourceLink(line_item=LineItemDefinition(score_maximum=5))
     assert _refused(_settings(accept_lineitem=False), [item])["rule"] == "accept_lineitem"
     check_items(_settings(accept_lineitem=True), [item])
     check_items(_settings(), [item])
@@ -423,7 +423,7 @@ def test_cert_37_content_items_obey_the_accept_settings() -> None:
         },
     )
     item = LtiResourceLink(
-        title="Quiz", line_item=LineItem(score_maximum=100), iframe=Iframe(height=500)
+        title="Quiz", line_item=LineItemDefinition(score_maximum=100), iframe=Iframe(height=500)
     )
     token = _respond(launch, [item], now=platform.clock())
     assert platform.verify_deep_linking_response(token) == [item.to_dict()]

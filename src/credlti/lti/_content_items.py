@@ -28,7 +28,7 @@ __all__ = [
     "Icon",
     "Iframe",
     "Image",
-    "LineItem",
+    "LineItemDefinition",
     "Link",
     "LtiResourceLink",
     "TimeWindow",
@@ -158,7 +158,7 @@ class Embed:
 
 
 @attrs.frozen(kw_only=True)
-class LineItem:
+class LineItemDefinition:
     """The line item a platform creates with a resource link (DL §3.2; AGS)."""
 
     score_maximum: float
@@ -330,7 +330,7 @@ class LtiResourceLink(_Item):
     custom: Mapping[str, str] = attrs.field(
         factory=dict, converter=_extensions, validator=_check_custom
     )
-    line_item: LineItem | None = None
+    line_item: LineItemDefinition | None = None
     available: TimeWindow | None = None
     submission: TimeWindow | None = None
     extensions: Mapping[str, Any] = _ext()
