@@ -30,7 +30,7 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._crypto import KeyRing
-from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run
+from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run, stream
 from credlti._http import HttpRequest, perform_async
 from credlti.credentials import _gate
 from credlti.credentials import _vault_effects as fx
@@ -193,6 +193,14 @@ class Vault:
             return handler(self, effect, tx)
 
         return run(flow, perform, locks=self._locks)
+
+    def _stream(self, flow: Flow[Any]) -> Iterator[Any]:
+        """Drive *flow* lazily, handing out each value it emits."""
+
+        def perform(effect: Any) -> Any:
+            return HANDLERS[type(effect)](self, effect, None)
+
+        return stream(flow, perform, locks=self._locks)
 
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
@@ -467,6 +475,16 @@ class Vault:
         result: PurgeResult = self._run(purge_flow(size))
         return result
 
+    def purge_deleted_batches(self, *, batch_size: int | None = None) -> Iterator[PurgeResult]:
+        """Purge like :meth:`purge_deleted`, yielding the running totals after each batch.
+
+        Each batch is committed before its totals are yielded, so a caller may stop
+        iterating between batches (progress display, Ctrl-C) and lose nothing: a later
+        run continues with the credentials still due.
+        """
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        return self._stream(purge_flow(size))
+
     # ================================================================ transfer
 
     def transfer_form(self, email: str | None = None) -> TransferForm:
@@ -583,6 +601,15 @@ class Vault:
         size = _gate.batch_size(batch_size) or self.config.purge_batch_size
         result: ReencryptResult = self._run(reencrypt_flow(size))
         return result
+
+    def reencrypt_batches(self, *, batch_size: int | None = None) -> Iterator[ReencryptResult]:
+        """Re-encrypt like :meth:`reencrypt`, yielding the running totals after each batch.
+
+        Each batch is committed before its totals are yielded; stopping between batches
+        is safe and a later run rewrites only what is still under an older key.
+        """
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        return self._stream(reencrypt_flow(size))
 
     # ================================================================ async drivers
 
