@@ -154,6 +154,7 @@ def _registrations(args: argparse.Namespace, out: Output) -> int:
 
 
 def _validated(args: argparse.Namespace) -> Registration:
+    from credlti.adapters._ids import ISSUER_MAX_LENGTH, check_ids
     from credlti.errors import CredltiError
     from credlti.lti import Deployment, Registration
 
@@ -169,8 +170,11 @@ def _validated(args: argparse.Namespace) -> Registration:
             allow_anonymous=args.allow_anonymous,
             redirect_uris=tuple(args.redirect_uris or ()),
         )
+        check_ids("the registration", max_length=ISSUER_MAX_LENGTH, issuer=registration.issuer)
+        check_ids("the registration", client_id=registration.client_id)
         for deployment_id in args.deployments or ():
             Deployment(deployment_id=deployment_id)
+            check_ids("a deployment", deployment_id=deployment_id)
     except (CredltiError, TypeError, ValueError) as exc:
         raise CommandError(f"invalid registration: {exc}", 2) from exc
     return registration
