@@ -575,3 +575,33 @@ def test_json_errors_are_json(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert json.loads(result.stdout)["exit_status"] == 1
+
+
+def test_main_in_a_worker_thread_runs_batches_without_signal_handlers(tmp_path: Path) -> None:
+    """A host calling main() off the main thread: no signal handler, the purge still runs."""
+    import io
+    import threading
+
+    from credlti.adapters.sql import create_engine, upgrade
+    from credlti.cli import main
+
+    database = f"sqlite:///{tmp_path / 'thread.db'}"
+    engine = create_engine(database)
+    upgrade(engine)
+    engine.dispose()
+    _seed_due(database, 5)
+    out = io.StringIO()
+    statuses: list[int] = []
+
+    worker = threading.Thread(
+        target=lambda: statuses.append(
+            main(["vault", "purge", "--url", database, "--json", "--batch-size", "2"], out)
+        )
+    )
+    worker.start()
+    worker.join(60)
+
+    assert statuses == [0]
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("purge: batch 1: scrubbed 2, deleted 2, kept 0")
+    assert json.loads(lines[-1])["deleted"] == 5
