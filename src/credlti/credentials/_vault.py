@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets as _secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 import attrs
@@ -195,12 +195,28 @@ class Vault:
         return run(flow, perform, locks=self._locks)
 
     def _stream(self, flow: Flow[Any]) -> Iterator[Any]:
-        """Drive *flow* lazily, handing out each value it emits."""
+        """Drive *flow* lazily, handing out each value it emits.
+
+        Errors raised while the caller iterates leave sanitized, as those of the
+        public methods do.
+        """
 
         def perform(effect: Any) -> Any:
             return HANDLERS[type(effect)](self, effect, None)
 
-        return stream(flow, perform, locks=self._locks)
+        values = stream(flow, perform, locks=self._locks)
+        with closing(values):  # type: ignore[type-var]  # a generator: has close()
+            while True:
+                try:
+                    value = next(values, _END)
+                except CredltiError as exc:
+                    error = _gate.sanitized(exc)
+                else:
+                    if value is _END:
+                        return
+                    yield value
+                    continue
+                raise error  # outside the handler: a fresh traceback, no implicit context
 
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
@@ -638,6 +654,9 @@ class Vault:
             return handler(self, effect, None)
 
         return await arun(flow, perform, locks=locks)
+
+
+_END = object()  # the end of a stream, told apart from any emitted value
 
 
 def _load_locked(credential_id: str) -> Flow[Credential]:
