@@ -8,7 +8,9 @@ credentials vault: a credential is stored encrypted, scrubbed from a log line,
 transferred to another user and purged, with its audit trail.
 
 ``credlti db upgrade|status --url URL`` manages the SQL adapter's tables;
-``credlti nonces sweep --url URL`` deletes the expired launch nonces now.
+``credlti nonces sweep --url URL`` deletes the expired launch nonces now. The operator
+commands ``credlti keys``, ``credlti vault`` and ``credlti registrations`` live in
+``credlti._cli`` (one module per command group); ``docs/operations.md`` is their guide.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from credlti._cli import _keys, _registrations, _vault
+from credlti._cli._common import CommandError as _DbCommandError
+from credlti._cli._common import Output
 from credlti._version import __version__
 from credlti.adapters.memory import (
     MemoryAuditSink,
@@ -202,14 +207,6 @@ def db_command(out: TextIO, action: str, url: str, *, err: TextIO | None = None)
     return status
 
 
-class _DbCommandError(Exception):
-    """A ``credlti db`` failure: its one-line message and exit status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _db_command(out: TextIO, action: str, url: str) -> int:
     try:
         from credlti.adapters import sql
@@ -316,6 +313,13 @@ def _sweep_nonces(url: str) -> int:
     raise _DbCommandError(msg, 1)
 
 
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db (never printed)"
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``credlti`` command."""
     stream = out if out is not None else sys.stdout
@@ -348,7 +352,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db"
     )
     nonces_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    for group in (_keys, _vault, _registrations):
+        group.add_parser(commands, _store_options)
     args = parser.parse_args(argv)
+    errors = stream if out is not None else sys.stderr
+    operators = {
+        "keys": _keys.keys_command,
+        "vault": _vault.vault_command,
+        "registrations": _registrations.registrations_command,
+    }
+    if args.command in operators:
+        return operators[args.command](args, Output(stream, errors, as_json=args.json))
     if args.command == "nonces":
         return nonces_command(
             stream, args.url, as_json=args.json, err=stream if out is not None else sys.stderr

@@ -137,6 +137,7 @@ def test_key_ring_rotation_and_reencrypt(engine: sa.Engine) -> None:
 
     assert rotated.get_key(KEYS[0].kid) is not None
     assert rotated.reencrypt() == 1
+    assert rotated.reencrypt() == 0  # already under the primary key: nothing rewritten
     found = SqlToolKeyStore(engine, ring=KeyRing([k2])).get_key(KEYS[0].kid)
     assert found is not None
     assert found.to_record() == KEYS[0].to_record()

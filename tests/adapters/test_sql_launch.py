@@ -43,6 +43,37 @@ class _SqlContract(LaunchStorageContract):
         with storage.engine.connect() as conn:
             return int(conn.exec_driver_sql("SELECT count(*) FROM credlti_nonces").scalar())
 
+    def test_list_registrations_with_deployments_and_remove_one(
+        self, storage: SqlLaunchStorage
+    ) -> None:
+        """Operators list every registration with its deployments and remove one deployment."""
+        first = Registration(
+            issuer="https://b.example.edu",
+            client_id="c-1",
+            auth_endpoint="https://b.example.edu/auth",
+            jwks_uri="https://b.example.edu/jwks",
+        )
+        second = Registration(
+            issuer="https://a.example.edu",
+            client_id="c-2",
+            auth_endpoint="https://a.example.edu/auth",
+            jwks_uri="https://a.example.edu/jwks",
+        )
+        assert storage.list_registrations() == []
+        storage.add_registration(first)
+        storage.add_registration(second)
+        for deployment_id in ("d-2", "d-1"):
+            storage.add_deployment(first, Deployment(deployment_id=deployment_id))
+
+        assert storage.list_registrations() == [
+            (second, []),
+            (first, [Deployment(deployment_id="d-1"), Deployment(deployment_id="d-2")]),
+        ]
+        assert storage.remove_deployment(first, "d-1") is True
+        assert storage.remove_deployment(first, "d-1") is False
+        assert storage.remove_deployment(second, "x" * 300) is False
+        assert storage.list_registrations()[1] == (first, [Deployment(deployment_id="d-2")])
+
 
 class TestSqliteFileLaunchStorage(_SqlContract):
     """The contract on a SQLite database file."""

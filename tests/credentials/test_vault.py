@@ -10,6 +10,7 @@ from credlti.credentials import (
     AuditAction,
     KeyRing,
     ProjectRef,
+    ReencryptResult,
     TransferStatus,
     VaultConfig,
 )
@@ -212,6 +213,7 @@ class TestEncryptionAtRest:
         result = vault.reencrypt()
         assert (result.credentials, result.tokens) == (2, 1)
         assert vault.reencrypt().credentials == 0
+        assert list(vault.reencrypt_batches()) == [ReencryptResult(credentials=0, tokens=0)]
         only_new = make_kit(keyring=KeyRing([KEY2])).vault
         only_new._store = old.store
         assert (
@@ -410,6 +412,21 @@ class TestDeletion:
         assert (again.scrubbed, again.deleted, again.kept) == (0, 0, 1)
         kit.activity.clear(used.id)
         assert kit.vault.purge_deleted().deleted == 1
+
+    def test_purge_batches_yield_running_totals_and_stop_cleanly(self, kit: Kit) -> None:
+        """purge_deleted_batches: running totals per committed batch; stopping early
+        loses nothing and a new run continues to the true total."""
+        creds = [kit.pg(f"due-{i}") for i in range(5)]
+        for cred in creds:
+            kit.vault.schedule_credential_deletion(cred)
+        batches = kit.vault.purge_deleted_batches(batch_size=2)
+        first = next(batches)
+        assert (first.scrubbed, first.deleted, first.kept) == (2, 2, 0)
+        batches.close()  # type: ignore[attr-defined]
+        assert sum(kit.vault.get_credential(c.id) is None for c in creds) == 2
+        totals = [(r.deleted, r.kept) for r in kit.vault.purge_deleted_batches(batch_size=2)]
+        assert totals == [(2, 0), (3, 0)]
+        assert list(kit.vault.purge_deleted_batches()) == []
 
     def test_schedule_revokes_oauth_tokens(self, kit: Kit) -> None:
         """Scheduling revokes the refresh and access tokens at the provider, then audits it."""

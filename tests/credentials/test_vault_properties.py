@@ -324,10 +324,11 @@ def _refresh(b: Backend, d: st.DataObject) -> Any:
     return b.vault.maybe_refresh_token(d.draw(_records(target)), actor_id=d.draw(ACTORS))
 
 
-def _batch(method: str) -> Call:
+def _batch(method: str, *, lazy: bool = False) -> Call:
     def call(b: Backend, d: st.DataObject) -> Any:
         sizes = st.one_of(st.none(), st.integers(-5, 20_000), BAD_IDS, st.floats())
-        return getattr(b.vault, method)(batch_size=d.draw(sizes))
+        result = getattr(b.vault, method)(batch_size=d.draw(sizes))
+        return list(result) if lazy else result  # the *_batches iterators run when consumed
 
     return call
 
@@ -396,7 +397,9 @@ CALLS: dict[str, Call] = {
     "list_user_credentials_in_project": _list_in_project,
     "maybe_refresh_token": _refresh,
     "purge_deleted": _batch("purge_deleted"),
+    "purge_deleted_batches": _batch("purge_deleted_batches", lazy=True),
     "reencrypt": _batch("reencrypt"),
+    "reencrypt_batches": _batch("reencrypt_batches", lazy=True),
     "reissue_transfer_token": _reissue,
     "revoke_transfer": _revoke,
     "schedule_credential_deletion": _one_credential("schedule_credential_deletion", actor=True),

@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import evolve
 
-from credlti._effects import Flow
+from credlti._effects import Emit, Flow
 from credlti.credentials import _deletion
 from credlti.credentials._flows_common import (
     audit_event,
@@ -119,7 +119,11 @@ def _cancel(credential_id: str, actor_id: str | None) -> Flow[Credential]:
 
 
 def purge_flow(batch_size: int) -> Flow[PurgeResult]:
-    """Purge the credentials whose scheduled deletion is due, batch by batch."""
+    """Purge the credentials whose scheduled deletion is due, batch by batch.
+
+    After each committed batch the running totals are emitted (``Emit``), so a
+    caller driving it lazily can show progress or stop between batches.
+    """
     at: datetime = yield Now()
     after: str | None = None
     scrubbed = deleted = kept = 0
@@ -134,6 +138,7 @@ def purge_flow(batch_size: int) -> Flow[PurgeResult]:
         scrubbed += counts[0]
         deleted += counts[1]
         kept += counts[2]
+        yield Emit(PurgeResult(scrubbed=scrubbed, deleted=deleted, kept=kept))
     return PurgeResult(scrubbed=scrubbed, deleted=deleted, kept=kept)
 
 

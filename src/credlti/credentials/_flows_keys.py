@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from attrs import evolve
 
-from credlti._effects import Flow
+from credlti._effects import Emit, Flow
 from credlti.credentials._flows_common import seal_token, unseal_token
 from credlti.credentials._records import CredentialRow, ReencryptResult
 from credlti.credentials._vault_effects import (
@@ -29,7 +29,10 @@ __all__ = ["reencrypt_flow"]
 
 
 def reencrypt_flow(batch_size: int) -> Flow[ReencryptResult]:
-    """Rewrite every ciphertext not made with the primary key, batch by batch."""
+    """Rewrite every ciphertext not made with the primary key, batch by batch.
+
+    After each committed batch the running totals are emitted (``Emit``).
+    """
     after: str | None = None
     bodies = tokens = 0
     while True:
@@ -40,6 +43,7 @@ def reencrypt_flow(batch_size: int) -> Flow[ReencryptResult]:
         counts = yield Atomic(flow=_reencrypt_batch(rows))
         bodies += counts[0]
         tokens += counts[1]
+        yield Emit(ReencryptResult(credentials=bodies, tokens=tokens))
     return ReencryptResult(credentials=bodies, tokens=tokens)
 
 

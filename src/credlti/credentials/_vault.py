@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets as _secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 import attrs
@@ -30,7 +30,7 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._crypto import KeyRing
-from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run
+from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run, stream
 from credlti._http import HttpRequest, perform_async
 from credlti.credentials import _gate
 from credlti.credentials import _vault_effects as fx
@@ -193,6 +193,30 @@ class Vault:
             return handler(self, effect, tx)
 
         return run(flow, perform, locks=self._locks)
+
+    def _stream(self, flow: Flow[Any]) -> Iterator[Any]:
+        """Drive *flow* lazily, handing out each value it emits.
+
+        Errors raised while the caller iterates leave sanitized, as those of the
+        public methods do.
+        """
+
+        def perform(effect: Any) -> Any:
+            return HANDLERS[type(effect)](self, effect, None)
+
+        values = stream(flow, perform, locks=self._locks)
+        with closing(values):  # type: ignore[type-var]  # a generator: has close()
+            while True:
+                try:
+                    value = next(values, _END)
+                except CredltiError as exc:
+                    error = _gate.sanitized(exc)
+                else:
+                    if value is _END:
+                        return
+                    yield value
+                    continue
+                raise error  # outside the handler: a fresh traceback, no implicit context
 
     @contextmanager
     def _tx(self) -> Iterator[VaultSession]:
@@ -467,6 +491,16 @@ class Vault:
         result: PurgeResult = self._run(purge_flow(size))
         return result
 
+    def purge_deleted_batches(self, *, batch_size: int | None = None) -> Iterator[PurgeResult]:
+        """Purge like :meth:`purge_deleted`, yielding the running totals after each batch.
+
+        Each batch is committed before its totals are yielded, so a caller may stop
+        iterating between batches (progress display, Ctrl-C) and lose nothing: a later
+        run continues with the credentials still due.
+        """
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        return self._stream(purge_flow(size))
+
     # ================================================================ transfer
 
     def transfer_form(self, email: str | None = None) -> TransferForm:
@@ -584,6 +618,15 @@ class Vault:
         result: ReencryptResult = self._run(reencrypt_flow(size))
         return result
 
+    def reencrypt_batches(self, *, batch_size: int | None = None) -> Iterator[ReencryptResult]:
+        """Re-encrypt like :meth:`reencrypt`, yielding the running totals after each batch.
+
+        Each batch is committed before its totals are yielded; stopping between batches
+        is safe and a later run rewrites only what is still under an older key.
+        """
+        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
+        return self._stream(reencrypt_flow(size))
+
     # ================================================================ async drivers
 
     async def _arun_remote(
@@ -614,6 +657,9 @@ class Vault:
             return handler(self, effect, None)
 
         return await arun(flow, perform, locks=locks)
+
+
+_END = object()  # the end of a stream, told apart from any emitted value
 
 
 def _load_locked(credential_id: str) -> Flow[Credential]:

@@ -82,11 +82,18 @@ class SqlToolKeyStore:
         return bool(deleted)
 
     def reencrypt(self) -> int:
-        """Rewrite every key under the ring's primary key; return how many changed."""
+        """Rewrite the keys sealed under an older ring key; return how many changed.
+
+        Keys already sealed under the primary key are left alone, so a second run
+        changes nothing and returns 0.
+        """
+        with read(self.engine, "reading tool keys") as conn:
+            rows = conn.execute(sa.select(tool_keys.c.kid, tool_keys.c.ciphertext)).all()
         changed = 0
-        for key in self.list_keys():
-            self.save_key(key)
-            changed += 1
+        for row in rows:
+            if self._ring.key_id_of(row.ciphertext) != self._ring.primary_id:
+                self.save_key(open_key(row.ciphertext, self._ring, kid=row.kid))
+                changed += 1
         return changed
 
 

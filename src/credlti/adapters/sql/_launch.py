@@ -145,6 +145,50 @@ class SqlLaunchStorage:
                 raise RegistrationNotFoundError(msg)
             self._insert_deployment(conn, reg_id, deployment_id)
 
+    def list_registrations(self) -> list[tuple[Registration, list[Deployment]]]:
+        """Every registration with its deployments, ordered by issuer and client id.
+
+        For operators (``credlti registrations list``); launches never need it.
+        """
+        query = (
+            sa.select(registrations, deployments.c.deployment_id)
+            .select_from(
+                registrations.outerjoin(
+                    deployments, deployments.c.registration_id == registrations.c.id
+                )
+            )
+            .order_by(
+                registrations.c.issuer, registrations.c.client_id, deployments.c.deployment_id
+            )
+        )
+        with read(self.engine, "listing registrations") as conn:
+            rows = conn.execute(query).all()
+        found: dict[int, tuple[Registration, list[Deployment]]] = {}
+        for row in rows:
+            entry = found.get(row.id)
+            if entry is None:
+                entry = found[row.id] = (_record(row), [])
+            if row.deployment_id is not None:
+                entry[1].append(Deployment(deployment_id=row.deployment_id))
+        return list(found.values())
+
+    def remove_deployment(self, registration: Registerable, deployment_id: str) -> bool:
+        """Remove one deployment of a registration; True if it existed."""
+        record = registration.to_registration()
+        if not usable(deployment_id) or not _usable_registration(record.issuer, record.client_id):
+            return False
+        with transaction(self.engine, "removing a deployment") as conn:
+            reg_id = self._registration_id(conn, record.issuer, record.client_id)
+            if reg_id is None:
+                return False
+            gone = conn.execute(
+                deployments.delete().where(
+                    (deployments.c.registration_id == reg_id)
+                    & (deployments.c.deployment_id == deployment_id)
+                )
+            ).rowcount
+        return bool(gone)
+
     @staticmethod
     def _registration_id(conn: Connection, issuer: str, client_id: str) -> int | None:
         query = sa.select(registrations.c.id).where(
