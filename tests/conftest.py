@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import pytest
 
 from credlti.testing import FrozenClock, SimulatedPlatform
 from tests.pg_server import temporary_postgres
-from tests.redis_server import RedisMissingError, temporary_redis
+from tests.redis_server import temporary_redis
 
 
 @pytest.fixture(name="platform")
@@ -37,16 +35,10 @@ def _postgres_url() -> Iterator[str]:
 def _redis_url() -> Iterator[str]:
     """A real Redis server for this test session (started on first use).
 
-    Without ``redis-server`` the tests that need it fail in CI (``CI=true``) and are
-    skipped elsewhere, with a message saying how to install it.
+    Without ``redis-server`` the tests that need it fail (never skip), with a message
+    saying how to install it: ``scripts/bootstrap.sh`` installs it where it can.
     """
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(temporary_redis())
-        except RedisMissingError as exc:
-            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-                raise
-            pytest.skip(str(exc))
+    with temporary_redis() as url:
         yield url
 
 
