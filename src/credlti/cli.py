@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from credlti._cli import _keys, _registrations, _vault
 from credlti._cli._common import CommandError as _DbCommandError
-from credlti._cli._common import Output
+from credlti._cli._common import Output, open_engine
 from credlti._version import __version__
 from credlti.adapters.memory import (
     MemoryAuditSink,
@@ -208,34 +208,15 @@ def db_command(out: TextIO, action: str, url: str, *, err: TextIO | None = None)
 
 
 def _db_command(out: TextIO, action: str, url: str) -> int:
-    try:
+    # open_engine reports a missing SQL extra in one line; the imports follow it.
+    with open_engine(url, need_schema=False) as engine:
         from credlti.adapters import sql
         from credlti.adapters.sql._migrations import MIGRATIONS, apply_migrations, too_new_error
-    except ImportError as exc:  # SQLAlchemy is missing: the message names the extra
-        raise _DbCommandError(str(exc), 2) from exc
-    from credlti.errors import ConfigurationError, StorageError, StorageSchemaTooNewError
 
-    try:
-        engine = sql.create_engine(url)
-    except ConfigurationError as exc:
-        raise _DbCommandError(str(exc), 2) from exc
-    except Exception as exc:  # the command reports one line, never a traceback
-        msg = f"the database URL cannot be used ({type(exc).__name__})"
-        raise _DbCommandError(msg, 2) from exc
-    try:
         if action == "status":
             version = sql.current_version(engine)
         else:
             before, after = apply_migrations(engine, MIGRATIONS)
-    except StorageSchemaTooNewError as exc:
-        raise _DbCommandError(str(exc), 3) from exc
-    except StorageError as exc:
-        raise _DbCommandError(str(exc), 1) from exc
-    except Exception as exc:  # the command reports one line, never a traceback
-        msg = f"unexpected {type(exc).__name__}: {exc}"
-        raise _DbCommandError(msg, 1) from exc
-    finally:
-        engine.dispose()
     if action == "status":
         if version > sql.SCHEMA_VERSION:
             raise _DbCommandError(str(too_new_error(version, sql.SCHEMA_VERSION)), 3)
@@ -279,34 +260,16 @@ def nonces_command(
 
 
 def _sweep_nonces(url: str) -> int:
-    try:
+    from credlti._clock import utc_now
+
+    # open_engine reports a missing SQL extra in one line; the imports follow it.
+    with open_engine(url, need_schema=False) as engine:
         from credlti.adapters import sql
         from credlti.adapters.sql._migrations import too_new_error
-    except ImportError as exc:  # SQLAlchemy is missing: the message names the extra
-        raise _DbCommandError(str(exc), 2) from exc
-    from credlti._clock import utc_now
-    from credlti.errors import ConfigurationError, StorageError, StorageSchemaTooNewError
 
-    try:
-        engine = sql.create_engine(url)
-    except ConfigurationError as exc:
-        raise _DbCommandError(str(exc), 2) from exc
-    except Exception as exc:  # the command reports one line, never a traceback
-        msg = f"the database URL cannot be used ({type(exc).__name__})"
-        raise _DbCommandError(msg, 2) from exc
-    try:
         version = sql.current_version(engine)
-        if version >= 1 and version <= sql.SCHEMA_VERSION:
+        if 1 <= version <= sql.SCHEMA_VERSION:
             return sql.SqlLaunchStorage(engine).sweep_nonces(utc_now())
-    except StorageSchemaTooNewError as exc:
-        raise _DbCommandError(str(exc), 3) from exc
-    except StorageError as exc:
-        raise _DbCommandError(str(exc), 1) from exc
-    except Exception as exc:  # the command reports one line, never a traceback
-        msg = f"unexpected {type(exc).__name__}: {exc}"
-        raise _DbCommandError(msg, 1) from exc
-    finally:
-        engine.dispose()
     if version > sql.SCHEMA_VERSION:
         raise _DbCommandError(str(too_new_error(version, sql.SCHEMA_VERSION)), 3)
     msg = "the database has no credlti tables yet; run credlti db upgrade --url ..."
