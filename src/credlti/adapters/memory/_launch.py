@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
 
@@ -34,10 +34,17 @@ class MemoryLaunchStorage(Generic[R, D]):
     Satisfies :class:`credlti.ports.LaunchStorage`. Host objects are stored as given
     and returned as given, so a :class:`~credlti.lti.LaunchContext` carries them.
 
+    Type parameters: ``R`` and ``D``, the host's registration and deployment
+    classes (``MemoryLaunchStorage[MyRegistration, MyDeployment]()``); a tool built
+    on the storage takes them (``Tool(storage)`` is a ``Tool[R, D]``).
+
     Args:
         auto_register_deployments: When True, an unknown ``deployment_id`` of a
             known registration is created on first launch (it is only looked up after
             the launch verified), as Canvas makes new deployments on course copy.
+            Created deployments are plain :class:`~credlti.lti.Deployment` records,
+            so use it with a ``D`` that admits them (``Deployment`` itself, or a
+            union or protocol that includes it).
 
     Example::
 
@@ -48,7 +55,7 @@ class MemoryLaunchStorage(Generic[R, D]):
 
     auto_register_deployments: bool = False
     _registrations: dict[tuple[str, str], R] = attrs.field(factory=dict, init=False)
-    _deployments: dict[tuple[str, str, str], D | Deployment] = attrs.field(factory=dict, init=False)
+    _deployments: dict[tuple[str, str, str], D] = attrs.field(factory=dict, init=False)
     # (issuer, client_id, nonce) -> [expires_at timestamp, used]
     _nonces: dict[tuple[str, str, str], list[float | bool]] = attrs.field(factory=dict, init=False)
     _stored_since_sweep: int = attrs.field(default=0, init=False)
@@ -99,10 +106,11 @@ class MemoryLaunchStorage(Generic[R, D]):
             raise RegistrationNotFoundError(msg, details={"issuer": issuer})
         return matches[0] if matches else None
 
-    def get_deployment(
-        self, registration: Registration, deployment_id: str
-    ) -> D | Deployment | None:
-        """Return the deployment, creating it when ``auto_register_deployments`` is set."""
+    def get_deployment(self, registration: Registration, deployment_id: str) -> D | None:
+        """Return the deployment, creating it when ``auto_register_deployments`` is set.
+
+        A created deployment is a plain :class:`~credlti.lti.Deployment` record.
+        """
         key = (registration.issuer, registration.client_id, deployment_id)
         if not usable(deployment_id, max_length=_NO_LIMIT):
             return None
@@ -111,7 +119,8 @@ class MemoryLaunchStorage(Generic[R, D]):
             if found is None and self.auto_register_deployments:
                 if (registration.issuer, registration.client_id) not in self._registrations:
                     return None
-                found = self._deployments[key] = Deployment(deployment_id=deployment_id)
+                # A plain record: the class docstring asks for a D that admits it.
+                found = self._deployments[key] = cast("D", Deployment(deployment_id=deployment_id))
             return found
 
     # ------------------------------------------------------------- NonceStore
@@ -227,9 +236,7 @@ class AsyncMemoryLaunchStorage(Generic[R, D]):
         """Return the registration for *issuer* (and *client_id*), or ``None``."""
         return self._storage.get_registration(issuer, client_id)
 
-    async def get_deployment(
-        self, registration: Registration, deployment_id: str
-    ) -> D | Deployment | None:
+    async def get_deployment(self, registration: Registration, deployment_id: str) -> D | None:
         """Return the deployment, creating it when ``auto_register_deployments`` is set."""
         return self._storage.get_deployment(registration, deployment_id)
 
