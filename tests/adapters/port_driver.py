@@ -13,6 +13,12 @@ the adapter under test (``sync_fixture``, ``async_fixture``); its tests take the
 adapter has an async form, the async one: the tests then run once per form
 (``[sync]`` / ``[async]`` in their ids). Adding an adapter's async form to its
 contract is adding that one fixture.
+
+The adapter fixture is looked up by name when the test runs, so a parametrised
+fixture it needs (one engine per database backend, say) must be named on the class
+with ``@pytest.mark.usefixtures(...)`` for its parameters to be generated. The async
+form runs on the ``loop`` fixture (``tests/adapters/conftest.py``): build async
+clients on that loop.
 """
 
 from __future__ import annotations
