@@ -14,6 +14,18 @@ failures to open or commit a unit of work; an exception raised by a repository
 """
 
 from credlti.credentials.ports import (
+    AsyncAuditSink,
+    AsyncCredentialRepository,
+    AsyncOAuthClientRegistry,
+    AsyncOAuthTokenRepository,
+    AsyncPendingAuthorizationStore,
+    AsyncShareRepository,
+    AsyncStepActivity,
+    AsyncTransferTokenRepository,
+    AsyncUserDirectory,
+    AsyncVaultNotifier,
+    AsyncVaultSession,
+    AsyncVaultStore,
     AuditSink,
     CredentialRepository,
     OAuthClientRegistry,
@@ -42,6 +54,18 @@ from credlti.lti.ports import (
 )
 
 __all__ = [
+    "AsyncAuditSink",
+    "AsyncCredentialRepository",
+    "AsyncOAuthClientRegistry",
+    "AsyncOAuthTokenRepository",
+    "AsyncPendingAuthorizationStore",
+    "AsyncShareRepository",
+    "AsyncStepActivity",
+    "AsyncTransferTokenRepository",
+    "AsyncUserDirectory",
+    "AsyncVaultNotifier",
+    "AsyncVaultSession",
+    "AsyncVaultStore",
     "AuditSink",
     "CredentialRepository",
     "Deployable",
