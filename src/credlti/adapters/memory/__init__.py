@@ -4,6 +4,14 @@ Everything is lost when the process exits, and nothing is shared between worker
 processes: use the SQL adapter (``credlti[sql]``) for deployments with several workers.
 """
 
+from credlti.adapters.memory._async_vault import (
+    AsyncMemoryAuditSink,
+    AsyncMemoryNotifier,
+    AsyncMemoryOAuthClientRegistry,
+    AsyncMemoryStepActivity,
+    AsyncMemoryUserDirectory,
+    AsyncMemoryVaultStore,
+)
 from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
@@ -21,6 +29,12 @@ from credlti.adapters.memory._vault import (
 )
 
 __all__ = [
+    "AsyncMemoryAuditSink",
+    "AsyncMemoryNotifier",
+    "AsyncMemoryOAuthClientRegistry",
+    "AsyncMemoryStepActivity",
+    "AsyncMemoryUserDirectory",
+    "AsyncMemoryVaultStore",
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
     "MemoryLaunchSessionStore",
