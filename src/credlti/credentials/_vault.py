@@ -52,10 +52,12 @@ from credlti.credentials._sensitive import Scrubber
 from credlti.credentials._vault_handlers import (
     HANDLERS,
     USER_AGENT,
-    new_id,
     refresh_span,
     sanitising,
     store_failure,
+)
+from credlti.credentials._vault_handlers import (
+    new_id as _new_id,
 )
 from credlti.credentials.ports import (
     AuditSink,
@@ -128,7 +130,7 @@ class Vault:
         http_client: httpx.Client | None = None,
         clock: Clock = utc_now,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
-        new_id: Callable[[], str] = new_id,
+        new_id: Callable[[], str] = _new_id,
         config: VaultConfig | None = None,
         locks: LockTable | None = None,
     ) -> None:

@@ -23,13 +23,14 @@ from urllib.parse import urlsplit
 
 from credlti import _telemetry
 from credlti._crypto import NONCE_BYTES, associated_data
-from credlti._http import HttpRequest, RemoteResponse, perform_sync
+from credlti._http import HttpRequest, RemoteResponse, perform_async, perform_sync
 from credlti.credentials import _gate
 from credlti.credentials import _vault_effects as fx
 from credlti.credentials._records import Credential, ScrubbedRow
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 
 __all__ = [
+    "ASYNC_HANDLERS",
     "HANDLERS",
     "LOCAL_HANDLERS",
     "OAUTH_REFRESH_SPAN",
@@ -187,6 +188,46 @@ HANDLERS: dict[type, Handler] = {
     HttpRequest: lambda v, e, tx: _refresh(v, e),
 }
 
+
+async def _arefresh(vault: Any, request: HttpRequest) -> RemoteResponse:
+    with refresh_span(request) as span:
+        response = await perform_async(vault._http, request)
+        span.set("http.response.status_code", response.status_code)
+        return response
+
+
+async def _ascrub_due(effect: fx.ScrubDue, tx: Any) -> Any:
+    if not _telemetry.enabled():
+        return await tx.credentials.scrub_due(effect.ids, now=effect.now, delete=effect.delete)
+    with _telemetry.span(PURGE_BATCH_SPAN) as span:
+        handled = await tx.credentials.scrub_due(effect.ids, now=effect.now, delete=effect.delete)
+        purge_batch_done(span, handled)
+        return handled
+
+
+async def _arecord(vault: Any, events: Any) -> None:
+    for event in events:
+        await vault.audit.record(event)
+
+
+async def _ascan(vault: Any, effect: fx.ScanRows) -> list[Any]:
+    rows = vault._store.scan_credentials(
+        after_id=effect.after_id, limit=effect.limit, due_before=effect.due_before
+    )
+    return [row async for row in rows]
+
+
+#: How :class:`~credlti.credentials.AsyncVault` performs the effects that do IO: the
+#: handler returns an awaitable. The calls on a port are those of :data:`HANDLERS`
+#: (an async port has the same method names, so the same call returns a coroutine);
+#: only the effects that do more than one call (or wrap one in a span) differ.
+ASYNC_HANDLERS: dict[type, Handler] = {
+    **{kind: call for kind, call in HANDLERS.items() if kind not in LOCAL_HANDLERS},
+    fx.ScrubDue: lambda v, e, tx: _ascrub_due(e, tx),
+    fx.Record: lambda v, e, tx: _arecord(v, e.events),
+    fx.ScanRows: lambda v, e, tx: _ascan(v, e),
+    HttpRequest: lambda v, e, tx: _arefresh(v, e),
+}
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
