@@ -131,10 +131,13 @@ class Blocking:
         return f"blocking({self._target!r})"
 
 
+#: Modules whose objects are values, handed back as they are (never wrapped).
+_VALUES = ("builtins", "credlti.credentials._records", "credlti.credentials._oauth_records")
+
+
 def blocking(target: Any) -> Any:
-    """A sync view of *target*: records and plain values pass through unchanged."""
-    module = type(target).__module__
-    if module.startswith(("credlti.credentials", "builtins")) or target is None:
+    """A sync view of *target* (an adapter, a session, a vault); records pass through."""
+    if target is None or type(target).__module__ in _VALUES:
         return target
     return Blocking(target)
 
