@@ -68,6 +68,9 @@ def make_async_kit(config: VaultConfig | None = None, **vault_extra: Any) -> Asy
     store = AsyncMemoryVaultStore()
     notifier, audit = AsyncMemoryNotifier(), AsyncMemoryAuditSink()
     activity = AsyncMemoryStepActivity()
+    vault_extra.setdefault(
+        "http_client", httpx.AsyncClient(transport=httpx.MockTransport(provider))
+    )
     vault = AsyncVault(
         store=store,
         keyring=KeyRing([KEY1]),
@@ -76,7 +79,6 @@ def make_async_kit(config: VaultConfig | None = None, **vault_extra: Any) -> Asy
         audit=audit,
         activity=activity,
         oauth_clients=clients,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(provider)),
         clock=clock,
         config=config,
         **vault_extra,
@@ -137,9 +139,7 @@ def _memory_snapshot(store: AsyncMemoryVaultStore) -> Any:
 def open_async_backend(name: str, *, config: VaultConfig | None = None) -> Iterator[Backend]:
     """An AsyncVault on *name* (blocking view), users as :func:`backends.open_backend`."""
     directory = AsyncMemoryUserDirectory()
-    directory.sync.add_user(
-        VaultUser(id="alice", email="alice@example.org"), projects=["p1", "p2"]
-    )
+    directory.sync.add_user(VaultUser(id="alice", email="alice@example.org"), projects=["p1", "p2"])
     directory.sync.add_user(VaultUser(id="bob", email="bob@example.org"), projects=["p1", "p2"])
     directory.sync.add_user(VaultUser(id="carol", email="carol@example.org"), projects=["p1"])
     notifier, clock = AsyncFlakyNotifier(), FrozenClock()
