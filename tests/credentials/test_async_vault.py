@@ -564,3 +564,34 @@ def test_errors_leave_without_the_flow_frames() -> None:
     frames = [str(entry.path) for entry in info.traceback]
     assert not [f for f in frames if "_flows_" in f or "_effects" in f]
     assert info.value.__context__ is None
+
+
+# ----------------------------------------------------------------------------- resolver
+
+
+def test_async_resolver_over_an_async_vault() -> None:
+    """AsyncCredentialResolver(AsyncVault): awaited loads and refreshes, one request."""
+    from credlti.credentials import AsyncCredentialResolver, ResolveStatus
+
+    kit = make_async_kit()
+    resolver = AsyncCredentialResolver(kit.vault, clock=kit.clock)
+
+    async def main() -> list[Any]:
+        cred = await kit.vault.create_credential(_oauth_attrs())
+        kit.clock.advance(3600)
+        found = await asyncio.gather(*(resolver.resolve(cred.id) for _ in range(4)))
+        kit.provider.responses.append(
+            json_response(503, {"error": "later"}, **{"Retry-After": "7"})
+        )
+        kit.clock.advance(7200)
+        busy = await resolver.resolve(cred.id)
+        missing = await resolver.resolve("\x00")
+        await resolver.aclose()
+        return [*found, busy, missing]
+
+    *found, busy, missing = asyncio.run(main())
+    assert len(kit.provider.requests) == 2
+    assert {r.body["access_token"] for r in found} == {"at-1"}
+    assert busy.temporarily_unavailable
+    assert busy.retry_after == 7.0
+    assert missing.status is ResolveStatus.NOT_FOUND
