@@ -595,3 +595,56 @@ def test_async_resolver_over_an_async_vault() -> None:
     assert busy.temporarily_unavailable
     assert busy.retry_after == 7.0
     assert missing.status is ResolveStatus.NOT_FOUND
+
+
+# ----------------------------------------------------------------------------- telemetry
+
+
+def test_telemetry_spans_as_for_vault() -> None:
+    """The same spans as Vault: operations, the refresh request inside, purge batches."""
+    from credlti.credentials._vault_handlers import PURGED_METRIC
+    from tests.otel import detach, exported
+
+    otel = exported()
+    try:
+        kit = make_async_kit()
+
+        async def main() -> str:
+            cred = await kit.vault.create_credential(_oauth_attrs())
+            with pytest.raises(CredltiError):
+                await kit.vault.get_credential_or_raise("no-such-credential")
+            kit.clock.advance(3600)
+            await kit.vault.maybe_refresh_token(cred, actor_id="worker")
+            for name in ("a", "b", "c"):
+                other = await kit.vault.create_credential(
+                    {"name": name, "schema": "raw", "owner_id": "alice", "body": {"k": "v"}}
+                )
+                await kit.vault.schedule_credential_deletion(other)
+            await kit.vault.purge_deleted(batch_size=2)
+            return cred.id
+
+        cid = asyncio.run(main())
+        create = otel.finished("credlti.credentials.create_credential")[0]
+        assert create.attributes == {
+            "credlti.operation": "create_credential",
+            "credlti.credential_id": cid,
+            "credlti.outcome": "ok",
+        }
+        (failed,) = otel.finished("credlti.credentials.get_credential_or_raise")
+        assert failed.attributes is not None
+        assert failed.attributes["credlti.error_code"] == "credential_not_found"
+        (operation,) = otel.finished("credlti.credentials.maybe_refresh_token")
+        (request,) = otel.finished("credlti.credentials.oauth_refresh")
+        assert request.parent is not None
+        assert request.parent.span_id == operation.context.span_id
+        assert request.attributes == {
+            "server.address": "oauth.example.org",
+            "http.response.status_code": 200,
+            "credlti.outcome": "ok",
+        }
+        batches = otel.finished("credlti.credentials.purge_batch")
+        assert [b.attributes["credlti.deleted"] for b in batches if b.attributes] == [2, 1]
+        assert otel.counted(PURGED_METRIC, credlti__action="deleted") == 3
+        otel.assert_no_secret([*SECRETS, "at-1"])
+    finally:
+        detach()
