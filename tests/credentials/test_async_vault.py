@@ -648,3 +648,64 @@ def test_telemetry_spans_as_for_vault() -> None:
         otel.assert_no_secret([*SECRETS, "at-1"])
     finally:
         detach()
+
+
+# ----------------------------------------------------------------------------- authorizer
+
+
+def test_async_authorizer_over_an_async_vault(provider: LoopbackProvider) -> None:
+    """AsyncOAuthAuthorizer(AsyncVault, async ports): the code flow stores into the vault."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from credlti.adapters.memory import (
+        AsyncMemoryPendingAuthorizations,
+        MemoryPendingAuthorizations,
+    )
+    from credlti.credentials import AsyncOAuthAuthorizer
+    from credlti.errors import AuthorizationStateError
+
+    directory = AsyncMemoryUserDirectory()
+    directory.sync.add_user(ALICE, projects=["p1"])
+    clients = AsyncMemoryOAuthClientRegistry()
+    clients.sync.add(loop_client(provider))
+    pending = AsyncMemoryPendingAuthorizations()
+    clock = FrozenClock()
+
+    async def main() -> tuple[Credential, Credential | None]:
+        async with httpx.AsyncClient() as http:
+            vault = AsyncVault(
+                store=AsyncMemoryVaultStore(),
+                keyring=KeyRing([KEY1]),
+                directory=directory,
+                oauth_clients=clients,
+                http_client=http,
+                clock=clock,
+            )
+            authorizer = AsyncOAuthAuthorizer(
+                vault=vault, oauth_clients=clients, pending=pending, http_client=http, clock=clock
+            )
+            request = await authorizer.begin(
+                "loop", user_id="alice", redirect_uri=provider.redirect_uri, name="mail"
+            )
+            assert len(pending) == 1
+            response = await http.get(request.url)
+            params = dict(parse_qsl(urlsplit(response.headers["location"]).query))
+            result = await authorizer.complete(params, user_id="alice")
+            with pytest.raises(AuthorizationStateError):
+                await authorizer.complete(params, user_id="alice")
+            return result.credential, await vault.get_credential(result.credential.id)
+
+    created, stored = asyncio.run(main())
+    assert stored is not None
+    assert stored.oauth_token is not None
+    assert stored == created
+    assert provider.violations == []
+
+    sync_vault = Vault(store=MemoryVaultStore(), keyring=KeyRing([KEY1]))
+    async_vault = AsyncVault(store=AsyncMemoryVaultStore(), keyring=KeyRing([KEY1]))
+    with pytest.raises(ConfigurationError):  # an AsyncVault with a sync pending store
+        AsyncOAuthAuthorizer(
+            vault=async_vault, oauth_clients=clients, pending=MemoryPendingAuthorizations()
+        )
+    with pytest.raises(ConfigurationError):  # a Vault with async ports
+        AsyncOAuthAuthorizer(vault=sync_vault, oauth_clients=clients, pending=pending)

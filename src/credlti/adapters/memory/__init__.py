@@ -12,7 +12,10 @@ from credlti.adapters.memory._async_vault import (
     AsyncMemoryUserDirectory,
     AsyncMemoryVaultStore,
 )
-from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
+from credlti.adapters.memory._authorizations import (
+    AsyncMemoryPendingAuthorizations,
+    MemoryPendingAuthorizations,
+)
 from credlti.adapters.memory._keys import EncryptedToolKeyStore, MemoryToolKeyStore
 from credlti.adapters.memory._launch import MemoryLaunchStorage
 from credlti.adapters.memory._lti1p1 import MemoryLti1p1Secrets
@@ -32,6 +35,7 @@ __all__ = [
     "AsyncMemoryAuditSink",
     "AsyncMemoryNotifier",
     "AsyncMemoryOAuthClientRegistry",
+    "AsyncMemoryPendingAuthorizations",
     "AsyncMemoryStepActivity",
     "AsyncMemoryUserDirectory",
     "AsyncMemoryVaultStore",
