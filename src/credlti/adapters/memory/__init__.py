@@ -8,7 +8,18 @@ Each LTI adapter ``MemoryFoo`` has an async form ``AsyncMemoryFoo`` (for
 in-process data; its methods never wait, so they are safe on the event loop.
 """
 
-from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
+from credlti.adapters.memory._async_vault import (
+    AsyncMemoryAuditSink,
+    AsyncMemoryNotifier,
+    AsyncMemoryOAuthClientRegistry,
+    AsyncMemoryStepActivity,
+    AsyncMemoryUserDirectory,
+    AsyncMemoryVaultStore,
+)
+from credlti.adapters.memory._authorizations import (
+    AsyncMemoryPendingAuthorizations,
+    MemoryPendingAuthorizations,
+)
 from credlti.adapters.memory._keys import (
     AsyncEncryptedToolKeyStore,
     AsyncMemoryToolKeyStore,
@@ -34,11 +45,18 @@ from credlti.adapters.memory._vault import (
 
 __all__ = [
     "AsyncEncryptedToolKeyStore",
+    "AsyncMemoryAuditSink",
     "AsyncMemoryLaunchSessionStore",
     "AsyncMemoryLaunchStorage",
     "AsyncMemoryLti1p1Secrets",
+    "AsyncMemoryNotifier",
+    "AsyncMemoryOAuthClientRegistry",
+    "AsyncMemoryPendingAuthorizations",
     "AsyncMemoryServiceTokenCache",
+    "AsyncMemoryStepActivity",
     "AsyncMemoryToolKeyStore",
+    "AsyncMemoryUserDirectory",
+    "AsyncMemoryVaultStore",
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
     "MemoryLaunchSessionStore",
