@@ -114,7 +114,7 @@ class LoopbackPlatform:
                 self.end_headers()
                 self.wfile.write(content)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
+            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's names
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
@@ -214,7 +214,7 @@ def tool_server(
         "multiworker_tool:create_app_from_env()",
     ]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     server = ToolServer(
         base_url=base_url, workers=workers, database_url=database_url, env=env, log=log
     )

@@ -1,0 +1,221 @@
+"""Launches per second with 1, 2 and 4 worker processes; Redis nonces against bare redis-py.
+
+**Workers.** ``examples/multiworker_tool.py`` runs under ``gunicorn -w N`` (sync
+workers) on PostgreSQL (registrations, tool keys, saved launches) and Redis (nonces,
+token cache, locks), against a simulated platform served on a loopback port
+(``tests/multiworker.py``). For each N, logins and the platform's signed forms are
+made first (untimed); then ``--clients`` threads POST the forms to ``/launch`` and
+the wall time of all POSTs is measured: each is one full launch (validation, nonce
+consumed in Redis, the launch saved in PostgreSQL, a 303 with the session cookie).
+``launches_per_s`` is the median over ``--rounds``; ``scaling`` divides each N's rate
+by the rate with one worker. The clients, PostgreSQL and Redis run on the same
+machine as the workers, so the scaling is bounded by its cores (``cpu_count`` in the
+report): on 2 cores, going from 2 to 4 workers cannot double anything.
+
+**Redis nonces.** Nonce store + consume through ``RedisNonceStore`` against bare
+redis-py doing the same commands, measured in the same run by
+``benchmarks/redis_nonces.py`` (its ``run``; target ratio >= 0.7).
+
+PostgreSQL and Redis: ``CREDLTI_TEST_POSTGRES_URL`` / ``CREDLTI_TEST_REDIS_URL`` if
+set, else throwaway servers (the test suite's helpers).
+
+Run::
+
+    python benchmarks/workers.py                  # 3 rounds of 400 launches for 1, 2, 4 workers
+    python benchmarks/workers.py --workers 1,2 --launches 100 --rounds 1 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _helpers() -> Any:
+    """The test suite's server helpers (tests/ is importable from the repository root)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import tests.multiworker
+
+    return tests.multiworker
+
+
+def _redis_nonces() -> Any:
+    """benchmarks/redis_nonces.py, loaded by path (benchmarks/ is not a package)."""
+    name = "credlti_benchmark_redis_nonces"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "redis_nonces.py")
+    if spec is None or spec.loader is None:  # pragma: no cover
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[tuple[str, str]]:
+    """(PostgreSQL URL, Redis URL): given in the environment or started for this run."""
+    _helpers()
+    from tests.pg_server import temporary_postgres
+    from tests.redis_server import temporary_redis
+
+    with temporary_postgres() as pg, temporary_redis() as rd:
+        yield pg, rd
+
+
+def _forms(
+    client: httpx.Client, server: Any, lms: Any, count: int, clients: int
+) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """*count* logins answered by the platform: (form, the browser's cookies). Untimed."""
+    helpers = _helpers()
+
+    def one(_: int) -> tuple[dict[str, str], dict[str, str]]:
+        browser = helpers.Browser(client)
+        params = lms.login_params(target_link_uri=server.launch_url)
+        start = browser.get(f"{server.base_url}/login?{urlencode(params)}")
+        if start.status_code != 302:
+            raise AssertionError(start.text)
+        return lms.launch(start.headers["Location"]), dict(browser.cookies)
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _timed_launches(
+    client: httpx.Client,
+    server: Any,
+    forms: Sequence[tuple[dict[str, str], dict[str, str]]],
+    clients: int,
+) -> tuple[float, set[int]]:
+    """POST every form to /launch from *clients* threads; (launches per second, pids)."""
+    helpers = _helpers()
+
+    def post(item: tuple[dict[str, str], dict[str, str]]) -> int:
+        form, cookies = item
+        response = helpers.Browser(client, dict(cookies)).post(server.launch_url, form)
+        if response.status_code != 303:
+            raise AssertionError(response.text)
+        return int(helpers.worker_of(response))
+
+    with ThreadPoolExecutor(clients) as pool:
+        start = time.perf_counter()
+        pids = set(pool.map(post, forms))
+        elapsed = time.perf_counter() - start
+    return len(forms) / elapsed, pids
+
+
+def measure_workers(
+    pg_url: str, redis_url: str, counts: Sequence[int], launches: int, rounds: int, clients: int
+) -> dict[str, Any]:
+    helpers = _helpers()
+    figures: dict[str, Any] = {}
+    limits = httpx.Limits(max_connections=4 * clients, max_keepalive_connections=0)
+    with (
+        helpers.LoopbackPlatform() as lms,
+        helpers.fresh_database(pg_url) as database_url,
+        httpx.Client(timeout=120, limits=limits) as client,
+    ):
+        env = helpers.tool_environment(database_url, redis_url, "http://127.0.0.1/launch")
+        helpers.prepare(lms, database_url, env)
+        for workers in counts:
+            port = helpers.free_port()
+            run_env = {**env, "CREDLTI_LAUNCH_URL": f"http://127.0.0.1:{port}/launch"}
+            with helpers.tool_server(
+                workers=workers, database_url=database_url, env=run_env, port=port
+            ) as server:
+                # Warm up: connections, the platform's key set in every worker.
+                _timed_launches(
+                    client, server, _forms(client, server, lms, 8 * workers, clients), clients
+                )
+                rates, seen = [], set()
+                for _ in range(rounds):
+                    forms = _forms(client, server, lms, launches, clients)
+                    rate, pids = _timed_launches(client, server, forms, clients)
+                    rates.append(rate)
+                    seen |= pids
+            figures[str(workers)] = {
+                "launches_per_s": statistics.median(rates),
+                "best_launches_per_s": max(rates),
+                "samples_launches_per_s": rates,
+                "workers_seen": len(seen),
+            }
+    base = figures[str(counts[0])]["launches_per_s"]
+    scaling = {n: f["launches_per_s"] / base for n, f in figures.items()}
+    return {"by_workers": figures, "scaling": scaling, "baseline_workers": counts[0]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    counts = [int(n) for n in args.workers.split(",")]
+    with servers() as (pg_url, redis_url):
+        workers = measure_workers(
+            pg_url, redis_url, counts, args.launches, args.rounds, args.clients
+        )
+        nonces = _redis_nonces().run(redis_url, args.redis_ops, args.redis_rounds)
+    return {
+        "cpu_count": os.cpu_count(),
+        "launches": args.launches,
+        "rounds": args.rounds,
+        "clients": args.clients,
+        "workers": workers,
+        "redis_nonces": nonces,
+    }
+
+
+def print_report(result: dict[str, Any], nonce_report: Callable[[dict[str, Any]], None]) -> None:
+    workers = result["workers"]
+    print(
+        f"Launches per second (POST /launch, gunicorn sync workers, {result['clients']} client "
+        f"threads, {result['launches']} launches x {result['rounds']} rounds, median; "
+        f"{result['cpu_count']} CPUs shared with the clients, PostgreSQL and Redis)"
+    )
+    for n, figures in workers["by_workers"].items():
+        print(
+            f"  {n} worker(s): {figures['launches_per_s']:7.1f}/s "
+            f"(best {figures['best_launches_per_s']:.1f}/s)   "
+            f"scaling x{workers['scaling'][n]:.2f} vs {workers['baseline_workers']} worker(s)"
+        )
+    nonce_report(result["redis_nonces"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workers", default="1,2,4", help="worker counts (default 1,2,4)")
+    parser.add_argument("--launches", type=int, default=400, help="launches per round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per worker count")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
+    parser.add_argument("--redis-ops", type=int, default=250, help="nonce ops per round")
+    parser.add_argument("--redis-rounds", type=int, default=40, help="nonce rounds per side")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    args = parser.parse_args(argv)
+    try:
+        counts = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        parser.error("--workers must be comma-separated integers")
+    sizes = (args.launches, args.rounds, args.clients, args.redis_ops, args.redis_rounds)
+    if min(counts) < 1 or min(sizes) < 1:
+        parser.error("worker counts and sizes must be at least 1")
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result, _redis_nonces().print_report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
