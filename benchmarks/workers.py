@@ -8,9 +8,13 @@ made first (untimed); then ``--clients`` threads POST the forms to ``/launch`` a
 the wall time of all POSTs is measured: each is one full launch (validation, nonce
 consumed in Redis, the launch saved in PostgreSQL, a 303 with the session cookie).
 ``launches_per_s`` is the median over ``--rounds``; ``scaling`` divides each N's rate
-by the rate with one worker. The clients, PostgreSQL and Redis run on the same
-machine as the workers, so the scaling is bounded by its cores (``cpu_count`` in the
-report): on 2 cores, going from 2 to 4 workers cannot double anything.
+by the rate with one worker; ``worker_cpu_ms_per_launch`` is the CPU time the workers
+spent per launch (from /proc, Linux only), which says whether a launch costs more
+with more workers or only waits longer for a core. The load average before and after
+the run is reported: on a shared machine, other work moves the rates. The clients,
+PostgreSQL and Redis run on the same machine as the workers, so the scaling is bounded
+by its cores (``cpu_count`` in the report): on 2 cores, going from 2 to 4 workers
+cannot double anything.
 
 **Redis nonces.** Nonce store + consume through ``RedisNonceStore`` against bare
 redis-py doing the same commands, measured in the same run by
@@ -142,16 +146,24 @@ def measure_workers(
                 _timed_launches(
                     client, server, _forms(client, server, lms, 8 * workers, clients), clients
                 )
-                rates, seen = [], set()
+                rates, cpu, seen = [], [], set()
                 for _ in range(rounds):
                     forms = _forms(client, server, lms, launches, clients)
+                    processes = server.worker_pids()
+                    before = helpers.cpu_seconds(processes)
                     rate, pids = _timed_launches(client, server, forms, clients)
+                    after = helpers.cpu_seconds(processes)
                     rates.append(rate)
+                    if before is not None and after is not None:
+                        cpu.append((after - before) / len(forms) * 1000)
                     seen |= pids
             figures[str(workers)] = {
                 "launches_per_s": statistics.median(rates),
                 "best_launches_per_s": max(rates),
                 "samples_launches_per_s": rates,
+                # CPU the workers spent per launch (Linux /proc; None elsewhere): unlike
+                # the rate, it hardly depends on what else the machine is running.
+                "worker_cpu_ms_per_launch": statistics.median(cpu) if cpu else None,
                 "workers_seen": len(seen),
             }
     base = figures[str(counts[0])]["launches_per_s"]
@@ -161,6 +173,7 @@ def measure_workers(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     counts = [int(n) for n in args.workers.split(",")]
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with servers() as (pg_url, redis_url):
         workers = measure_workers(
             pg_url, redis_url, counts, args.launches, args.rounds, args.clients
@@ -168,6 +181,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         nonces = _redis_nonces().run(redis_url, args.redis_ops, args.redis_rounds)
     return {
         "cpu_count": os.cpu_count(),
+        # The 1-minute load average before and after: other work on the machine.
+        "load_average": [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
         "launches": args.launches,
         "rounds": args.rounds,
         "clients": args.clients,
@@ -176,18 +191,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _load(values: list[float | None]) -> str:
+    return " -> ".join("?" if v is None else f"{v:.1f}" for v in values)
+
+
 def print_report(result: dict[str, Any], nonce_report: Callable[[dict[str, Any]], None]) -> None:
     workers = result["workers"]
     print(
         f"Launches per second (POST /launch, gunicorn sync workers, {result['clients']} client "
         f"threads, {result['launches']} launches x {result['rounds']} rounds, median; "
-        f"{result['cpu_count']} CPUs shared with the clients, PostgreSQL and Redis)"
+        f"{result['cpu_count']} CPUs shared with the clients, PostgreSQL and Redis; "
+        f"load average {_load(result['load_average'])})"
     )
     for n, figures in workers["by_workers"].items():
+        cpu = figures["worker_cpu_ms_per_launch"]
         print(
             f"  {n} worker(s): {figures['launches_per_s']:7.1f}/s "
             f"(best {figures['best_launches_per_s']:.1f}/s)   "
             f"scaling x{workers['scaling'][n]:.2f} vs {workers['baseline_workers']} worker(s)"
+            + ("" if cpu is None else f"   worker CPU {cpu:.2f} ms/launch")
         )
     nonce_report(result["redis_nonces"])
 

@@ -46,6 +46,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -171,8 +172,6 @@ def init(settings: Settings) -> dict[str, Any]:
         store = SqlToolKeyStore(engine, ring=settings.key_ring)
         keys = store.list_keys()
         if not keys:
-            from datetime import datetime, timezone
-
             keys = [generate_key(now=datetime.now(timezone.utc), state=KeyState.CURRENT)]
             store.save_key(keys[0])
         return jwks(keys)
@@ -237,11 +236,12 @@ def create_app(tool: Tool[Any, Any], *, launch_url: str) -> Flask:
     def current_launch() -> LaunchContext[Any, Any]:
         """Reopen the launch named in the URL from this browser's cookie."""
         try:
-            cookie = launch_session_cookie_name(request.args.get("launch_id", ""))
+            cookie: str | None = launch_session_cookie_name(request.args.get("launch_id", ""))
         except ValueError:
-            cookie = ""
-        # A missing cookie is an unknown handle: LaunchSessionNotFoundError (401).
-        return tool.load_launch(request.cookies.get(cookie, "") if cookie else "")
+            cookie = None
+        handle = request.cookies.get(cookie, "") if cookie else ""
+        # No cookie, or an expired one: LaunchSessionNotFoundError, answered 401 below.
+        return tool.load_launch(handle)
 
     @app.get("/launch")
     def show_launch() -> Response:

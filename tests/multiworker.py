@@ -128,6 +128,7 @@ class ToolServer:
 
     base_url: str
     workers: int
+    pid: int  # gunicorn's master process
     database_url: str
     env: Mapping[str, str] = attrs.field(repr=False)
     log: Path
@@ -135,6 +136,28 @@ class ToolServer:
     @property
     def launch_url(self) -> str:
         return self.base_url + "/launch"
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the master), from /proc; [] elsewhere."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in children.split()]
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds used so far by *pids* (Linux /proc); None elsewhere."""
+    if not pids:
+        return None
+    total = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def tool_environment(database_url: str, redis_url: str, launch_url: str) -> dict[str, str]:
@@ -165,7 +188,8 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _load_example() -> Any:
+def load_example() -> Any:
+    """Import examples/multiworker_tool.py (examples/ is not a package)."""
     import importlib.util
 
     name = "credlti_example_multiworker_tool"
@@ -183,7 +207,7 @@ def _load_example() -> Any:
 def prepare(platform: LoopbackPlatform, database_url: str, env: Mapping[str, str]) -> None:
     """What an operator does once: tables, a tool key, the registration; the platform
     then trusts the tool's key set."""
-    example = _load_example()
+    example = load_example()
     document = example.init(example.Settings.from_env(env))
     platform.platform.trust_tool_keys(document)
     engine = create_engine(database_url)
@@ -216,7 +240,12 @@ def tool_server(
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     server = ToolServer(
-        base_url=base_url, workers=workers, database_url=database_url, env=env, log=log
+        base_url=base_url,
+        workers=workers,
+        pid=proc.pid,
+        database_url=database_url,
+        env=env,
+        log=log,
     )
     try:
         _wait_for_workers(server, proc)

@@ -73,12 +73,15 @@ def test_workers_benchmark_json(postgres_url: str, redis_url: str) -> None:
 
     assert result["launches"] == 10
     assert result["cpu_count"] >= 1
+    assert len(result["load_average"]) == 2
     workers = result["workers"]
     assert set(workers["by_workers"]) == {"1", "2"}
     for figures in workers["by_workers"].values():
         assert figures["launches_per_s"] > 0
         assert len(figures["samples_launches_per_s"]) == 1
         assert figures["workers_seen"] >= 1
+        cpu = figures["worker_cpu_ms_per_launch"]
+        assert cpu is None or cpu >= 0
     assert workers["scaling"]["1"] == 1.0
     assert workers["scaling"]["2"] > 0
     nonces = result["redis_nonces"]

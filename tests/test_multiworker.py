@@ -31,12 +31,14 @@ import attrs
 import httpx
 import pytest
 
+from credlti.testing import SimulatedPlatform
 from tests.multiworker import (
     Browser,
     LoopbackPlatform,
     ToolServer,
     free_port,
     fresh_database,
+    load_example,
     prepare,
     tool_environment,
     tool_server,
@@ -225,3 +227,58 @@ def test_four_workers_share_nonces_sessions_and_tokens(postgres_url: str, redis_
     given = {s["userId"]: s["scoreGiven"] for s in scores}
     assert all(given[f"user-{r.index}"] == r.score for r in results)
     assert token_requests == 1  # one token for the fleet: Redis cache + Redis locks
+
+
+def test_example_app_in_one_process(platform: SimulatedPlatform) -> None:
+    """The example's routes through Flask's test client, on memory stores."""
+    example = load_example()
+    launch_url = "https://tool.example.com/launch"
+    app = example.create_app(platform.tool(state_secret=b"k" * 32), launch_url=launch_url)
+    client = app.test_client()
+    base = "https://tool.example.com"
+    me = str(os.getpid())
+
+    health = client.get("/health", base_url=base)
+    assert health.headers["X-Worker-Pid"] == me
+    assert health.get_json() == {"worker": os.getpid()}
+    avoided = client.get("/health", base_url=base, headers={"X-Avoid-Worker": me})
+    assert avoided.status_code == 421
+    assert avoided.get_json()["error"] == "misdirected"
+    assert client.get("/health", base_url=base, headers={"X-Avoid-Worker": "1"}).status_code == 200
+
+    start = client.get("/login", query_string=platform.login_params(), base_url=base)
+    assert start.status_code == 302
+    form = platform.launch(start.headers["Location"])
+    done = client.post("/launch", data=form, base_url=base)
+    assert done.status_code == 303
+    launch_id = parse_qs(urlsplit(done.headers["Location"]).query)["launch_id"][0]
+    page = client.get("/launch", query_string={"launch_id": launch_id}, base_url=base)
+    assert page.status_code == 200
+    assert page.get_json()["subject"] == "user-1"
+    replay = client.post("/launch", data=form, base_url=base)
+    assert replay.status_code == 401
+    assert replay.get_json()["error"] == "state_mismatch"  # the launch deleted the state cookie
+
+    for query in ({"launch_id": "unknown"}, {"launch_id": "bad id!"}, {}):
+        missing = client.get("/launch", query_string=query, base_url=base)
+        assert missing.status_code == 401
+        assert missing.get_json()["error"] == "launch_session_not_found"
+
+
+def test_example_settings_from_env() -> None:
+    example = load_example()
+    env = {
+        "CREDLTI_DATABASE_URL": "postgresql+psycopg://tool@db/tool",
+        "CREDLTI_REDIS_URL": "redis://redis:6379/0",
+        "CREDLTI_STATE_SECRET": "s" * 43,
+        "CREDLTI_KEY_RING": "new:" + "A" * 43 + "=,old:" + "B" * 43 + "=",
+        "CREDLTI_SESSIONS": "redis",
+    }
+    settings = example.Settings.from_env(env)
+    assert settings.sessions == "redis"
+    assert settings.launch_url == "https://tool.example.com/launch"
+    assert settings.db_pool_size == 2
+    assert "postgresql" not in repr(settings)
+    assert settings.key_ring.primary_id == "new"
+    with pytest.raises(ValueError, match="CREDLTI_SESSIONS"):
+        example.Settings.from_env({**env, "CREDLTI_SESSIONS": "memory"})
