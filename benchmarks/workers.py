@@ -7,14 +7,16 @@ token cache, locks), against a simulated platform served on a loopback port
 made first (untimed); then ``--clients`` threads POST the forms to ``/launch`` and
 the wall time of all POSTs is measured: each is one full launch (validation, nonce
 consumed in Redis, the launch saved in PostgreSQL, a 303 with the session cookie).
-``launches_per_s`` is the median over ``--rounds``; ``scaling`` divides each N's rate
-by the rate with one worker; ``worker_cpu_ms_per_launch`` is the CPU time the workers
-spent per launch (from /proc, Linux only), which says whether a launch costs more
-with more workers or only waits longer for a core. The load average before and after
-the run is reported: on a shared machine, other work moves the rates. The clients,
-PostgreSQL and Redis run on the same machine as the workers, so the scaling is bounded
-by its cores (``cpu_count`` in the report): on 2 cores, going from 2 to 4 workers
-cannot double anything.
+All worker counts run at once and each round times them back to back (rotating the
+order), so a busy shared machine slows all alike. ``launches_per_s`` is the median
+over ``--rounds``; ``scaling`` is the median over rounds of each N's rate divided by
+the rate with one worker in the same round; ``worker_cpu_ms_per_launch`` is the CPU
+time the workers spent per launch (from /proc, Linux only), which says whether a
+launch costs more with more workers or only waits longer for a core. The load
+average before and after the run is reported: on a shared machine, other work moves
+the rates. The clients, PostgreSQL and Redis run on the same machine as the workers,
+so the scaling is bounded by its cores (``cpu_count`` in the report): on 2 cores,
+going from 2 to 4 workers cannot double anything.
 
 **Redis nonces.** Nonce store + consume through ``RedisNonceStore`` against bare
 redis-py doing the same commands, measured in the same run by
@@ -25,7 +27,7 @@ set, else throwaway servers (the test suite's helpers).
 
 Run::
 
-    python benchmarks/workers.py                  # 3 rounds of 400 launches for 1, 2, 4 workers
+    python benchmarks/workers.py                  # 5 rounds of 200 launches for 1, 2, 4 workers
     python benchmarks/workers.py --workers 1,2 --launches 100 --rounds 1 --json
 """
 
@@ -123,51 +125,75 @@ def _timed_launches(
     return len(forms) / elapsed, pids
 
 
+def _round(
+    client: httpx.Client, server: Any, lms: Any, launches: int, clients: int
+) -> tuple[float, float | None, set[int]]:
+    """One timed round: (launches per second, worker CPU ms per launch or None, pids)."""
+    helpers = _helpers()
+    forms = _forms(client, server, lms, launches, clients)
+    processes = server.worker_pids()
+    before = helpers.cpu_seconds(processes)
+    rate, pids = _timed_launches(client, server, forms, clients)
+    after = helpers.cpu_seconds(processes)
+    cpu = None if before is None or after is None else (after - before) / len(forms) * 1000
+    return rate, cpu, pids
+
+
 def measure_workers(
     pg_url: str, redis_url: str, counts: Sequence[int], launches: int, rounds: int, clients: int
 ) -> dict[str, Any]:
+    """Every worker count runs at once (idle workers cost nothing); each round times
+    every count back to back, in rotating order, so drift of a shared machine hits all
+    counts alike. ``scaling`` is the median over rounds of rate(N) / rate(first count)
+    in that round."""
     helpers = _helpers()
-    figures: dict[str, Any] = {}
     limits = httpx.Limits(max_connections=4 * clients, max_keepalive_connections=0)
-    with (
-        helpers.LoopbackPlatform() as lms,
-        helpers.fresh_database(pg_url) as database_url,
-        httpx.Client(timeout=120, limits=limits) as client,
-    ):
+    with contextlib.ExitStack() as stack:
+        lms = stack.enter_context(helpers.LoopbackPlatform())
+        database_url = stack.enter_context(helpers.fresh_database(pg_url))
+        client = stack.enter_context(httpx.Client(timeout=120, limits=limits))
         env = helpers.tool_environment(database_url, redis_url, "http://127.0.0.1/launch")
         helpers.prepare(lms, database_url, env)
+        servers = {}
         for workers in counts:
             port = helpers.free_port()
             run_env = {**env, "CREDLTI_LAUNCH_URL": f"http://127.0.0.1:{port}/launch"}
-            with helpers.tool_server(
-                workers=workers, database_url=database_url, env=run_env, port=port
-            ) as server:
-                # Warm up: connections, the platform's key set in every worker.
-                _timed_launches(
-                    client, server, _forms(client, server, lms, 8 * workers, clients), clients
+            server = stack.enter_context(
+                helpers.tool_server(
+                    workers=workers, database_url=database_url, env=run_env, port=port
                 )
-                rates, cpu, seen = [], [], set()
-                for _ in range(rounds):
-                    forms = _forms(client, server, lms, launches, clients)
-                    processes = server.worker_pids()
-                    before = helpers.cpu_seconds(processes)
-                    rate, pids = _timed_launches(client, server, forms, clients)
-                    after = helpers.cpu_seconds(processes)
-                    rates.append(rate)
-                    if before is not None and after is not None:
-                        cpu.append((after - before) / len(forms) * 1000)
-                    seen |= pids
-            figures[str(workers)] = {
-                "launches_per_s": statistics.median(rates),
-                "best_launches_per_s": max(rates),
-                "samples_launches_per_s": rates,
-                # CPU the workers spent per launch (Linux /proc; None elsewhere): unlike
-                # the rate, it hardly depends on what else the machine is running.
-                "worker_cpu_ms_per_launch": statistics.median(cpu) if cpu else None,
-                "workers_seen": len(seen),
-            }
-    base = figures[str(counts[0])]["launches_per_s"]
-    scaling = {n: f["launches_per_s"] / base for n, f in figures.items()}
+            )
+            # Warm up: connections, the platform's key set in every worker.
+            _timed_launches(
+                client, server, _forms(client, server, lms, 8 * workers, clients), clients
+            )
+            servers[workers] = server
+        samples: dict[int, list[tuple[float, float | None]]] = {n: [] for n in counts}
+        seen: dict[int, set[int]] = {n: set() for n in counts}
+        for number in range(rounds):
+            shift = number % len(counts)
+            for workers in [*counts[shift:], *counts[:shift]]:
+                rate, cpu, pids = _round(client, servers[workers], lms, launches, clients)
+                samples[workers].append((rate, cpu))
+                seen[workers] |= pids
+    figures: dict[str, Any] = {}
+    for workers, values in samples.items():
+        rates = [rate for rate, _ in values]
+        cpus = [cpu for _, cpu in values if cpu is not None]
+        figures[str(workers)] = {
+            "launches_per_s": statistics.median(rates),
+            "best_launches_per_s": max(rates),
+            "samples_launches_per_s": rates,
+            # CPU the workers spent per launch (Linux /proc; None elsewhere): unlike
+            # the rate, it hardly depends on what else the machine is running.
+            "worker_cpu_ms_per_launch": statistics.median(cpus) if cpus else None,
+            "workers_seen": len(seen[workers]),
+        }
+    base = samples[counts[0]]
+    scaling = {
+        str(n): statistics.median(r / b for (r, _), (b, _) in zip(v, base, strict=True))
+        for n, v in samples.items()
+    }
     return {"by_workers": figures, "scaling": scaling, "baseline_workers": counts[0]}
 
 
@@ -217,8 +243,8 @@ def print_report(result: dict[str, Any], nonce_report: Callable[[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workers", default="1,2,4", help="worker counts (default 1,2,4)")
-    parser.add_argument("--launches", type=int, default=400, help="launches per round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per worker count")
+    parser.add_argument("--launches", type=int, default=200, help="launches per round")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per worker count")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--redis-ops", type=int, default=250, help="nonce ops per round")
     parser.add_argument("--redis-rounds", type=int, default=40, help="nonce rounds per side")
