@@ -234,6 +234,7 @@ def tool_server(
         "--chdir", str(EXAMPLES),
         "--backlog", "256",
         "--graceful-timeout", "5",
+        "--timeout", "120",  # a worker starved of CPU on a busy machine is not killed
         "--log-level", "warning",
         "multiworker_tool:create_app_from_env()",
     ]  # fmt: skip
