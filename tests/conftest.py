@@ -44,8 +44,8 @@ def _redis_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _redis_url_for_docs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/redis.md runs against the test Redis: its blocks read ``REDIS_URL``."""
+    """docs/redis.md and docs/deployment.md run against the test Redis (``REDIS_URL``)."""
     callspec = getattr(request.node, "callspec", None)
     path = callspec.params.get("path") if callspec is not None else None
-    if isinstance(path, Path) and path.name == "redis.md":
+    if isinstance(path, Path) and path.name in {"redis.md", "deployment.md"}:
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
