@@ -13,8 +13,9 @@ for the credentials vault, :class:`SqlVaultStore`, :class:`SqlAuditSink`,
 Asyncio servers use the async twins on an engine from :func:`open_async_engine`
 (aiosqlite for SQLite, psycopg's async driver for PostgreSQL), same tables:
 :class:`AsyncSqlLaunchStorage`, :class:`AsyncSqlLaunchSessionStore`,
-:class:`AsyncSqlToolKeyStore`, :class:`AsyncSqlServiceTokenCache` and
-:class:`AsyncSqlVaultStore`.
+:class:`AsyncSqlToolKeyStore`, :class:`AsyncSqlServiceTokenCache`,
+:class:`AsyncSqlVaultStore`, :class:`AsyncSqlAuditSink`,
+:class:`AsyncSqlOAuthClientRegistry` and :class:`AsyncSqlStepActivity`.
 
 No ORM session ever leaks into the public API: adapters take an ``Engine`` and
 return credlti records.
@@ -36,6 +37,12 @@ from credlti.adapters.sql._aio import open_async_engine, upgrade_async
 from credlti.adapters.sql._async_advantage import AsyncSqlServiceTokenCache, AsyncSqlToolKeyStore
 from credlti.adapters.sql._async_launch import AsyncSqlLaunchStorage
 from credlti.adapters.sql._async_sessions import AsyncSqlLaunchSessionStore
+from credlti.adapters.sql._async_vault import (
+    AsyncSqlAuditSink,
+    AsyncSqlOAuthClientRegistry,
+    AsyncSqlStepActivity,
+    AsyncSqlVaultStore,
+)
 from credlti.adapters.sql._launch import SqlLaunchStorage
 from credlti.adapters.sql._migrations import SCHEMA_VERSION, current_version, upgrade
 from credlti.adapters.sql._schema import create_engine, metadata
@@ -49,10 +56,14 @@ from credlti.adapters.sql._vault import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AsyncSqlAuditSink",
     "AsyncSqlLaunchSessionStore",
     "AsyncSqlLaunchStorage",
+    "AsyncSqlOAuthClientRegistry",
     "AsyncSqlServiceTokenCache",
+    "AsyncSqlStepActivity",
     "AsyncSqlToolKeyStore",
+    "AsyncSqlVaultStore",
     "SqlAuditSink",
     "SqlLaunchSessionStore",
     "SqlLaunchStorage",

@@ -32,10 +32,11 @@ from credlti.adapters.sql._schema import (
     _unknown_driver,
     install_sqlite_pragmas,
 )
+from credlti.adapters.sql._vault_sql import RawFetch
 from credlti.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from credlti.adapters.sql._vault_sql import _ByDialect
+    from credlti.adapters.sql._vault_sql import RawExecute, _ByDialect
 
 __all__ = [
     "AsyncRaw",
@@ -233,6 +234,12 @@ class AsyncRaw:
             return await cur.fetchone()
         except self._error as exc:
             raise self.failure(action, exc) from exc
+
+    async def perform(self, effect: RawFetch | RawExecute) -> Any:
+        """Carry out a ``RawFetch`` or ``RawExecute`` effect of a flow (as ``Raw.perform``)."""
+        if type(effect) is RawFetch:
+            return await self.fetch(effect.statement, effect.params, effect.action, effect.decode)
+        return int((await self.execute(effect.statement, effect.params, effect.action)).rowcount)
 
 
 async def raw_of(conn: AsyncConnection) -> AsyncRaw:
