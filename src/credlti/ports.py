@@ -28,6 +28,14 @@ from credlti.credentials.ports import (
     VaultStore,
 )
 from credlti.lti.ports import (
+    AsyncLaunchSessionStore,
+    AsyncLaunchStorage,
+    AsyncLti1p1Secrets,
+    AsyncNonceStore,
+    AsyncRegistrationSink,
+    AsyncRegistrationStore,
+    AsyncServiceTokenCache,
+    AsyncToolKeyStore,
     Deployable,
     LaunchSessionStore,
     LaunchStorage,
@@ -42,6 +50,14 @@ from credlti.lti.ports import (
 )
 
 __all__ = [
+    "AsyncLaunchSessionStore",
+    "AsyncLaunchStorage",
+    "AsyncLti1p1Secrets",
+    "AsyncNonceStore",
+    "AsyncRegistrationSink",
+    "AsyncRegistrationStore",
+    "AsyncServiceTokenCache",
+    "AsyncToolKeyStore",
     "AuditSink",
     "CredentialRepository",
     "Deployable",
