@@ -8,6 +8,14 @@ Each LTI adapter ``MemoryFoo`` has an async form ``AsyncMemoryFoo`` (for
 in-process data; its methods never wait, so they are safe on the event loop.
 """
 
+from credlti.adapters.memory._async_vault import (
+    AsyncMemoryAuditSink,
+    AsyncMemoryNotifier,
+    AsyncMemoryOAuthClientRegistry,
+    AsyncMemoryStepActivity,
+    AsyncMemoryUserDirectory,
+    AsyncMemoryVaultStore,
+)
 from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
 from credlti.adapters.memory._keys import (
     AsyncEncryptedToolKeyStore,
@@ -34,11 +42,17 @@ from credlti.adapters.memory._vault import (
 
 __all__ = [
     "AsyncEncryptedToolKeyStore",
+    "AsyncMemoryAuditSink",
     "AsyncMemoryLaunchSessionStore",
     "AsyncMemoryLaunchStorage",
     "AsyncMemoryLti1p1Secrets",
+    "AsyncMemoryNotifier",
+    "AsyncMemoryOAuthClientRegistry",
     "AsyncMemoryServiceTokenCache",
+    "AsyncMemoryStepActivity",
     "AsyncMemoryToolKeyStore",
+    "AsyncMemoryUserDirectory",
+    "AsyncMemoryVaultStore",
     "EncryptedToolKeyStore",
     "MemoryAuditSink",
     "MemoryLaunchSessionStore",

@@ -320,6 +320,29 @@ class _Transfers:
         return len(old)
 
 
+def scan(
+    t: _Tables, *, after_id: str | None, limit: int, due_before: datetime | None
+) -> list[CredentialRow]:
+    """Up to *limit* rows of *t* after *after_id* in id order (only due ones with *due_before*)."""
+    if t.sorted_dirty:
+        t.sorted_ids = sorted(t.rows)
+        t.sorted_dirty = False
+    ids = t.sorted_ids
+    index = 0 if after_id is None else bisect.bisect_right(ids, after_id)
+    out: list[CredentialRow] = []
+    while index < len(ids) and len(out) < limit:
+        row = t.rows.get(ids[index])
+        index += 1
+        if row is None:
+            continue
+        if due_before is not None and (
+            row.scheduled_deletion is None or row.scheduled_deletion > due_before
+        ):
+            continue
+        out.append(row)
+    return out
+
+
 @attrs.frozen
 class _Session:
     credentials: _Credentials
@@ -370,24 +393,7 @@ class MemoryVaultStore:
     ) -> list[CredentialRow]:
         """Up to *limit* rows after *after_id* in id order (optionally only due ones)."""
         with self._tx_lock:
-            t = self._t
-            if t.sorted_dirty:
-                t.sorted_ids = sorted(t.rows)
-                t.sorted_dirty = False
-            ids = t.sorted_ids
-            index = 0 if after_id is None else bisect.bisect_right(ids, after_id)
-            out: list[CredentialRow] = []
-            while index < len(ids) and len(out) < limit:
-                row = t.rows.get(ids[index])
-                index += 1
-                if row is None:
-                    continue
-                if due_before is not None and (
-                    row.scheduled_deletion is None or row.scheduled_deletion > due_before
-                ):
-                    continue
-                out.append(row)
-            return out
+            return scan(self._t, after_id=after_id, limit=limit, due_before=due_before)
 
     @contextmanager
     def lock(self, key: str, *, timeout: float) -> Iterator[None]:
