@@ -76,7 +76,7 @@ def open_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
     memory = _engine_settings(url, kwargs)
     parsed = sa.make_url(url)
     backend = parsed.get_backend_name()
-    if parsed.drivername in {backend, f"{backend}+pysqlite"} and backend in _ASYNC_DRIVERS:
+    if parsed.drivername == backend and backend in _ASYNC_DRIVERS:
         parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
     try:
         engine = create_async_engine(parsed, **kwargs)
