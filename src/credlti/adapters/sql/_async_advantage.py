@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -36,7 +37,9 @@ class AsyncSqlToolKeyStore:
 
     The async twin of :class:`~credlti.adapters.sql.SqlToolKeyStore` (same table,
     same sealing with the vault's key ring); satisfies
-    :class:`credlti.ports.AsyncToolKeyStore`.
+    :class:`credlti.ports.AsyncToolKeyStore`. Opening and sealing a key (parsing
+    and checking an RSA key costs tens of milliseconds of CPU) run in a worker
+    thread, so they do not hold the event loop either.
 
     Args:
         engine: An async engine (see :func:`credlti.adapters.sql.open_async_engine`).
@@ -54,18 +57,20 @@ class AsyncSqlToolKeyStore:
         """Every key (decrypted), oldest first."""
         async with aread(self.engine, "reading tool keys") as conn:
             rows = (await conn.execute(_ALL_KEYS)).all()
-        return _opened_keys(rows, self._ring)
+        return await asyncio.to_thread(_opened_keys, rows, self._ring)
 
     async def get_key(self, kid: str) -> ToolKey | None:
         """The key with *kid* (decrypted), or ``None``."""
         query = sa.select(tool_keys.c.ciphertext).where(tool_keys.c.kid == kid)
         async with aread(self.engine, "reading a tool key") as conn:
             blob = (await conn.execute(query)).scalar_one_or_none()
-        return None if blob is None else open_key(blob, self._ring, kid=kid)
+        if blob is None:
+            return None
+        return await asyncio.to_thread(open_key, blob, self._ring, kid=kid)
 
     async def save_key(self, key: ToolKey) -> None:
         """Insert the key, or replace the stored key with the same kid."""
-        blob = seal_key(key, self._ring, nonce=self._random(NONCE_BYTES))
+        blob = await asyncio.to_thread(seal_key, key, self._ring, nonce=self._random(NONCE_BYTES))
         values = {"ciphertext": blob, "updated_at": _now()}
         async with atransaction(self.engine, "saving a tool key") as conn:
             changed = await conn.execute(
@@ -84,7 +89,7 @@ class AsyncSqlToolKeyStore:
         """Rewrite the keys sealed under an older ring key; return how many changed."""
         async with aread(self.engine, "reading tool keys") as conn:
             rows = (await conn.execute(_ALL_KEYS)).all()
-        stale = _stale_keys(rows, self._ring)
+        stale = await asyncio.to_thread(_stale_keys, rows, self._ring)
         for key in stale:
             await self.save_key(key)
         return len(stale)
