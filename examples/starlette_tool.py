@@ -16,10 +16,11 @@ Routes:
 
 Run ``python examples/starlette_tool.py`` to see one launch go through against a
 simulated platform. For a real platform, build the ``AsyncTool`` with your storage
-in its async form (every port an ``AsyncTool`` awaits is ``async def``: e.g.
-``AsyncMemoryLaunchStorage`` from ``credlti.adapters.memory``), a shared launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)``
-from ``credlti.adapters.redis``) and ``state_secret``, and serve
-``create_app(tool)`` with any ASGI server (uvicorn, hypercorn) over HTTPS.
+in its async form (an ``AsyncTool`` awaits every port: e.g. ``AsyncMemoryLaunchStorage``
+from ``credlti.adapters.memory``, or the SQL adapter's async form), a shared
+launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)`` from
+``credlti.adapters.redis``) and ``state_secret``, and serve ``create_app(tool)`` with
+any ASGI server (uvicorn, hypercorn) over HTTPS.
 """
 
 from __future__ import annotations

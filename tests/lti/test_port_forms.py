@@ -240,3 +240,52 @@ def test_service_clients_and_registration_check_their_ports() -> None:
     client = AsyncServiceTokenClient(keys=key)
     assert isinstance(client.cache, AsyncMemoryServiceTokenCache)
     asyncio.run(client.aclose())
+
+
+def test_async_tools_await_a_shared_async_token_cache(platform: SimulatedPlatform) -> None:
+    """Two AsyncTools (two workers) on one async cache that yields: one token request."""
+    from credlti.lti.keys import KeyState, generate_key
+    from credlti.lti.services import SCOPE_NRPS_READONLY, ServiceToken, TokenCacheKey
+
+    class YieldingCache:
+        """An async cache that gives the loop a turn on every call (as a network one)."""
+
+        def __init__(self) -> None:
+            self.inner = AsyncMemoryServiceTokenCache()
+            self.calls = 0
+
+        async def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
+            self.calls += 1
+            await asyncio.sleep(0)
+            return await self.inner.get_token(key)
+
+        async def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
+            self.calls += 1
+            await asyncio.sleep(0)
+            await self.inner.put_token(key, token)
+
+        async def delete_token(
+            self, key: TokenCacheKey, *, only: ServiceToken | None = None
+        ) -> bool:
+            self.calls += 1
+            await asyncio.sleep(0)
+            return await self.inner.delete_token(key, only=only)
+
+    key = generate_key(now=platform.clock(), state=KeyState.CURRENT)
+    cache = YieldingCache()
+
+    async def main() -> list[ServiceToken]:
+        workers = [platform.async_tool(keys=key, token_cache=cache) for _ in range(2)]
+        platform.trust_tool_keys(workers[0].jwks())
+        tokens = [
+            await w.services.get_token(platform.registration, [SCOPE_NRPS_READONLY])
+            for w in workers
+        ]
+        for worker in workers:
+            await worker.aclose()
+        return tokens
+
+    first, second = asyncio.run(main())
+    assert first == second
+    assert platform.token_requests == 1
+    assert cache.calls >= 3  # looked up, stored, found by the second worker
