@@ -14,7 +14,9 @@ Adding an async adapter to the vault contract is one fixture::
 
     class TestAsyncSqlVaultStore(VaultStoreContract):
         @pytest.fixture
-        def make_store(self, async_engine): return lambda: blocking(AsyncSqlVaultStore(async_engine))
+        def make_store(self, engine): return lambda: blocking(AsyncSqlVaultStore(engine))
+
+(``vault_contract.AsyncVaultStoreContract`` does this from ``make_async_store``.)
 
 Use :func:`run_blocking` for set-up coroutines that must run on the same loop (an
 async engine's connections belong to the loop that opened them).
@@ -77,7 +79,7 @@ def _held(manager: AbstractAsyncContextManager[Any]) -> Iterator[Any]:
                 entered.set_result(value)
                 error = await done
                 if error is not None:
-                    raise error
+                    raise error  # noqa: TRY301 - the block's error, raised inside the manager
         except BaseException as exc:
             if not entered.done():
                 entered.set_exception(exc)

@@ -560,6 +560,25 @@ class AsyncVaultStoreContract(VaultStoreContract):
 
         assert run_blocking(scenario()) == ["timed out", "other", "again"]
 
+    def test_a_cancelled_waiter_leaves_the_lock_free(self, async_store: Any) -> None:
+        """A task cancelled while waiting for a named lock never ends up holding it."""
+
+        async def wait_for_it() -> None:
+            async with async_store.lock("k", timeout=5):
+                pass
+
+        async def scenario() -> str:
+            async with async_store.lock("k", timeout=1):
+                waiter = asyncio.ensure_future(wait_for_it())
+                await asyncio.sleep(0.02)
+                waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            async with async_store.lock("k", timeout=0.5):
+                return "free"
+
+        assert run_blocking(scenario()) == "free"
+
     def test_scan_is_an_async_iterator(self, async_store: Any) -> None:
         """scan_credentials hands out rows with ``async for``."""
 

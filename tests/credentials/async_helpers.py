@@ -78,6 +78,9 @@ def make_async_kit(config: VaultConfig | None = None, **vault_extra: Any) -> Asy
     store = AsyncMemoryVaultStore()
     notifier, audit = AsyncMemoryNotifier(), AsyncMemoryAuditSink()
     activity = AsyncMemoryStepActivity()
+    vault_extra.setdefault(
+        "http_client", httpx.AsyncClient(transport=httpx.MockTransport(provider))
+    )
     vault = AsyncVault(
         store=store,
         keyring=KeyRing([KEY1]),
@@ -86,7 +89,6 @@ def make_async_kit(config: VaultConfig | None = None, **vault_extra: Any) -> Asy
         audit=audit,
         activity=activity,
         oauth_clients=clients,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(provider)),
         clock=clock,
         config=config,
         **vault_extra,

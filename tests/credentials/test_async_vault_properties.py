@@ -10,7 +10,7 @@ blocking view of ``tests/adapters/async_bridge.py``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +28,7 @@ EXAMPLES = {"async-memory": 40, "async-sqlite": 25}
 RENAMED = {"close": "aclose"}
 
 
-def _public(cls: type) -> dict[str, object]:
+def _public(cls: type) -> dict[str, Callable[..., object]]:
     return {
         name: member
         for name, member in inspect.getmembers(cls)
@@ -43,7 +43,7 @@ def test_every_public_vault_method_has_its_async_twin() -> None:
     for name, method in sync.items():
         other = twin[RENAMED.get(name, name)]
         assert inspect.signature(other).parameters.keys() == (
-            inspect.signature(method).parameters.keys()  # type: ignore[arg-type]
+            inspect.signature(method).parameters.keys()
         ), name
         assert f"Vault.{name}" in (other.__doc__ or ""), name
 

@@ -1,6 +1,8 @@
 """The :class:`Vault` facade: drives the vault's flows and performs their effects.
 
-Each method builds a flow (``_flows_*`` modules) and runs it with
+Each method gets its flow (``_flows_*`` modules) from the function of the same name
+in :mod:`credlti.credentials._vault_calls` (shared with
+:class:`~credlti.credentials.AsyncVault`) and runs it with
 :func:`credlti._effects.run`; :meth:`Vault._run` performs every effect of
 ``_vault_effects`` with one call on the store, its unit of work, the key ring, the
 clock, the randomness source, the directory, the notifier, the audit sink or the
@@ -10,7 +12,7 @@ commit, so nothing external is done for a change that rolled back; a notice that
 fails there is audited and reported, never raised.
 
 Every public method first passes its arguments through the gate
-(:mod:`credlti.credentials._gate`): it works or raises a
+(:mod:`credlti.credentials._gate`, called by ``_vault_calls``): it works or raises a
 :class:`~credlti.errors.CredltiError`. Its errors leave through
 :func:`~credlti.credentials._vault_handlers.sanitising`,
 which drops the traceback of the flows and the gate (their frames hold the caller's

@@ -16,7 +16,10 @@ from credlti.adapters.memory._async_vault import (
     AsyncMemoryUserDirectory,
     AsyncMemoryVaultStore,
 )
-from credlti.adapters.memory._authorizations import MemoryPendingAuthorizations
+from credlti.adapters.memory._authorizations import (
+    AsyncMemoryPendingAuthorizations,
+    MemoryPendingAuthorizations,
+)
 from credlti.adapters.memory._keys import (
     AsyncEncryptedToolKeyStore,
     AsyncMemoryToolKeyStore,
@@ -49,6 +52,7 @@ __all__ = [
     "AsyncMemoryNotifier",
     "AsyncMemoryOAuthClientRegistry",
     "AsyncMemoryServiceTokenCache",
+    "AsyncMemoryPendingAuthorizations",
     "AsyncMemoryStepActivity",
     "AsyncMemoryToolKeyStore",
     "AsyncMemoryUserDirectory",

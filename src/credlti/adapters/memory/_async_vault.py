@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -168,6 +169,20 @@ def _session(t: _Tables, undo: list[_Undo]) -> _AsyncSession:
     )
 
 
+def _abandon(lock: asyncio.Lock, acquiring: asyncio.Future[Any]) -> None:
+    """Give up waiting for *lock*: cancel the attempt, or release it if it got the lock."""
+
+    def release_if_held(attempt: asyncio.Future[Any]) -> None:
+        if not attempt.cancelled() and attempt.exception() is None:
+            lock.release()
+
+    if acquiring.done():
+        release_if_held(acquiring)
+    else:
+        acquiring.cancel()
+        acquiring.add_done_callback(release_if_held)
+
+
 @attrs.define(eq=False)
 class AsyncMemoryVaultStore:
     """Async twin of :class:`~credlti.adapters.memory.MemoryVaultStore`.
@@ -217,11 +232,16 @@ class AsyncMemoryVaultStore:
     async def lock(self, key: str, *, timeout: float) -> AsyncIterator[None]:
         """Hold the named lock *key* for the ``async with`` block."""
         lock = self._named.setdefault(key, asyncio.Lock())
+        acquiring = asyncio.ensure_future(lock.acquire())
         try:
-            await asyncio.wait_for(lock.acquire(), timeout)
-        except asyncio.TimeoutError:
+            await asyncio.wait({acquiring}, timeout=timeout)
+        except BaseException:  # cancelled while waiting: never keep the lock
+            _abandon(lock, acquiring)
+            raise
+        if not acquiring.done():
+            _abandon(lock, acquiring)
             msg = f"timed out after {timeout}s waiting for lock {key!r}"
-            raise StorageUnavailableError(msg) from None
+            raise StorageUnavailableError(msg)
         try:
             yield
         finally:
