@@ -1,9 +1,11 @@
-"""The async SQL adapters against the same contract suites as the sync ones.
+"""The async SQL vault adapters against the vault contract suites, and async specifics.
 
-Each async adapter runs the sync suite through the blocking view of
-``async_bridge`` (its coroutines awaited on one background loop), on SQLite files
-and in-memory databases (aiosqlite) and on PostgreSQL (psycopg's async driver), plus
-the async-only vault tests and what is specific to the async engine.
+The LTI adapters' async forms run in the two-form contracts of ``test_sql_launch``,
+``test_sql_sessions`` and ``test_advantage_stores``. Here each async vault adapter
+runs the vault suites through the blocking view of ``async_bridge`` (its coroutines
+awaited on one background loop), on SQLite files and in-memory databases (aiosqlite)
+and on PostgreSQL (psycopg's async driver), plus the async-only vault tests and what
+is specific to the async engine.
 """
 
 from __future__ import annotations
@@ -20,12 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credlti.adapters.sql import (
     AsyncSqlAuditSink,
-    AsyncSqlLaunchSessionStore,
     AsyncSqlLaunchStorage,
     AsyncSqlOAuthClientRegistry,
-    AsyncSqlServiceTokenCache,
     AsyncSqlStepActivity,
-    AsyncSqlToolKeyStore,
     AsyncSqlVaultStore,
     open_async_engine,
     upgrade_async,
@@ -35,11 +34,8 @@ from credlti.credentials import EncryptionKey, KeyRing, OAuthClient
 from credlti.errors import ConfigurationError, StorageUnavailableError
 from credlti.lti import Registration
 
-from .advantage_contract import ServiceTokenCacheContract, ToolKeyStoreContract
 from .async_bridge import blocking, run_blocking
-from .nonce_contract import T0, NonceStoreContract, registration
-from .session_contract import LaunchSessionStoreContract
-from .test_sql_launch import _SqlContract
+from .nonce_contract import T0, registration
 from .vault_contract import (
     AsyncVaultStoreContract,
     AuditSinkContract,
@@ -72,49 +68,6 @@ def _count(engine: AsyncEngine, table: str) -> int:
             return int(found.scalar_one())
 
     return run_blocking(count())
-
-
-# --------------------------------------------------------------------------- LTI
-
-
-class TestAsyncSqlLaunchStorage(_SqlContract):
-    """The launch-storage contract (and a full launch through Tool) via the blocking view."""
-
-    @pytest.fixture
-    def storage(self, async_engine: AsyncEngine) -> Any:
-        return blocking(AsyncSqlLaunchStorage(async_engine))
-
-    def count_nonces(self, storage: Any) -> int:
-        return _count(storage.engine._target, "credlti_nonces")
-
-
-class TestAsyncSqlNonceStore(NonceStoreContract):
-    """The nonce contract awaiting each call."""
-
-    @pytest.fixture
-    def nonce_store(self, async_engine: AsyncEngine) -> AsyncSqlLaunchStorage:
-        return AsyncSqlLaunchStorage(async_engine)
-
-    def wait(self, result: Any) -> Any:
-        return run_blocking(result)
-
-
-class TestAsyncSqlLaunchSessionStore(LaunchSessionStoreContract):
-    @pytest.fixture
-    def session_store(self, async_engine: AsyncEngine) -> Any:
-        return blocking(AsyncSqlLaunchSessionStore(async_engine))
-
-
-class TestAsyncSqlToolKeyStore(ToolKeyStoreContract):
-    @pytest.fixture
-    def key_store(self, async_engine: AsyncEngine) -> Any:
-        return blocking(AsyncSqlToolKeyStore(async_engine, KEYRING))
-
-
-class TestAsyncSqlServiceTokenCache(ServiceTokenCacheContract):
-    @pytest.fixture
-    def token_cache(self, async_engine: AsyncEngine) -> Any:
-        return blocking(AsyncSqlServiceTokenCache(async_engine, KEYRING))
 
 
 # --------------------------------------------------------------------------- vault
