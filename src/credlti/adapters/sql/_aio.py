@@ -274,4 +274,13 @@ async def araw(engine: AsyncEngine, action: str) -> AsyncIterator[AsyncRaw]:
                 await driver.rollback()
             raise
         finally:
-            await greenlet_spawn(pooled.close)  # back to the pool
+            await _give_back(pooled)
+
+
+async def _give_back(pooled: Any) -> None:
+    """Return a checked-out connection to the pool; drop it if that fails."""
+    try:
+        await greenlet_spawn(pooled.close)
+    except Exception:  # a broken connection: never mask the block's own outcome
+        with contextlib.suppress(Exception):
+            await greenlet_spawn(pooled.invalidate)

@@ -32,7 +32,7 @@ from credlti.adapters.sql._async_vault_repos import (
 )
 from credlti.adapters.sql._errors import storage_errors
 from credlti.adapters.sql._schema import audit_events, oauth_clients, step_activity
-from credlti.adapters.sql._vault import _ALL_CLIENTS, _ClientSealing
+from credlti.adapters.sql._vault import _ALL_CLIENTS, _check_own_table, _ClientSealing
 from credlti.adapters.sql._vault_locks import (
     _LOCAL_LOCKS,
     _lock_file,
@@ -52,7 +52,6 @@ from credlti.adapters.sql._vault_repos import (
 from credlti.adapters.sql._vault_rows import _audit, _audit_values, _ts
 from credlti.adapters.sql._vault_sql import SCAN, credential_row
 from credlti.credentials._records import AuditEvent, CredentialRow, OAuthClient
-from credlti.errors import ConfigurationError
 
 __all__ = [
     "AsyncSqlAuditSink",
@@ -329,9 +328,7 @@ class AsyncSqlStepActivity:
     column: sa.Column[Any] = attrs.field(default=step_activity.c.credential_id)
 
     def _own_table(self, action: str) -> None:
-        if self.column.table is not step_activity:
-            msg = f"{action} writes credlti_step_activity; record runs in your own table instead"
-            raise ConfigurationError(msg)
+        _check_own_table(self.column, action)
 
     async def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id* (idempotent)."""

@@ -476,6 +476,13 @@ class SqlOAuthClientRegistry(_ClientSealing):
         return count
 
 
+def _check_own_table(column: sa.Column[Any], action: str) -> None:
+    """Refuse a write to the built-in activity table when the host's column is used."""
+    if column.table is not step_activity:
+        msg = f"{action} writes credlti_step_activity; record runs in your own table instead"
+        raise ConfigurationError(msg)
+
+
 @attrs.define
 class SqlStepActivity:
     """Which credentials runs used, for the purge (:class:`credlti.ports.StepActivity`).
@@ -494,9 +501,7 @@ class SqlStepActivity:
     column: sa.Column[Any] = attrs.field(default=step_activity.c.credential_id)
 
     def _own_table(self, action: str) -> None:
-        if self.column.table is not step_activity:
-            msg = f"{action} writes credlti_step_activity; record runs in your own table instead"
-            raise ConfigurationError(msg)
+        _check_own_table(self.column, action)
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id* (idempotent)."""
