@@ -12,7 +12,8 @@ seconds"), and a step that held it :data:`BLOCKED` or longer fails the test too 
 check for SQLite, where aiosqlite's thread answers without a proxy). Launches run
 through :class:`~credlti.lti.AsyncTool`, vault operations through
 :class:`~credlti.credentials.AsyncVault`, on the async SQL adapters (PostgreSQL
-through the proxy, SQLite files through aiosqlite) and the async Redis stores. The
+through the proxy, SQLite files through aiosqlite), the async Redis stores and the
+async memory adapters. The
 last tests prove the checks bite: the sync SQL adapter behind ``async def`` methods
 (what asyncio servers got before the async adapters) stalls the proxy, and a store
 that sleeps on the loop is reported by asyncio.
@@ -39,7 +40,15 @@ import redis.asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from credlti.adapters.memory import AsyncMemoryNotifier, AsyncMemoryUserDirectory
+from credlti.adapters.memory import (
+    AsyncMemoryAuditSink,
+    AsyncMemoryLaunchSessionStore,
+    AsyncMemoryNotifier,
+    AsyncMemoryOAuthClientRegistry,
+    AsyncMemoryStepActivity,
+    AsyncMemoryUserDirectory,
+    AsyncMemoryVaultStore,
+)
 from credlti.adapters.redis import (
     AsyncRedisLaunchSessionStore,
     AsyncRedisNonceStore,
@@ -295,6 +304,11 @@ def test_async_tool_on_redis_never_blocks_the_loop(
         assert_never_blocked(scenario, gate)
 
 
+def _no_provider(request: httpx.Request) -> httpx.Response:
+    """The OAuth provider the vault never needs here (no OAuth credentials)."""
+    return httpx.Response(404)
+
+
 @contextlib.asynccontextmanager
 async def _async_vault(engine: AsyncEngine, store: Any = None) -> AsyncIterator[AsyncVault]:
     """An AsyncVault on *engine*: the async SQL store (unless *store*) and host ports."""
@@ -308,7 +322,7 @@ async def _async_vault(engine: AsyncEngine, store: Any = None) -> AsyncIterator[
         audit=AsyncSqlAuditSink(engine),
         activity=AsyncSqlStepActivity(engine),
         oauth_clients=AsyncSqlOAuthClientRegistry(engine, RING),
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(404))),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(_no_provider)),
     )
     try:
         yield vault
@@ -363,6 +377,32 @@ def test_async_vault_on_async_sql_never_blocks_the_loop(backend: str, gate: Loop
         await engine.dispose()
 
     assert_never_blocked(scenario, gate)
+
+
+def test_async_memory_adapters_never_block_the_loop(platform: SimulatedPlatform) -> None:
+    """The async memory adapters, for completeness: AsyncTool and AsyncVault on them."""
+
+    async def scenario() -> None:
+        tool = platform.async_tool(sessions=AsyncMemoryLaunchSessionStore())
+        await _launches(tool, platform, 3)
+        await tool.aclose()
+        store = AsyncMemoryVaultStore()
+        directory = AsyncMemoryUserDirectory()
+        directory.sync.add_user(VaultUser(id="alice", email="alice@example.org"), projects=["p1"])
+        vault = AsyncVault(
+            store=store,
+            keyring=RING,
+            directory=directory,
+            notifier=AsyncMemoryNotifier(),
+            audit=AsyncMemoryAuditSink(),
+            activity=AsyncMemoryStepActivity(),
+            oauth_clients=AsyncMemoryOAuthClientRegistry(),
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(_no_provider)),
+        )
+        await _vault_work(vault, store)
+        await vault.aclose()
+
+    assert_never_blocked(scenario)
 
 
 # --------------------------------------------------------------------------- the check bites
