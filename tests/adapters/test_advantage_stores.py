@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from credlti.adapters.memory import (
 )
 from credlti.adapters.sql import (
     SCHEMA_VERSION,
+    AsyncSqlServiceTokenCache,
+    AsyncSqlToolKeyStore,
     SqlServiceTokenCache,
     SqlToolKeyStore,
     create_engine,
@@ -38,6 +41,7 @@ from tests.adapters.advantage_contract import (
     cache_key,
     token,
 )
+from tests.adapters.sql_async_engines import async_engine_for, dispose
 
 K1 = EncryptionKey(id="k1", material=secrets.token_bytes(32))
 RING = KeyRing([K1])
@@ -90,6 +94,14 @@ class TestSqlToolKeyStore(ToolKeyStoreContract):
     def key_store(self, engine: sa.Engine) -> SqlToolKeyStore:
         return SqlToolKeyStore(engine, ring=RING)
 
+    @pytest.fixture
+    def async_key_store(
+        self, engine: sa.Engine, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[AsyncSqlToolKeyStore]:
+        async_engine = async_engine_for(engine, loop)
+        yield AsyncSqlToolKeyStore(async_engine, ring=RING)
+        dispose(async_engine, loop)
+
 
 class TestMemoryServiceTokenCache(ServiceTokenCacheContract):
     """The contract on the memory cache."""
@@ -112,6 +124,14 @@ class TestSqlServiceTokenCache(ServiceTokenCacheContract):
     @pytest.fixture
     def token_cache(self, engine: sa.Engine) -> SqlServiceTokenCache:
         return SqlServiceTokenCache(engine, ring=RING)
+
+    @pytest.fixture
+    def async_token_cache(
+        self, engine: sa.Engine, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[AsyncSqlServiceTokenCache]:
+        async_engine = async_engine_for(engine, loop)
+        yield AsyncSqlServiceTokenCache(async_engine, ring=RING)
+        dispose(async_engine, loop)
 
 
 def _all_bytes(engine: sa.Engine, table: str) -> bytes:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from credlti.adapters.sql import SqlLaunchStorage, create_engine, upgrade
+from credlti.adapters.sql import AsyncSqlLaunchStorage, SqlLaunchStorage, create_engine, upgrade
 from credlti.lti import Deployment, Registration
 from tests.adapters.launch_contract import LaunchStorageContract
+from tests.adapters.sql_async_engines import async_engine_for, dispose
 
 
 def _storage(url: str) -> Iterator[SqlLaunchStorage]:
@@ -22,15 +25,29 @@ def _storage(url: str) -> Iterator[SqlLaunchStorage]:
         engine.dispose()
 
 
+async def _async_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        found = await conn.exec_driver_sql("SELECT count(*) FROM credlti_nonces")
+        return int(found.scalar_one())
+
+
 class _SqlContract(LaunchStorageContract):
     """SQL adapters return equal records (rebuilt from rows), not the same objects.
 
-    The async form (``AsyncSqlLaunchStorage``) runs the same contract once this class
-    has an ``async_storage`` fixture building it on the database of ``storage``.
+    The async form (``AsyncSqlLaunchStorage``) runs the same contract on the database
+    of ``storage``, through an async engine on the test's loop.
     """
 
     #: One store in 64 deletes up to 256 expired nonces.
     flood_slack = 128
+
+    @pytest.fixture
+    def async_storage(
+        self, storage: SqlLaunchStorage, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[AsyncSqlLaunchStorage]:
+        engine = async_engine_for(storage.engine, loop)
+        yield AsyncSqlLaunchStorage(engine)
+        dispose(engine, loop)
 
     def add_registration(self, storage: Any, record: Registration) -> Any:
         storage.add_registration(record)
@@ -44,6 +61,8 @@ class _SqlContract(LaunchStorageContract):
         assert actual == expected
 
     def count_nonces(self, storage: Any) -> int:
+        if storage.asynchronous:
+            return int(storage.loop.run_until_complete(_async_count(storage.engine)))
         with storage.engine.connect() as conn:
             return int(conn.exec_driver_sql("SELECT count(*) FROM credlti_nonces").scalar())
 

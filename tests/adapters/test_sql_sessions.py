@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from credlti.adapters.sql import SqlLaunchSessionStore, create_engine, upgrade
+from credlti.adapters.sql import (
+    AsyncSqlLaunchSessionStore,
+    SqlLaunchSessionStore,
+    create_engine,
+    upgrade,
+)
 from credlti.adapters.sql._sessions import SWEEP_BATCH, SWEEP_EVERY
 from credlti.errors import StorageUnavailableError
 from credlti.ports import LaunchSessionStore
 
 from .session_contract import T0, LaunchSessionStoreContract, key
+from .sql_async_engines import async_engine_for, dispose
 
 
 def _store(url: str) -> Iterator[SqlLaunchSessionStore]:
@@ -31,7 +38,19 @@ def _count(store: SqlLaunchSessionStore) -> int:
         return int(found.scalar_one())
 
 
-class TestSqliteLaunchSessionStore(LaunchSessionStoreContract):
+class _SqlSessionContract(LaunchSessionStoreContract):
+    """The async form (``AsyncSqlLaunchSessionStore``) on the database of the sync one."""
+
+    @pytest.fixture
+    def async_session_store(
+        self, session_store: SqlLaunchSessionStore, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[AsyncSqlLaunchSessionStore]:
+        engine = async_engine_for(session_store.engine, loop)
+        yield AsyncSqlLaunchSessionStore(engine)
+        dispose(engine, loop)
+
+
+class TestSqliteLaunchSessionStore(_SqlSessionContract):
     """The contract on a SQLite database file."""
 
     @pytest.fixture
@@ -39,7 +58,7 @@ class TestSqliteLaunchSessionStore(LaunchSessionStoreContract):
         yield from _store(f"sqlite:///{tmp_path / 'sessions.db'}")
 
 
-class TestPostgresLaunchSessionStore(LaunchSessionStoreContract):
+class TestPostgresLaunchSessionStore(_SqlSessionContract):
     """The contract on a real PostgreSQL server."""
 
     @pytest.fixture

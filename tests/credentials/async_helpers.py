@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import httpx
+import sqlalchemy as sa
 
 from credlti.adapters.memory import (
     AsyncMemoryAuditSink,
@@ -26,14 +27,23 @@ from credlti.adapters.memory import (
     AsyncMemoryVaultStore,
     MemoryNotifier,
 )
+from credlti.adapters.sql import (
+    AsyncSqlAuditSink,
+    AsyncSqlOAuthClientRegistry,
+    AsyncSqlStepActivity,
+    AsyncSqlVaultStore,
+    metadata,
+    open_async_engine,
+    upgrade_async,
+)
 from credlti.credentials import AsyncVault, AuditEvent, KeyRing, VaultConfig, VaultUser
 from credlti.testing import FrozenClock
 
-from ..adapters.async_bridge import blocking
-from .backends import GOOGLE, KEY, Backend, _token_endpoint
+from ..adapters.async_bridge import blocking, run_blocking
+from .backends import GOOGLE, KEY, STORE_TABLES, Backend, _token_endpoint
 from .helpers import KEY1, Provider
 
-ASYNC_BACKENDS = ("async-memory",)
+ASYNC_BACKENDS = ("async-memory", "async-sqlite")
 
 
 @attrs.define
@@ -144,13 +154,14 @@ def open_async_backend(name: str, *, config: VaultConfig | None = None) -> Itera
     directory.sync.add_user(VaultUser(id="carol", email="carol@example.org"), projects=["p1"])
     notifier, clock = AsyncFlakyNotifier(), FrozenClock()
     http = httpx.AsyncClient(transport=httpx.MockTransport(_token_endpoint))
-    if name != "async-memory":
+    if name == "async-sqlite":
+        opened = _async_sql(KeyRing([KEY]))
+    elif name == "async-memory":
+        opened = _async_memory()
+    else:
         msg = f"no async backend {name!r}"
         raise ValueError(msg)
-    store = AsyncMemoryVaultStore()
-    audit = AsyncMemoryAuditSink()
-    clients = AsyncMemoryOAuthClientRegistry()
-    clients.sync.add(GOOGLE)
+    store, audit, clients, activity, snapshot, events, close = opened
     tee = AsyncTeeAudit(audit)
     vault = AsyncVault(
         store=store,
@@ -158,7 +169,7 @@ def open_async_backend(name: str, *, config: VaultConfig | None = None) -> Itera
         directory=directory,
         notifier=notifier,
         audit=tee,
-        activity=AsyncMemoryStepActivity(),
+        activity=activity,
         oauth_clients=clients,
         http_client=http,
         clock=clock,
@@ -172,9 +183,61 @@ def open_async_backend(name: str, *, config: VaultConfig | None = None) -> Itera
             directory.sync,
             notifier,  # type: ignore[arg-type]  # the async twin of FlakyNotifier
             clock,
-            _memory_snapshot(store),
-            lambda: list(audit.sync.events),
+            snapshot,
+            events,
             tee,  # type: ignore[arg-type]  # the async twin of TeeAudit
         )
     finally:
         view.aclose()
+        close()
+
+
+def _async_memory() -> tuple[Any, ...]:
+    store = AsyncMemoryVaultStore()
+    audit = AsyncMemoryAuditSink()
+    clients = AsyncMemoryOAuthClientRegistry()
+    clients.sync.add(GOOGLE)
+    activity = AsyncMemoryStepActivity()
+    return (
+        store,
+        audit,
+        clients,
+        activity,
+        _memory_snapshot(store),
+        lambda: list(audit.sync.events),
+        lambda: None,
+    )
+
+
+def _async_sql(keyring: KeyRing) -> tuple[Any, ...]:
+    """The async SQL adapters on one in-memory SQLite database (aiosqlite)."""
+    engine = open_async_engine("sqlite://")
+    run_blocking(upgrade_async(engine))
+    audit = AsyncSqlAuditSink(engine)
+    clients = AsyncSqlOAuthClientRegistry(engine, keyring)
+    run_blocking(clients.add(GOOGLE))
+
+    async def rows() -> Any:
+        out = {}
+        async with engine.connect() as conn:
+            for name in STORE_TABLES:
+                table = metadata.tables[name]
+                found = (await conn.execute(sa.select(table))).all()
+                out[name] = sorted(tuple(map(repr, row)) for row in found)
+        return out
+
+    async def events() -> list[AuditEvent]:
+        table = metadata.tables["credlti_audit_events"]
+        async with engine.connect() as conn:
+            ids = list((await conn.execute(sa.select(table.c.credential_id).distinct())).scalars())
+        return [e for cid in ids for e in await audit.events_for(cid)]
+
+    return (
+        AsyncSqlVaultStore(engine),
+        audit,
+        clients,
+        AsyncSqlStepActivity(engine),
+        lambda: run_blocking(rows()),
+        lambda: run_blocking(events()),
+        lambda: run_blocking(engine.dispose()),
+    )

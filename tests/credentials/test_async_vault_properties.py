@@ -23,7 +23,7 @@ from .backends import Backend
 from .test_vault_gate import assert_clean
 from .test_vault_properties import CALLS, SECRET, _run
 
-EXAMPLES = {"async-memory": 40}
+EXAMPLES = {"async-memory": 40, "async-sqlite": 25}
 #: AsyncVault's name for each Vault method whose name differs (none but close).
 RENAMED = {"close": "aclose"}
 

@@ -10,6 +10,13 @@ Adapters: :class:`SqlLaunchStorage` (LTI registrations, deployments, nonces),
 for the credentials vault, :class:`SqlVaultStore`, :class:`SqlAuditSink`,
 :class:`SqlOAuthClientRegistry` and :class:`SqlStepActivity`.
 
+Asyncio servers use the async twins on an engine from :func:`open_async_engine`
+(aiosqlite for SQLite, psycopg's async driver for PostgreSQL), same tables:
+:class:`AsyncSqlLaunchStorage`, :class:`AsyncSqlLaunchSessionStore`,
+:class:`AsyncSqlToolKeyStore`, :class:`AsyncSqlServiceTokenCache`,
+:class:`AsyncSqlVaultStore`, :class:`AsyncSqlAuditSink`,
+:class:`AsyncSqlOAuthClientRegistry` and :class:`AsyncSqlStepActivity`.
+
 No ORM session ever leaks into the public API: adapters take an ``Engine`` and
 return credlti records.
 """
@@ -26,6 +33,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 
 from credlti.adapters.sql._advantage import SqlServiceTokenCache, SqlToolKeyStore
+from credlti.adapters.sql._aio import open_async_engine, upgrade_async
+from credlti.adapters.sql._async_advantage import AsyncSqlServiceTokenCache, AsyncSqlToolKeyStore
+from credlti.adapters.sql._async_launch import AsyncSqlLaunchStorage
+from credlti.adapters.sql._async_sessions import AsyncSqlLaunchSessionStore
+from credlti.adapters.sql._async_vault import (
+    AsyncSqlAuditSink,
+    AsyncSqlOAuthClientRegistry,
+    AsyncSqlStepActivity,
+    AsyncSqlVaultStore,
+)
 from credlti.adapters.sql._launch import SqlLaunchStorage
 from credlti.adapters.sql._migrations import SCHEMA_VERSION, current_version, upgrade
 from credlti.adapters.sql._schema import create_engine, metadata
@@ -39,6 +56,14 @@ from credlti.adapters.sql._vault import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AsyncSqlAuditSink",
+    "AsyncSqlLaunchSessionStore",
+    "AsyncSqlLaunchStorage",
+    "AsyncSqlOAuthClientRegistry",
+    "AsyncSqlServiceTokenCache",
+    "AsyncSqlStepActivity",
+    "AsyncSqlToolKeyStore",
+    "AsyncSqlVaultStore",
     "SqlAuditSink",
     "SqlLaunchSessionStore",
     "SqlLaunchStorage",
@@ -50,5 +75,7 @@ __all__ = [
     "create_engine",
     "current_version",
     "metadata",
+    "open_async_engine",
     "upgrade",
+    "upgrade_async",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -29,6 +30,24 @@ __all__ = ["SqlServiceTokenCache", "SqlToolKeyStore"]
 
 def _now() -> float:
     return datetime.now(timezone.utc).timestamp()
+
+
+_ALL_KEYS = sa.select(tool_keys.c.kid, tool_keys.c.ciphertext)
+
+
+def _opened_keys(rows: Sequence[Any], ring: KeyRing) -> list[ToolKey]:
+    """The keys of ``_ALL_KEYS`` rows, decrypted, oldest first."""
+    keys = [open_key(row.ciphertext, ring, kid=row.kid) for row in rows]
+    return sorted(keys, key=lambda k: (k.created_at, k.kid))
+
+
+def _stale_keys(rows: Sequence[Any], ring: KeyRing) -> list[ToolKey]:
+    """The keys of ``_ALL_KEYS`` rows sealed under an older ring key, decrypted."""
+    return [
+        open_key(row.ciphertext, ring, kid=row.kid)
+        for row in rows
+        if ring.key_id_of(row.ciphertext) != ring.primary_id
+    ]
 
 
 @attrs.define
@@ -53,9 +72,8 @@ class SqlToolKeyStore:
     def list_keys(self) -> list[ToolKey]:
         """Every key (decrypted), oldest first."""
         with read(self.engine, "reading tool keys") as conn:
-            rows = conn.execute(sa.select(tool_keys.c.kid, tool_keys.c.ciphertext)).all()
-        keys = [open_key(row.ciphertext, self._ring, kid=row.kid) for row in rows]
-        return sorted(keys, key=lambda k: (k.created_at, k.kid))
+            rows = conn.execute(_ALL_KEYS).all()
+        return _opened_keys(rows, self._ring)
 
     def get_key(self, kid: str) -> ToolKey | None:
         """The key with *kid* (decrypted), or ``None``."""
@@ -88,13 +106,11 @@ class SqlToolKeyStore:
         changes nothing and returns 0.
         """
         with read(self.engine, "reading tool keys") as conn:
-            rows = conn.execute(sa.select(tool_keys.c.kid, tool_keys.c.ciphertext)).all()
-        changed = 0
-        for row in rows:
-            if self._ring.key_id_of(row.ciphertext) != self._ring.primary_id:
-                self.save_key(open_key(row.ciphertext, self._ring, kid=row.kid))
-                changed += 1
-        return changed
+            rows = conn.execute(_ALL_KEYS).all()
+        stale = _stale_keys(rows, self._ring)
+        for key in stale:
+            self.save_key(key)
+        return len(stale)
 
 
 def _cache_key(key: TokenCacheKey) -> str:
@@ -107,6 +123,42 @@ def _cache_key(key: TokenCacheKey) -> str:
 
 def _digest(access_token: str) -> str:
     return hashlib.sha256(access_token.encode()).hexdigest()
+
+
+def _token_aad(cache_key: str) -> bytes:
+    return associated_data("service_token", cache_key, "access_token")
+
+
+def _opened_token(row: Any, cache_key: str, ring: KeyRing) -> ServiceToken:
+    """The token of a ``credlti_service_tokens`` row, decrypted."""
+    return ServiceToken(
+        access_token=ring.decrypt(row.ciphertext, _token_aad(cache_key)).decode(),
+        scopes=frozenset(row.scopes),
+        expires_at=datetime.fromtimestamp(row.expires_at, tz=timezone.utc),
+        token_type=row.token_type,
+    )
+
+
+def _sealed_token(
+    key: TokenCacheKey, cache_key: str, token: ServiceToken, ring: KeyRing, nonce: bytes
+) -> dict[str, Any]:
+    """The columns of a token's row (other than its cache key), the token sealed."""
+    return {
+        "issuer": key.issuer,
+        "client_id": key.client_id,
+        "ciphertext": ring.encrypt(token.access_token.encode(), _token_aad(cache_key), nonce=nonce),
+        "token_digest": _digest(token.access_token),
+        "scopes": sorted(token.scopes),
+        "token_type": token.token_type,
+        "expires_at": token.expires_at.timestamp(),
+    }
+
+
+def _token_delete(key: TokenCacheKey, only: ServiceToken | None) -> sa.Delete:
+    condition = service_tokens.c.cache_key == _cache_key(key)
+    if only is not None:
+        condition &= service_tokens.c.token_digest == _digest(only.access_token)
+    return service_tokens.delete().where(condition)
 
 
 @attrs.define
@@ -136,31 +188,12 @@ class SqlServiceTokenCache:
         query = sa.select(service_tokens).where(service_tokens.c.cache_key == cache_key)
         with read(self.engine, "reading a service token") as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return None
-        aad = associated_data("service_token", cache_key, "access_token")
-        return ServiceToken(
-            access_token=self._ring.decrypt(row.ciphertext, aad).decode(),
-            scopes=frozenset(row.scopes),
-            expires_at=datetime.fromtimestamp(row.expires_at, tz=timezone.utc),
-            token_type=row.token_type,
-        )
+        return None if row is None else _opened_token(row, cache_key, self._ring)
 
     def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
         """Store *token* under *key*, replacing any older one."""
         cache_key = _cache_key(key)
-        aad = associated_data("service_token", cache_key, "access_token")
-        values = {
-            "issuer": key.issuer,
-            "client_id": key.client_id,
-            "ciphertext": self._ring.encrypt(
-                token.access_token.encode(), aad, nonce=self._random(NONCE_BYTES)
-            ),
-            "token_digest": _digest(token.access_token),
-            "scopes": sorted(token.scopes),
-            "token_type": token.token_type,
-            "expires_at": token.expires_at.timestamp(),
-        }
+        values = _sealed_token(key, cache_key, token, self._ring, self._random(NONCE_BYTES))
         with transaction(self.engine, "storing a service token") as conn:
             changed = conn.execute(
                 service_tokens.update()
@@ -172,11 +205,8 @@ class SqlServiceTokenCache:
 
     def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
         """Drop the token under *key* (only if it is *only*, when given), in one statement."""
-        condition = service_tokens.c.cache_key == _cache_key(key)
-        if only is not None:
-            condition &= service_tokens.c.token_digest == _digest(only.access_token)
         with transaction(self.engine, "deleting a service token") as conn:
-            deleted = conn.execute(service_tokens.delete().where(condition)).rowcount
+            deleted = conn.execute(_token_delete(key, only)).rowcount
         return bool(deleted)
 
     def sweep(self, now: datetime) -> int:

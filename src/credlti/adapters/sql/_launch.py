@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -62,7 +63,105 @@ def _check_registration(action: str, issuer: str, client_id: str) -> None:
     check_ids(action, client_id=client_id)
 
 
-def _record(row: sa.Row[tuple[object, ...]]) -> Registration:
+def _registration_values(record: Registration) -> dict[str, object]:
+    """The columns of a registration row other than its key (issuer, client id)."""
+    return {
+        "auth_endpoint": record.auth_endpoint,
+        "jwks_uri": record.jwks_uri,
+        "token_endpoint": record.token_endpoint,
+        "authorization_server": record.authorization_server,
+        "allowed_algorithms": list(record.allowed_algorithms),
+        "allow_anonymous": record.allow_anonymous,
+        "redirect_uris": list(record.redirect_uris),
+    }
+
+
+def _registration_key(issuer: str, client_id: str) -> sa.ColumnElement[bool]:
+    return (registrations.c.issuer == issuer) & (registrations.c.client_id == client_id)
+
+
+def _registration_id_query(issuer: str, client_id: str) -> sa.Select[Any]:
+    return sa.select(registrations.c.id).where(_registration_key(issuer, client_id))
+
+
+def _deployment_key(reg_id: int, deployment_id: str) -> sa.ColumnElement[bool]:
+    return (deployments.c.registration_id == reg_id) & (
+        deployments.c.deployment_id == deployment_id
+    )
+
+
+#: Every registration joined to its deployments (``list_registrations``).
+_LIST_REGISTRATIONS = (
+    sa.select(registrations, deployments.c.deployment_id)
+    .select_from(
+        registrations.outerjoin(deployments, deployments.c.registration_id == registrations.c.id)
+    )
+    .order_by(registrations.c.issuer, registrations.c.client_id, deployments.c.deployment_id)
+)
+
+
+def _grouped(rows: Sequence[sa.Row[Any]]) -> list[tuple[Registration, list[Deployment]]]:
+    """``list_registrations`` rows grouped by registration."""
+    found: dict[int, tuple[Registration, list[Deployment]]] = {}
+    for row in rows:
+        entry = found.get(row.id)
+        if entry is None:
+            entry = found[row.id] = (_record(row), [])
+        if row.deployment_id is not None:
+            entry[1].append(Deployment(deployment_id=row.deployment_id))
+    return list(found.values())
+
+
+def _registration_query(issuer: str, client_id: str | None) -> sa.Select[Any]:
+    query = sa.select(registrations).where(registrations.c.issuer == issuer)
+    if client_id is not None:
+        query = query.where(registrations.c.client_id == client_id)
+    return query.limit(2)
+
+
+def _one_registration(rows: Sequence[sa.Row[Any]], issuer: str) -> Registration | None:
+    """The registration among *rows* (at most two), refusing an ambiguous issuer."""
+    if len(rows) > 1:
+        msg = (
+            f"issuer {issuer!r} has several registrations and the platform sent no "
+            "client_id; ask it to send client_id or give each registration its own "
+            "login URL"
+        )
+        raise RegistrationNotFoundError(msg, details={"issuer": issuer})
+    return _record(rows[0]) if rows else None
+
+
+def _deployment_query(registration: Registration, deployment_id: str) -> sa.Select[Any]:
+    """The registration's id and, when it exists, the deployment's id (one row)."""
+    return (
+        sa.select(registrations.c.id, deployments.c.deployment_id)
+        .select_from(
+            registrations.outerjoin(
+                deployments,
+                (deployments.c.registration_id == registrations.c.id)
+                & (deployments.c.deployment_id == deployment_id),
+            )
+        )
+        .where(_registration_key(registration.issuer, registration.client_id))
+    )
+
+
+def _insert_deployment_statement(dialect: str, reg_id: int, deployment_id: str) -> sa.Executable:
+    """An insert of the deployment that does nothing when it exists (PostgreSQL, SQLite)."""
+    values = {"registration_id": reg_id, "deployment_id": deployment_id}
+    if dialect == "postgresql":
+        return postgresql.insert(deployments).values(**values).on_conflict_do_nothing()
+    return sqlite.insert(deployments).values(**values).on_conflict_do_nothing()
+
+
+def _nonce_status(expiry: float | None, ts: float) -> NonceStatus:
+    """A nonce that was not consumed: unknown or expired, or used before."""
+    if expiry is None or expiry <= ts:
+        return NonceStatus.NOT_FOUND
+    return NonceStatus.ALREADY_USED
+
+
+def _record(row: sa.Row[Any]) -> Registration:
     m = row._mapping
     return Registration(
         issuer=m["issuer"],
@@ -103,18 +202,8 @@ class SqlLaunchStorage:
         """Add a registration, or update the one with the same issuer and client id."""
         record = registration.to_registration()
         _check_registration("adding a registration", record.issuer, record.client_id)
-        values = {
-            "auth_endpoint": record.auth_endpoint,
-            "jwks_uri": record.jwks_uri,
-            "token_endpoint": record.token_endpoint,
-            "authorization_server": record.authorization_server,
-            "allowed_algorithms": list(record.allowed_algorithms),
-            "allow_anonymous": record.allow_anonymous,
-            "redirect_uris": list(record.redirect_uris),
-        }
-        key = (registrations.c.issuer == record.issuer) & (
-            registrations.c.client_id == record.client_id
-        )
+        values = _registration_values(record)
+        key = _registration_key(record.issuer, record.client_id)
         with transaction(self.engine, "adding a registration") as conn:
             if conn.execute(registrations.update().where(key).values(**values)).rowcount == 0:
                 conn.execute(
@@ -150,27 +239,9 @@ class SqlLaunchStorage:
 
         For operators (``credlti registrations list``); launches never need it.
         """
-        query = (
-            sa.select(registrations, deployments.c.deployment_id)
-            .select_from(
-                registrations.outerjoin(
-                    deployments, deployments.c.registration_id == registrations.c.id
-                )
-            )
-            .order_by(
-                registrations.c.issuer, registrations.c.client_id, deployments.c.deployment_id
-            )
-        )
         with read(self.engine, "listing registrations") as conn:
-            rows = conn.execute(query).all()
-        found: dict[int, tuple[Registration, list[Deployment]]] = {}
-        for row in rows:
-            entry = found.get(row.id)
-            if entry is None:
-                entry = found[row.id] = (_record(row), [])
-            if row.deployment_id is not None:
-                entry[1].append(Deployment(deployment_id=row.deployment_id))
-        return list(found.values())
+            rows = conn.execute(_LIST_REGISTRATIONS).all()
+        return _grouped(rows)
 
     def remove_deployment(self, registration: Registerable, deployment_id: str) -> bool:
         """Remove one deployment of a registration; True if it existed."""
@@ -182,42 +253,30 @@ class SqlLaunchStorage:
             if reg_id is None:
                 return False
             gone = conn.execute(
-                deployments.delete().where(
-                    (deployments.c.registration_id == reg_id)
-                    & (deployments.c.deployment_id == deployment_id)
-                )
+                deployments.delete().where(_deployment_key(reg_id, deployment_id))
             ).rowcount
         return bool(gone)
 
     @staticmethod
     def _registration_id(conn: Connection, issuer: str, client_id: str) -> int | None:
-        query = sa.select(registrations.c.id).where(
-            (registrations.c.issuer == issuer) & (registrations.c.client_id == client_id)
-        )
-        found = conn.execute(query).scalar_one_or_none()
+        found = conn.execute(_registration_id_query(issuer, client_id)).scalar_one_or_none()
         return None if found is None else int(found)
 
     @staticmethod
     def _insert_deployment(conn: Connection, reg_id: int, deployment_id: str) -> None:
         """Insert a deployment unless it exists; concurrent inserts of one id are safe."""
-        values = {"registration_id": reg_id, "deployment_id": deployment_id}
         dialect = conn.dialect.name
-        if dialect == "postgresql":
-            statement: sa.Executable = (
-                postgresql.insert(deployments).values(**values).on_conflict_do_nothing()
-            )
-        elif dialect == "sqlite":
-            statement = sqlite.insert(deployments).values(**values).on_conflict_do_nothing()
+        if dialect in {"postgresql", "sqlite"}:
+            statement = _insert_deployment_statement(dialect, reg_id, deployment_id)
         else:  # pragma: no cover - other dialects: check, then insert
             exists = conn.execute(
-                sa.select(sa.literal(1)).where(
-                    (deployments.c.registration_id == reg_id)
-                    & (deployments.c.deployment_id == deployment_id)
-                )
+                sa.select(sa.literal(1)).where(_deployment_key(reg_id, deployment_id))
             ).first()
             if exists is not None:
                 return
-            statement = deployments.insert().values(**values)
+            statement = deployments.insert().values(
+                registration_id=reg_id, deployment_id=deployment_id
+            )
         conn.execute(statement)
 
     # ------------------------------------------------------------- RegistrationStore
@@ -226,19 +285,10 @@ class SqlLaunchStorage:
         """Return the registration for *issuer* (and *client_id*), or ``None``."""
         if not _usable_registration(issuer, client_id):
             return None
-        query = sa.select(registrations).where(registrations.c.issuer == issuer)
-        if client_id is not None:
-            query = query.where(registrations.c.client_id == client_id)
+        query = _registration_query(issuer, client_id)
         with read(self.engine, "reading a registration") as conn:
-            rows = conn.execute(query.limit(2)).all()
-        if len(rows) > 1:
-            msg = (
-                f"issuer {issuer!r} has several registrations and the platform sent no "
-                "client_id; ask it to send client_id or give each registration its own "
-                "login URL"
-            )
-            raise RegistrationNotFoundError(msg, details={"issuer": issuer})
-        return _record(rows[0]) if rows else None
+            rows = conn.execute(query).all()
+        return _one_registration(rows, issuer)
 
     def get_deployment(self, registration: Registration, deployment_id: str) -> Deployment | None:
         """Return the deployment (creating it when ``auto_register_deployments`` is set)."""
@@ -246,20 +296,7 @@ class SqlLaunchStorage:
             registration.issuer, registration.client_id
         ):
             return None
-        query = (
-            sa.select(registrations.c.id, deployments.c.deployment_id)
-            .select_from(
-                registrations.outerjoin(
-                    deployments,
-                    (deployments.c.registration_id == registrations.c.id)
-                    & (deployments.c.deployment_id == deployment_id),
-                )
-            )
-            .where(
-                (registrations.c.issuer == registration.issuer)
-                & (registrations.c.client_id == registration.client_id)
-            )
-        )
+        query = _deployment_query(registration, deployment_id)
         with read(self.engine, "reading a deployment") as conn:
             row = conn.execute(query).first()
         if row is None or (row.deployment_id is None and not self.auto_register_deployments):
@@ -320,9 +357,7 @@ class SqlLaunchStorage:
                 cur.execute(_EXPIRY.for_engine(engine), key)
                 row = cur.fetchone()
                 expiry = None if row is None else row[0]
-        if expiry is None or expiry <= ts:
-            return NonceStatus.NOT_FOUND
-        return NonceStatus.ALREADY_USED
+        return _nonce_status(expiry, ts)
 
     def sweep_nonces(self, now: datetime) -> int:
         """Delete nonces (used or not) that expired before *now*; return how many."""

@@ -262,8 +262,26 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             names the extra to install; it never repeats the URL (it may hold a
             password).
     """
+    memory = _engine_settings(url, kwargs)
     try:
-        dialect = sa.make_url(url).get_backend_name()
+        engine = sa.create_engine(url, **kwargs)
+    except sa_exc.NoSuchModuleError as exc:
+        raise _unknown_driver(url) from exc
+    except ImportError as exc:
+        raise _missing_driver(url, exc) from exc
+    if engine.dialect.name == "sqlite":
+        install_sqlite_pragmas(engine, memory=memory)
+    return engine
+
+
+def _engine_settings(url: str, kwargs: dict[str, Any]) -> bool:
+    """Check *url* and fill in credlti's engine defaults; True for in-memory SQLite.
+
+    Shared by :func:`create_engine` and the async engine: the same pool sizes, the
+    same shared connection for in-memory SQLite, the same errors for bad URLs.
+    """
+    try:
+        sa.make_url(url).get_backend_name()
     except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: e.g. a bad port
         msg = (
             "the database URL cannot be parsed; expected for example "
@@ -282,37 +300,43 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         # refresh): fewer and the extra ones are opened and closed on every checkout.
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
-    try:
-        engine = sa.create_engine(url, **kwargs)
-    except sa_exc.NoSuchModuleError as exc:
-        driver = sa.make_url(url).drivername
-        msg = (
-            f"unknown database dialect or driver {driver!r} in the database URL; credlti "
-            "supports sqlite:// and postgresql+psycopg://"
-        )
-        raise ConfigurationError(msg, details={"driver": driver}) from exc
-    except ImportError as exc:
-        raise _missing_driver(dialect, sa.make_url(url).drivername, exc) from exc
-    if engine.dialect.name == "sqlite":
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            if memory is False:
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                # Checkpoint the log at 16 MiB rather than 4: a purge commits every batch,
-                # and each checkpoint rewrites and syncs the pages the batch touched.
-                cursor.execute("PRAGMA wal_autocheckpoint=4096")
-            cursor.close()
-
-    return engine
+    return memory
 
 
-def _missing_driver(dialect: str, driver: str, exc: ImportError) -> ConfigurationError:
+def install_sqlite_pragmas(engine: Engine, *, memory: bool) -> None:
+    """Set credlti's SQLite pragmas on every new connection of *engine*.
+
+    Foreign keys on, a 30 s busy timeout and, for database files, write-ahead logging.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if memory is False:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint the log at 16 MiB rather than 4: a purge commits every batch,
+            # and each checkpoint rewrites and syncs the pages the batch touched.
+            cursor.execute("PRAGMA wal_autocheckpoint=4096")
+        cursor.close()
+
+
+def _unknown_driver(url: str) -> ConfigurationError:
+    """The error for a URL naming a dialect or driver SQLAlchemy does not know."""
+    driver = sa.make_url(url).drivername
+    msg = (
+        f"unknown database dialect or driver {driver!r} in the database URL; credlti "
+        "supports sqlite:// and postgresql+psycopg://"
+    )
+    return ConfigurationError(msg, details={"driver": driver})
+
+
+def _missing_driver(url: str, exc: ImportError) -> ConfigurationError:
     """The error for a URL whose database driver module is not installed."""
+    dialect = sa.make_url(url).get_backend_name()
+    driver = sa.make_url(url).drivername
     missing = exc.name or "its module"
     if dialect == "postgresql":
         hint = 'install "credlti[postgres]" (psycopg 3) and use a postgresql+psycopg:// URL'

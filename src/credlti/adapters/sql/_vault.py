@@ -332,29 +332,11 @@ def _unsealed_fields(client_id: str, document: Any) -> dict[str, Any]:
     raise DecryptionError(msg, details={"client": client_id})
 
 
-@attrs.define
-class SqlOAuthClientRegistry:
-    """OAuth clients in ``credlti_oauth_clients``, secrets and metadata encrypted at rest.
+class _ClientSealing:
+    """Sealing and row mapping shared by the sync and async OAuth client registries."""
 
-    Satisfies :class:`credlti.ports.OAuthClientRegistry`. The client secret and the
-    authorization-code metadata (authorize and userinfo endpoints, scopes,
-    per-project availability) are sealed together as one JSON object in
-    ``client_secret_ciphertext``: AES-256-GCM under *keyring* (use the vault's),
-    bound by associated data to the client's id, so a copied ciphertext does not
-    open in another row. The metadata is therefore not queryable in SQL;
-    :meth:`clients_for_project` decrypts every row.
-
-    Args:
-        engine: The engine.
-        keyring: Encrypts and decrypts the sealed fields (the primary key encrypts).
-        random_bytes: ``n -> n random bytes`` for nonces (injectable for tests).
-    """
-
-    engine: Engine
-    keyring: KeyRing = attrs.field(repr=False)
-    random_bytes: Callable[[int], bytes] = attrs.field(
-        default=_secrets.token_bytes, repr=False, kw_only=True
-    )
+    keyring: KeyRing
+    random_bytes: Callable[[int], bytes]
 
     def _seal(self, client_id: str, document: dict[str, Any]) -> bytes:
         aad = associated_data("oauth_client", client_id, "client_secret")
@@ -378,10 +360,9 @@ class SqlOAuthClientRegistry:
             **self._open(m["id"], m["client_secret_ciphertext"]),
         )
 
-    def add(self, client: OAuthClient) -> OAuthClient:
-        """Register (or replace) a client, every field of it; returns it."""
-        check_ids("registering an OAuth client", id=client.id)
-        values = {
+    def _values(self, client: OAuthClient) -> dict[str, Any]:
+        """The row of *client* (other than its id), the sealed fields sealed."""
+        return {
             "client_id": client.client_id,
             "client_secret_ciphertext": self._seal(client.id, _sealed_fields(client)),
             "token_endpoint": client.token_endpoint,
@@ -389,6 +370,44 @@ class SqlOAuthClientRegistry:
             "auth_method": client.auth_method.value,
             "name": client.name,
         }
+
+    def _available(self, rows: Sequence[Any], project_id: str | None) -> list[OAuthClient]:
+        """The clients among *rows* usable in *project_id*, by name."""
+        found = [c for c in map(self._client, rows) if c.available_in(project_id)]
+        return sorted(found, key=lambda c: (c.name.lower(), c.id))
+
+
+_ALL_CLIENTS = sa.select(oauth_clients).order_by(oauth_clients.c.id)
+
+
+@attrs.define
+class SqlOAuthClientRegistry(_ClientSealing):
+    """OAuth clients in ``credlti_oauth_clients``, secrets and metadata encrypted at rest.
+
+    Satisfies :class:`credlti.ports.OAuthClientRegistry`. The client secret and the
+    authorization-code metadata (authorize and userinfo endpoints, scopes,
+    per-project availability) are sealed together as one JSON object in
+    ``client_secret_ciphertext``: AES-256-GCM under *keyring* (use the vault's),
+    bound by associated data to the client's id, so a copied ciphertext does not
+    open in another row. The metadata is therefore not queryable in SQL;
+    :meth:`clients_for_project` decrypts every row.
+
+    Args:
+        engine: The engine.
+        keyring: Encrypts and decrypts the sealed fields (the primary key encrypts).
+        random_bytes: ``n -> n random bytes`` for nonces (injectable for tests).
+    """
+
+    engine: Engine
+    keyring: KeyRing = attrs.field(repr=False)
+    random_bytes: Callable[[int], bytes] = attrs.field(
+        default=_secrets.token_bytes, repr=False, kw_only=True
+    )
+
+    def add(self, client: OAuthClient) -> OAuthClient:
+        """Register (or replace) a client, every field of it; returns it."""
+        check_ids("registering an OAuth client", id=client.id)
+        values = self._values(client)
         key = oauth_clients.c.id == client.id
         with _use(self.engine, "registering an OAuth client", write=True) as conn:
             if conn.execute(oauth_clients.update().where(key).values(**values)).rowcount == 0:
@@ -428,11 +447,9 @@ class SqlOAuthClientRegistry:
         Raises:
             DecryptionError: A client's sealed fields do not open with the ring.
         """
-        query = sa.select(oauth_clients).order_by(oauth_clients.c.id)
         with _use(self.engine, "listing OAuth clients", write=False) as conn:
-            rows = conn.execute(query).all()
-        found = [c for c in map(self._client, rows) if c.available_in(project_id)]
-        return sorted(found, key=lambda c: (c.name.lower(), c.id))
+            rows = conn.execute(_ALL_CLIENTS).all()
+        return self._available(rows, project_id)
 
     def reencrypt(self) -> int:
         """Reseal every client whose fields the primary key did not seal; return how many.
@@ -459,6 +476,13 @@ class SqlOAuthClientRegistry:
         return count
 
 
+def _check_own_table(column: sa.Column[Any], action: str) -> None:
+    """Refuse a write to the built-in activity table when the host's column is used."""
+    if column.table is not step_activity:
+        msg = f"{action} writes credlti_step_activity; record runs in your own table instead"
+        raise ConfigurationError(msg)
+
+
 @attrs.define
 class SqlStepActivity:
     """Which credentials runs used, for the purge (:class:`credlti.ports.StepActivity`).
@@ -477,9 +501,7 @@ class SqlStepActivity:
     column: sa.Column[Any] = attrs.field(default=step_activity.c.credential_id)
 
     def _own_table(self, action: str) -> None:
-        if self.column.table is not step_activity:
-            msg = f"{action} writes credlti_step_activity; record runs in your own table instead"
-            raise ConfigurationError(msg)
+        _check_own_table(self.column, action)
 
     def record(self, credential_id: str) -> None:
         """Note that a step used *credential_id* (idempotent)."""

@@ -6,12 +6,14 @@ Thread locks by key, POSIX byte-range locks on a ``<database>-credlti-locks`` fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -52,6 +54,32 @@ class _LocalLocks:
         finally:
             if acquired:
                 lock.release()
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[ident]
+
+    @contextlib.asynccontextmanager
+    async def ahold(self, ident: object, timeout: float, poll: float) -> AsyncIterator[bool]:
+        """:meth:`hold` for asyncio tasks: waits by polling, never blocking the loop."""
+        with self._guard:
+            entry = self._locks.setdefault(ident, [threading.Lock(), 0])
+            entry[1] += 1
+        lock: threading.Lock = entry[0]
+        try:
+            acquired = lock.acquire(blocking=False)
+            deadline = time.monotonic() + max(timeout, 0)
+            delay = 0.001
+            while not acquired and (remaining := deadline - time.monotonic()) > 0:
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, poll)
+                acquired = lock.acquire(blocking=False)
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    lock.release()
+        finally:
             with self._guard:
                 entry[1] -= 1
                 if entry[1] == 0:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from credlti._effects import Flow, run
 from credlti.adapters._ids import check_ids, usable
 from credlti.adapters.sql._errors import read, storage_errors, transaction
 from credlti.adapters.sql._raw import Sql
@@ -30,8 +31,10 @@ from credlti.adapters.sql._schema import (
 from credlti.adapters.sql._vault_rows import (
     _credential,
     _share,
+    _share_values,
     _token_values,
     _transfer,
+    _transfer_values,
     _ts,
 )
 from credlti.adapters.sql._vault_sql import (
@@ -54,6 +57,9 @@ from credlti.adapters.sql._vault_sql import (
     TOKENS_OF_MANY,
     UPDATE_CREDENTIAL,
     Raw,
+    RawExecute,
+    RawFetch,
+    _ByDialect,
     audit_params,
     credential_params,
     credential_row,
@@ -77,14 +83,13 @@ _IN_CHUNK = 500
 _ARRAY_INSERT_FROM = 32
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """Insert a row unless it breaks a uniqueness rule; True if it was inserted.
+def _insert_ignoring_statement(dialect: str, table: sa.Table) -> sa.Executable:
+    """An insert into *table* that does nothing when it breaks a uniqueness rule.
 
     ``ON CONFLICT DO NOTHING`` keeps a PostgreSQL transaction usable after a
     duplicate (a failed statement would abort it), so a conflict is reported without
-    poisoning the unit of work.
+    poisoning the unit of work. Its rowcount says whether the row was inserted.
     """
-    dialect = conn.dialect.name
     if dialect == "postgresql":
         statement: sa.Executable = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
@@ -92,8 +97,116 @@ def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[s
     else:  # pragma: no cover - other dialects: the unique index decides
         statement = table.insert()
     # rowcount of an INSERT is only kept on request (SQLAlchemy 2.0.28+).
-    statement = statement.execution_options(preserve_rowcount=True)
+    return statement.execution_options(preserve_rowcount=True)
+
+
+def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless it breaks a uniqueness rule; True if it was inserted."""
+    statement = _insert_ignoring_statement(conn.dialect.name, table)
     return bool(conn.execute(statement, values).rowcount == 1)
+
+
+def _token_upsert(dialect: str, values: dict[str, Any]) -> sa.Executable:
+    """Insert or replace a credential's OAuth token in one statement (PostgreSQL, SQLite)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(oauth_tokens)
+    update = {k: v for k, v in values.items() if k != "credential_id"}
+    return insert.on_conflict_do_update(index_elements=["credential_id"], set_=update)
+
+
+def _add_conflict(id_taken: bool) -> StorageConflictError:
+    """Why adding a credential changed nothing: its id or its name is taken."""
+    if id_taken:
+        msg = "a credential with this id already exists"
+        return StorageConflictError(msg, details={"field": "id"})
+    msg = "the owner already has a credential with this name"
+    return StorageConflictError(msg, details={"field": "name"})
+
+
+def _update_conflict(exists: bool) -> StorageConflictError:
+    """Why updating a credential changed nothing: it is gone, or the name is taken."""
+    if not exists:
+        msg = "the credential to update no longer exists"
+        return StorageConflictError(msg, details={"field": "id"})
+    msg = "the owner already has a credential with this name"
+    return StorageConflictError(msg, details={"field": "name"})
+
+
+def _update_params(row: CredentialRow) -> tuple[Any, ...]:
+    """``UPDATE_CREDENTIAL``'s parameters: the new values, then the naming-rule check."""
+    return (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
+
+
+def _scrub_chunk_flow(
+    credential_ids: Sequence[str],
+    *,
+    now: datetime,
+    delete: Collection[str],
+    cascade_by_hand: bool,
+) -> Flow[list[ScrubbedRow]]:
+    """One purge chunk, set-based: lock the chunk's due rows, then a few statements.
+
+    A flow of :class:`RawFetch` / :class:`RawExecute` effects, driven by the sync
+    and the async unit of work alike.
+    """
+    ts, action = _ts(now), "purging credentials"
+    chunk = tuple(credential_ids)
+    due_rows = yield RawFetch(
+        with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
+    )
+    due = dict(due_rows)
+    if not due:
+        return []
+    ids = tuple(due)
+    n = len(ids)
+    with_token = set((yield RawFetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, _first)))
+    if with_token:
+        yield RawExecute(with_ids(PURGE_TOKENS, n), ids, action)
+    yield RawExecute(with_ids(PURGE_TRANSFERS, n), ids, action)
+    doomed = tuple(i for i in ids if i in delete)
+    if doomed:
+        if cascade_by_hand:
+            yield RawExecute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
+        yield RawExecute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
+    scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
+    if scrub:
+        yield RawExecute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
+    return [
+        ScrubbedRow(i, due[i] or i in with_token, i in delete) for i in credential_ids if i in due
+    ]
+
+
+def _share_conflict() -> StorageConflictError:
+    msg = "credential already added to this project"
+    return StorageConflictError(msg, details={"field": "project_id"})
+
+
+def _find_query(owner_id: str | None, project_id: str | None) -> sa.Select[Any]:
+    """Credentials owned by and/or shared with, in listing order (``lower(name)``, id)."""
+    query = sa.select(credentials)
+    if owner_id is not None:
+        query = query.where(credentials.c.owner_id == owner_id)
+    if project_id is not None:
+        shared = sa.select(project_shares.c.credential_id).where(
+            project_shares.c.project_id == project_id
+        )
+        query = query.where(credentials.c.id.in_(shared))
+    return query.order_by(sa.func.lower(credentials.c.name), credentials.c.id)
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _audit_batch(events: Sequence[AuditEvent], dialect: str) -> tuple[Sql | _ByDialect, Any, bool]:
+    """How to insert buffered audit rows: (statement, parameters, executemany?).
+
+    PostgreSQL writes a large batch (a purge's rows) as one array insert.
+    """
+    rows = [audit_params(event) for event in events]
+    if len(rows) >= _ARRAY_INSERT_FROM and dialect == "postgresql":
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return INSERT_AUDIT_ARRAYS, columns, False
+    return INSERT_AUDIT, rows, True
 
 
 # --------------------------------------------------------------------------- statements
@@ -189,27 +302,17 @@ class _Credentials:
         if self._s.raw.execute(ADD_CREDENTIAL, credential_params(row), action).rowcount == 1:
             return
         with storage_errors(action):
-            field = "id" if self._exists(row.id) else "name"
-        message = (
-            "a credential with this id already exists"
-            if field == "id"
-            else "the owner already has a credential with this name"
-        )
-        raise StorageConflictError(message, details={"field": field})
+            id_taken = self._exists(row.id)
+        raise _add_conflict(id_taken)
 
     def update(self, row: CredentialRow) -> None:
         check_ids("updating a credential", id=row.id, owner_id=row.owner_id, name=row.name)
-        params = (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
         action = "updating a credential"
-        if self._s.raw.execute(UPDATE_CREDENTIAL, params, action).rowcount == 1:
+        if self._s.raw.execute(UPDATE_CREDENTIAL, _update_params(row), action).rowcount == 1:
             return
         with storage_errors(action):
             exists = self._exists(row.id)
-        if not exists:
-            msg = "the credential to update no longer exists"
-            raise StorageConflictError(msg, details={"field": "id"})
-        msg = "the owner already has a credential with this name"
-        raise StorageConflictError(msg, details={"field": "name"})
+        raise _update_conflict(exists)
 
     def delete(self, credential_id: str) -> bool:
         if not usable(credential_id):
@@ -234,34 +337,10 @@ class _Credentials:
     def _scrub_chunk(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        # Set-based: lock the chunk's due rows, then a few statements for all of them.
-        ts, raw, action = _ts(now), self._s.raw, "purging credentials"
-        chunk = tuple(credential_ids)
-        due_rows = raw.fetch(
-            with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
+        flow = _scrub_chunk_flow(
+            credential_ids, now=now, delete=delete, cascade_by_hand=self._s.cascade_by_hand
         )
-        due = dict(due_rows)
-        if not due:
-            return []
-        ids = tuple(due)
-        n = len(ids)
-        with_token = set(raw.fetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, lambda r: r[0]))
-        if with_token:
-            raw.execute(with_ids(PURGE_TOKENS, n), ids, action)
-        raw.execute(with_ids(PURGE_TRANSFERS, n), ids, action)
-        doomed = tuple(i for i in ids if i in delete)
-        if doomed:
-            if self._s.cascade_by_hand:
-                raw.execute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
-            raw.execute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
-        scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
-        if scrub:
-            raw.execute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
-        return [
-            ScrubbedRow(i, due[i] or i in with_token, i in delete)
-            for i in credential_ids
-            if i in due
-        ]
+        return run(flow, self._s.raw.perform)
 
     def find_by_name(self, owner_id: str, name: str) -> str | None:
         if not usable(owner_id, name):
@@ -276,15 +355,7 @@ class _Credentials:
     ) -> list[CredentialRow]:
         if not usable(*(i for i in (owner_id, project_id) if i is not None)):
             return []
-        query = sa.select(credentials)
-        if owner_id is not None:
-            query = query.where(_c.owner_id == owner_id)
-        if project_id is not None:
-            shared = sa.select(project_shares.c.credential_id).where(
-                project_shares.c.project_id == project_id
-            )
-            query = query.where(_c.id.in_(shared))
-        query = query.order_by(sa.func.lower(_c.name), _c.id)
+        query = _find_query(owner_id, project_id)
         with storage_errors("listing credentials"):
             return [_credential(r._mapping) for r in self._s.conn.execute(query)]
 
@@ -309,17 +380,12 @@ class _Shares:
             credential_id=share.credential_id,
             project_id=share.project_id,
         )
-        values = {
-            "id": share.id,
-            "credential_id": share.credential_id,
-            "project_id": share.project_id,
-            "created_at": _ts(share.created_at),
-        }
         with storage_errors("sharing a credential with a project"):
-            inserted = _insert_ignoring_conflicts(self._s.conn, project_shares, values)
+            inserted = _insert_ignoring_conflicts(
+                self._s.conn, project_shares, _share_values(share)
+            )
         if not inserted:
-            msg = "credential already added to this project"
-            raise StorageConflictError(msg, details={"field": "project_id"})
+            raise _share_conflict()
 
     def remove(self, share_id: str) -> bool:
         if not usable(share_id):
@@ -377,14 +443,7 @@ class _Tokens:
         with storage_errors("storing an OAuth token"):
             dialect = conn.dialect.name
             if dialect in {"postgresql", "sqlite"}:
-                insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-                    oauth_tokens
-                )
-                update = {k: v for k, v in values.items() if k != "credential_id"}
-                conn.execute(
-                    insert.on_conflict_do_update(index_elements=["credential_id"], set_=update),
-                    values,
-                )
+                conn.execute(_token_upsert(dialect, values), values)
             else:  # pragma: no cover - other dialects: delete, then insert
                 conn.execute(_DELETE_TOKEN, {"id": row.credential_id})
                 conn.execute(oauth_tokens.insert(), values)
@@ -419,17 +478,8 @@ class _Transfers:
             owner_id=row.owner_id,
             receiver_id=row.receiver_id,
         )
-        values = {
-            "id": row.id,
-            "credential_id": row.credential_id,
-            "owner_id": row.owner_id,
-            "receiver_id": row.receiver_id,
-            "token_hash": row.token_hash,
-            "created_at": _ts(row.created_at),
-            "expires_at": _ts(row.expires_at),
-        }
         with storage_errors("storing a transfer token"):
-            self._s.conn.execute(transfer_tokens.insert(), values)
+            self._s.conn.execute(transfer_tokens.insert(), _transfer_values(row))
 
     def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
         if not usable(credential_id):
@@ -465,14 +515,12 @@ class _Session:
         """Insert the buffered audit rows (before commit, or before reading them)."""
         if self.pending_audit:
             events, self.pending_audit = self.pending_audit, []
-            rows = [audit_params(event) for event in events]
+            statement, params, many = _audit_batch(events, self.conn.dialect.name)
             action = "recording audit events"
-            if len(rows) >= _ARRAY_INSERT_FROM and self.conn.dialect.name == "postgresql":
-                # One statement instead of a round of inserts (a purge batch's rows).
-                columns = [list(column) for column in zip(*rows, strict=True)]
-                self.raw.execute(INSERT_AUDIT_ARRAYS, columns, action)
+            if many:
+                self.raw.executemany(statement, params, action)
             else:
-                self.raw.executemany(INSERT_AUDIT, rows, action)
+                self.raw.execute(statement, params, action)
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")

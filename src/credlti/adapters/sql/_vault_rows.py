@@ -84,6 +84,27 @@ def _share(m: sa.RowMapping) -> ProjectShare:
     )
 
 
+def _share_values(share: ProjectShare) -> dict[str, Any]:
+    return {
+        "id": share.id,
+        "credential_id": share.credential_id,
+        "project_id": share.project_id,
+        "created_at": _ts(share.created_at),
+    }
+
+
+def _transfer_values(row: TransferTokenRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "credential_id": row.credential_id,
+        "owner_id": row.owner_id,
+        "receiver_id": row.receiver_id,
+        "token_hash": row.token_hash,
+        "created_at": _ts(row.created_at),
+        "expires_at": _ts(row.expires_at),
+    }
+
+
 def _token_values(row: OAuthTokenRow) -> dict[str, Any]:
     return {
         "credential_id": row.credential_id,

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import attrs
 from sqlalchemy.engine import Connection
 
 from credlti.adapters.sql._raw import Sql, _failure
@@ -46,6 +47,8 @@ __all__ = [
     "TOKENS_OF_MANY",
     "UPDATE_CREDENTIAL",
     "Raw",
+    "RawExecute",
+    "RawFetch",
     "audit_params",
     "credential_params",
     "credential_row",
@@ -169,6 +172,25 @@ def with_ids(statement: Sql | _ByDialect, n: int) -> Sql | _ByDialect:
     return expanded
 
 
+@attrs.frozen
+class RawFetch:
+    """Effect: the decoded rows (a list) of a prebuilt query, in the unit of work."""
+
+    statement: Sql | _ByDialect
+    params: Sequence[Any]
+    action: str
+    decode: Callable[[Sequence[Any]], Any]
+
+
+@attrs.frozen
+class RawExecute:
+    """Effect: run a prebuilt statement in the unit of work; the result is its row count."""
+
+    statement: Sql | _ByDialect
+    params: Sequence[Any]
+    action: str
+
+
 class Raw:
     """Runs prebuilt statements on a SQLAlchemy connection's DB-API connection.
 
@@ -227,6 +249,12 @@ class Raw:
         except self._error as exc:
             raise _failure(action, exc, self._conn.engine) from exc
         return (decode(row) for row in rows)
+
+    def perform(self, effect: RawFetch | RawExecute) -> Any:
+        """Carry out a :class:`RawFetch` or :class:`RawExecute` effect of a flow."""
+        if type(effect) is RawFetch:
+            return list(self.fetch(effect.statement, effect.params, effect.action, effect.decode))
+        return int(self.execute(effect.statement, effect.params, effect.action).rowcount)
 
     def close(self) -> None:
         """Close the cursor (the connection stays with its transaction)."""
