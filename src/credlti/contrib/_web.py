@@ -111,6 +111,10 @@ def _check_ancestors(_inst: object, _attr: attrs.Attribute[Any], value: tuple[st
             raise ConfigurationError(msg)
 
 
+def _sources(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _check_ttl(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
     given: object = value
     if isinstance(given, bool) or not isinstance(given, int) or given <= 0:
@@ -142,7 +146,7 @@ class LtiSettings:
 
     launch_url: str | None = None
     frame_ancestors: tuple[str, ...] = attrs.field(
-        default=("*",), converter=tuple, validator=_check_ancestors
+        default=("*",), converter=_sources, validator=_check_ancestors
     )
     launch_ttl: int = attrs.field(default=3600, validator=_check_ttl)
     partitioned: bool = True
