@@ -224,7 +224,8 @@ def demo() -> str:
     install(platform.tool(state_secret=secrets.token_bytes(32)))
     client = Client(HTTP_HOST="tool.example.com")
     with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["tool.example.com"]):
-        start = client.get("/login/", platform.login_params(), secure=True)
+        params = platform.login_params(target_link_uri="https://tool.example.com/launch/")
+        start = client.get("/login/", params, secure=True)
         form = platform.launch(start["Location"])
         done = client.post("/launch/", form, secure=True, follow=True)
     page: str = done.content.decode()

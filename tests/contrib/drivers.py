@@ -114,6 +114,19 @@ class StarletteDriver:
         self.client.__exit__(None, None, None)
 
 
+#: What each Django request runs with (whoever configured Django first in this process).
+DJANGO_SETTINGS: dict[str, Any] = {
+    "ALLOWED_HOSTS": ["tool.example.com", "testserver"],
+    # Django's defaults that matter for an iframe tool: CSRF and X-Frame-Options.
+    "MIDDLEWARE": [
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ],
+}
+
+
 def configure_django() -> None:
     """Configure Django once for the test process (each driver brings its URLs)."""
     import django
@@ -124,16 +137,10 @@ def configure_django() -> None:
     settings.configure(
         DEBUG=False,
         SECRET_KEY="tests-only-" + "x" * 40,
-        ALLOWED_HOSTS=["tool.example.com", "testserver"],
         ROOT_URLCONF="tests.contrib.drivers",  # replaced per request by each driver
-        MIDDLEWARE=[
-            "django.middleware.security.SecurityMiddleware",
-            "django.middleware.common.CommonMiddleware",
-            "django.middleware.csrf.CsrfViewMiddleware",
-            "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        ],
         INSTALLED_APPS=[],
         USE_TZ=True,
+        **DJANGO_SETTINGS,
     )
     django.setup()
 
@@ -184,7 +191,7 @@ class DjangoDriver:
     def _send(self, method: str, path: str, data: Mapping[str, str] | None) -> Reply:
         from django.test import override_settings
 
-        with override_settings(ROOT_URLCONF=self.urls):
+        with override_settings(ROOT_URLCONF=self.urls, **DJANGO_SETTINGS):
             send = self.client.get if method == "GET" else self.client.post
             return self._reply(send(self._path(path), dict(data or {}), secure=True))
 
