@@ -100,6 +100,7 @@ async def _web_request(request: Request) -> WebRequest:
         cookies=dict(request.cookies),
         launch_url=_url(request, "credlti_launch"),
         deep_link_url=_url(request, "credlti_deep_link"),
+        origin=request.headers.get("origin"),
     )
 
 
