@@ -173,3 +173,12 @@ def test_the_finish_url_follows_the_configured_launch_url(platform: SimulatedPla
     app = make_driver("flask", platform, settings=settings)
     page, _ = _storage_launch(app, platform)
     assert f'action="{BASE}/launch/finish"' in page.text
+
+
+def test_django_async_views_finish_through_platform_storage(platform: SimulatedPlatform) -> None:
+    app = make_driver("django", platform, asynchronous=True)
+    page, login = _storage_launch(app, platform)
+    fields = {**_inputs(page.text), "credlti_binding": login["value"]}
+    done = app.post("/launch/finish", fields)
+    assert done.status == 200, done.text
+    assert "Ada Lovelace (user-1)" in done.text

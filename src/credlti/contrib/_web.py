@@ -68,8 +68,12 @@ __all__ = [
     "WebResponse",
     "base_headers",
     "deep_link_flow",
+    "default_items",
+    "default_page",
     "error_response",
     "finish_flow",
+    "finish_url",
+    "form_token",
     "host_headers",
     "jwks_response",
     "launch_flow",
@@ -78,6 +82,7 @@ __all__ = [
     "registration_flow",
     "run_async",
     "run_sync",
+    "with_query",
 ]
 
 log = logging.getLogger("credlti.contrib")
