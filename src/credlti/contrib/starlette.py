@@ -275,7 +275,9 @@ def lti_router(
 ) -> Router:
     """The routes of :func:`lti_routes` as one ASGI app, to mount under a prefix.
 
-    ``app.mount("/lti", lti_router(tool))`` in Starlette and FastAPI alike.
+    ``app.mount("/lti", lti_router(tool))`` in Starlette and FastAPI alike. Mount
+    it without a name: the views find their own URLs by their route names (or set
+    ``settings=LtiSettings(launch_url=...)``).
     """
     return Router(
         routes=lti_routes(
