@@ -53,7 +53,7 @@ BINDING_FIELD = "credlti_binding"
 STORAGE_KEY_PREFIX = "credlti_state_"
 
 #: Milliseconds the script waits for a capabilities answer, then for put/get data.
-CAPABILITIES_TIMEOUT_MS = 1000
+CAPABILITIES_TIMEOUT_MS = 2000
 STORAGE_TIMEOUT_MS = 4000
 
 _FRAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -162,7 +162,7 @@ def page_headers(
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "no-store"),
         ("Content-Security-Policy", policy),
-        ("Referrer-Policy", "no-referrer"),
+        ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
     ]
 
@@ -182,7 +182,7 @@ def _page(title: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="same-origin">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body></html>\n"
     )
