@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -52,6 +54,11 @@ class DiscardAudit:
     """Drops every audit event."""
 
     def record(self, event: AuditEvent) -> None:
+        return None
+
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
         return None
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:

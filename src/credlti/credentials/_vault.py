@@ -173,6 +173,10 @@ class Vault:
         self._new_id = new_id
         self._locks = SyncLocks()
 
+    def _bulk_audit(self) -> bool:
+        """Whether the audit sink writes a purge batch's events in one call."""
+        return callable(getattr(self.audit, "record_purged", None))
+
     def close(self) -> None:
         """Close the HTTP client if the vault created it."""
         if self._owns_http:
@@ -488,7 +492,7 @@ class Vault:
             True counts: rows newly scrubbed, deleted, and kept.
         """
         size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        result: PurgeResult = self._run(purge_flow(size))
+        result: PurgeResult = self._run(purge_flow(size, bulk_audit=self._bulk_audit()))
         return result
 
     def purge_deleted_batches(self, *, batch_size: int | None = None) -> Iterator[PurgeResult]:
@@ -499,7 +503,7 @@ class Vault:
         run continues with the credentials still due.
         """
         size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        return self._stream(purge_flow(size))
+        return self._stream(purge_flow(size, bulk_audit=self._bulk_audit()))
 
     # ================================================================ transfer
 

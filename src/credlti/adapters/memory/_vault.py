@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ import attrs
 from credlti.adapters._ids import check_ids
 from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
+    AuditAction,
     AuditEvent,
     Credential,
     CredentialRow,
@@ -551,6 +553,27 @@ class MemoryAuditSink:
         )
         with self._lock:
             self.events.append(event)
+
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled."""
+        for credential_id in credential_ids:
+            check_ids("recording purge events", credential_id=credential_id)
+        gone = set(deleted)
+        events = [
+            AuditEvent(
+                id=str(uuid.uuid4()),
+                action=AuditAction.PURGED,
+                credential_id=credential_id,
+                actor_id=None,
+                at=at,
+                metadata={"deleted": credential_id in gone},
+            )
+            for credential_id in credential_ids
+        ]
+        with self._lock:
+            self.events.extend(events)
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""

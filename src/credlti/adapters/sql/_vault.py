@@ -26,15 +26,17 @@ Concurrency, per backend:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets as _secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from credlti._crypto import NONCE_BYTES, KeyRing, associated_data
@@ -58,7 +60,6 @@ from credlti.adapters.sql._vault_locks import (
 from credlti.adapters.sql._vault_repos import (
     _ACTIVE,
     _AUDIT_FOR,
-    _IN_CHUNK,
     _active,
     _begin_sqlite_writer,
     _insert_ignoring_conflicts,
@@ -70,7 +71,7 @@ from credlti.adapters.sql._vault_rows import (
     _audit_values,
     _ts,
 )
-from credlti.adapters.sql._vault_sql import SCAN, Raw, credential_row
+from credlti.adapters.sql._vault_sql import INSERT_PURGED, SCAN, Raw, credential_row
 from credlti.credentials._records import (
     AuditEvent,
     ClientAuthMethod,
@@ -279,6 +280,41 @@ class SqlAuditSink:
             return
         with transaction(self.engine, "recording an audit event") as conn:
             conn.execute(audit_events.insert(), _audit_values(event))
+
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled.
+
+        One ``INSERT ... SELECT`` per outcome (deleted or kept) over the ids passed
+        as a single parameter; the database picks the event ids (random UUIDs).
+
+        Raises:
+            StorageInvalidIdError: An id is unusable (nothing is written).
+            StorageUnavailableError: The database failed.
+        """
+        if not usable(*credential_ids):
+            for credential_id in credential_ids:
+                check_ids("recording purge events", credential_id=credential_id)
+        gone = set(deleted)
+        groups = (
+            ('{"deleted": true}', [i for i in credential_ids if i in gone]),
+            ('{"deleted": false}', [i for i in credential_ids if i not in gone]),
+        )
+        action, ts = "recording purge events", _ts(at)
+        session = _active(self.engine)
+        with contextlib.ExitStack() as stack:
+            if session is not None:
+                session.flush_audit()  # keep the events in the order they were recorded
+                raw = session.raw
+            else:
+                raw = Raw(stack.enter_context(transaction(self.engine, action)))
+                stack.callback(raw.close)
+            postgres = self.engine.dialect.name == "postgresql"
+            for metadata_json, ids in groups:
+                if ids:
+                    listed: Any = list(ids) if postgres else json.dumps(ids)
+                    raw.execute(INSERT_PURGED, (ts, metadata_json, listed), action)
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
@@ -504,12 +540,23 @@ class SqlStepActivity:
         return bool(self.with_activity([credential_id]))
 
     def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
-        """The subset of *credential_ids* with activity (one query per 500 ids)."""
+        """The subset of *credential_ids* with activity, in one query.
+
+        The ids are one list parameter (a JSON array read with ``json_each`` on
+        SQLite, a text array with ``= ANY`` on PostgreSQL), whatever their number.
+        """
         ids = [i for i in dict.fromkeys(credential_ids) if usable(i)]
-        found: set[str] = set()
+        if not ids:
+            return set()
+        if self.engine.dialect.name == "postgresql":
+            listed: Any = ids
+            among = self.column == sa.any_(sa.cast(sa.bindparam("ids"), ARRAY(sa.Text)))
+        else:
+            listed = json.dumps(ids)
+            values: sa.Select[Any] = sa.select(sa.literal_column("value")).select_from(
+                sa.func.json_each(sa.bindparam("ids"))
+            )
+            among = self.column.in_(values.scalar_subquery())
+        query = sa.select(self.column).where(among).distinct()
         with _use(self.engine, "reading step activity", write=False) as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                query = sa.select(self.column).where(self.column.in_(chunk)).distinct()
-                found.update(conn.execute(query).scalars())
-        return found
+            return set(conn.execute(query, {"ids": listed}).scalars())

@@ -59,7 +59,6 @@ from credlti.adapters.sql._vault_sql import (
     credential_row,
     share_row,
     token_row,
-    with_ids,
 )
 from credlti.credentials._records import (
     AuditEvent,
@@ -71,8 +70,6 @@ from credlti.credentials._records import (
 )
 from credlti.errors import StorageConflictError
 
-# Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
-_IN_CHUNK = 500
 #: PostgreSQL writes this many buffered audit rows or more as one array insert.
 _ARRAY_INSERT_FROM = 32
 
@@ -225,38 +222,30 @@ class _Credentials:
     def scrub_due(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        out: list[ScrubbedRow] = []
-        for start in range(0, len(credential_ids), _IN_CHUNK):
-            chunk = credential_ids[start : start + _IN_CHUNK]
-            out += self._scrub_chunk(chunk, now=now, delete=delete)
-        return out
-
-    def _scrub_chunk(
-        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
-    ) -> list[ScrubbedRow]:
-        # Set-based: lock the chunk's due rows, then a few statements for all of them.
+        # Set-based: lock the batch's due rows, then a few statements for all of them,
+        # each with the ids as one list parameter (whatever the batch size).
         ts, raw, action = _ts(now), self._s.raw, "purging credentials"
-        chunk = tuple(credential_ids)
-        due_rows = raw.fetch(
-            with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
-        )
-        due = dict(due_rows)
+        if not usable(*credential_ids):
+            credential_ids = [i for i in credential_ids if usable(i)]
+        statement, listed = raw.in_ids(PURGE_DUE, credential_ids)
+        due = dict(raw.fetch(statement, (*listed, ts), action, lambda r: (r[0], bool(r[1]))))
         if not due:
             return []
-        ids = tuple(due)
-        n = len(ids)
-        with_token = set(raw.fetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, lambda r: r[0]))
+        ids = list(due)
+        statement, listed = raw.in_ids(PURGE_WITH_TOKEN, ids)
+        with_token = set(raw.fetch(statement, listed, action, lambda r: r[0]))
         if with_token:
-            raw.execute(with_ids(PURGE_TOKENS, n), ids, action)
-        raw.execute(with_ids(PURGE_TRANSFERS, n), ids, action)
-        doomed = tuple(i for i in ids if i in delete)
+            raw.execute(*raw.in_ids(PURGE_TOKENS, ids), action)
+        raw.execute(*raw.in_ids(PURGE_TRANSFERS, ids), action)
+        doomed = [i for i in ids if i in delete]
         if doomed:
             if self._s.cascade_by_hand:
-                raw.execute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
-            raw.execute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
-        scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
+                raw.execute(*raw.in_ids(PURGE_SHARES, doomed), action)
+            raw.execute(*raw.in_ids(PURGE_DELETE, doomed), action)
+        scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
         if scrub:
-            raw.execute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
+            statement, listed = raw.in_ids(PURGE_SCRUB, scrub)
+            raw.execute(statement, (ts, *listed), action)
         return [
             ScrubbedRow(i, due[i] or i in with_token, i in delete)
             for i in credential_ids
@@ -289,11 +278,9 @@ class _Credentials:
             return [_credential(r._mapping) for r in self._s.conn.execute(query)]
 
 
-def _usable_chunks(credential_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
-    """The distinct usable ids, in chunks of at most ``_IN_CHUNK`` (bound parameters)."""
-    ids = tuple(i for i in dict.fromkeys(credential_ids) if usable(i))
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
+def _usable_ids(credential_ids: Sequence[str]) -> list[str]:
+    """The distinct usable ids, in their first order."""
+    return [i for i in dict.fromkeys(credential_ids) if usable(i)]
 
 
 class _Shares:
@@ -343,9 +330,10 @@ class _Shares:
 
     def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
         out: dict[str, list[ProjectShare]] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(SHARES_OF_MANY, len(chunk))
-            for share in self._s.raw.fetch(statement, chunk, "reading project shares", share_row):
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(SHARES_OF_MANY, ids)
+            for share in self._s.raw.fetch(statement, listed, "reading project shares", share_row):
                 out.setdefault(share.credential_id, []).append(share)
         return out
 
@@ -364,9 +352,10 @@ class _Tokens:
 
     def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
         out: dict[str, OAuthTokenRow] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(TOKENS_OF_MANY, len(chunk))
-            for row in self._s.raw.fetch(statement, chunk, "reading OAuth tokens", token_row):
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(TOKENS_OF_MANY, ids)
+            for row in self._s.raw.fetch(statement, listed, "reading OAuth tokens", token_row):
                 out[row.credential_id] = row
         return out
 

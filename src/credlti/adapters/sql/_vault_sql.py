@@ -32,6 +32,7 @@ __all__ = [
     "ID_BY_NAME",
     "INSERT_AUDIT",
     "INSERT_AUDIT_ARRAYS",
+    "INSERT_PURGED",
     "LOCK_CREDENTIAL",
     "PURGE_DELETE",
     "PURGE_DUE",
@@ -51,7 +52,6 @@ __all__ = [
     "credential_row",
     "share_row",
     "token_row",
-    "with_ids",
 ]
 
 
@@ -120,6 +120,23 @@ INSERT_AUDIT_ARRAYS = Sql(
 )
 
 
+# A purge batch's "purged" events in one statement, for a list of credential ids passed
+# as one parameter (a JSON array on SQLite, a text array on PostgreSQL); the database
+# picks the event ids (random UUIDs). Parameters: at, metadata JSON, ids.
+INSERT_PURGED = _ByDialect(
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    " \"metadata\", item_type) SELECT lower(hex(randomblob(4))) || '-'"
+    " || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-'"
+    " || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)"
+    " || '-' || lower(hex(randomblob(6))), 'purged', j.value, NULL, ?, '{}', ?, 'credential'"
+    " FROM json_each(?) AS j ORDER BY j.key",
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    " \"metadata\", item_type) SELECT CAST(gen_random_uuid() AS TEXT), 'purged', u.cid,"
+    " NULL, ?, CAST('{}' AS JSON), CAST(? AS JSON), 'credential'"
+    " FROM unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS u(cid, n) ORDER BY u.n",
+)
+
+
 # Keyset-paginated scan (the purge's batches): by id, optionally after an id, optionally
 # only due rows. Keyed by (after an id?, due only?).
 _SCAN_BASE = GET_CREDENTIAL.qmark.removesuffix(" WHERE id = ?")
@@ -136,7 +153,7 @@ SCAN: dict[tuple[bool, bool], Sql] = {
     for due in (False, True)
 }
 
-# Purge statements over a list of ids ({ids}: one placeholder per id).
+# Purge statements over a list of ids (``{ids}``: bound as one list, see Raw.in_ids).
 PURGE_DUE = _ByDialect(
     "SELECT id, body_ciphertext IS NOT NULL FROM credlti_credentials WHERE id IN ({ids})"
     " AND scheduled_deletion IS NOT NULL AND scheduled_deletion <= ?",
@@ -156,17 +173,11 @@ PURGE_SCRUB = Sql(
 
 
 @functools.lru_cache(maxsize=256)
-def _expand(text: str, n: int) -> Sql:
-    return Sql(text.replace("{ids}", ", ".join("?" * n)))
-
-
-def with_ids(statement: Sql | _ByDialect, n: int) -> Sql | _ByDialect:
-    """*statement* with its ``{ids}`` list holding *n* placeholders (cached by size)."""
-    if isinstance(statement, Sql):
-        return _expand(statement.qmark, n)
-    expanded = _ByDialect("", "")
-    expanded.texts = {d: _expand(sql.qmark, n) for d, sql in statement.texts.items()}
-    return expanded
+def _as_list_parameter(text: str, dialect: str) -> Sql:
+    # SQLite: the ids as one JSON array parameter; PostgreSQL: as one text[] parameter.
+    if dialect == "postgresql":
+        return Sql(text.replace(" IN ({ids})", " = ANY(CAST(? AS TEXT[]))"))
+    return Sql(text.replace("({ids})", "(SELECT value FROM json_each(?))"))
 
 
 class Raw:
@@ -202,6 +213,18 @@ class Raw:
         except self._error as exc:
             raise _failure(action, exc, self._conn.engine) from exc
         return cur
+
+    def in_ids(
+        self, statement: Sql | _ByDialect, ids: Sequence[str]
+    ) -> tuple[Sql, tuple[Any, ...]]:
+        """*statement* with its ``IN ({ids})`` list bound as one parameter, and that parameter.
+
+        Any number of ids in one statement: a JSON array read with ``json_each`` on
+        SQLite, ``= ANY`` over a text array on PostgreSQL (no per-id placeholders).
+        """
+        sql = statement if isinstance(statement, Sql) else statement.texts[self._dialect]
+        listed: Any = list(ids) if self._dialect == "postgresql" else json.dumps(list(ids))
+        return _as_list_parameter(sql.qmark, self._dialect), (listed,)
 
     def executemany(
         self, statement: Sql | _ByDialect, rows: Sequence[Sequence[Any]], action: str
