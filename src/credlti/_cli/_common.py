@@ -22,10 +22,12 @@ __all__ = [
     "CommandError",
     "Interrupt",
     "Output",
+    "BarProgress",
     "Progress",
     "key_ring_from_env",
     "one_line",
     "open_engine",
+    "progress_display",
 ]
 
 T = TypeVar("T")
@@ -193,8 +195,12 @@ class Progress:
         self._tty = bool(getattr(stream, "isatty", lambda: False)())
         self._shown = False
 
-    def update(self, text: str, *, force: bool = False) -> None:
-        """Show *text* now if the last update is older than the interval (or *force*)."""
+    def update(self, text: str, *, done: int | None = None, force: bool = False) -> None:
+        """Show *text* now if the last update is older than the interval (or *force*).
+
+        *done* (rows handled so far) is for the bar of :func:`progress_display`; the
+        line shows *text* only.
+        """
         now = time.monotonic()
         if self._shown and not force and now - self._last < self._interval:
             return
@@ -213,6 +219,63 @@ class Progress:
         if self._tty and self._shown:
             self._stream.write("\n")
             self._stream.flush()
+
+
+class BarProgress:
+    """A Rich progress bar with a total, on a terminal (the ``credlti[cli]`` extra).
+
+    Same interface as :class:`Progress`; Rich redraws it at its own pace.
+    """
+
+    def __init__(self, stream: TextIO, label: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[summary]}"),
+            console=Console(file=stream, stderr=True),
+        )
+        self._task = self._bar.add_task(label, total=max(total, 1), summary="")
+        self._bar.start()
+
+    def update(self, text: str, *, done: int | None = None, force: bool = False) -> None:
+        """Move the bar to *done* rows and show *text* beside it."""
+        self._bar.update(self._task, completed=done, summary=text)
+        if force:
+            self._bar.refresh()
+
+    def close(self) -> None:
+        """Draw the bar one last time and end its line."""
+        self._bar.stop()
+
+
+def progress_display(
+    stream: TextIO, label: str, total: Callable[[], int]
+) -> Progress | BarProgress:
+    """A progress bar when Rich is installed and *stream* is a terminal, else the line.
+
+    *total* (the rows the run will handle) is only computed for the bar.
+    """
+    if bool(getattr(stream, "isatty", lambda: False)()):
+        try:
+            import rich.progress  # noqa: F401 - the optional cli extra
+        except ImportError:
+            pass
+        else:
+            return BarProgress(stream, label, total())
+    return Progress(stream, label)
 
 
 class Interrupt:
