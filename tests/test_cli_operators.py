@@ -332,21 +332,21 @@ def _seed_due(url: str, count: int) -> None:
     from credlti.adapters.sql import create_engine
 
     past = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
-    columns = (
-        "INSERT INTO credlti_credentials (id, name, schema, owner_id, body_ciphertext,"
-        " production, scheduled_deletion, created_at, updated_at)"
-    )
     engine = create_engine(url)
     if engine.dialect.name == "postgresql":
         statement = (
-            columns + " SELECT 'cred-' || lpad(i::text, 6, '0'), 'c' || i, 'raw', 'owner',"
+            "INSERT INTO credlti_credentials (id, name, schema, owner_id, body_ciphertext,"
+            " production, scheduled_deletion, created_at, updated_at)"
+            " SELECT 'cred-' || lpad(i::text, 6, '0'), 'c' || i, 'raw', 'owner',"
             " :body, false, :at, :at, :at FROM generate_series(0, :n - 1) AS i"
         )
     else:
         statement = (
-            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq"
-            " WHERE i < :n - 1) " + columns + " SELECT printf('cred-%06d', i), 'c' || i,"
-            " 'raw', 'owner', :body, 0, :at, :at, :at FROM seq"
+            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < :n - 1)"
+            " INSERT INTO credlti_credentials (id, name, schema, owner_id, body_ciphertext,"
+            " production, scheduled_deletion, created_at, updated_at)"
+            " SELECT printf('cred-%06d', i), 'c' || i, 'raw', 'owner', :body, 0, :at, :at, :at"
+            " FROM seq"
         )
     with engine.begin() as conn:
         conn.execute(sa.text(statement), {"n": count, "at": past, "body": b"sealed"})

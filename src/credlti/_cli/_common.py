@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "BarProgress",
     "CommandError",
     "Interrupt",
     "Output",
-    "BarProgress",
     "Progress",
     "key_ring_from_env",
     "one_line",
