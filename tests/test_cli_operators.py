@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -690,3 +690,115 @@ def test_purge_without_rich_prints_the_progress_line(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "purge: batch 1: scrubbed 10, deleted 10, kept 0" in terminal
     assert "\u2501" not in terminal
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+def test_nonces_sweep_on_redis_checks_the_server_and_sweeps_nothing(redis_url: str) -> None:
+    """Redis nonce keys carry their own TTL: the sweep has nothing to delete."""
+    import redis
+
+    from credlti.adapters.redis import RedisNonceStore
+    from credlti.lti import Registration
+
+    client = redis.Redis.from_url(redis_url)
+    registration = Registration(
+        issuer=ISSUER,
+        client_id="c",
+        auth_endpoint=f"{ISSUER}/auth",
+        jwks_uri=f"{ISSUER}/jwks",
+    )
+    now = datetime.now(timezone.utc)
+    RedisNonceStore(client, prefix="credlti-cli-test:").store_nonce(
+        "n-1", registration, expires_at=now + timedelta(seconds=60), now=now
+    )
+    keys = client.keys("credlti-cli-test:*")
+    assert keys
+    assert all(0 < client.pttl(key) <= 61_000 for key in keys)
+    client.close()
+
+    human = _run("nonces", "sweep", "--redis-url", redis_url)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout == (
+        "nothing to sweep: Redis expires launch nonces by itself (each key has the nonce's TTL)\n"
+    )
+    assert _json("nonces", "sweep", "--redis-url", redis_url) == {
+        "swept": 0,
+        "store": "redis",
+        "expired_by_ttl": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("redis://:hunter2@127.0.0.1:{port}/0", 1, "Redis cannot be reached"),
+        ("nosuchscheme://:hunter2@x", 2, "the Redis URL cannot be used"),
+    ],
+    ids=["unreachable", "bad-url"],
+)
+def test_nonces_sweep_redis_failures_are_one_line(url: str, status: int, message: str) -> None:
+    result = _run("nonces", "sweep", "--redis-url", url.format(port=_closed_port()))
+
+    assert result.returncode == status
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: " + message), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+REDIS_LESS = [
+    ("keys", "list", "--key-ring-env", RING_VAR),
+    ("vault", "purge"),
+    ("vault", "reencrypt", "--key-ring-env", RING_VAR),
+    ("registrations", "list"),
+    ("db", "status"),
+]
+
+
+@pytest.mark.parametrize("command", REDIS_LESS, ids=[" ".join(c[:2]) for c in REDIS_LESS])
+def test_commands_without_a_redis_store_say_so_in_one_line(command: tuple[str, ...]) -> None:
+    result = _run(*command, "--redis-url", "redis://:hunter2@127.0.0.1:6379/0")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: credlti {command[0]} has no Redis store: ")
+    assert result.stderr.endswith("give --url with a SQLAlchemy URL\n")
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+def test_redis_error_is_json_with_json() -> None:
+    found = _json("vault", "purge", "--redis-url", "redis://x", status=2)
+    assert found["exit_status"] == 2
+    assert found["error"].startswith("credlti vault has no Redis store")
+
+
+def test_url_and_redis_url_are_exclusive() -> None:
+    result = _run("nonces", "sweep", "--url", "sqlite://", "--redis-url", "redis://x")
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
+
+
+def test_missing_redis_extra_names_it(tmp_path: Path) -> None:
+    blocked = tmp_path / "no_redis"
+    (blocked / "redis").mkdir(parents=True)
+    (blocked / "redis" / "__init__.py").write_text("raise ImportError('no redis')\n")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocked), env["PYTHONPATH"]])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "credlti", "nonces", "sweep", "--redis-url", "redis://x"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: the Redis commands need redis-py: install the extra with"
+        ' pip install "credlti[redis]"\n'
+    )

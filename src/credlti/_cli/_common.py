@@ -25,8 +25,10 @@ __all__ = [
     "Output",
     "Progress",
     "key_ring_from_env",
+    "no_redis_store",
     "one_line",
     "open_engine",
+    "open_redis",
     "progress_display",
 ]
 
@@ -98,6 +100,47 @@ def open_engine(url: str, *, need_schema: bool = True) -> Iterator[Engine]:
         raise CommandError(msg, 1) from exc
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def open_redis(url: str) -> Iterator[Any]:
+    """A redis-py client on *url*, answering ``PING``, closed at the end.
+
+    Failures become :class:`CommandError`, naming neither the address nor the
+    password: 2 redis-py is missing or the URL is unusable; 1 the server cannot be
+    reached or refuses the credentials.
+    """
+    try:
+        import redis
+    except ImportError as exc:
+        msg = (
+            'the Redis commands need redis-py: install the extra with pip install "credlti[redis]"'
+        )
+        raise CommandError(msg, 2) from exc
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"the Redis URL cannot be used ({type(exc).__name__}); expected redis://host:port/db"
+        raise CommandError(msg, 2) from exc
+    try:
+        try:
+            client.ping()
+        except Exception as exc:  # the command reports one line, never a traceback
+            msg = f"Redis cannot be reached or refused the connection ({type(exc).__name__})"
+            raise CommandError(msg, 1) from exc
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+def no_redis_store(command: str, what: str) -> CommandError:
+    """The one-line error of a command given ``--redis-url`` for data Redis never holds."""
+    msg = (
+        f"credlti {command} has no Redis store: {what} live in credlti's SQL tables; "
+        "give --url with a SQLAlchemy URL"
+    )
+    return CommandError(msg, 2)
 
 
 def _check_version(version: int, supported: int, too_new: Callable[[int, int], Any]) -> None:
