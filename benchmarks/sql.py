@@ -24,7 +24,8 @@ machine skews the ratios less.
   token) vs the set-based SQL a DBA would write: delete tokens, transfers and shares,
   ``INSERT ... SELECT`` the audit rows, ``UPDATE ... SET body_ciphertext = NULL`` the
   kept ones, ``DELETE`` the others. For memory the baseline is the same set work on
-  plain dicts. ``ratio`` = ours s / bare s (target <= 3).
+  plain dicts. Two interleaved rounds of each side on freshly seeded tables, the
+  fastest of each kept. ``ratio`` = ours s / bare s (target <= 3).
 
 Backends: SQLite (a file in a temporary directory, WAL, as ``create_engine`` sets it
 up) and PostgreSQL (``CREDLTI_TEST_POSTGRES_URL`` if set, else a throwaway server
@@ -565,22 +566,50 @@ _BARE_PURGE = (
 )
 
 
-def purge(db: Database | None, n: int) -> dict[str, float]:
-    """Ours (``Vault.purge_deleted``) vs the set-based bare statements, *n* due rows."""
-    if db is None:
-        store, activity = _seed_memory(n)
-        audit = MemoryAuditSink()
-        vault = Vault(
-            store=store, keyring=KEYRING, audit=audit, activity=activity, clock=lambda: NOW
-        )
-        gc.collect()
-        start = time.perf_counter()
-        result = vault.purge_deleted()
-        ours = time.perf_counter() - start
-        assert result.deleted + result.kept == n, result
-        return _pair(ours, _purge_dicts(n), unit="s")
+def purge(db: Database | None, n: int, rounds: int = 2) -> dict[str, float]:
+    """Ours (``Vault.purge_deleted``) vs the set-based bare statements, *n* due rows.
+
+    *rounds* interleaved rounds (ours, bare, ours, bare...), each on freshly seeded
+    tables; the fastest of each side is kept, as for the rates.
+    """
+    ours = bare = float("inf")
+    for _ in range(rounds):
+        if db is None:
+            ours = min(ours, _purge_memory(n))
+            bare = min(bare, _purge_dicts(n))
+        else:
+            ours = min(ours, _purge_ours(db, n))
+            bare = min(bare, _purge_bare(db, n))
+    return _pair(ours, bare, unit="s")
+
+
+def _purge_memory(n: int) -> float:
+    store, activity = _seed_memory(n)
+    vault = Vault(
+        store=store, keyring=KEYRING, audit=MemoryAuditSink(), activity=activity, clock=lambda: NOW
+    )
+    gc.collect()
+    start = time.perf_counter()
+    result = vault.purge_deleted()
+    seconds = time.perf_counter() - start
+    assert result.deleted + result.kept == n, result
+    return seconds
+
+
+def _reseed(engine: sa.Engine, db: Database, n: int) -> None:
+    """Empty the purge's tables and seed *n* due credentials again."""
+    for table in ("credlti_audit_events", "credlti_project_shares", "credlti_oauth_tokens"):
+        with engine.begin() as conn:
+            conn.execute(metadata.tables[table].delete())
+    with engine.begin() as conn:
+        conn.execute(metadata.tables["credlti_step_activity"].delete())
+        conn.execute(metadata.tables["credlti_credentials"].delete())
+    _seed_sql(engine, db, n)
+
+
+def _purge_ours(db: Database, n: int) -> float:
     with engine_for(db) as engine:
-        _seed_sql(engine, db, n)
+        _reseed(engine, db, n)
         vault = Vault(
             store=SqlVaultStore(engine),
             keyring=KEYRING,
@@ -591,16 +620,14 @@ def purge(db: Database | None, n: int) -> dict[str, float]:
         gc.collect()
         start = time.perf_counter()
         result = vault.purge_deleted()
-        ours = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         assert result.deleted + result.kept == n, result
+    return seconds
+
+
+def _purge_bare(db: Database, n: int) -> float:
     with engine_for(db) as engine:
-        for table in ("credlti_audit_events", "credlti_project_shares", "credlti_oauth_tokens"):
-            with engine.begin() as conn:
-                conn.execute(metadata.tables[table].delete())
-        with engine.begin() as conn:
-            conn.execute(metadata.tables["credlti_step_activity"].delete())
-            conn.execute(metadata.tables["credlti_credentials"].delete())
-        _seed_sql(engine, db, n)
+        _reseed(engine, db, n)
     new_id = "lower(hex(randomblob(16)))" if db.name == "sqlite" else "gen_random_uuid()::text"
     due_ids = "SELECT id FROM credlti_credentials WHERE scheduled_deletion <= ?"
     cut = NOW.timestamp()
@@ -618,12 +645,12 @@ def purge(db: Database | None, n: int) -> dict[str, float]:
             text = db.sql(statement.format(due=due_ids, new_id=new_id, cast=cast))
             cur.execute(text, (cut,) * text.count("?" if db.qmark else "%s"))
         cur.execute("COMMIT") if db.name == "sqlite" else conn.commit()
-        bare = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         cur.execute("SELECT count(*) FROM credlti_credentials")
         assert cur.fetchone()[0] == n // 10, "the bare purge kept the active ones"
     finally:
         conn.close()
-    return _pair(ours, bare, unit="s")
+    return seconds
 
 
 def _purge_dicts(n: int) -> float:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import attrs
 
-from credlti.adapters._ids import check_ids
+from credlti.adapters._ids import check_ids, usable
 from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
     AuditAction,
@@ -558,8 +558,9 @@ class MemoryAuditSink:
         self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
     ) -> None:
         """Append the ``purged`` event of each credential a purge batch handled."""
-        for credential_id in credential_ids:
-            check_ids("recording purge events", credential_id=credential_id)
+        if not usable(*credential_ids):
+            for credential_id in credential_ids:
+                check_ids("recording purge events", credential_id=credential_id)
         gone = set(deleted)
         events = [
             AuditEvent(
