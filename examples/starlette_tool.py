@@ -15,10 +15,12 @@ Routes:
   cookie's handle (``tool.load_launch``); the ``launch_id`` only names the cookie.
 
 Run ``python examples/starlette_tool.py`` to see one launch go through against a
-simulated platform. For a real platform, build the ``AsyncTool`` with your storage,
-a shared launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)``
-from ``credlti.adapters.redis``) and ``state_secret``, and serve
-``create_app(tool)`` with any ASGI server (uvicorn, hypercorn) over HTTPS.
+simulated platform. For a real platform, build the ``AsyncTool`` with your storage
+in its async form (an ``AsyncTool`` awaits every port: e.g. ``AsyncMemoryLaunchStorage``
+from ``credlti.adapters.memory``, or the SQL adapter's async form), a shared
+launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)`` from
+``credlti.adapters.redis``) and ``state_secret``, and serve ``create_app(tool)`` with
+any ASGI server (uvicorn, hypercorn) over HTTPS.
 """
 
 from __future__ import annotations

@@ -21,7 +21,12 @@ import attrs
 import pytest
 from starlette.testclient import TestClient
 
-from credlti.adapters.memory import MemoryLaunchSessionStore, MemoryLaunchStorage
+from credlti.adapters.memory import (
+    AsyncMemoryLaunchSessionStore,
+    AsyncMemoryLaunchStorage,
+    MemoryLaunchSessionStore,
+    MemoryLaunchStorage,
+)
 from credlti.lti import launch_session_cookie_name, state_cookie_name
 from credlti.testing import LEARNER, BadLaunch, SimulatedPlatform
 
@@ -290,11 +295,11 @@ def test_a_launch_validated_by_one_worker_opens_on_another(
     """Two app instances (two workers) sharing storage, sessions and secret."""
     storage: MemoryLaunchStorage[Any, Any] = MemoryLaunchStorage()
     platform.install(storage)
-    shared: dict[str, Any] = {
-        "storage": storage,
-        "sessions": MemoryLaunchSessionStore(),
-        "state_secret": b"w" * 32,
-    }
+    sessions = MemoryLaunchSessionStore()
+    shared: dict[str, Any] = {"storage": storage, "sessions": sessions, "state_secret": b"w" * 32}
+    if kind == "starlette":  # the async forms of the same stores
+        shared["storage"] = AsyncMemoryLaunchStorage.over(storage)
+        shared["sessions"] = AsyncMemoryLaunchSessionStore.over(sessions)
     make = FlaskDriver if kind == "flask" else StarletteDriver
     first, second = make(platform, **shared), make(platform, **shared)
     try:

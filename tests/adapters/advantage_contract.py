@@ -2,7 +2,11 @@
 
 Subclass :class:`ToolKeyStoreContract` (providing a ``key_store`` fixture) or
 :class:`ServiceTokenCacheContract` (providing a ``token_cache`` fixture) in a
-``test_*.py`` module to run the same tests against an adapter.
+``test_*.py`` module to run the same tests against an adapter. An adapter with an
+async form (:class:`~credlti.ports.AsyncToolKeyStore`,
+:class:`~credlti.ports.AsyncServiceTokenCache`) also provides ``async_key_store`` /
+``async_token_cache``: every test then runs against both forms (see
+:mod:`tests.adapters.port_driver`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 
 from credlti.lti.keys import KeyState, ToolKey, generate_key
 from credlti.lti.services import ServiceToken, TokenCacheKey
+from tests.adapters.port_driver import PortDriver, TwoForms
 
 __all__ = ["KEYS", "ServiceTokenCacheContract", "ToolKeyStoreContract"]
 
@@ -33,49 +38,52 @@ def _same_key(a: ToolKey, b: ToolKey) -> None:
     assert a.to_record() == b.to_record()
 
 
-class ToolKeyStoreContract:
+class ToolKeyStoreContract(TwoForms):
     """What every ``ToolKeyStore`` must do."""
+
+    sync_fixture = "key_store"
+    async_fixture = "async_key_store"
 
     @pytest.fixture
     def key_store(self) -> Any:
         """A fresh, empty store; subclasses override this fixture."""
         raise NotImplementedError
 
-    def test_empty_store_has_no_keys(self, key_store: Any) -> None:
+    def test_empty_store_has_no_keys(self, port: PortDriver) -> None:
         """A new store lists nothing and finds nothing."""
-        assert key_store.list_keys() == []
-        assert key_store.get_key(KEYS[0].kid) is None
+        assert port.list_keys() == []
+        assert port.get_key(KEYS[0].kid) is None
 
-    def test_saved_keys_come_back_whole_oldest_first(self, key_store: Any) -> None:
+    def test_saved_keys_come_back_whole_oldest_first(self, port: PortDriver) -> None:
         """Keys round-trip with their private key, state and owner, oldest first."""
         for key in KEYS:
-            key_store.save_key(key)
+            port.save_key(key)
 
-        listed = key_store.list_keys()
+        listed = port.list_keys()
 
         assert [k.kid for k in listed] == [KEYS[2].kid, KEYS[0].kid, KEYS[1].kid]
         for key in KEYS:
-            found = key_store.get_key(key.kid)
+            found = port.get_key(key.kid)
             assert found is not None
             _same_key(found, key)
 
-    def test_save_replaces_the_key_with_the_same_kid(self, key_store: Any) -> None:
+    def test_save_replaces_the_key_with_the_same_kid(self, port: PortDriver) -> None:
         """Saving a key again (e.g. after a rotation changed its state) replaces it."""
-        key_store.save_key(KEYS[1])
+        port.save_key(KEYS[1])
         promoted = attrs.evolve(KEYS[1], state=KeyState.CURRENT)
 
-        key_store.save_key(promoted)
+        port.save_key(promoted)
 
-        assert [k.state for k in key_store.list_keys()] == [KeyState.CURRENT]
+        assert [k.state for k in port.list_keys()] == [KeyState.CURRENT]
 
-    def test_delete_reports_whether_a_key_was_there(self, key_store: Any) -> None:
+    def test_delete_reports_whether_a_key_was_there(self, port: PortDriver) -> None:
         """delete_key is True once, then False; other keys stay."""
-        key_store.save_key(KEYS[0])
-        key_store.save_key(KEYS[1])
+        port.save_key(KEYS[0])
+        port.save_key(KEYS[1])
 
-        assert key_store.delete_key(KEYS[0].kid) is True
-        assert key_store.delete_key(KEYS[0].kid) is False
-        assert [k.kid for k in key_store.list_keys()] == [KEYS[1].kid]
+        assert port.delete_key(KEYS[0].kid) is True
+        assert port.delete_key(KEYS[0].kid) is False
+        assert [k.kid for k in port.list_keys()] == [KEYS[1].kid]
 
 
 def cache_key(**changes: Any) -> TokenCacheKey:
@@ -100,45 +108,48 @@ def token(value: str = "access-1", *, minutes: int = 60) -> ServiceToken:
     )
 
 
-class ServiceTokenCacheContract:
+class ServiceTokenCacheContract(TwoForms):
     """What every ``ServiceTokenCache`` must do."""
+
+    sync_fixture = "token_cache"
+    async_fixture = "async_token_cache"
 
     @pytest.fixture
     def token_cache(self) -> Any:
         """A fresh, empty cache; subclasses override this fixture."""
         raise NotImplementedError
 
-    def test_missing_token_is_none(self, token_cache: Any) -> None:
+    def test_missing_token_is_none(self, port: PortDriver) -> None:
         """Nothing cached: None."""
-        assert token_cache.get_token(cache_key()) is None
+        assert port.get_token(cache_key()) is None
 
-    def test_put_then_get_returns_an_equal_token(self, token_cache: Any) -> None:
+    def test_put_then_get_returns_an_equal_token(self, port: PortDriver) -> None:
         """A stored token comes back equal: value, scopes, expiry, type."""
-        token_cache.put_token(cache_key(), token())
+        port.put_token(cache_key(), token())
 
-        found = token_cache.get_token(cache_key())
+        found = port.get_token(cache_key())
 
         assert found == token()
         assert found is not None
         assert found.access_token == "access-1"
 
-    def test_put_replaces_and_keys_are_distinct(self, token_cache: Any) -> None:
+    def test_put_replaces_and_keys_are_distinct(self, port: PortDriver) -> None:
         """A newer token replaces the older; other scopes or deployments are other keys."""
-        token_cache.put_token(cache_key(), token("old"))
-        token_cache.put_token(cache_key(), token("new"))
-        token_cache.put_token(cache_key(deployment_id="d-1"), token("dep"))
+        port.put_token(cache_key(), token("old"))
+        port.put_token(cache_key(), token("new"))
+        port.put_token(cache_key(deployment_id="d-1"), token("dep"))
         other_scopes = cache_key(scopes=frozenset({"x"}))
 
-        assert token_cache.get_token(cache_key()) == token("new")
-        assert token_cache.get_token(cache_key(deployment_id="d-1")) == token("dep")
-        assert token_cache.get_token(other_scopes) is None
+        assert port.get_token(cache_key()) == token("new")
+        assert port.get_token(cache_key(deployment_id="d-1")) == token("dep")
+        assert port.get_token(other_scopes) is None
 
-    def test_delete_only_drops_the_token_that_was_seen(self, token_cache: Any) -> None:
+    def test_delete_only_drops_the_token_that_was_seen(self, port: PortDriver) -> None:
         """delete(only=stale) leaves a newer token alone; delete(only=current) drops it."""
-        token_cache.put_token(cache_key(), token("newer"))
+        port.put_token(cache_key(), token("newer"))
 
-        assert token_cache.delete_token(cache_key(), only=token("stale")) is False
-        assert token_cache.get_token(cache_key()) == token("newer")
-        assert token_cache.delete_token(cache_key(), only=token("newer")) is True
-        assert token_cache.get_token(cache_key()) is None
-        assert token_cache.delete_token(cache_key()) is False
+        assert port.delete_token(cache_key(), only=token("stale")) is False
+        assert port.get_token(cache_key()) == token("newer")
+        assert port.delete_token(cache_key(), only=token("newer")) is True
+        assert port.get_token(cache_key()) is None
+        assert port.delete_token(cache_key()) is False

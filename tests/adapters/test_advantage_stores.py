@@ -10,6 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from credlti.adapters.memory import (
+    AsyncEncryptedToolKeyStore,
+    AsyncMemoryServiceTokenCache,
+    AsyncMemoryToolKeyStore,
     EncryptedToolKeyStore,
     MemoryServiceTokenCache,
     MemoryToolKeyStore,
@@ -60,6 +63,10 @@ class TestMemoryToolKeyStore(ToolKeyStoreContract):
     def key_store(self) -> MemoryToolKeyStore:
         return MemoryToolKeyStore()
 
+    @pytest.fixture
+    def async_key_store(self) -> AsyncMemoryToolKeyStore:
+        return AsyncMemoryToolKeyStore()
+
 
 class TestEncryptedMemoryToolKeyStore(ToolKeyStoreContract):
     """The contract on the encrypted memory store."""
@@ -68,7 +75,14 @@ class TestEncryptedMemoryToolKeyStore(ToolKeyStoreContract):
     def key_store(self) -> EncryptedToolKeyStore:
         return EncryptedToolKeyStore(RING)
 
+    @pytest.fixture
+    def async_key_store(self) -> AsyncEncryptedToolKeyStore:
+        return AsyncEncryptedToolKeyStore(RING)
 
+
+# The contract looks its adapter fixture up per form at run time: name the
+# parametrised engine here so that its parameters are generated.
+@pytest.mark.usefixtures("engine")
 class TestSqlToolKeyStore(ToolKeyStoreContract):
     """The contract on SQLite and PostgreSQL."""
 
@@ -84,7 +98,14 @@ class TestMemoryServiceTokenCache(ServiceTokenCacheContract):
     def token_cache(self) -> MemoryServiceTokenCache:
         return MemoryServiceTokenCache()
 
+    @pytest.fixture
+    def async_token_cache(self) -> AsyncMemoryServiceTokenCache:
+        return AsyncMemoryServiceTokenCache()
 
+
+# The contract looks its adapter fixture up per form at run time: name the
+# parametrised engine here so that its parameters are generated.
+@pytest.mark.usefixtures("engine")
 class TestSqlServiceTokenCache(ServiceTokenCacheContract):
     """The contract on SQLite and PostgreSQL."""
 

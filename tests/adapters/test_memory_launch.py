@@ -7,7 +7,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 from credlti.errors import DeploymentNotFoundError
 from credlti.lti import Deployment, Registration
 from credlti.lti._claims import DEPLOYMENT_ID
@@ -15,6 +15,7 @@ from credlti.ports import LaunchStorage, NonceStatus
 from credlti.testing import SimulatedPlatform
 
 from .launch_contract import T0, LaunchStorageContract, registration
+from .port_driver import PortDriver
 
 
 @attrs.frozen
@@ -54,14 +55,19 @@ class TestMemoryLaunchStorage(LaunchStorageContract):
         """A fresh memory storage."""
         return MemoryLaunchStorage()
 
-    def add_registration(self, storage: Storage, record: Registration) -> HostRegistration:
+    @pytest.fixture
+    def async_storage(self) -> AsyncMemoryLaunchStorage[HostRegistration, HostDeployment]:
+        """A fresh memory storage, async form."""
+        return AsyncMemoryLaunchStorage()
+
+    def add_registration(self, storage: PortDriver, record: Registration) -> HostRegistration:
         """Wrap *record* in a host object and store it."""
         host = HostRegistration(record)
         storage.add_registration(host)
         return host
 
     def add_deployment(
-        self, storage: Storage, record: Registration, deployment: Deployment
+        self, storage: PortDriver, record: Registration, deployment: Deployment
     ) -> HostDeployment:
         """Wrap *deployment* in a host object and store it."""
         host = HostDeployment(deployment)
@@ -79,18 +85,18 @@ class TestMemoryWithPlainRecords(LaunchStorageContract):
         """A fresh memory storage."""
         return MemoryLaunchStorage()
 
-    def add_registration(
-        self, storage: MemoryLaunchStorage[Registration, Deployment], record: Registration
-    ) -> Registration:
+    @pytest.fixture
+    def async_storage(self) -> AsyncMemoryLaunchStorage[Registration, Deployment]:
+        """A fresh memory storage, async form."""
+        return AsyncMemoryLaunchStorage()
+
+    def add_registration(self, storage: PortDriver, record: Registration) -> Registration:
         """Store the record itself."""
         storage.add_registration(record)
         return record
 
     def add_deployment(
-        self,
-        storage: MemoryLaunchStorage[Registration, Deployment],
-        record: Registration,
-        deployment: Deployment,
+        self, storage: PortDriver, record: Registration, deployment: Deployment
     ) -> Deployment:
         """Store the record itself."""
         storage.add_deployment(record, deployment)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from credlti.adapters.memory import MemoryLaunchSessionStore
+from credlti.adapters.memory import AsyncMemoryLaunchSessionStore, MemoryLaunchSessionStore
 from credlti.errors import ConfigurationError, LaunchSessionNotFoundError
 from credlti.lti import Tool
 from credlti.ports import LaunchSessionStore
@@ -23,6 +23,11 @@ class TestMemoryLaunchSessionStore(LaunchSessionStoreContract):
     def session_store(self) -> MemoryLaunchSessionStore:
         """A fresh memory store."""
         return MemoryLaunchSessionStore()
+
+    @pytest.fixture
+    def async_session_store(self) -> AsyncMemoryLaunchSessionStore:
+        """A fresh memory store, async form."""
+        return AsyncMemoryLaunchSessionStore()
 
 
 def test_satisfies_the_port() -> None:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from credlti.adapters.memory import (
+    AsyncMemoryAuditSink,
+    AsyncMemoryNotifier,
+    AsyncMemoryOAuthClientRegistry,
+    AsyncMemoryStepActivity,
+    AsyncMemoryUserDirectory,
+    AsyncMemoryVaultStore,
     MemoryAuditSink,
     MemoryNotifier,
     MemoryOAuthClientRegistry,
@@ -16,7 +23,9 @@ from credlti.adapters.memory import (
 )
 from credlti.credentials import OAuthClient, VaultUser
 
+from .async_bridge import blocking
 from .vault_contract import (
+    AsyncVaultStoreContract,
     AuditSinkContract,
     NotifierContract,
     OAuthClientRegistryContract,
@@ -78,3 +87,63 @@ class TestMemoryNotifier(NotifierContract):
     @pytest.fixture
     def make_notifier(self) -> Callable[[], MemoryNotifier]:
         return MemoryNotifier
+
+
+# ----------------------------------------------------------------- the async forms
+#
+# The same suites against the async memory adapters, through the blocking view of
+# tests/adapters/async_bridge.py.
+
+
+class TestAsyncMemoryVaultStore(AsyncVaultStoreContract):
+    @pytest.fixture
+    def make_async_store(self) -> Callable[[], AsyncMemoryVaultStore]:
+        return AsyncMemoryVaultStore
+
+
+class TestAsyncMemoryUserDirectory(UserDirectoryContract):
+    @pytest.fixture
+    def make_directory(self) -> Callable[[list[tuple[VaultUser, list[str]]]], Any]:
+        def make(users: list[tuple[VaultUser, list[str]]]) -> Any:
+            d = AsyncMemoryUserDirectory()
+            for user, projects in users:
+                d.sync.add_user(user, projects=projects)
+            return blocking(d)
+
+        return make
+
+
+class TestAsyncMemoryStepActivity(StepActivityContract):
+    @pytest.fixture
+    def make_activity(self) -> Callable[[list[str]], Any]:
+        def make(ids: list[str]) -> Any:
+            a = AsyncMemoryStepActivity()
+            for i in ids:
+                a.sync.record(i)
+            return blocking(a)
+
+        return make
+
+
+class TestAsyncMemoryAuditSink(AuditSinkContract):
+    @pytest.fixture
+    def make_audit(self) -> Callable[[], Any]:
+        return lambda: blocking(AsyncMemoryAuditSink())
+
+
+class TestAsyncMemoryNotifier(NotifierContract):
+    @pytest.fixture
+    def make_notifier(self) -> Callable[[], Any]:
+        return lambda: blocking(AsyncMemoryNotifier())
+
+
+class TestAsyncMemoryOAuthClientRegistry(OAuthClientRegistryContract):
+    @pytest.fixture
+    def make_clients(self) -> Callable[[list[OAuthClient]], Any]:
+        def make(clients: list[OAuthClient]) -> Any:
+            reg = AsyncMemoryOAuthClientRegistry()
+            for c in clients:
+                reg.sync.add(c)
+            return blocking(reg)
+
+        return make

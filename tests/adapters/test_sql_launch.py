@@ -23,7 +23,11 @@ def _storage(url: str) -> Iterator[SqlLaunchStorage]:
 
 
 class _SqlContract(LaunchStorageContract):
-    """SQL adapters return equal records (rebuilt from rows), not the same objects."""
+    """SQL adapters return equal records (rebuilt from rows), not the same objects.
+
+    The async form (``AsyncSqlLaunchStorage``) runs the same contract once this class
+    has an ``async_storage`` fixture building it on the database of ``storage``.
+    """
 
     #: One store in 64 deletes up to 256 expired nonces.
     flood_slack = 128

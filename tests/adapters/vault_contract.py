@@ -5,10 +5,20 @@ Subclass a suite and supply the ``make_*`` fixture returning a fresh adapter::
     class TestMyStore(VaultStoreContract):
         @pytest.fixture
         def make_store(self): return lambda: MyStore(...)
+
+The async form of a store runs the same suite (through the blocking view of
+``async_bridge``) plus the async-only tests, from one fixture::
+
+    class TestMyAsyncStore(AsyncVaultStoreContract):
+        @pytest.fixture
+        def make_async_store(self): return lambda: MyAsyncStore(...)
+
+The host-port suites take ``blocking(async_port)`` the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +40,8 @@ from credlti.credentials import (
     VaultUser,
 )
 from credlti.errors import StorageConflictError, StorageInvalidIdError, StorageUnavailableError
+
+from .async_bridge import blocking, run_blocking
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=timezone.utc)
 
@@ -474,6 +486,111 @@ class VaultStoreContract:
                 pass
         with store.lock("k", timeout=0.05):
             pass
+
+
+class AsyncVaultStoreContract(VaultStoreContract):
+    """An :class:`credlti.ports.AsyncVaultStore`: the sync suite through a blocking view,
+    plus what only tasks sharing one event loop can show. Supply ``make_async_store``.
+    """
+
+    @pytest.fixture
+    def make_store(self, make_async_store: Callable[[], Any]) -> Callable[[], Any]:
+        return lambda: blocking(make_async_store())
+
+    @pytest.fixture
+    def async_store(self, make_async_store: Callable[[], Any]) -> Any:
+        return make_async_store()
+
+    def test_nested_transaction_joins_and_rolls_back_as_one(self, async_store: Any) -> None:
+        """A unit of work opened inside another (same task) joins it: one commit or rollback."""
+
+        async def scenario() -> tuple[Any, Any, Any]:
+            async with async_store.transaction() as tx:
+                await tx.credentials.add(row("a"))
+            with pytest.raises(RuntimeError):  # noqa: PT012
+                async with async_store.transaction() as outer:
+                    await outer.credentials.add(row("b"))
+                    async with async_store.transaction() as inner:
+                        seen = await inner.credentials.get("b")
+                        await inner.credentials.delete("a")
+                    raise RuntimeError
+            async with async_store.transaction() as tx:
+                return seen, await tx.credentials.get("a"), await tx.credentials.get("b")
+
+        seen, a, b = run_blocking(scenario())
+        assert seen == row("b")
+        assert a == row("a")
+        assert b is None
+
+    def test_tasks_read_modify_write_in_turn(self, async_store: Any) -> None:
+        """Two tasks locking one row for update each see the other's committed write."""
+
+        async def rename(suffix: str) -> None:
+            async with async_store.transaction() as tx:
+                current = await tx.credentials.get_for_update("a")
+                await asyncio.sleep(0.02)  # the other task runs meanwhile
+                await tx.credentials.update(evolve(current, name=current.name + suffix))
+
+        async def scenario() -> str:
+            async with async_store.transaction() as tx:
+                await tx.credentials.add(row("a", "n"))
+            await asyncio.gather(rename("1"), rename("2"))
+            async with async_store.transaction() as tx:
+                found = await tx.credentials.get("a")
+                return str(found.name)
+
+        assert sorted(run_blocking(scenario())) == sorted("n12")
+
+    def test_named_lock_between_tasks(self, async_store: Any) -> None:
+        """lock(key) admits one task; another times out; other keys are free."""
+
+        async def scenario() -> list[str]:
+            seen: list[str] = []
+            async with async_store.lock("k", timeout=1):
+                try:
+                    async with async_store.lock("k", timeout=0.05):
+                        seen.append("entered")
+                except StorageUnavailableError:
+                    seen.append("timed out")
+                async with async_store.lock("other", timeout=0.05):
+                    seen.append("other")
+            async with async_store.lock("k", timeout=0.05):
+                seen.append("again")
+            return seen
+
+        assert run_blocking(scenario()) == ["timed out", "other", "again"]
+
+    def test_a_cancelled_waiter_leaves_the_lock_free(self, async_store: Any) -> None:
+        """A task cancelled while waiting for a named lock never ends up holding it."""
+
+        async def wait_for_it() -> None:
+            async with async_store.lock("k", timeout=5):
+                pass
+
+        async def scenario() -> str:
+            async with async_store.lock("k", timeout=1):
+                waiter = asyncio.ensure_future(wait_for_it())
+                await asyncio.sleep(0.02)
+                waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            async with async_store.lock("k", timeout=0.5):
+                return "free"
+
+        assert run_blocking(scenario()) == "free"
+
+    def test_scan_is_an_async_iterator(self, async_store: Any) -> None:
+        """scan_credentials hands out rows with ``async for``."""
+
+        async def scenario() -> list[str]:
+            async with async_store.transaction() as tx:
+                for cid in ("b", "a"):
+                    await tx.credentials.add(row(cid))
+            rows = async_store.scan_credentials(after_id=None, limit=10)
+            assert hasattr(rows, "__anext__")
+            return [r.id async for r in rows]
+
+        assert run_blocking(scenario()) == ["a", "b"]
 
 
 class UserDirectoryContract:

@@ -170,13 +170,13 @@ def test_wrong_http_client_kind_names_the_twin() -> None:
     """Tool refuses an AsyncClient and AsyncTool a Client, naming the facade to use."""
     import httpx
 
-    from credlti.adapters.memory import MemoryLaunchStorage
+    from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 
     async_client, sync_client = httpx.AsyncClient(), httpx.Client()
     with pytest.raises(TypeError, match="use AsyncTool"):
         Tool(MemoryLaunchStorage(), http_client=async_client)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="use Tool"):
-        AsyncTool(MemoryLaunchStorage(), http_client=sync_client)  # type: ignore[arg-type]
+        AsyncTool(AsyncMemoryLaunchStorage(), http_client=sync_client)  # type: ignore[arg-type]
     sync_client.close()
     asyncio.run(async_client.aclose())
 

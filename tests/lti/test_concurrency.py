@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 from credlti.errors import (
     NonceReusedError,
     StorageUnavailableError,
@@ -142,7 +142,7 @@ class AsyncStorage:
 
 def _async_tool(plat: SimulatedPlatform, storage: Any = None) -> AsyncTool[Any, Any]:
     return AsyncTool(
-        storage if storage is not None else storage_for(plat),
+        storage if storage is not None else AsyncMemoryLaunchStorage.over(storage_for(plat)),
         clock=plat.clock,
         http_client=plat.async_http_client(),
     )
@@ -154,7 +154,8 @@ def test_async_gather_replaying_one_launch_yields_one_launch(
 ) -> None:
     """8 coroutines gathered on the same launch: one LaunchContext, seven NonceReusedError."""
     memory = storage_for(plat)
-    tool = _async_tool(plat, memory if storage_kind == "memory" else AsyncStorage(memory))
+    async_memory = AsyncMemoryLaunchStorage.over(memory)
+    tool = _async_tool(plat, async_memory if storage_kind == "memory" else AsyncStorage(memory))
 
     async def main() -> list[list[object]]:
         rounds: list[list[object]] = []

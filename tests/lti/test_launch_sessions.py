@@ -22,7 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credlti.adapters.memory import MemoryLaunchSessionStore, MemoryLaunchStorage
+from credlti.adapters.memory import (
+    AsyncMemoryLaunchSessionStore,
+    AsyncMemoryLaunchStorage,
+    MemoryLaunchSessionStore,
+    MemoryLaunchStorage,
+)
 from credlti.errors import (
     CredltiError,
     LaunchSessionNotFoundError,
@@ -95,10 +100,12 @@ class World:
         return tool
 
     def async_tool(self, **kwargs: Any) -> AsyncTool[HostRegistration, HostDeployment]:
+        # The async forms of the same memory storage and sessions: sync and async
+        # tools ("workers") see the same data.
         kwargs.setdefault("state_secret", SECRET)
         kwargs.setdefault("keys", KEY)
-        kwargs.setdefault("sessions", self.sessions)
-        return self.platform.async_tool(self.storage, **kwargs)
+        kwargs.setdefault("sessions", AsyncMemoryLaunchSessionStore.over(self.sessions))
+        return self.platform.async_tool(AsyncMemoryLaunchStorage.over(self.storage), **kwargs)
 
     def launch(self, tool: Tool[Any, Any], **claims: Any) -> LaunchContext[Any, Any]:
         redirect = tool.handle_login(self.platform.login_params(), LAUNCH_URL)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 from credlti.adapters.sql import SqlLaunchStorage, create_engine, upgrade
 from credlti.errors import (
     ConfigurationError,
@@ -31,6 +31,7 @@ from credlti.errors import (
     StorageConflictError,
 )
 from credlti.lti import Deployment, Registration
+from credlti.lti.ports import RegistrationSink
 from credlti.lti.registration import (
     CANVAS_PRIVACY_LEVEL,
     LTI_TOOL_CONFIGURATION,
@@ -108,7 +109,7 @@ def params(platform: SpecPlatform, token: str | None = TOKEN) -> dict[str, str]:
 
 def register(
     platform: SpecPlatform,
-    store: Any,
+    store: RegistrationSink,
     *,
     asynchronous: bool = False,
     token: str | None = TOKEN,
@@ -116,11 +117,16 @@ def register(
     deadline: float | None = 5.0,
 ) -> RegistrationResult:
     if asynchronous:
+        assert isinstance(store, MemoryLaunchStorage)  # its async form sees the same data
+        memory = store
 
         async def main() -> RegistrationResult:
             async with httpx.AsyncClient(transport=platform.async_transport()) as client:
                 registrar = AsyncDynamicRegistration(
-                    settings, store, http_client=client, deadline=deadline
+                    settings,
+                    AsyncMemoryLaunchStorage.over(memory),
+                    http_client=client,
+                    deadline=deadline,
                 )
                 return await registrar.register(params(platform, token))
 
@@ -478,7 +484,7 @@ def test_registration_answer_slower_than_the_deadline_is_a_call_failure() -> Non
 
         async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
             registrar = AsyncDynamicRegistration(
-                SETTINGS, storage(), http_client=client, deadline=0.2
+                SETTINGS, AsyncMemoryLaunchStorage(), http_client=client, deadline=0.2
             )
             with pytest.raises(RegistrationCallFailedError, match="deadline"):
                 await registrar.register(params(platform))
@@ -732,7 +738,6 @@ def test_registration_is_loaded_on_first_use_only() -> None:
 
 def test_launch_storages_are_registration_sinks() -> None:
     """Checked by mypy: both launch storages satisfy the RegistrationSink port."""
-    from credlti.lti.ports import RegistrationSink
 
     memory: RegistrationSink = storage()
     engine = create_engine("sqlite://")

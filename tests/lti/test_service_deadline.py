@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from credlti._effects import run
 from credlti._http import RemoteCallFailed, check_deadline, perform_sync, send_async, send_sync
-from credlti.adapters.memory import MemoryServiceTokenCache
+from credlti.adapters.memory import AsyncMemoryServiceTokenCache, MemoryServiceTokenCache
 from credlti.errors import ConfigurationError, KeySetFetchError, ServiceCallFailedError
 from credlti.lti._jwks import JwksPolicy
 from credlti.lti._platform_keys import KeyCache, key_flow
@@ -146,7 +146,8 @@ def _client_with_token(policy: TokenPolicy, registration: object, async_: bool =
         ),
     )
     if async_:
-        return AsyncServiceTokenClient(keys=KEY, cache=cache, policy=policy)
+        async_cache = AsyncMemoryServiceTokenCache.over(cache)
+        return AsyncServiceTokenClient(keys=KEY, cache=async_cache, policy=policy)
     return ServiceTokenClient(keys=KEY, cache=cache, policy=policy)
 
 

@@ -11,7 +11,8 @@
 
 The :class:`Vault` facade runs the vault's flows (generators yielding effect records,
 in the private ``_flows_*`` modules) and performs their effects through the ports of
-:mod:`credlti.credentials.ports`; the decisions (validation, transfer checks, purge
+:mod:`credlti.credentials.ports`; :class:`AsyncVault` drives the same flows with
+``await`` through the async ports; the decisions (validation, transfer checks, purge
 plans, token freshness, sensitive values) are pure functions in private modules.
 Exported here: the facade and its configuration, the records hosts read and store
 adapters write, schemas, keys and the secret scrubber, the OAuth authorization-code
@@ -20,6 +21,7 @@ See ``docs/credentials.md`` and ``docs/oauth.md``.
 """
 
 from credlti._crypto import EncryptionKey, KeyRing, associated_data
+from credlti.credentials._async_vault import AsyncVault
 from credlti.credentials._authorize import AsyncOAuthAuthorizer, OAuthAuthorizer
 from credlti.credentials._oauth_records import (
     AuthorizationRequest,
@@ -66,6 +68,7 @@ __all__ = [
     "SAFE_KEYS",
     "AsyncCredentialResolver",
     "AsyncOAuthAuthorizer",
+    "AsyncVault",
     "AuditAction",
     "AuditEvent",
     "AuthorizationRequest",

@@ -1,15 +1,17 @@
 """The OAuth authorization-code flow facades: :class:`OAuthAuthorizer` and its async twin.
 
 Both drive the flows of ``_flows_authorize`` with :mod:`credlti._effects`; they differ
-only in how HTTP is performed (an ``httpx.Client`` or an ``httpx.AsyncClient``). The
-pending records go through a
-:class:`~credlti.credentials.ports.PendingAuthorizationStore`; credentials are created
-and re-authorized through the :class:`~credlti.credentials.Vault`'s public methods, so
-its validation, encryption and audit apply unchanged.
+only in how HTTP is performed (an ``httpx.Client`` or an ``httpx.AsyncClient``) and,
+for the async one over an :class:`~credlti.credentials.AsyncVault`, in awaiting the
+vault, the client registry and the pending store. The pending records go through a
+:class:`~credlti.credentials.ports.PendingAuthorizationStore` (or its async twin);
+credentials are created and re-authorized through the vault's public methods, so its
+validation, encryption and audit apply unchanged.
 """
 
 from __future__ import annotations
 
+import inspect
 import secrets as _secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -23,6 +25,7 @@ from credlti import _telemetry
 from credlti._clock import Clock, utc_now
 from credlti._effects import Flow, arun, run
 from credlti._http import HttpRequest, RemoteResponse, perform_async, perform_sync
+from credlti.credentials._async_vault import AsyncVault
 from credlti.credentials._flows_authorize import (
     CheckNewCredential,
     CreateCredential,
@@ -36,7 +39,12 @@ from credlti.credentials._flows_authorize import (
 from credlti.credentials._oauth_records import AuthorizationRequest, AuthorizationResult
 from credlti.credentials._vault import Vault
 from credlti.credentials._vault_effects import GetClient, Now, RandomBytes
-from credlti.credentials.ports import OAuthClientRegistry, PendingAuthorizationStore
+from credlti.credentials.ports import (
+    AsyncOAuthClientRegistry,
+    AsyncPendingAuthorizationStore,
+    OAuthClientRegistry,
+    PendingAuthorizationStore,
+)
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 
 __all__ = [
@@ -63,11 +71,15 @@ _DEFAULT_TTL = timedelta(minutes=10)
 
 @attrs.define
 class _Parts:
-    """What both facades share: the ports, the clock, the randomness and the settings."""
+    """What both facades share: the ports, the clock, the randomness and the settings.
 
-    vault: Vault
-    clients: OAuthClientRegistry
-    pending: PendingAuthorizationStore
+    With an :class:`AsyncVault`, the vault, the client registry and the pending store
+    are the async forms and :meth:`aperform_local` awaits their calls.
+    """
+
+    vault: Any
+    clients: Any
+    pending: Any
     clock: Clock
     random_bytes: Callable[[int], bytes] = attrs.field(repr=False)
     ttl: timedelta
@@ -87,32 +99,19 @@ class _Parts:
             raise ConfigurationError(msg)
         return raw
 
-    def store(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except CredltiError:
-            raise
-        except Exception as exc:
-            msg = f"the pending-authorization store failed with {type(exc).__name__}"
-            raise StorageUnavailableError(msg) from None
-
-    def perform_local(self, effect: Any) -> Any:
-        """Carry out every effect but HTTP."""
+    def _call(self, effect: Any) -> Any:
+        """The one port call *effect* asks for (a coroutine with the async ports)."""
         kind = type(effect)
-        if kind is Now:
-            return self.now()
-        if kind is RandomBytes:
-            return self.random(effect.n)
         if kind is GetClient:
             return self.clients.get_client(effect.client_id)
         if kind is PutPending:
-            return self.store(lambda: self.pending.put(effect.pending))
+            return self.pending.put(effect.pending)
         if kind is TakePending:
-            return self.store(lambda: self.pending.take(effect.state_hash))
+            return self.pending.take(effect.state_hash)
         if kind is FindCredential:
             return self.vault.get_credential(effect.credential_id)
         if kind is CheckNewCredential:
-            return self.vault.change_credential(None, effect.attrs).errors
+            return self.vault.change_credential(None, effect.attrs)
         if kind is CreateCredential:
             return self.vault.create_credential(effect.attrs, actor_id=effect.actor_id)
         if kind is UpdateCredential:
@@ -121,6 +120,38 @@ class _Parts:
             )
         msg = f"the authorizer cannot perform {kind.__name__}"
         raise TypeError(msg)
+
+    def perform_local(self, effect: Any) -> Any:
+        """Carry out every effect but HTTP."""
+        kind = type(effect)
+        if kind is Now:
+            return self.now()
+        if kind is RandomBytes:
+            return self.random(effect.n)
+        try:
+            return self._call(effect)
+        except CredltiError:
+            raise
+        except Exception as exc:
+            if kind not in (PutPending, TakePending):
+                raise
+            raise _pending_failure(exc) from None
+
+    async def aperform_local(self, effect: Any) -> Any:
+        """Async twin of :meth:`perform_local` (async vault and ports)."""
+        kind = type(effect)
+        if kind is Now:
+            return self.now()
+        if kind is RandomBytes:
+            return self.random(effect.n)
+        try:
+            return await self._call(effect)
+        except CredltiError:
+            raise
+        except Exception as exc:
+            if kind not in (PutPending, TakePending):
+                raise
+            raise _pending_failure(exc) from None
 
     def begin(self, client_id: Any, kwargs: Mapping[str, Any]) -> Flow[AuthorizationRequest]:
         return begin_flow(client_id, ttl=self.ttl, **kwargs)
@@ -150,10 +181,16 @@ def _completed(span: _telemetry.Span, result: AuthorizationResult) -> Authorizat
     return result
 
 
+def _pending_failure(exc: Exception) -> StorageUnavailableError:
+    """The error for a pending-authorization store that failed."""
+    msg = f"the pending-authorization store failed with {type(exc).__name__}"
+    return StorageUnavailableError(msg)
+
+
 def _parts(
-    vault: Vault,
-    oauth_clients: OAuthClientRegistry,
-    pending: PendingAuthorizationStore,
+    vault: Vault | AsyncVault,
+    oauth_clients: OAuthClientRegistry | AsyncOAuthClientRegistry,
+    pending: PendingAuthorizationStore | AsyncPendingAuthorizationStore,
     clock: Clock,
     random_bytes: Callable[[int], bytes],
     authorization_ttl: timedelta,
@@ -320,26 +357,39 @@ class OAuthAuthorizer:
 class AsyncOAuthAuthorizer:
     """Async twin of :class:`OAuthAuthorizer`: HTTP through an ``httpx.AsyncClient``.
 
-    The vault and the pending store are called synchronously (their ports are
-    synchronous). Arguments are as for :class:`OAuthAuthorizer`.
+    Over an :class:`~credlti.credentials.AsyncVault`, pass the async client registry
+    and pending store too (``AsyncOAuthClientRegistry``,
+    ``AsyncPendingAuthorizationStore``): every call is then awaited. Over a sync
+    :class:`~credlti.credentials.Vault` the vault and the (sync) ports are called
+    synchronously. Arguments are as for :class:`OAuthAuthorizer`.
+
+    Raises:
+        ConfigurationError: The ports' form (sync or async) does not match the vault's.
     """
 
     _parts: _Parts
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool
+    _awaits: bool
 
     def __init__(
         self,
         *,
-        vault: Vault,
-        oauth_clients: OAuthClientRegistry,
-        pending: PendingAuthorizationStore,
+        vault: Vault | AsyncVault,
+        oauth_clients: OAuthClientRegistry | AsyncOAuthClientRegistry,
+        pending: PendingAuthorizationStore | AsyncPendingAuthorizationStore,
         http_client: httpx.AsyncClient | None = None,
         clock: Clock = utc_now,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
         authorization_ttl: timedelta = _DEFAULT_TTL,
         fetch_userinfo: bool = True,
     ) -> None:
+        self._awaits = isinstance(vault, AsyncVault)
+        ports = (oauth_clients.get_client, pending.put, pending.take)
+        if any(inspect.iscoroutinefunction(call) != self._awaits for call in ports):
+            form = "async" if self._awaits else "sync"
+            msg = f"with this vault, pass the {form} OAuth client registry and pending store"
+            raise ConfigurationError(msg)
         self._parts = _parts(
             vault, oauth_clients, pending, clock, random_bytes, authorization_ttl, fetch_userinfo
         )
@@ -362,7 +412,13 @@ class AsyncOAuthAuthorizer:
                     return _answered(span, await perform_async(http, effect))
             return parts.perform_local(effect)
 
-        return await arun(flow, perform)
+        async def aperform(effect: Any) -> Any:
+            if type(effect) is HttpRequest:
+                with _request_span(effect) as span:
+                    return _answered(span, await perform_async(http, effect))
+            return await parts.aperform_local(effect)
+
+        return await arun(flow, aperform if self._awaits else perform)
 
     async def begin(
         self,

@@ -24,13 +24,12 @@ from credlti.credentials._oauth_records import (
     AuthorizationResult,
     PendingAuthorization,
 )
-from credlti.credentials._records import Credential, OAuthClient, VaultConfig
+from credlti.credentials._records import ChangeResult, Credential, OAuthClient, VaultConfig
 from credlti.credentials._vault_effects import GetClient, Now, RandomBytes
 from credlti.errors import (
     AuthorizationRequestError,
     CredentialNotFoundError,
     CredentialValidationError,
-    FieldError,
     NotOwnerError,
 )
 
@@ -71,7 +70,7 @@ class FindCredential:
 
 @attrs.frozen
 class CheckNewCredential:
-    """The field errors ``Vault.change_credential`` finds for a new credential."""
+    """What ``Vault.change_credential`` says of a new credential (a ``ChangeResult``)."""
 
     attrs: Mapping[str, Any] = attrs.field(repr=False)
 
@@ -129,8 +128,8 @@ def _check_new(name: str, user_id: str, client_id: str, project_ids: frozenset[s
         "oauth_client_id": client_id,
         "project_ids": sorted(project_ids),
     }
-    found: tuple[FieldError, ...] = yield CheckNewCredential(attrs_)
-    errors = tuple(e for e in found if not e.path.startswith("oauth_token"))
+    checked: ChangeResult = yield CheckNewCredential(attrs_)
+    errors = tuple(e for e in checked.errors if not e.path.startswith("oauth_token"))
     if errors:
         raise CredentialValidationError(
             "the new credential would be invalid; fix the listed fields", field_errors=errors

@@ -18,6 +18,7 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._effects import AsyncLocks, Flow, arun, run
+from credlti.credentials._async_vault import AsyncVault
 from credlti.credentials._flows_oauth import refresh_flow
 from credlti.credentials._flows_resolve import LoadCredential, RefreshToken, resolve_flow
 from credlti.credentials._oauth_records import ResolvedCredential
@@ -106,25 +107,33 @@ class CredentialResolver:
 
 @attrs.define(init=False)
 class AsyncCredentialResolver:
-    """Async twin of :class:`CredentialResolver`: refreshes await an ``httpx.AsyncClient``.
+    """Async twin of :class:`CredentialResolver`.
 
-    Storage calls stay synchronous. Async resolvers of one vault share an in-process
-    lock table, so concurrent tasks asking for one credential make one token request.
+    Over an :class:`~credlti.credentials.AsyncVault` every call is awaited (loads,
+    refreshes, storage) and the vault's own HTTP client and lock table serve the
+    refresh. Over a sync :class:`~credlti.credentials.Vault`, refreshes await this
+    resolver's ``httpx.AsyncClient`` but storage calls stay synchronous; async
+    resolvers of one such vault share an in-process lock table, so concurrent tasks
+    asking for one credential make one token request.
 
     Args:
-        vault: The vault.
+        vault: The vault (an ``AsyncVault`` keeps the event loop free).
         http_client: The ``httpx.AsyncClient`` for the token endpoints (default: a
             private one with the vault's timeout).
         clock: Returns the current aware datetime (use the vault's).
     """
 
-    vault: Vault
+    vault: Vault | AsyncVault
     clock: Clock
     _http: httpx.AsyncClient = attrs.field(repr=False)
     _owns_http: bool
 
     def __init__(
-        self, vault: Vault, *, http_client: httpx.AsyncClient | None = None, clock: Clock = utc_now
+        self,
+        vault: Vault | AsyncVault,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.vault = vault
         self.clock = clock
@@ -146,6 +155,8 @@ class AsyncCredentialResolver:
     ) -> ResolvedCredential:
         """Async twin of :meth:`CredentialResolver.resolve`."""
         vault, clock, http = self.vault, self.clock, self._http
+        if isinstance(vault, AsyncVault):
+            return await self._resolve_async(vault, credential_id, actor_id)
         locks = _locks_for(vault)
 
         async def perform(effect: Any) -> Any:
@@ -154,6 +165,24 @@ class AsyncCredentialResolver:
                 return vault.get_credential(effect.credential_id)
             if kind is RefreshToken:
                 return await vault._arun_remote(self._refresh(effect), http, locks)
+            if kind is Now:
+                return _now(clock)
+            raise _unknown(effect)
+
+        result: ResolvedCredential = await arun(resolve_flow(credential_id, actor_id), perform)
+        return result
+
+    async def _resolve_async(
+        self, vault: AsyncVault, credential_id: str, actor_id: str | None
+    ) -> ResolvedCredential:
+        clock = self.clock
+
+        async def perform(effect: Any) -> Any:
+            kind = type(effect)
+            if kind is LoadCredential:
+                return await vault.get_credential(effect.credential_id)
+            if kind is RefreshToken:
+                return await vault.maybe_refresh_token(effect.credential, actor_id=effect.actor_id)
             if kind is Now:
                 return _now(clock)
             raise _unknown(effect)

@@ -1,6 +1,8 @@
 """The :class:`Vault` facade: drives the vault's flows and performs their effects.
 
-Each method builds a flow (``_flows_*`` modules) and runs it with
+Each method gets its flow (``_flows_*`` modules) from the function of the same name
+in :mod:`credlti.credentials._vault_calls` (shared with
+:class:`~credlti.credentials.AsyncVault`) and runs it with
 :func:`credlti._effects.run`; :meth:`Vault._run` performs every effect of
 ``_vault_effects`` with one call on the store, its unit of work, the key ring, the
 clock, the randomness source, the directory, the notifier, the audit sink or the
@@ -10,7 +12,7 @@ commit, so nothing external is done for a change that rolled back; a notice that
 fails there is audited and reported, never raised.
 
 Every public method first passes its arguments through the gate
-(:mod:`credlti.credentials._gate`): it works or raises a
+(:mod:`credlti.credentials._gate`, called by ``_vault_calls``): it works or raises a
 :class:`~credlti.errors.CredltiError`. Its errors leave through
 :func:`~credlti.credentials._vault_handlers.sanitising`,
 which drops the traceback of the flows and the gate (their frames hold the caller's
@@ -20,7 +22,6 @@ plaintext) and any chained error that is not credlti's.
 from __future__ import annotations
 
 import secrets as _secrets
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from typing import Any
@@ -30,37 +31,13 @@ import httpx
 
 from credlti._clock import Clock, utc_now
 from credlti._crypto import KeyRing
-from credlti._effects import AsyncLocks, Flow, SyncLocks, arun, run, stream
+from credlti._effects import AsyncLocks, Flow, LockTable, SyncLocks, arun, run, stream
 from credlti._http import HttpRequest, perform_async
 from credlti.credentials import _gate
+from credlti.credentials import _vault_calls as calls
 from credlti.credentials import _vault_effects as fx
 from credlti.credentials._defaults import DiscardAudit, NoActivity, NoClients, NullNotifier
-from credlti.credentials._flows_common import load, locked_row, resolve
-from credlti.credentials._flows_credentials import (
-    CheckSettings,
-    activity_flow,
-    change_flow,
-    create_flow,
-    delete_flow,
-    find_flow,
-    get_by_share_flow,
-    get_flow,
-    update_flow,
-)
-from credlti.credentials._flows_deletion import (
-    cancel_deletion_flow,
-    purge_flow,
-    schedule_deletion_flow,
-)
-from credlti.credentials._flows_keys import reencrypt_flow
-from credlti.credentials._flows_oauth import refresh_flow
-from credlti.credentials._flows_transfer import (
-    confirm_transfer_flow,
-    initiate_transfer_flow,
-    reissue_transfer_flow,
-    revoke_transfer_flow,
-    validate_transfer_flow,
-)
+from credlti.credentials._flows_credentials import CheckSettings
 from credlti.credentials._records import (
     ChangeResult,
     Credential,
@@ -73,8 +50,17 @@ from credlti.credentials._records import (
     VaultUser,
 )
 from credlti.credentials._schemas import CredentialSchema, SchemaRegistry
-from credlti.credentials._sensitive import Scrubber, basic_auth_values, sensitive_values
-from credlti.credentials._vault_handlers import HANDLERS, refresh_span, sanitising
+from credlti.credentials._sensitive import Scrubber
+from credlti.credentials._vault_handlers import (
+    HANDLERS,
+    USER_AGENT,
+    refresh_span,
+    sanitising,
+    store_failure,
+)
+from credlti.credentials._vault_handlers import (
+    new_id as _new_id,
+)
 from credlti.credentials.ports import (
     AuditSink,
     OAuthClientRegistry,
@@ -84,19 +70,9 @@ from credlti.credentials.ports import (
     VaultSession,
     VaultStore,
 )
-from credlti.errors import (
-    ConfigurationError,
-    CredltiError,
-    StorageUnavailableError,
-)
+from credlti.errors import CredltiError
 
 __all__ = ["Vault"]
-
-_USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 @sanitising
@@ -120,6 +96,10 @@ class Vault:
         random_bytes: ``n -> n random bytes`` (nonces, tokens); injectable for tests.
         new_id: Makes record ids (default: UUID4 text).
         config: A :class:`~credlti.credentials.VaultConfig`.
+        locks: Where OAuth refreshes take their single-flight lock (a
+            :class:`credlti._effects.LockTable`; default: one lock table per vault,
+            in process). Pass ``credlti.adapters.redis.RedisLockTable`` to make the
+            refresh single flight across processes whatever the store.
     """
 
     _store: VaultStore
@@ -136,7 +116,7 @@ class Vault:
     _random: Callable[[int], bytes] = attrs.field(repr=False)
     _new_id: Callable[[], str]
     config: VaultConfig
-    _locks: SyncLocks = attrs.field(repr=False)
+    _locks: LockTable = attrs.field(repr=False)
 
     def __init__(
         self,
@@ -154,6 +134,7 @@ class Vault:
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
         new_id: Callable[[], str] = _new_id,
         config: VaultConfig | None = None,
+        locks: LockTable | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -166,12 +147,12 @@ class Vault:
         self.config = config if config is not None else VaultConfig()
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
-            timeout=self.config.http_timeout, headers={"User-Agent": _USER_AGENT}
+            timeout=self.config.http_timeout, headers={"User-Agent": USER_AGENT}
         )
         self._clock = clock
         self._random = random_bytes
         self._new_id = new_id
-        self._locks = SyncLocks()
+        self._locks = locks if locks is not None else SyncLocks()
 
     def _bulk_audit(self) -> bool:
         """Whether the audit sink writes a purge batch's events in one call."""
@@ -237,8 +218,7 @@ class Vault:
         except Exception as exc:
             if in_body:
                 raise
-            msg = f"the vault store failed with {type(exc).__name__}; nothing was changed"
-            raise StorageUnavailableError(msg) from exc
+            raise store_failure(exc) from exc
 
     def _atomic(self, flow: Flow[Any]) -> Any:
         with self._tx() as tx:
@@ -247,12 +227,6 @@ class Vault:
     def _store_lock(self, effect: fx.StoreLock, tx: VaultSession | None) -> Any:
         with self._store.lock(effect.key, timeout=effect.timeout):
             return self._run(effect.flow, tx)
-
-    def _need_directory(self) -> UserDirectory:
-        if self.directory is None:
-            msg = "this operation needs a user directory: pass directory= to the Vault"
-            raise ConfigurationError(msg)
-        return self.directory
 
     def _settings(self) -> CheckSettings:
         return CheckSettings(
@@ -273,9 +247,9 @@ class Vault:
         (schema errors name the body path, e.g. ``body.port``) and the normalised
         changes that would be saved.
         """
-        current = _gate.record(credential, self.config.body_limits, ids=False)
-        fields = _gate.attributes(attrs, optional=True)
-        result: ChangeResult = self._run(change_flow(current, fields, self._settings()))
+        result: ChangeResult = self._run(
+            calls.change_credential(self._settings(), credential, attrs)
+        )
         return result
 
     def create_credential(
@@ -294,8 +268,8 @@ class Vault:
             CredentialValidationError: With the same ``field_errors`` that
                 :meth:`change_credential` lists.
         """
-        fields, actor = _gate.attributes(attrs), _gate.actor(actor_id)
-        created: Credential = self._run(create_flow(fields, actor, self._settings()))
+        flow = calls.create_credential(self._settings(), attrs, actor_id)
+        created: Credential = self._run(flow)
         return created
 
     def update_credential(
@@ -314,8 +288,7 @@ class Vault:
             CredentialNotFoundError: The credential does not exist.
             CredentialValidationError: With the failing fields.
         """
-        cid, fields = _gate.credential_or_id(credential), _gate.attributes(attrs)
-        flow = update_flow(cid, fields, _gate.actor(actor_id), self._settings())
+        flow = calls.update_credential(self._settings(), credential, attrs, actor_id)
         updated: Credential = self._run(flow)
         return updated
 
@@ -327,8 +300,9 @@ class Vault:
         Returns the credential as it was. The OAuth token is revoked at the provider
         after commit (best effort, audited).
         """
-        cid, actor = _gate.credential_or_id(credential), _gate.actor(actor_id)
-        gone: Credential = self._run(delete_flow(cid, actor, self.config))
+        gone: Credential = self._run(
+            calls.delete_credential(self._settings(), credential, actor_id)
+        )
         return gone
 
     # ================================================================ reads
@@ -338,13 +312,12 @@ class Vault:
 
         A malformed id (see :func:`credlti._text.id_problem`) names nothing: ``None``.
         """
-        cid = _gate.lookup_id(credential_id)
-        found: Credential | None = self._run(get_flow(cid)) if cid else None
+        found: Credential | None = self._run(calls.get_credential(credential_id))
         return found
 
     def get_credential_or_raise(self, credential_id: str) -> Credential:
         """Like :meth:`get_credential` but raise CredentialNotFoundError when absent."""
-        found: Credential = self._run(resolve(_gate.credential_id(credential_id)))
+        found: Credential = self._run(calls.get_credential_or_raise(credential_id))
         return found
 
     @contextmanager
@@ -357,14 +330,14 @@ class Vault:
             with vault.get_credential_for_update(cid) as cred:
                 vault.update_credential(cred, {"name": cred.name + " old"})
         """
-        cid = _gate.credential_id(credential_id)
+        flow = calls.get_credential_for_update(credential_id)
         with self._tx() as tx:
-            yield self._run(_load_locked(cid), tx)
+            yield self._run(flow, tx)
 
     def get_credential_by_project_credential(self, project_credential_id: str) -> Credential | None:
         """The credential behind a project share id, or ``None``."""
-        share_id = _gate.lookup_id(project_credential_id, "project_credential_id")
-        found: Credential | None = self._run(get_by_share_flow(share_id)) if share_id else None
+        flow = calls.get_credential_by_project_credential(project_credential_id)
+        found: Credential | None = self._run(flow)
         return found
 
     def get_schema(self, name: str) -> CredentialSchema:
@@ -373,63 +346,37 @@ class Vault:
 
     def has_activity_in_projects(self, credential: Credential | str) -> bool:
         """True if any step (run) used the credential."""
-        used: bool = self._run(activity_flow(_gate.credential_or_id(credential)))
+        used: bool = self._run(calls.has_activity_in_projects(credential))
         return used
 
     def list_credentials(self, project_or_user: ProjectRef | VaultUser) -> list[Credential]:
         """Credentials shared with a project, or owned by a user, ordered by name."""
-        if isinstance(project_or_user, ProjectRef):
-            key = _gate.lookup_id(project_or_user.id, "project_or_user")
-            flow = find_flow(project_id=key)
-        else:
-            key = _gate.lookup_id(_gate.user(project_or_user, "project_or_user").id)
-            flow = find_flow(owner_id=key)
-        found: list[Credential] = self._run(flow) if key else []
+        found: list[Credential] = self._run(calls.list_credentials(project_or_user))
         return found
 
     def list_user_credentials_in_project(
         self, user: VaultUser, project: ProjectRef
     ) -> list[Credential]:
         """Credentials owned by *user* and shared with *project*, ordered by name."""
-        owner = _gate.lookup_id(_gate.user(user, "user").id, "user")
-        project_id = _gate.lookup_id(_gate.project(project).id, "project")
-        if not owner or not project_id:
-            return []
-        found: list[Credential] = self._run(find_flow(owner_id=owner, project_id=project_id))
+        flow = calls.list_user_credentials_in_project(user, project)
+        found: list[Credential] = self._run(flow)
         return found
 
     # ================================================================ secrets
 
-    def _resolve(self, credential: Credential | str | None) -> Credential | None:
-        given = _gate.record(credential, self.config.body_limits)
-        if given is None and credential is not None:
-            given = self._run(resolve(_gate.credential_id(credential, "credential")))
-        return given
-
     def basic_auth_for(self, credential: Credential | str | None) -> list[str]:
         """Base64 ``login:password`` strings of the body (any depth); ``[]`` for None."""
-        found = self._resolve(credential)
-        return basic_auth_values(found.body) if found and found.body else []
+        values: list[str] = self._run(calls.basic_auth_for(self._settings(), credential))
+        return values
 
     def sensitive_values_for(self, credential: Credential | str | None) -> list[str]:
         """Every secret of the credential: body leaves (minus safe keys) and OAuth tokens."""
-        found = self._resolve(credential)
-        if found is None:
-            return []
-        values = sensitive_values(found.body) if found.body else []
-        token = found.oauth_token
-        if token is not None:
-            extra = [token.access_token, token.refresh_token, *sensitive_values(token.extra)]
-            values += [v for v in extra if v and v not in values]
+        values: list[str] = self._run(calls.sensitive_values_for(self._settings(), credential))
         return values
 
     def scrubber_for(self, *credentials: Credential | str) -> Scrubber:
         """A :class:`Scrubber` masking the secrets of every given credential."""
-        scrubber = Scrubber()
-        for credential in credentials:
-            scrubber.add(
-                self.sensitive_values_for(credential), basic_auth=self.basic_auth_for(credential)
-            )
+        scrubber: Scrubber = self._run(calls.scrubber_for(self._settings(), credentials))
         return scrubber
 
     # ================================================================ OAuth
@@ -448,10 +395,8 @@ class Vault:
             ReauthorizationRequiredError: The provider rejected the refresh token.
             TemporaryRefreshError: Provider or network trouble; see ``retry_after``.
         """
-        given = _gate.record(credential, self.config.body_limits) or _gate.credential_or_id(
-            credential
-        )
-        fresh: Credential = self._run(refresh_flow(given, _gate.actor(actor_id), self.config))
+        flow = calls.maybe_refresh_token(self._settings(), credential, actor_id)
+        fresh: Credential = self._run(flow)
         return fresh
 
     # ================================================================ deletion
@@ -465,10 +410,7 @@ class Vault:
         cancels a pending transfer; then, after commit, revokes the OAuth token at the
         provider and notifies the owner.
         """
-        cid, actor = _gate.credential_or_id(credential), _gate.actor(actor_id)
-        flow = schedule_deletion_flow(
-            cid, actor, self.config, has_directory=self.directory is not None
-        )
+        flow = calls.schedule_credential_deletion(self._settings(), credential, actor_id)
         scheduled: Credential = self._run(flow)
         return scheduled
 
@@ -476,8 +418,7 @@ class Vault:
         self, credential_id: str, *, actor_id: str | None = None
     ) -> Credential:
         """Cancel a scheduled deletion (project shares are not restored)."""
-        cid, actor = _gate.credential_id(credential_id), _gate.actor(actor_id)
-        kept: Credential = self._run(cancel_deletion_flow(cid, actor))
+        kept: Credential = self._run(calls.cancel_scheduled_deletion(credential_id, actor_id))
         return kept
 
     def purge_deleted(self, *, batch_size: int | None = None) -> PurgeResult:
@@ -491,8 +432,8 @@ class Vault:
         Returns:
             True counts: rows newly scrubbed, deleted, and kept.
         """
-        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        result: PurgeResult = self._run(purge_flow(size, bulk_audit=self._bulk_audit()))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        result: PurgeResult = self._run(flow)
         return result
 
     def purge_deleted_batches(self, *, batch_size: int | None = None) -> Iterator[PurgeResult]:
@@ -502,8 +443,8 @@ class Vault:
         iterating between batches (progress display, Ctrl-C) and lose nothing: a later
         run continues with the credentials still due.
         """
-        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        return self._stream(purge_flow(size, bulk_audit=self._bulk_audit()))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        return self._stream(flow)
 
     # ================================================================ transfer
 
@@ -515,12 +456,7 @@ class Vault:
         self, form: TransferForm, sender: VaultUser, credential: Credential
     ) -> TransferForm:
         """Validate the form: email format, not the sender, user exists, project access."""
-        self._need_directory()
-        form, sender = _gate.form(form), _gate.user(sender, "sender")
-        given: object = credential
-        if not isinstance(given, Credential):
-            given = self.get_credential_or_raise(_gate.credential_or_id(given))
-        flow = validate_transfer_flow(form, sender, given)
+        flow = calls.validate_credential_transfer(self._settings(), form, sender, credential)
         checked: TransferForm = self._run(flow)
         return checked
 
@@ -540,13 +476,8 @@ class Vault:
             TransferNotAllowedError: Self-transfer, scheduled deletion, or missing
                 project access.
         """
-        self._need_directory()
-        cid = _gate.credential_or_id(credential)
-        receiver_id = _gate.user_id(_gate.user(receiver, "receiver").id, "receiver")
-        _gate.owner_id(_gate.user(owner, "owner"))
-        pending: PendingTransfer = self._run(
-            initiate_transfer_flow(owner, receiver_id, cid, self.config)
-        )
+        flow = calls.initiate_credential_transfer(self._settings(), owner, receiver, credential)
+        pending: PendingTransfer = self._run(flow)
         return pending
 
     def reissue_transfer_token(
@@ -565,10 +496,8 @@ class Vault:
             NotPendingError: No transfer of it is pending.
             TransferNotAllowedError: The receiver lost access to a shared project.
         """
-        self._need_directory()
-        cid, owner_id = _gate.credential_or_id(credential), _gate.owner_id(owner)
-        given = _gate.user(owner, "owner") if isinstance(owner, VaultUser) else owner_id
-        pending: PendingTransfer = self._run(reissue_transfer_flow(cid, given, self.config))
+        flow = calls.reissue_transfer_token(self._settings(), credential, owner)
+        pending: PendingTransfer = self._run(flow)
         return pending
 
     def confirm_transfer(
@@ -590,11 +519,7 @@ class Vault:
             TransferNotAllowedError: The receiver lost access to a shared project, or
                 already owns a credential with this name.
         """
-        self._need_directory()
-        cid = _gate.credential_id(credential_id)
-        receiver = _gate.user_id(receiver_id, "receiver_id")
-        owner = _gate.owner_id(owner_id, "owner_id")
-        flow = confirm_transfer_flow(cid, receiver, owner, _gate.transfer_token(token))
+        flow = calls.confirm_transfer(self._settings(), credential_id, receiver_id, owner_id, token)
         confirmed: Credential = self._run(flow)
         return confirmed
 
@@ -606,9 +531,9 @@ class Vault:
             NotOwnerError: *owner* does not own it.
             NotPendingError: No transfer of it is pending.
         """
-        cid, owner_id = _gate.credential_id(credential_id), _gate.owner_id(owner)
-        flow = revoke_transfer_flow(cid, owner_id, notify=self.directory is not None)
-        revoked: Credential = self._run(flow)
+        revoked: Credential = self._run(
+            calls.revoke_transfer(self._settings(), credential_id, owner)
+        )
         return revoked
 
     # ================================================================ keys
@@ -618,8 +543,7 @@ class Vault:
 
         After it returns, older keys can be removed from the ring.
         """
-        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        result: ReencryptResult = self._run(reencrypt_flow(size))
+        result: ReencryptResult = self._run(calls.reencrypt(self._settings(), batch_size))
         return result
 
     def reencrypt_batches(self, *, batch_size: int | None = None) -> Iterator[ReencryptResult]:
@@ -628,8 +552,7 @@ class Vault:
         Each batch is committed before its totals are yielded; stopping between batches
         is safe and a later run rewrites only what is still under an older key.
         """
-        size = _gate.batch_size(batch_size) or self.config.purge_batch_size
-        return self._stream(reencrypt_flow(size))
+        return self._stream(calls.reencrypt(self._settings(), batch_size))
 
     # ================================================================ async drivers
 
@@ -664,8 +587,3 @@ class Vault:
 
 
 _END = object()  # the end of a stream, told apart from any emitted value
-
-
-def _load_locked(credential_id: str) -> Flow[Credential]:
-    """Session: the credential, its row locked for the unit of work."""
-    return (yield from load((yield from locked_row(credential_id))))

@@ -1,13 +1,25 @@
 """The vault ports: the credential store and its units of work, users, notifications.
 
 Small :class:`typing.Protocol` classes that adapters satisfy by shape (see
-:mod:`credlti.ports` for the rules every adapter follows).
+:mod:`credlti.ports` for the rules every adapter follows). Every port ``X`` has an
+async twin ``AsyncX`` with the same methods as coroutines, for
+:class:`~credlti.credentials.AsyncVault`; context managers become async context
+managers and :meth:`AsyncVaultStore.scan_credentials` an async iterator.
+
+Which host ports are async: every port the vault calls during an operation may do IO
+(a user table, a step log, a mail relay, an audit table, a client table), so
+:class:`~credlti.credentials.AsyncVault` takes the async form of each of them. A host
+whose implementation does no IO (or that is content to block briefly, e.g. a notifier
+that only queues a message) writes ``async def`` methods that return at once.
+:class:`AsyncPendingAuthorizationStore` is not a vault port: it is the twin of
+:class:`PendingAuthorizationStore` for hosts that share pending authorizations
+through an async client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +38,18 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AsyncAuditSink",
+    "AsyncCredentialRepository",
+    "AsyncOAuthClientRegistry",
+    "AsyncOAuthTokenRepository",
+    "AsyncPendingAuthorizationStore",
+    "AsyncShareRepository",
+    "AsyncStepActivity",
+    "AsyncTransferTokenRepository",
+    "AsyncUserDirectory",
+    "AsyncVaultNotifier",
+    "AsyncVaultSession",
+    "AsyncVaultStore",
     "AuditSink",
     "CredentialRepository",
     "OAuthClientRegistry",
@@ -338,5 +362,260 @@ class PendingAuthorizationStore(Protocol):
         ...
 
     def take(self, state_hash: str) -> PendingAuthorization | None:
+        """Remove and return the record with this key, atomically (single use), or ``None``."""
+        ...
+
+
+# --------------------------------------------------------------------------- async twins
+#
+# The same ports for AsyncVault: same names, parameters and results, every method a
+# coroutine. A store's unit of work is ``async with store.transaction() as tx``.
+
+
+class AsyncCredentialRepository(Protocol):
+    """**Protocol:** async twin of :class:`CredentialRepository`."""
+
+    async def get(self, credential_id: str) -> CredentialRow | None:
+        """Return the row, or ``None``."""
+        ...
+
+    async def get_for_update(self, credential_id: str) -> CredentialRow | None:
+        """Return the row locked until the transaction ends (``SELECT ... FOR UPDATE``)."""
+        ...
+
+    async def add(self, row: CredentialRow) -> None:
+        """Insert the row (conflicts as :meth:`CredentialRepository.add`)."""
+        ...
+
+    async def update(self, row: CredentialRow) -> None:
+        """Replace the row with the same id; conflict rules as :meth:`add`."""
+        ...
+
+    async def delete(self, credential_id: str) -> bool:
+        """Delete the row (and, by cascade, its shares, token and transfers); True if it existed."""
+        ...
+
+    async def find_by_name(self, owner_id: str, name: str) -> str | None:
+        """The id of the owner's credential named exactly *name*, or ``None`` (a point lookup)."""
+        ...
+
+    async def find(
+        self, *, owner_id: str | None = None, project_id: str | None = None
+    ) -> list[CredentialRow]:
+        """Rows owned by *owner_id* and/or shared with *project_id*, by ``lower(name)``, id."""
+        ...
+
+    async def scrub_due(
+        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
+    ) -> list[ScrubbedRow]:
+        """One purge step for a batch, as :meth:`CredentialRepository.scrub_due`."""
+        ...
+
+
+class AsyncShareRepository(Protocol):
+    """**Protocol:** async twin of :class:`ShareRepository`."""
+
+    async def add(self, share: ProjectShare) -> None:
+        """Insert; StorageConflictError if the credential is already in that project."""
+        ...
+
+    async def remove(self, share_id: str) -> bool:
+        """Delete one share; True if it existed."""
+        ...
+
+    async def get(self, share_id: str) -> ProjectShare | None:
+        """Return the share, or ``None``."""
+        ...
+
+    async def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
+        """The shares of each listed credential (credentials without a share are absent)."""
+        ...
+
+    async def for_credential(self, credential_id: str) -> list[ProjectShare]:
+        """The credential's shares, oldest first."""
+        ...
+
+
+class AsyncOAuthTokenRepository(Protocol):
+    """**Protocol:** async twin of :class:`OAuthTokenRepository`."""
+
+    async def get(self, credential_id: str) -> OAuthTokenRow | None:
+        """Return the token row, or ``None``."""
+        ...
+
+    async def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
+        """The token rows of the listed credentials that have one, by credential id."""
+        ...
+
+    async def put(self, row: OAuthTokenRow) -> None:
+        """Insert or replace the credential's token unconditionally."""
+        ...
+
+    async def compare_and_set(self, row: OAuthTokenRow, *, expected_version: int) -> bool:
+        """Replace the token only if the stored version is *expected_version* (atomic)."""
+        ...
+
+    async def delete(self, credential_id: str) -> bool:
+        """Delete the token; True if it existed."""
+        ...
+
+
+class AsyncTransferTokenRepository(Protocol):
+    """**Protocol:** async twin of :class:`TransferTokenRepository`."""
+
+    async def add(self, row: TransferTokenRow) -> None:
+        """Insert a token row."""
+        ...
+
+    async def for_credential(self, credential_id: str) -> list[TransferTokenRow]:
+        """Every token row of the credential."""
+        ...
+
+    async def delete_for_credential(self, credential_id: str) -> int:
+        """Delete every token row of the credential; return how many."""
+        ...
+
+
+class AsyncVaultSession(Protocol):
+    """**Protocol:** async twin of :class:`VaultSession`: the repositories of one unit of work."""
+
+    @property
+    def credentials(self) -> AsyncCredentialRepository:
+        """Credential rows."""
+        ...
+
+    @property
+    def shares(self) -> AsyncShareRepository:
+        """Project shares."""
+        ...
+
+    @property
+    def oauth_tokens(self) -> AsyncOAuthTokenRepository:
+        """OAuth tokens."""
+        ...
+
+    @property
+    def transfers(self) -> AsyncTransferTokenRepository:
+        """Transfer tokens."""
+        ...
+
+
+class AsyncVaultStore(Protocol):
+    """**Protocol:** async twin of :class:`VaultStore`."""
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncVaultSession]:
+        """Open a unit of work (``async with``): commit on normal exit, roll back on error.
+
+        A transaction opened while another is open in the same task (context) joins it.
+        """
+        ...
+
+    def scan_credentials(
+        self, *, after_id: str | None, limit: int, due_before: datetime | None = None
+    ) -> AsyncIterator[CredentialRow]:
+        """Up to *limit* rows with ``id > after_id``, ordered by id, one at a time.
+
+        With *due_before*, only rows whose ``scheduled_deletion <= due_before``.
+        """
+        ...
+
+    def lock(self, key: str, *, timeout: float) -> AbstractAsyncContextManager[None]:
+        """Hold a named lock for the ``async with`` block (StorageUnavailableError on timeout)."""
+        ...
+
+
+class AsyncUserDirectory(Protocol):
+    """**Protocol:** async twin of :class:`UserDirectory`."""
+
+    async def get_user(self, user_id: str) -> VaultUser | None:
+        """Return the user, or ``None``."""
+        ...
+
+    async def get_user_by_email(self, email: str) -> VaultUser | None:
+        """Return the user with this email (compared case-insensitively), or ``None``."""
+        ...
+
+    async def accessible_projects(self, user_id: str) -> frozenset[str]:
+        """Ids of the projects *user_id* may access."""
+        ...
+
+
+class AsyncStepActivity(Protocol):
+    """**Protocol:** async twin of :class:`StepActivity`."""
+
+    async def has_activity(self, credential_id: str) -> bool:
+        """True if any step used the credential."""
+        ...
+
+    async def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
+        """The subset of *credential_ids* that any step used (one query per batch)."""
+        ...
+
+
+class AsyncVaultNotifier(Protocol):
+    """**Protocol:** async twin of :class:`VaultNotifier` (called after commit)."""
+
+    async def transfer_requested(
+        self,
+        *,
+        credential: Credential,
+        owner: VaultUser,
+        receiver: VaultUser,
+        token: str,
+        expires_at: datetime,
+    ) -> None:
+        """Send the owner the confirmation link carrying *token* (the only copy)."""
+        ...
+
+    async def transfer_completed(
+        self, *, credential: Credential, owner: VaultUser, receiver: VaultUser
+    ) -> None:
+        """Tell both sides the credential changed hands."""
+        ...
+
+    async def transfer_revoked(
+        self, *, credential: Credential, owner: VaultUser, receiver: VaultUser | None
+    ) -> None:
+        """Tell both sides the pending transfer was revoked."""
+        ...
+
+    async def deletion_scheduled(
+        self, *, credential: Credential, owner: VaultUser | None, purge_at: datetime
+    ) -> None:
+        """Tell the owner the credential will be purged at *purge_at*."""
+        ...
+
+
+class AsyncAuditSink(Protocol):
+    """**Protocol:** async twin of :class:`AuditSink` (written inside the unit of work).
+
+    It may also have an async ``record_purged``, used as :class:`AuditSink` describes.
+    """
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append one event; raising aborts the operation."""
+        ...
+
+    async def events_for(self, credential_id: str) -> list[AuditEvent]:
+        """The credential's events, oldest first."""
+        ...
+
+
+class AsyncOAuthClientRegistry(Protocol):
+    """**Protocol:** async twin of :class:`OAuthClientRegistry`."""
+
+    async def get_client(self, client_id: str) -> OAuthClient | None:
+        """Return the client registered under *client_id* (our id), or ``None``."""
+        ...
+
+
+class AsyncPendingAuthorizationStore(Protocol):
+    """**Protocol:** async twin of :class:`PendingAuthorizationStore`."""
+
+    async def put(self, pending: PendingAuthorization) -> None:
+        """Keep *pending* until it is taken or :attr:`expires_at` passes."""
+        ...
+
+    async def take(self, state_hash: str) -> PendingAuthorization | None:
         """Remove and return the record with this key, atomically (single use), or ``None``."""
         ...

@@ -45,7 +45,7 @@ from credlti.lti._registration_records import (
     RegistrationResult,
     ToolSettings,
 )
-from credlti.lti.ports import RegistrationSink
+from credlti.lti.ports import AsyncRegistrationSink, RegistrationSink
 
 __all__ = [
     "AddDeployment",
@@ -53,8 +53,11 @@ __all__ = [
     "FindRegistration",
     "HttpLimits",
     "RemoveRegistration",
+    "aperform_storage",
     "perform_storage",
     "registration_flow",
+    "storage_call",
+    "storage_failure",
 ]
 
 
@@ -98,24 +101,44 @@ class HttpLimits:
     max_bytes: int = MAX_DOCUMENT_BYTES
 
 
+def storage_call(sink: RegistrationSink | AsyncRegistrationSink, effect: Any) -> Any:
+    """The port call of one storage effect on *sink* (its result, or an awaitable)."""
+    if type(effect) is FindRegistration:
+        return sink.get_registration(effect.issuer, effect.client_id)
+    if type(effect) is AddRegistration:
+        return sink.add_registration(effect.registration)
+    if type(effect) is AddDeployment:
+        return sink.add_deployment(effect.registration, effect.deployment)
+    if type(effect) is RemoveRegistration:
+        return sink.remove_registration(effect.issuer, effect.client_id)
+    msg = f"no handler for {type(effect).__name__}"
+    raise TypeError(msg)
+
+
+def storage_failure(exc: Exception) -> StorageUnavailableError:
+    """The typed error for a sink's own exception (library failures never leak)."""
+    msg = f"the registration storage failed ({type(exc).__name__}); nothing was stored"
+    return StorageUnavailableError(msg)
+
+
 def perform_storage(sink: RegistrationSink, effect: Any) -> Any:
-    """Carry out one storage effect on *sink*; library failures become typed errors."""
+    """Carry out one storage effect on a sync *sink*; library failures become typed errors."""
     try:
-        if type(effect) is FindRegistration:
-            return sink.get_registration(effect.issuer, effect.client_id)
-        if type(effect) is AddRegistration:
-            return sink.add_registration(effect.registration)
-        if type(effect) is AddDeployment:
-            return sink.add_deployment(effect.registration, effect.deployment)
-        if type(effect) is RemoveRegistration:
-            return sink.remove_registration(effect.issuer, effect.client_id)
+        return storage_call(sink, effect)
     except CredltiError:
         raise
     except Exception as exc:
-        msg = f"the registration storage failed ({type(exc).__name__}); nothing was stored"
-        raise StorageUnavailableError(msg) from exc
-    msg = f"no handler for {type(effect).__name__}"
-    raise TypeError(msg)
+        raise storage_failure(exc) from exc
+
+
+async def aperform_storage(sink: AsyncRegistrationSink, effect: Any) -> Any:
+    """Await one storage effect on an async *sink*; library failures become typed errors."""
+    try:
+        return await storage_call(sink, effect)
+    except CredltiError:
+        raise
+    except Exception as exc:
+        raise storage_failure(exc) from exc
 
 
 def _headers(token: str | None, *, json_body: bool) -> dict[str, str]:

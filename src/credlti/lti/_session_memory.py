@@ -14,7 +14,7 @@ import attrs
 
 from credlti.errors import ConfigurationError
 
-__all__ = ["MemoryLaunchSessionStore"]
+__all__ = ["AsyncMemoryLaunchSessionStore", "MemoryLaunchSessionStore"]
 
 #: Sweep expired sessions once this many have been saved since the last sweep.
 _SWEEP_EVERY = 1024
@@ -96,3 +96,49 @@ class MemoryLaunchSessionStore:
         """The number of sessions held (expired ones until swept)."""
         with self._lock:
             return len(self._items)
+
+
+@attrs.define(init=False)
+class AsyncMemoryLaunchSessionStore:
+    """The async form of :class:`MemoryLaunchSessionStore` (the default of ``AsyncTool``).
+
+    Its methods never wait (a dict under a lock held for microseconds), so they
+    are safe on the event loop. Same arguments as the sync form.
+    """
+
+    _store: MemoryLaunchSessionStore = attrs.field(repr=False)
+
+    def __init__(self, max_sessions: int = 100_000) -> None:
+        self._store = MemoryLaunchSessionStore(max_sessions)
+
+    @classmethod
+    def over(cls, store: MemoryLaunchSessionStore) -> AsyncMemoryLaunchSessionStore:
+        """The async form of an existing memory store (both see the same sessions)."""
+        made = cls.__new__(cls)
+        made._store = store
+        return made
+
+    @property
+    def max_sessions(self) -> int:
+        """The most sessions held at once."""
+        return self._store.max_sessions
+
+    async def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
+        """Store *data* under *key* until *expires_at* (replacing an older value)."""
+        self._store.save(key, data, expires_at=expires_at)
+
+    async def load(self, key: str, *, now: datetime) -> bytes | None:
+        """The bytes under *key*, or ``None`` if missing or expired at *now*."""
+        return self._store.load(key, now=now)
+
+    async def delete(self, key: str) -> bool:
+        """Drop the entry under *key*; True if there was one."""
+        return self._store.delete(key)
+
+    async def sweep(self, now: datetime) -> int:
+        """Drop every session expired at *now*; return how many."""
+        return self._store.sweep(now)
+
+    def __len__(self) -> int:
+        """The number of sessions held (expired ones until swept)."""
+        return len(self._store)

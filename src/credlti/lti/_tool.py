@@ -7,11 +7,10 @@ they differ only in how an effect is performed (a call or an await). Keep them t
 
 from __future__ import annotations
 
-import inspect
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 from typing_extensions import Self, Unpack
@@ -38,10 +37,17 @@ from credlti.lti._tool_core import (
     storage_failure,
 )
 from credlti.lti.ports import (
+    AsyncLaunchSessionStore,
+    AsyncLti1p1Secrets,
+    AsyncNonceStore,
+    AsyncRegistrationStore,
+    AsyncServiceTokenCache,
     Deployable,
     LaunchSessionStore,
     Lti1p1Secrets,
+    NonceStore,
     Registerable,
+    RegistrationStore,
     ServiceTokenCache,
 )
 
@@ -162,7 +168,13 @@ class Tool(_Facade, Generic[R, D]):
 
     Args:
         storage: Registrations, deployments and nonces (any
-            :class:`~credlti.ports.LaunchStorage`).
+            :class:`~credlti.ports.LaunchStorage`; with *nonce_store*, any
+            :class:`~credlti.ports.RegistrationStore`). The tool's registration and
+            deployment types ``R`` and ``D`` are the store's: ``Tool(storage)``
+            with a ``MemoryLaunchStorage[MyRegistration, MyDeployment]`` is a
+            ``Tool[MyRegistration, MyDeployment]``. Every port is called
+            synchronously: a port with ``async def`` methods is refused
+            (``TypeError``), use :class:`AsyncTool` with those.
         http_client: The client used to fetch platform key sets. Defaults to a
             private ``httpx.Client`` with timeouts; pass your own to share pools or
             to test through a transport.
@@ -218,13 +230,13 @@ class Tool(_Facade, Generic[R, D]):
 
     def __init__(
         self,
-        storage: Any,
+        storage: RegistrationStore[R, D],
         *,
         http_client: httpx.Client | None = None,
         clock: Clock = utc_now,
         random_bytes: RandomBytes = secrets.token_bytes,
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
-        nonce_store: Any = None,
+        nonce_store: NonceStore | None = None,
         policy: LaunchPolicy | None = None,
         keys: SigningKeys | None = None,
         token_cache: ServiceTokenCache | None = None,
@@ -235,6 +247,7 @@ class Tool(_Facade, Generic[R, D]):
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = ToolCore.build(
+            ("Tool", False),
             storage,
             nonce_store,
             (clock, random_bytes),
@@ -337,11 +350,12 @@ class Tool(_Facade, Generic[R, D]):
         from credlti.lti import services as advantage  # loaded on first use
 
         if self._services is None:
+            cache = cast("ServiceTokenCache | None", self._core.token_cache)  # checked sync
             self._services = advantage.ServiceTokenClient(
                 keys=self._core.require_signing_keys(),
                 http_client=self._http,
                 clock=self._core.clock,
-                cache=self._core.token_cache,
+                cache=cache,
                 policy=self._core.token_policy,
                 locks=self._locks,
             )
@@ -433,9 +447,20 @@ class Tool(_Facade, Generic[R, D]):
 class AsyncTool(_Facade, Generic[R, D]):
     """The async twin of :class:`Tool`, for asyncio frameworks (FastAPI, Starlette...).
 
-    Storage methods may be plain or ``async def``: each result is awaited when it
-    is awaitable, so the in-memory adapter works here too. Takes an
-    ``httpx.AsyncClient``. Arguments are as for :class:`Tool`.
+    Arguments are as for :class:`Tool`, with the async form of each port, whose
+    methods are ``async def`` and are awaited: *storage* an
+    :class:`~credlti.ports.AsyncLaunchStorage` (or an
+    :class:`~credlti.ports.AsyncRegistrationStore` with an
+    :class:`~credlti.ports.AsyncNonceStore` as *nonce_store*), *sessions* an
+    :class:`~credlti.ports.AsyncLaunchSessionStore`, *token_cache* an
+    :class:`~credlti.ports.AsyncServiceTokenCache`, *lti1p1_secrets* an
+    :class:`~credlti.ports.AsyncLti1p1Secrets`; takes an ``httpx.AsyncClient``.
+    The built-in adapters come in both forms (``MemoryLaunchStorage`` /
+    ``AsyncMemoryLaunchStorage``, ``RedisNonceStore`` / ``AsyncRedisNonceStore``...).
+    A port with plain methods is refused when the tool is built (``TypeError``),
+    never run on the event loop. *keys* are read synchronously: a
+    :class:`~credlti.lti.keys.ToolKey`, a :class:`~credlti.lti.keys.KeySet` (load it
+    once from an async key store) or a key store that never waits (memory).
     """
 
     #: True: services come as async clients (``tool.grades(launch)`` is an async AGS client).
@@ -449,23 +474,24 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     def __init__(
         self,
-        storage: Any,
+        storage: AsyncRegistrationStore[R, D],
         *,
         http_client: httpx.AsyncClient | None = None,
         clock: Clock = utc_now,
         random_bytes: RandomBytes = secrets.token_bytes,
         state_secret: bytes | str | Sequence[bytes | str] | None = None,
-        nonce_store: Any = None,
+        nonce_store: AsyncNonceStore | None = None,
         policy: LaunchPolicy | None = None,
         keys: SigningKeys | None = None,
-        token_cache: ServiceTokenCache | None = None,
+        token_cache: AsyncServiceTokenCache | None = None,
         token_policy: TokenPolicy | None = None,
-        sessions: LaunchSessionStore | None = None,
-        lti1p1_secrets: Lti1p1Secrets | None = None,
+        sessions: AsyncLaunchSessionStore | None = None,
+        lti1p1_secrets: AsyncLti1p1Secrets | None = None,
         locks: AsyncLockTable | None = None,
         **options: Unpack[PolicyOptions],
     ) -> None:
         self._core = ToolCore.build(
+            ("AsyncTool", True),
             storage,
             nonce_store,
             (clock, random_bytes),
@@ -521,11 +547,13 @@ class AsyncTool(_Facade, Generic[R, D]):
         from credlti.lti import services as advantage  # loaded on first use
 
         if self._services is None:
+            # The cache was checked to be async when the tool was built.
+            cache = cast("AsyncServiceTokenCache | None", self._core.token_cache)
             self._services = advantage.AsyncServiceTokenClient(
                 keys=self._core.require_signing_keys(),
                 http_client=self._http,
                 clock=self._core.clock,
-                cache=self._core.token_cache,
+                cache=cache,
                 policy=self._core.token_policy,
                 locks=self._locks,
             )
@@ -586,18 +614,15 @@ class AsyncTool(_Facade, Generic[R, D]):
         return perform
 
     async def _perform(self, effect: Any) -> Any:
-        """Async twin of :meth:`Tool._perform`: storage results are awaited when awaitable."""
+        """Async twin of :meth:`Tool._perform`: the (async) port call is awaited."""
         if type(effect) is HttpRequest:
             with key_set_fetch_span(effect.url) as span:
                 response = await perform_async(self._http, effect)
                 span.set("http.response.status_code", response.status_code)
                 return response
         try:
-            result = self._core.call_storage(effect)
-            if inspect.isawaitable(result):
-                result = await result
+            return await self._core.call_storage(effect)
         except CredltiError:
             raise
         except Exception as exc:
             raise storage_failure(exc) from exc
-        return result

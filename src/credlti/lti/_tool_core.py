@@ -2,7 +2,9 @@
 
 :class:`ToolCore` holds a tool's configuration and turns each storage effect of the
 LTI flows into one port call; :class:`~credlti.lti.Tool` and
-:class:`~credlti.lti.AsyncTool` differ only in how they drive flows and await results.
+:class:`~credlti.lti.AsyncTool` differ only in how they drive flows: the sync tool
+is built with sync ports and uses the call's result, the async tool is built with
+async ports (checked by :meth:`ToolCore.build`) and awaits it.
 """
 
 from __future__ import annotations
@@ -34,21 +36,48 @@ from credlti.lti._launch_effects import (
 from credlti.lti._login import login_flow
 from credlti.lti._platform_keys import KeyCache
 from credlti.lti._policy import LaunchPolicy, MessageType
+from credlti.lti._port_kind import check_port
 from credlti.lti._records import LaunchContext, LoginRedirect
-from credlti.lti._session_memory import MemoryLaunchSessionStore
+from credlti.lti._session_memory import AsyncMemoryLaunchSessionStore, MemoryLaunchSessionStore
 from credlti.lti._sessions import HANDLE_BYTES, load_flow, new_handle, save_flow, session_key_ring
 from credlti.lti._state import mac_key
-from credlti.lti.ports import LaunchSessionStore, Lti1p1Secrets, ServiceTokenCache
+from credlti.lti.ports import (
+    AsyncLaunchSessionStore,
+    AsyncLti1p1Secrets,
+    AsyncNonceStore,
+    AsyncRegistrationStore,
+    AsyncServiceTokenCache,
+    LaunchSessionStore,
+    Lti1p1Secrets,
+    NonceStore,
+    RegistrationStore,
+    ServiceTokenCache,
+)
 
 if TYPE_CHECKING:
     import httpx
 
     from credlti.lti.services import SigningKeys, TokenPolicy
 
+#: The ports of a tool: each in its sync form (``Tool``) or async form (``AsyncTool``).
+AnyRegistrationStore = RegistrationStore[Any, Any] | AsyncRegistrationStore[Any, Any]
+AnyNonceStore = NonceStore | AsyncNonceStore
+AnySessionStore = LaunchSessionStore | AsyncLaunchSessionStore
+AnyTokenCache = ServiceTokenCache | AsyncServiceTokenCache
+AnyLti1p1Secrets = Lti1p1Secrets | AsyncLti1p1Secrets
+
+_REGISTRATION_METHODS = ("get_registration", "get_deployment")
+_NONCE_METHODS = ("store_nonce", "validate_nonce")
+
 __all__ = [
     "KEY_SET_FETCH_SPAN",
     "LAUNCH_SPAN",
     "LOGIN_SPAN",
+    "AnyLti1p1Secrets",
+    "AnyNonceStore",
+    "AnyRegistrationStore",
+    "AnySessionStore",
+    "AnyTokenCache",
     "PolicyOptions",
     "RandomBytes",
     "ToolCore",
@@ -130,46 +159,97 @@ def secrets_tuple(
     return out
 
 
+def _check_ports(
+    owner: str,
+    asynchronous: bool,
+    storage: object,
+    nonce_store: object,
+    sessions: object,
+    advantage: tuple[object, object],
+    lti1p1_secrets: object,
+) -> None:
+    """Refuse, at construction, a port that is not in the facade's form (sync or async)."""
+    form = "an AsyncLaunchStorage" if asynchronous else "a LaunchStorage"
+    nonce_methods = _NONCE_METHODS if nonce_store is None else ()
+    check_port(
+        storage,
+        _REGISTRATION_METHODS + nonce_methods,
+        asynchronous=asynchronous,
+        what=f"storage= ({form}, or a registration store with nonce_store=)",
+        owner=owner,
+    )
+    ports: list[tuple[object, tuple[str, ...], str]] = [
+        (nonce_store, _NONCE_METHODS, "nonce_store= (a nonce store)"),
+        (sessions, ("save", "load", "delete"), "sessions= (a launch session store)"),
+        (advantage[1], ("get_token", "put_token", "delete_token"), "token_cache="),
+        (lti1p1_secrets, ("get_lti1p1_secret",), "lti1p1_secrets="),
+    ]
+    keys = advantage[0]
+    if keys is not None and hasattr(keys, "list_keys"):
+        # Keys are read synchronously by both facades (jwks(), deep-linking responses):
+        # an async key store is loaded once into a KeySet instead.
+        what = "keys= (a ToolKey, KeySet or sync key store)"
+        check_port(keys, ("list_keys",), asynchronous=False, what=what, owner=owner)
+    for port, methods, what in ports:
+        if port is not None:
+            check_port(port, methods, asynchronous=asynchronous, what=what, owner=owner)
+
+
 @attrs.define
 class ToolCore:
     """Configuration, flow builders and storage calls shared by both facades."""
 
-    storage: Any
-    nonce_store: Any
+    storage: AnyRegistrationStore
+    nonce_store: AnyNonceStore
     clock: Clock
     random_bytes: RandomBytes = attrs.field(repr=False)
     policy: LaunchPolicy
     state_keys: tuple[bytes, ...] = attrs.field(repr=False)
     platform_keys: KeyCache = attrs.field(repr=False)
     signing_keys: SigningKeys | None = attrs.field(repr=False)
-    token_cache: ServiceTokenCache | None = attrs.field(repr=False)
+    token_cache: AnyTokenCache | None = attrs.field(repr=False)
     token_policy: TokenPolicy | None = attrs.field(repr=False)
-    sessions: LaunchSessionStore = attrs.field(repr=False)
+    sessions: AnySessionStore = attrs.field(repr=False)
     session_keys: KeyRing = attrs.field(repr=False)
-    lti1p1_secrets: Lti1p1Secrets | None = attrs.field(default=None, repr=False)
+    lti1p1_secrets: AnyLti1p1Secrets | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def build(
         cls,
-        storage: Any,
-        nonce_store: Any,
+        owner: tuple[str, bool],
+        storage: AnyRegistrationStore,
+        nonce_store: AnyNonceStore | None,
         runtime: tuple[Clock, RandomBytes],
         state_secret: bytes | str | Sequence[bytes | str] | None,
         policy: LaunchPolicy | None,
         options: PolicyOptions,
-        advantage: tuple[SigningKeys | None, ServiceTokenCache | None, TokenPolicy | None],
-        sessions: LaunchSessionStore | None,
-        lti1p1_secrets: Lti1p1Secrets | None = None,
+        advantage: tuple[SigningKeys | None, AnyTokenCache | None, TokenPolicy | None],
+        sessions: AnySessionStore | None,
+        lti1p1_secrets: AnyLti1p1Secrets | None = None,
     ) -> ToolCore:
+        """Check the ports against the facade's form (*owner*: name, asynchronous) and build."""
+        name, asynchronous = owner
+        _check_ports(
+            name,
+            asynchronous,
+            storage,
+            nonce_store,
+            sessions,
+            (advantage[0], advantage[1]),
+            lti1p1_secrets,
+        )
         if policy is not None and options:
             msg = "pass either policy= or individual policy options, not both"
             raise TypeError(msg)
         resolved = policy if policy is not None else LaunchPolicy(**options)  # type: ignore[arg-type]
         clock, random_bytes = runtime
         secrets_ = secrets_tuple(state_secret, random_bytes)
+        default_sessions: AnySessionStore = (
+            AsyncMemoryLaunchSessionStore() if asynchronous else MemoryLaunchSessionStore()
+        )
         return cls(
             storage=storage,
-            nonce_store=nonce_store if nonce_store is not None else storage,
+            nonce_store=nonce_store if nonce_store is not None else storage,  # type: ignore[arg-type] # checked above
             clock=clock,
             random_bytes=random_bytes,
             policy=resolved,
@@ -178,7 +258,7 @@ class ToolCore:
             signing_keys=advantage[0],
             token_cache=advantage[1],
             token_policy=advantage[2],
-            sessions=sessions if sessions is not None else MemoryLaunchSessionStore(),
+            sessions=sessions if sessions is not None else default_sessions,
             lti1p1_secrets=lti1p1_secrets,
             session_keys=session_key_ring(secrets_),
         )
@@ -225,7 +305,11 @@ class ToolCore:
         return load_flow(handle, ring=self.session_keys, now=self.clock())
 
     def call_storage(self, effect: Any) -> Any:
-        """Carry out a storage effect (the result may be awaitable, for AsyncTool)."""
+        """Make the port call of a storage effect and return what it returns.
+
+        For :class:`~credlti.lti.Tool` that is the result; the ports of an
+        :class:`~credlti.lti.AsyncTool` are async, so it is an awaitable to await.
+        """
         cls = type(effect)
         if cls is GetRegistration:
             return self.storage.get_registration(effect.issuer, effect.client_id)

@@ -15,6 +15,14 @@ from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti._toolkey import ToolKey
 
 __all__ = [
+    "AsyncLaunchSessionStore",
+    "AsyncLaunchStorage",
+    "AsyncLti1p1Secrets",
+    "AsyncNonceStore",
+    "AsyncRegistrationSink",
+    "AsyncRegistrationStore",
+    "AsyncServiceTokenCache",
+    "AsyncToolKeyStore",
     "Deployable",
     "LaunchSessionStore",
     "LaunchStorage",
@@ -153,7 +161,7 @@ class Lti1p1Secrets(Protocol):
     Give it to the tool as ``Tool(..., lti1p1_secrets=...)``: a launch whose
     ``lti1p1`` migration claim names an ``oauth_consumer_key`` is then verified
     with that key's secret, and ``launch.lti1p1`` carries the verified LTI 1.1 ids.
-    The method may be ``async def`` for :class:`~credlti.lti.AsyncTool`.
+    An :class:`~credlti.lti.AsyncTool` takes the async form, :class:`AsyncLti1p1Secrets`.
     """
 
     def get_lti1p1_secret(self, registration: Registration, oauth_consumer_key: str) -> str | None:
@@ -251,5 +259,138 @@ class ServiceTokenCache(Protocol):
         With *only*, drop it only if the stored token is that one (its access token
         is equal): a caller that saw a 401 must not drop a newer token another
         caller stored meanwhile.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- async twins
+#
+# Each async port has the same method names, parameters and return types as its sync
+# twin above, with every method ``async def``. :class:`~credlti.lti.AsyncTool` and the
+# async service clients await these; the sync facades call the sync ports.
+
+
+class AsyncRegistrationStore(Protocol[R_co, D_co]):
+    """**Protocol:** the async form of :class:`RegistrationStore`."""
+
+    async def get_registration(self, issuer: str, client_id: str | None) -> R_co | None:
+        """Return the registration for *issuer* and *client_id*, or ``None``.
+
+        Same rules as :meth:`RegistrationStore.get_registration`.
+        """
+        ...
+
+    async def get_deployment(self, registration: Registration, deployment_id: str) -> D_co | None:
+        """Return the deployment *deployment_id* under *registration*, or ``None``.
+
+        Same rules as :meth:`RegistrationStore.get_deployment`.
+        """
+        ...
+
+
+class AsyncNonceStore(Protocol):
+    """**Protocol:** the async form of :class:`NonceStore`."""
+
+    async def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record that *nonce* was issued for *registration*, valid until *expires_at*."""
+        ...
+
+    async def validate_nonce(
+        self, nonce: str, registration: Registration, *, now: datetime
+    ) -> NonceStatus:
+        """Consume *nonce* atomically (one step) and say whether that succeeded."""
+        ...
+
+
+class AsyncLaunchStorage(AsyncRegistrationStore[R_co, D_co], AsyncNonceStore, Protocol[R_co, D_co]):
+    """**Protocol:** everything an :class:`~credlti.lti.AsyncTool` needs from storage."""
+
+
+class AsyncRegistrationSink(Protocol):
+    """**Protocol:** the async form of :class:`RegistrationSink`.
+
+    :class:`credlti.lti.registration.AsyncDynamicRegistration` awaits it.
+    """
+
+    async def get_registration(self, issuer: str, client_id: str | None) -> Registerable | None:
+        """Return the registration for *issuer* and *client_id*, or ``None``."""
+        ...
+
+    async def add_registration(self, registration: Registration) -> None:
+        """Store *registration*."""
+        ...
+
+    async def add_deployment(self, registration: Registration, deployment: Deployment) -> None:
+        """Store *deployment* under the stored *registration*."""
+        ...
+
+    async def remove_registration(self, issuer: str, client_id: str) -> None:
+        """Remove the registration and its deployments; unknown ones are ignored."""
+        ...
+
+
+class AsyncLti1p1Secrets(Protocol):
+    """**Protocol:** the async form of :class:`Lti1p1Secrets`, for an ``AsyncTool``."""
+
+    async def get_lti1p1_secret(
+        self, registration: Registration, oauth_consumer_key: str
+    ) -> str | None:
+        """The LTI 1.1 secret of *oauth_consumer_key*, or ``None`` if you have none."""
+        ...
+
+
+class AsyncLaunchSessionStore(Protocol):
+    """**Protocol:** the async form of :class:`LaunchSessionStore`."""
+
+    async def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
+        """Store *data* under *key* until *expires_at*, replacing any older value."""
+        ...
+
+    async def load(self, key: str, *, now: datetime) -> bytes | None:
+        """The bytes under *key*, or ``None`` if there are none or they expired."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Drop the entry under *key*; True if one was dropped."""
+        ...
+
+
+class AsyncToolKeyStore(Protocol):
+    """**Protocol:** the async form of :class:`ToolKeyStore`."""
+
+    async def list_keys(self) -> list[ToolKey]:
+        """Every stored key (any state, any owner)."""
+        ...
+
+    async def get_key(self, kid: str) -> ToolKey | None:
+        """The key with *kid*, or ``None``."""
+        ...
+
+    async def save_key(self, key: ToolKey) -> None:
+        """Insert the key, or replace the stored key with the same kid."""
+        ...
+
+    async def delete_key(self, kid: str) -> bool:
+        """Delete the key; True if it existed."""
+        ...
+
+
+class AsyncServiceTokenCache(Protocol):
+    """**Protocol:** the async form of :class:`ServiceTokenCache`."""
+
+    async def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
+        """The cached token for *key*, or ``None``."""
+        ...
+
+    async def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
+        """Store *token* under *key*, replacing any older one."""
+        ...
+
+    async def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
+        """Drop the token under *key*; True if one was dropped.
+
+        With *only*, drop it only if the stored token is that one.
         """
         ...

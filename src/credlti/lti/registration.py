@@ -25,8 +25,14 @@ from typing import TYPE_CHECKING, Any
 from credlti._effects import Flow, arun, run
 from credlti._http import HttpRequest, check_deadline, perform_async, perform_sync
 from credlti.errors import ConfigurationError
+from credlti.lti._port_kind import check_port
 from credlti.lti._registration_checks import parse_initiation
-from credlti.lti._registration_flow import HttpLimits, perform_storage, registration_flow
+from credlti.lti._registration_flow import (
+    HttpLimits,
+    aperform_storage,
+    perform_storage,
+    registration_flow,
+)
 from credlti.lti._registration_records import (
     CANVAS_PRIVACY_LEVEL,
     CANVAS_TOOL_ID,
@@ -43,7 +49,7 @@ from credlti.lti._registration_records import (
 if TYPE_CHECKING:
     import httpx
 
-    from credlti.lti.ports import RegistrationSink
+    from credlti.lti.ports import AsyncRegistrationSink, RegistrationSink
 
 __all__ = [
     "CANVAS_PRIVACY_LEVEL",
@@ -63,6 +69,7 @@ __all__ = [
 ]
 
 _USER_AGENT = "credlti-registration"
+_SINK_METHODS = ("get_registration", "add_registration", "add_deployment", "remove_registration")
 _NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,200}")
 
 
@@ -127,12 +134,11 @@ def _check_limits(timeout: float, deadline: float | None) -> HttpLimits:
 
 
 class _Registrar:
-    """What both facades share: settings, storage, limits."""
+    """What both facades share: settings, limits."""
 
     def __init__(
         self,
         settings: ToolSettings,
-        storage: RegistrationSink,
         *,
         timeout: float,
         deadline: float | None,
@@ -143,7 +149,6 @@ class _Registrar:
             msg = "settings must be a credlti.lti.registration.ToolSettings"
             raise TypeError(msg)
         self._settings = settings
-        self._storage = storage
         self._limits = _check_limits(timeout, deadline)
         self._allow_loopback = allow_loopback
 
@@ -201,8 +206,11 @@ class DynamicRegistration(_Registrar):
         allow_loopback: bool = False,
     ) -> None:
         super().__init__(
-            settings, storage, timeout=timeout, deadline=deadline, allow_loopback=allow_loopback
+            settings, timeout=timeout, deadline=deadline, allow_loopback=allow_loopback
         )
+        what = "storage= (a RegistrationSink)"
+        check_port(storage, _SINK_METHODS, asynchronous=False, what=what, owner=type(self).__name__)
+        self._storage = storage
         self._http = http_client
 
     def register(
@@ -254,14 +262,16 @@ class DynamicRegistration(_Registrar):
 class AsyncDynamicRegistration(_Registrar):
     """Async twin of :class:`DynamicRegistration` (an ``httpx.AsyncClient``).
 
-    The storage is called as it is (the memory and SQL launch storages are sync
-    and quick).
+    The storage is an :class:`~credlti.lti.ports.AsyncRegistrationSink` (its
+    methods are awaited), such as
+    :class:`~credlti.adapters.memory.AsyncMemoryLaunchStorage`; one with plain
+    methods is refused (``TypeError``).
     """
 
     def __init__(
         self,
         settings: ToolSettings,
-        storage: RegistrationSink,
+        storage: AsyncRegistrationSink,
         *,
         http_client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
@@ -269,8 +279,11 @@ class AsyncDynamicRegistration(_Registrar):
         allow_loopback: bool = False,
     ) -> None:
         super().__init__(
-            settings, storage, timeout=timeout, deadline=deadline, allow_loopback=allow_loopback
+            settings, timeout=timeout, deadline=deadline, allow_loopback=allow_loopback
         )
+        what = "storage= (an AsyncRegistrationSink)"
+        check_port(storage, _SINK_METHODS, asynchronous=True, what=what, owner=type(self).__name__)
+        self._storage = storage
         self._http = http_client
 
     async def register(
@@ -294,6 +307,6 @@ class AsyncDynamicRegistration(_Registrar):
         async def perform(effect: Any) -> Any:
             if type(effect) is HttpRequest:
                 return await perform_async(client, effect)
-            return perform_storage(storage, effect)
+            return await aperform_storage(storage, effect)
 
         return perform

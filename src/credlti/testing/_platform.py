@@ -16,7 +16,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 from credlti.lti import AsyncTool, Tool
 from credlti.lti._claims import (
     CONTEXT,
@@ -178,10 +178,10 @@ class SimulatedPlatform:
         return Tool(storage, **kwargs)
 
     def async_tool(self, storage: Any = None, **kwargs: Any) -> AsyncTool[Any, Any]:
-        """Like :meth:`tool`, for :class:`~credlti.lti.AsyncTool`."""
+        """Like :meth:`tool`, for :class:`~credlti.lti.AsyncTool` (async ports)."""
         if storage is None:
-            storage = MemoryLaunchStorage()
-            self.install(storage)
+            storage = AsyncMemoryLaunchStorage()
+            self.install(storage.sync)
         kwargs.setdefault("clock", self.clock)
         kwargs.setdefault("http_client", self.async_http_client())
         return AsyncTool(storage, **kwargs)

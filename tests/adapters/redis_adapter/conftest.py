@@ -25,15 +25,6 @@ def _redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(name="loop")
-def _loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A private event loop for the async adapters (closed after the test)."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
-
-
 @pytest.fixture(name="async_client")
 def _async_client(redis_url: str, loop: asyncio.AbstractEventLoop) -> Iterator[redis.asyncio.Redis]:
     """An asyncio client on the test server, used on *loop*."""

@@ -9,51 +9,39 @@ import pytest
 import redis
 import redis.asyncio
 
-from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.adapters.memory import AsyncMemoryLaunchStorage, MemoryLaunchStorage
 from credlti.adapters.redis import AsyncRedisNonceStore, RedisNonceStore
 from credlti.errors import NonceReusedError
 from credlti.lti import Tool
 from credlti.ports import NonceStatus
 from credlti.testing import SimulatedPlatform
-from tests.adapters.nonce_contract import (
-    T0,
-    NonceStoreContract,
-    ThreadedNonceContract,
-    registration,
-)
+from tests.adapters.nonce_contract import T0, NonceStoreContract, registration
 
 
-class TestMemoryNonces(ThreadedNonceContract):
-    """The contract on the memory adapter (the reference behaviour)."""
+class TestMemoryNonces(NonceStoreContract):
+    """The contract on the memory adapter (the reference behaviour), both forms."""
 
     @pytest.fixture
     def nonce_store(self) -> MemoryLaunchStorage[Any, Any]:
         return MemoryLaunchStorage()
 
+    @pytest.fixture
+    def async_nonce_store(self) -> AsyncMemoryLaunchStorage[Any, Any]:
+        return AsyncMemoryLaunchStorage()
 
-class TestRedisNonces(ThreadedNonceContract):
-    """The contract on RedisNonceStore."""
+
+class TestRedisNonces(NonceStoreContract):
+    """The contract on RedisNonceStore and AsyncRedisNonceStore."""
 
     @pytest.fixture
     def nonce_store(self, redis_client: redis.Redis, prefix: str) -> RedisNonceStore:
         return RedisNonceStore(redis_client, prefix=prefix)
 
-
-class TestAsyncRedisNonces(NonceStoreContract):
-    """The same contract on AsyncRedisNonceStore, each call awaited on the test's loop."""
-
     @pytest.fixture
-    def nonce_store(
-        self,
-        async_client: redis.asyncio.Redis,
-        prefix: str,
-        loop: asyncio.AbstractEventLoop,
+    def async_nonce_store(
+        self, async_client: redis.asyncio.Redis, prefix: str
     ) -> AsyncRedisNonceStore:
-        self._loop = loop
         return AsyncRedisNonceStore(async_client, prefix=prefix)
-
-    def wait(self, result: Any) -> Any:
-        return self._loop.run_until_complete(result)
 
 
 def test_eight_coroutines_replaying_one_nonce_consume_it_once(

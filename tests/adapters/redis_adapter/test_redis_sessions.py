@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -22,52 +21,19 @@ T = TypeVar("T")
 
 
 class TestRedisLaunchSessionStore(LaunchSessionStoreContract):
-    """``RedisLaunchSessionStore`` satisfies the LaunchSessionStore contract."""
+    """``RedisLaunchSessionStore`` and its async form satisfy the contract."""
 
     @pytest.fixture
     def session_store(self, redis_client: redis.Redis, prefix: str) -> RedisLaunchSessionStore:
         """A store under a fresh prefix; its TTL clock is the contract's T0."""
         return RedisLaunchSessionStore(redis_client, prefix=prefix, clock=lambda: T0)
 
-
-class _Blocking:
-    """The async store driven from sync code: each call runs on its own loop and client.
-
-    Every call builds a client on a fresh event loop, so threads may call at once
-    (the contract's thread test) and every byte still goes through the async store.
-    """
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self._url, self._prefix = url, prefix
-
-    def _call(self, use: Callable[[AsyncRedisLaunchSessionStore], Awaitable[T]]) -> T:
-        async def main() -> T:
-            client = redis.asyncio.Redis.from_url(self._url)
-            try:
-                store = AsyncRedisLaunchSessionStore(client, prefix=self._prefix, clock=lambda: T0)
-                return await use(store)
-            finally:
-                await client.aclose()
-
-        return asyncio.run(main())
-
-    def save(self, key: str, data: bytes, *, expires_at: datetime) -> None:
-        self._call(lambda store: store.save(key, data, expires_at=expires_at))
-
-    def load(self, key: str, *, now: datetime) -> bytes | None:
-        return self._call(lambda store: store.load(key, now=now))
-
-    def delete(self, key: str) -> bool:
-        return self._call(lambda store: store.delete(key))
-
-
-class TestAsyncRedisLaunchSessionStore(LaunchSessionStoreContract):
-    """``AsyncRedisLaunchSessionStore`` satisfies the same contract (driven call by call)."""
-
     @pytest.fixture
-    def session_store(self, redis_url: str, prefix: str) -> _Blocking:
-        """The async store behind a blocking shim."""
-        return _Blocking(redis_url, prefix)
+    def async_session_store(
+        self, async_client: redis.asyncio.Redis, prefix: str
+    ) -> AsyncRedisLaunchSessionStore:
+        """The async store under a fresh prefix, on the test's loop."""
+        return AsyncRedisLaunchSessionStore(async_client, prefix=prefix, clock=lambda: T0)
 
 
 def test_satisfies_the_port(redis_client: redis.Redis) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import redis
@@ -24,11 +22,17 @@ RING = KeyRing([EncryptionKey(id="k1", material=secrets.token_bytes(32))])
 
 
 class TestRedisServiceTokenCache(ServiceTokenCacheContract):
-    """The contract on RedisServiceTokenCache."""
+    """The contract on RedisServiceTokenCache and AsyncRedisServiceTokenCache."""
 
     @pytest.fixture
     def token_cache(self, redis_client: redis.Redis, prefix: str) -> RedisServiceTokenCache:
         return RedisServiceTokenCache(redis_client, ring=RING, prefix=prefix, clock=lambda: T0)
+
+    @pytest.fixture
+    def async_token_cache(
+        self, async_client: redis.asyncio.Redis, prefix: str
+    ) -> AsyncRedisServiceTokenCache:
+        return AsyncRedisServiceTokenCache(async_client, ring=RING, prefix=prefix, clock=lambda: T0)
 
 
 class TestRedisServiceTokenCacheDecodingResponses(ServiceTokenCacheContract):
@@ -39,30 +43,6 @@ class TestRedisServiceTokenCacheDecodingResponses(ServiceTokenCacheContract):
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         yield RedisServiceTokenCache(client, ring=RING, prefix=prefix, clock=lambda: T0)
         client.close()
-
-
-class _Synchronous:
-    """Runs each coroutine method of an async cache on a loop: the contract drives it."""
-
-    def __init__(self, cache: AsyncRedisServiceTokenCache, loop: asyncio.AbstractEventLoop):
-        self._cache, self._loop = cache, loop
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._cache, name)
-        return lambda *args, **kwargs: self._loop.run_until_complete(method(*args, **kwargs))
-
-
-class TestAsyncRedisServiceTokenCache(ServiceTokenCacheContract):
-    """The same contract on AsyncRedisServiceTokenCache."""
-
-    @pytest.fixture
-    def token_cache(
-        self, async_client: redis.asyncio.Redis, prefix: str, loop: asyncio.AbstractEventLoop
-    ) -> _Synchronous:
-        cache = AsyncRedisServiceTokenCache(
-            async_client, ring=RING, prefix=prefix, clock=lambda: T0
-        )
-        return _Synchronous(cache, loop)
 
 
 def _stored(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:

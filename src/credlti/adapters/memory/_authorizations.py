@@ -8,7 +8,7 @@ import attrs
 
 from credlti.credentials import PendingAuthorization
 
-__all__ = ["MemoryPendingAuthorizations"]
+__all__ = ["AsyncMemoryPendingAuthorizations", "MemoryPendingAuthorizations"]
 
 
 @attrs.define
@@ -42,3 +42,25 @@ class MemoryPendingAuthorizations:
     def __len__(self) -> int:
         """How many authorizations are pending."""
         return len(self._items)
+
+
+@attrs.define
+class AsyncMemoryPendingAuthorizations:
+    """Async twin of :class:`MemoryPendingAuthorizations` (``AsyncPendingAuthorizationStore``).
+
+    Wraps the sync store, exposed as :attr:`sync`.
+    """
+
+    sync: MemoryPendingAuthorizations = attrs.field(factory=MemoryPendingAuthorizations)
+
+    async def put(self, pending: PendingAuthorization) -> None:
+        """Keep *pending* (replacing a record with the same key)."""
+        self.sync.put(pending)
+
+    async def take(self, state_hash: str) -> PendingAuthorization | None:
+        """Remove and return the record, or ``None`` (each record is taken once)."""
+        return self.sync.take(state_hash)
+
+    def __len__(self) -> int:
+        """How many authorizations are pending."""
+        return len(self.sync)

@@ -1,6 +1,7 @@
 """Tool key stores: plain in memory, and encrypted at rest with the vault's key ring.
 
-Both satisfy :class:`~credlti.ports.ToolKeyStore` and are thread-safe.
+Both satisfy :class:`~credlti.ports.ToolKeyStore` and are thread-safe; their async forms
+(``Async...``) satisfy :class:`~credlti.ports.AsyncToolKeyStore`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import attrs
 from credlti._crypto import NONCE_BYTES, KeyRing
 from credlti.lti.keys import ToolKey, open_key, seal_key
 
-__all__ = ["EncryptedToolKeyStore", "MemoryToolKeyStore"]
+__all__ = [
+    "AsyncEncryptedToolKeyStore",
+    "AsyncMemoryToolKeyStore",
+    "EncryptedToolKeyStore",
+    "MemoryToolKeyStore",
+]
 
 
 @attrs.define
@@ -111,3 +117,58 @@ class EncryptedToolKeyStore:
                     self.save_key(open_key(blob, self._ring, kid=kid))
                     count += 1
         return count
+
+
+class _AsyncKeyStore:
+    """An async key store over a sync one whose methods never wait (memory)."""
+
+    def __init__(self, store: MemoryToolKeyStore | EncryptedToolKeyStore) -> None:
+        self._store = store
+
+    async def list_keys(self) -> list[ToolKey]:
+        """Every key, oldest first."""
+        return self._store.list_keys()
+
+    async def get_key(self, kid: str) -> ToolKey | None:
+        """The key with *kid*, or ``None``."""
+        return self._store.get_key(kid)
+
+    async def save_key(self, key: ToolKey) -> None:
+        """Insert or replace the key with the same kid."""
+        self._store.save_key(key)
+
+    async def delete_key(self, kid: str) -> bool:
+        """Delete the key; True if it existed."""
+        return self._store.delete_key(kid)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class AsyncMemoryToolKeyStore(_AsyncKeyStore):
+    """The async form of :class:`MemoryToolKeyStore` (:class:`~credlti.ports.AsyncToolKeyStore`)."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryToolKeyStore())
+
+
+class AsyncEncryptedToolKeyStore(_AsyncKeyStore):
+    """The async form of :class:`EncryptedToolKeyStore` (same arguments).
+
+    Suits a *rows* mapping that never waits (a dict); with rows in a database, use
+    that database's async adapter instead.
+    """
+
+    def __init__(
+        self,
+        ring: KeyRing,
+        rows: MutableMapping[str, bytes] | None = None,
+        *,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self._encrypted = EncryptedToolKeyStore(ring, rows, random_bytes=random_bytes)
+        super().__init__(self._encrypted)
+
+    async def reencrypt(self) -> int:
+        """Rewrite rows not sealed by the ring's primary key; return how many."""
+        return self._encrypted.reencrypt()

@@ -1,11 +1,11 @@
-"""In-memory :class:`~credlti.ports.LaunchStorage`."""
+"""In-memory :class:`~credlti.ports.LaunchStorage` and its async form."""
 
 from __future__ import annotations
 
 import sys
 import threading
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
 
@@ -14,7 +14,7 @@ from credlti.errors import RegistrationNotFoundError
 from credlti.lti._records import Deployment, Registration
 from credlti.lti.ports import Deployable, NonceStatus, Registerable
 
-__all__ = ["MemoryLaunchStorage"]
+__all__ = ["AsyncMemoryLaunchStorage", "MemoryLaunchStorage"]
 
 R = TypeVar("R", bound=Registerable)
 D = TypeVar("D", bound=Deployable)
@@ -34,10 +34,17 @@ class MemoryLaunchStorage(Generic[R, D]):
     Satisfies :class:`credlti.ports.LaunchStorage`. Host objects are stored as given
     and returned as given, so a :class:`~credlti.lti.LaunchContext` carries them.
 
+    Type parameters: ``R`` and ``D``, the host's registration and deployment
+    classes (``MemoryLaunchStorage[MyRegistration, MyDeployment]()``); a tool built
+    on the storage takes them (``Tool(storage)`` is a ``Tool[R, D]``).
+
     Args:
         auto_register_deployments: When True, an unknown ``deployment_id`` of a
             known registration is created on first launch (it is only looked up after
             the launch verified), as Canvas makes new deployments on course copy.
+            Created deployments are plain :class:`~credlti.lti.Deployment` records,
+            so use it with a ``D`` that admits them (``Deployment`` itself, or a
+            union or protocol that includes it).
 
     Example::
 
@@ -48,7 +55,7 @@ class MemoryLaunchStorage(Generic[R, D]):
 
     auto_register_deployments: bool = False
     _registrations: dict[tuple[str, str], R] = attrs.field(factory=dict, init=False)
-    _deployments: dict[tuple[str, str, str], D | Deployment] = attrs.field(factory=dict, init=False)
+    _deployments: dict[tuple[str, str, str], D] = attrs.field(factory=dict, init=False)
     # (issuer, client_id, nonce) -> [expires_at timestamp, used]
     _nonces: dict[tuple[str, str, str], list[float | bool]] = attrs.field(factory=dict, init=False)
     _stored_since_sweep: int = attrs.field(default=0, init=False)
@@ -99,10 +106,11 @@ class MemoryLaunchStorage(Generic[R, D]):
             raise RegistrationNotFoundError(msg, details={"issuer": issuer})
         return matches[0] if matches else None
 
-    def get_deployment(
-        self, registration: Registration, deployment_id: str
-    ) -> D | Deployment | None:
-        """Return the deployment, creating it when ``auto_register_deployments`` is set."""
+    def get_deployment(self, registration: Registration, deployment_id: str) -> D | None:
+        """Return the deployment, creating it when ``auto_register_deployments`` is set.
+
+        A created deployment is a plain :class:`~credlti.lti.Deployment` record.
+        """
         key = (registration.issuer, registration.client_id, deployment_id)
         if not usable(deployment_id, max_length=_NO_LIMIT):
             return None
@@ -111,7 +119,8 @@ class MemoryLaunchStorage(Generic[R, D]):
             if found is None and self.auto_register_deployments:
                 if (registration.issuer, registration.client_id) not in self._registrations:
                     return None
-                found = self._deployments[key] = Deployment(deployment_id=deployment_id)
+                # A plain record: the class docstring asks for a D that admits it.
+                found = self._deployments[key] = cast("D", Deployment(deployment_id=deployment_id))
             return found
 
     # ------------------------------------------------------------- NonceStore
@@ -168,3 +177,85 @@ class MemoryLaunchStorage(Generic[R, D]):
     def __len__(self) -> int:
         """The number of nonces held (issued or used, not yet swept)."""
         return len(self._nonces)
+
+
+@attrs.define(init=False)
+class AsyncMemoryLaunchStorage(Generic[R, D]):
+    """The async form of :class:`MemoryLaunchStorage`, for :class:`~credlti.lti.AsyncTool`.
+
+    Satisfies :class:`credlti.ports.AsyncLaunchStorage` and
+    :class:`credlti.ports.AsyncRegistrationSink`. Its methods never wait (dicts under
+    a short lock), so they are safe on the event loop. :attr:`sync` is the same
+    storage with plain methods, e.g. to add registrations at start-up.
+
+    Args:
+        auto_register_deployments: As for :class:`MemoryLaunchStorage`.
+
+    Example::
+
+        storage = AsyncMemoryLaunchStorage()
+        storage.sync.add_registration(registration)
+        tool = AsyncTool(storage, state_secret=SECRET)
+    """
+
+    _storage: MemoryLaunchStorage[R, D] = attrs.field(repr=False)
+
+    def __init__(self, *, auto_register_deployments: bool = False) -> None:
+        self._storage = MemoryLaunchStorage(auto_register_deployments=auto_register_deployments)
+
+    @classmethod
+    def over(cls, storage: MemoryLaunchStorage[R, D]) -> AsyncMemoryLaunchStorage[R, D]:
+        """The async form of an existing memory storage (both see the same data)."""
+        made = cls.__new__(cls)
+        made._storage = storage
+        return made
+
+    @property
+    def sync(self) -> MemoryLaunchStorage[R, D]:
+        """The same registrations, deployments and nonces, with plain methods."""
+        return self._storage
+
+    @property
+    def auto_register_deployments(self) -> bool:
+        """Whether unknown deployments of known registrations are created on launch."""
+        return self._storage.auto_register_deployments
+
+    async def add_registration(self, registration: R) -> None:
+        """Add or replace a registration (any :class:`~credlti.ports.Registerable`)."""
+        self._storage.add_registration(registration)
+
+    async def remove_registration(self, issuer: str, client_id: str) -> None:
+        """Remove a registration and its deployments; unknown ones are ignored."""
+        self._storage.remove_registration(issuer, client_id)
+
+    async def add_deployment(self, registration: Registerable, deployment: D) -> None:
+        """Add or replace a deployment under *registration*."""
+        self._storage.add_deployment(registration, deployment)
+
+    async def get_registration(self, issuer: str, client_id: str | None) -> R | None:
+        """Return the registration for *issuer* (and *client_id*), or ``None``."""
+        return self._storage.get_registration(issuer, client_id)
+
+    async def get_deployment(self, registration: Registration, deployment_id: str) -> D | None:
+        """Return the deployment, creating it when ``auto_register_deployments`` is set."""
+        return self._storage.get_deployment(registration, deployment_id)
+
+    async def store_nonce(
+        self, nonce: str, registration: Registration, *, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record an issued nonce until *expires_at*."""
+        self._storage.store_nonce(nonce, registration, expires_at=expires_at, now=now)
+
+    async def validate_nonce(
+        self, nonce: str, registration: Registration, *, now: datetime
+    ) -> NonceStatus:
+        """Consume *nonce* atomically (under the store's lock)."""
+        return self._storage.validate_nonce(nonce, registration, now=now)
+
+    async def sweep_nonces(self, now: datetime) -> int:
+        """Drop nonces (used or not) that expired before *now*; return how many."""
+        return self._storage.sweep_nonces(now)
+
+    def __len__(self) -> int:
+        """The number of nonces held (issued or used, not yet swept)."""
+        return len(self._storage)

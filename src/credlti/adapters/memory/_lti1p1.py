@@ -9,7 +9,7 @@ import attrs
 
 from credlti.lti._records import Registration
 
-__all__ = ["MemoryLti1p1Secrets"]
+__all__ = ["AsyncMemoryLti1p1Secrets", "MemoryLti1p1Secrets"]
 
 
 @attrs.define(init=False)
@@ -59,3 +59,35 @@ class MemoryLti1p1Secrets:
             if found is None:
                 found = self._secrets.get((None, oauth_consumer_key))
             return found
+
+
+@attrs.define(init=False)
+class AsyncMemoryLti1p1Secrets:
+    """The async form of :class:`MemoryLti1p1Secrets`, for ``AsyncTool(..., lti1p1_secrets=...)``.
+
+    Same arguments; :attr:`sync` is the same secrets with plain methods (``add``,
+    ``remove``).
+    """
+
+    _secrets: MemoryLti1p1Secrets = attrs.field(repr=False)
+
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        self._secrets = MemoryLti1p1Secrets(secrets)
+
+    @classmethod
+    def over(cls, secrets: MemoryLti1p1Secrets) -> AsyncMemoryLti1p1Secrets:
+        """The async form of existing memory secrets (both see the same secrets)."""
+        made = cls.__new__(cls)
+        made._secrets = secrets
+        return made
+
+    @property
+    def sync(self) -> MemoryLti1p1Secrets:
+        """The same secrets, with plain methods."""
+        return self._secrets
+
+    async def get_lti1p1_secret(
+        self, registration: Registration, oauth_consumer_key: str
+    ) -> str | None:
+        """The secret for *oauth_consumer_key*: the issuer's own first, then a shared one."""
+        return self._secrets.get_lti1p1_secret(registration, oauth_consumer_key)

@@ -6,6 +6,6 @@ library never imports an adapter).
 
 from __future__ import annotations
 
-from credlti.lti._session_memory import MemoryLaunchSessionStore
+from credlti.lti._session_memory import AsyncMemoryLaunchSessionStore, MemoryLaunchSessionStore
 
-__all__ = ["MemoryLaunchSessionStore"]
+__all__ = ["AsyncMemoryLaunchSessionStore", "MemoryLaunchSessionStore"]

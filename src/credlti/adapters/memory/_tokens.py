@@ -6,6 +6,6 @@ default cache, and the library never imports an adapter).
 
 from __future__ import annotations
 
-from credlti.lti.services._cache import MemoryServiceTokenCache
+from credlti.lti.services._cache import AsyncMemoryServiceTokenCache, MemoryServiceTokenCache
 
-__all__ = ["MemoryServiceTokenCache"]
+__all__ = ["AsyncMemoryServiceTokenCache", "MemoryServiceTokenCache"]

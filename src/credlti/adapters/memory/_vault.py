@@ -322,6 +322,29 @@ class _Transfers:
         return len(old)
 
 
+def scan(
+    t: _Tables, *, after_id: str | None, limit: int, due_before: datetime | None
+) -> list[CredentialRow]:
+    """Up to *limit* rows of *t* after *after_id* in id order (only due ones with *due_before*)."""
+    if t.sorted_dirty:
+        t.sorted_ids = sorted(t.rows)
+        t.sorted_dirty = False
+    ids = t.sorted_ids
+    index = 0 if after_id is None else bisect.bisect_right(ids, after_id)
+    out: list[CredentialRow] = []
+    while index < len(ids) and len(out) < limit:
+        row = t.rows.get(ids[index])
+        index += 1
+        if row is None:
+            continue
+        if due_before is not None and (
+            row.scheduled_deletion is None or row.scheduled_deletion > due_before
+        ):
+            continue
+        out.append(row)
+    return out
+
+
 @attrs.frozen
 class _Session:
     credentials: _Credentials
@@ -372,24 +395,7 @@ class MemoryVaultStore:
     ) -> list[CredentialRow]:
         """Up to *limit* rows after *after_id* in id order (optionally only due ones)."""
         with self._tx_lock:
-            t = self._t
-            if t.sorted_dirty:
-                t.sorted_ids = sorted(t.rows)
-                t.sorted_dirty = False
-            ids = t.sorted_ids
-            index = 0 if after_id is None else bisect.bisect_right(ids, after_id)
-            out: list[CredentialRow] = []
-            while index < len(ids) and len(out) < limit:
-                row = t.rows.get(ids[index])
-                index += 1
-                if row is None:
-                    continue
-                if due_before is not None and (
-                    row.scheduled_deletion is None or row.scheduled_deletion > due_before
-                ):
-                    continue
-                out.append(row)
-            return out
+            return scan(self._t, after_id=after_id, limit=limit, due_before=due_before)
 
     @contextmanager
     def lock(self, key: str, *, timeout: float) -> Iterator[None]:
@@ -536,6 +542,10 @@ class MemoryNotifier:
         return [n for n in self.sent if n.kind == kind]
 
 
+#: Namespace of the name-based ids of the purge's audit events.
+_PURGED_EVENT_IDS = uuid.UUID("5f0b8f38-3c52-4d5e-9a43-8d4c2e6f1a07")
+
+
 @attrs.define
 class MemoryAuditSink:
     """Audit events in a list (satisfies :class:`credlti.ports.AuditSink`)."""
@@ -557,14 +567,19 @@ class MemoryAuditSink:
     def record_purged(
         self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
     ) -> None:
-        """Append the ``purged`` event of each credential a purge batch handled."""
+        """Append the ``purged`` event of each credential a purge batch handled.
+
+        Event ids are name-based UUIDs of the credential id and *at*, so the same
+        purge gives the same ids (a credential is purged once at a given time).
+        """
+        stamp = at.isoformat()
         if not usable(*credential_ids):
             for credential_id in credential_ids:
                 check_ids("recording purge events", credential_id=credential_id)
         gone = set(deleted)
         events = [
             AuditEvent(
-                id=str(uuid.uuid4()),
+                id=str(uuid.uuid5(_PURGED_EVENT_IDS, f"{credential_id}\x00{stamp}")),
                 action=AuditAction.PURGED,
                 credential_id=credential_id,
                 actor_id=None,

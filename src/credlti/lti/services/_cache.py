@@ -12,7 +12,7 @@ import attrs
 
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
 
-__all__ = ["MemoryServiceTokenCache"]
+__all__ = ["AsyncMemoryServiceTokenCache", "MemoryServiceTokenCache"]
 
 
 @attrs.define
@@ -49,3 +49,39 @@ class MemoryServiceTokenCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._tokens)
+
+
+@attrs.define(init=False)
+class AsyncMemoryServiceTokenCache:
+    """The async form of :class:`MemoryServiceTokenCache` (the async clients' default).
+
+    Its methods never wait (a dict under a short lock), so they are safe on the
+    event loop.
+    """
+
+    _cache: MemoryServiceTokenCache = attrs.field(repr=False)
+
+    def __init__(self) -> None:
+        self._cache = MemoryServiceTokenCache()
+
+    @classmethod
+    def over(cls, cache: MemoryServiceTokenCache) -> AsyncMemoryServiceTokenCache:
+        """The async form of an existing memory cache (both see the same tokens)."""
+        made = cls.__new__(cls)
+        made._cache = cache
+        return made
+
+    async def get_token(self, key: TokenCacheKey) -> ServiceToken | None:
+        """The cached token for *key*, or ``None``."""
+        return self._cache.get_token(key)
+
+    async def put_token(self, key: TokenCacheKey, token: ServiceToken) -> None:
+        """Store *token* under *key*."""
+        self._cache.put_token(key, token)
+
+    async def delete_token(self, key: TokenCacheKey, *, only: ServiceToken | None = None) -> bool:
+        """Drop the token under *key* (only if it is *only*, when given)."""
+        return self._cache.delete_token(key, only=only)
+
+    def __len__(self) -> int:
+        return len(self._cache)

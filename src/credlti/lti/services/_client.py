@@ -32,10 +32,11 @@ from credlti._effects import (
 )
 from credlti._http import HttpRequest, check_deadline, perform_async, perform_sync
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
+from credlti.lti._port_kind import check_port
 from credlti.lti._tokens import ServiceToken
 from credlti.lti.keys import KeySet, ToolKey, keys_for
-from credlti.lti.ports import Registerable, ServiceTokenCache, ToolKeyStore
-from credlti.lti.services._cache import MemoryServiceTokenCache
+from credlti.lti.ports import AsyncServiceTokenCache, Registerable, ServiceTokenCache, ToolKeyStore
+from credlti.lti.services._cache import AsyncMemoryServiceTokenCache, MemoryServiceTokenCache
 from credlti.lti.services._call_flow import (
     SERVICE_MAX_BYTES,
     Caller,
@@ -104,30 +105,44 @@ def signing_key_for(keys: SigningKeys, registration: Registerable) -> ToolKey:
     return keys_for(all_keys(keys), registration).current
 
 
+_CACHE_METHODS = ("get_token", "put_token", "delete_token")
+
+
+def _cache_call(cache: ServiceTokenCache | AsyncServiceTokenCache, effect: Any) -> Any:
+    """The cache call of a cache effect (its result, or an awaitable for an async cache)."""
+    cls = type(effect)
+    if cls is CacheGet:
+        return cache.get_token(effect.key)
+    if cls is CachePut:
+        return cache.put_token(effect.key, effect.token)
+    if cls is CacheDelete:
+        return cache.delete_token(effect.key, only=effect.token)
+    msg = f"no service-token client performs {cls.__name__}"
+    raise TypeError(msg)
+
+
 class _ClientBase:
-    """Configuration and the store effects, shared by the sync and async clients."""
+    """Configuration and the signing-key effect, shared by the sync and async clients."""
 
     def __init__(
         self,
         *,
         keys: SigningKeys,
         clock: Clock,
-        cache: ServiceTokenCache | None,
         policy: TokenPolicy | None,
         random_bytes: Callable[[int], bytes],
     ) -> None:
+        if not isinstance(keys, (ToolKey, KeySet)):
+            what = "keys= (a ToolKey, KeySet or sync key store)"
+            check_port(
+                keys, ("list_keys",), asynchronous=False, what=what, owner=type(self).__name__
+            )
         self._keys = keys
-        self._cache: ServiceTokenCache = cache if cache is not None else MemoryServiceTokenCache()
         self._tokens = TokenContext(
             policy=policy or TokenPolicy(), clock=clock, random_bytes=random_bytes
         )
         self._refused = RefusedTokens()
         self._scores = ScoreTimestamps()
-
-    @property
-    def cache(self) -> ServiceTokenCache:
-        """The token cache in use."""
-        return self._cache
 
     @property
     def clock(self) -> Clock:
@@ -171,24 +186,9 @@ class _ClientBase:
         request = TokenRequest.for_registration(registration, scopes, deployment_id=deployment_id)
         yield CacheDelete(request.cache_key(self._tokens.policy), token)
 
-    def _perform_store(self, effect: Any) -> Any:
-        """Carry out a cache or key effect (the same for both clients: never blocks long)."""
-        try:
-            cls = type(effect)
-            if cls is CacheGet:
-                return self._cache.get_token(effect.key)
-            if cls is CachePut:
-                return self._cache.put_token(effect.key, effect.token)
-            if cls is CacheDelete:
-                return self._cache.delete_token(effect.key, only=effect.token)
-            if cls is SigningKeyFor:
-                return signing_key_for(self._keys, effect.registration)
-        except CredltiError:
-            raise
-        except Exception as exc:
-            raise _storage_failure(exc) from exc
-        msg = f"no service-token client performs {type(effect).__name__}"
-        raise TypeError(msg)
+    def _signing_key_effect(self, effect: SigningKeyFor) -> ToolKey:
+        """Carry out :class:`SigningKeyFor` (keys are read synchronously by both clients)."""
+        return signing_key_for(self._keys, effect.registration)
 
 
 #: Span names of the two kinds of platform request a service client makes.
@@ -296,12 +296,21 @@ class ServiceTokenClient(_ClientBase):
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
         locks: LockTable | None = None,
     ) -> None:
-        super().__init__(
-            keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
-        )
+        super().__init__(keys=keys, clock=clock, policy=policy, random_bytes=random_bytes)
+        if cache is not None:
+            what = "cache= (a ServiceTokenCache)"
+            check_port(
+                cache, _CACHE_METHODS, asynchronous=False, what=what, owner="ServiceTokenClient"
+            )
+        self._cache: ServiceTokenCache = cache if cache is not None else MemoryServiceTokenCache()
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
         self._locks: LockTable = locks if locks is not None else SyncLocks()
+
+    @property
+    def cache(self) -> ServiceTokenCache:
+        """The token cache in use."""
+        return self._cache
 
     def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
@@ -309,7 +318,14 @@ class ServiceTokenClient(_ClientBase):
                 response = perform_sync(self._http, effect)
                 span.set("http.response.status_code", response.status_code)
                 return response
-        return self._perform_store(effect)
+        try:
+            if type(effect) is SigningKeyFor:
+                return self._signing_key_effect(effect)
+            return _cache_call(self._cache, effect)
+        except CredltiError:
+            raise
+        except Exception as exc:
+            raise _storage_failure(exc) from exc
 
     def _run(self, flow: Flow[T]) -> T:
         return run(flow, self._perform, locks=self._locks)
@@ -414,7 +430,10 @@ class AsyncServiceTokenClient(_ClientBase):
     Single flight uses one :class:`asyncio.Lock` per cache key (per event loop), or
     the ``locks=`` table given (``credlti.adapters.redis.AsyncRedisLockTable``: one
     token request for every process sharing the Redis).
-    The cache and key store are called synchronously (the memory cache never blocks).
+    The cache is an :class:`~credlti.ports.AsyncServiceTokenCache` (its calls are
+    awaited; an in-memory one by default; a cache with plain methods is refused
+    with ``TypeError``). Keys are read synchronously: a ``ToolKey``, a ``KeySet``
+    or a key store that never waits.
     """
 
     def __init__(
@@ -423,17 +442,27 @@ class AsyncServiceTokenClient(_ClientBase):
         keys: SigningKeys,
         http_client: httpx.AsyncClient | None = None,
         clock: Clock = utc_now,
-        cache: ServiceTokenCache | None = None,
+        cache: AsyncServiceTokenCache | None = None,
         policy: TokenPolicy | None = None,
         random_bytes: Callable[[int], bytes] = _secrets.token_bytes,
         locks: AsyncLockTable | None = None,
     ) -> None:
-        super().__init__(
-            keys=keys, clock=clock, cache=cache, policy=policy, random_bytes=random_bytes
+        super().__init__(keys=keys, clock=clock, policy=policy, random_bytes=random_bytes)
+        if cache is not None:
+            what = "cache= (an AsyncServiceTokenCache)"
+            owner = "AsyncServiceTokenClient"
+            check_port(cache, _CACHE_METHODS, asynchronous=True, what=what, owner=owner)
+        self._cache: AsyncServiceTokenCache = (
+            cache if cache is not None else AsyncMemoryServiceTokenCache()
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
         self._locks: AsyncLockTable = locks if locks is not None else AsyncLocks()
+
+    @property
+    def cache(self) -> AsyncServiceTokenCache:
+        """The token cache in use."""
+        return self._cache
 
     async def _perform(self, effect: Any) -> Any:
         if type(effect) is HttpRequest:
@@ -441,7 +470,14 @@ class AsyncServiceTokenClient(_ClientBase):
                 response = await perform_async(self._http, effect)
                 span.set("http.response.status_code", response.status_code)
                 return response
-        return self._perform_store(effect)
+        try:
+            if type(effect) is SigningKeyFor:
+                return self._signing_key_effect(effect)
+            return await _cache_call(self._cache, effect)
+        except CredltiError:
+            raise
+        except Exception as exc:
+            raise _storage_failure(exc) from exc
 
     async def _run(self, flow: Flow[T]) -> T:
         return await arun(flow, self._perform, locks=self._locks)
