@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -326,29 +326,30 @@ def test_registrations_bad_input_is_one_line(
 
 
 def _seed_due(url: str, count: int) -> None:
-    """*count* credentials whose scheduled deletion is long due, inserted in bulk."""
-    from credlti.adapters.sql import create_engine, metadata
+    """*count* credentials whose scheduled deletion is long due, in one set-based INSERT."""
+    import sqlalchemy as sa
 
-    table = metadata.tables["credlti_credentials"]
+    from credlti.adapters.sql import create_engine
+
     past = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
-    rows = [
-        {
-            "id": f"cred-{i:06d}",
-            "name": f"c{i}",
-            "schema": "raw",
-            "owner_id": "owner",
-            "body_ciphertext": b"sealed",
-            "production": False,
-            "scheduled_deletion": past,
-            "created_at": past,
-            "updated_at": past,
-        }
-        for i in range(count)
-    ]
     engine = create_engine(url)
+    if engine.dialect.name == "postgresql":
+        statement = (
+            "INSERT INTO credlti_credentials (id, name, schema, owner_id, body_ciphertext,"
+            " production, scheduled_deletion, created_at, updated_at)"
+            " SELECT 'cred-' || lpad(i::text, 6, '0'), 'c' || i, 'raw', 'owner',"
+            " :body, false, :at, :at, :at FROM generate_series(0, :n - 1) AS i"
+        )
+    else:
+        statement = (
+            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < :n - 1)"
+            " INSERT INTO credlti_credentials (id, name, schema, owner_id, body_ciphertext,"
+            " production, scheduled_deletion, created_at, updated_at)"
+            " SELECT printf('cred-%06d', i), 'c' || i, 'raw', 'owner', :body, 0, :at, :at, :at"
+            " FROM seq"
+        )
     with engine.begin() as conn:
-        for start in range(0, count, 5000):
-            conn.execute(table.insert(), rows[start : start + 5000])
+        conn.execute(sa.text(statement), {"n": count, "at": past, "body": b"sealed"})
     engine.dispose()
 
 
@@ -366,12 +367,12 @@ def _remaining(url: str) -> int:
     return int(found)
 
 
-PURGE_ROWS = 20_000
+PURGE_ROWS = 100_000
 
 
 @pytest.mark.slow
 def test_purge_interrupted_then_resumed_to_the_true_total(url: str) -> None:
-    """20k due credentials: SIGINT after the first progress line stops after a batch
+    """100k due credentials: SIGINT after the first progress line stops after a batch
     (exit 130, the counts so far); a second run purges the rest; totals add up."""
     _seed_due(url, PURGE_ROWS)
     assert _json("vault", "purge", "--url", url, "--dry-run") == {
@@ -605,3 +606,199 @@ def test_main_in_a_worker_thread_runs_batches_without_signal_handlers(tmp_path: 
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("purge: batch 1: scrubbed 2, deleted 2, kept 0")
     assert json.loads(lines[-1])["deleted"] == 5
+
+
+def _on_a_terminal(
+    *args: str, pythonpath: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the CLI with its stderr on a pseudo-terminal; (result, what the terminal got)."""
+    import pty
+
+    env = _env()
+    env["COLUMNS"] = "200"
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, env["PYTHONPATH"]])
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "credlti", *args],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal is closed and drained
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    return result, received.decode("utf-8", "replace")
+
+
+def test_purge_draws_a_progress_bar_on_a_terminal(url: str) -> None:
+    """With Rich installed (the cli extra) and stderr a terminal: a bar with the total."""
+    _seed_due(url, 3000)
+
+    result, terminal = _on_a_terminal("vault", "purge", "--url", url, "--batch-size", "500")
+
+    assert result.returncode == 0
+    assert result.stdout == "purge done: 3000 scrubbed, 3000 deleted, 0 kept\n"
+    assert "3000/3000" in terminal
+    assert "\u2501" in terminal  # the bar
+    assert "batch 6: scrubbed 3000, deleted 3000, kept 0" in terminal
+    assert "Traceback" not in terminal
+
+
+def test_purge_json_with_a_bar_keeps_stdout_machine_readable(url: str) -> None:
+    _seed_due(url, 30)
+
+    result, terminal = _on_a_terminal(
+        "vault", "purge", "--url", url, "--batch-size", "10", "--json"
+    )
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["deleted"] == 30
+    assert "30/30" in terminal
+
+
+def test_purge_without_rich_prints_the_progress_line(tmp_path: Path) -> None:
+    """Rich missing: the plain progress line, even on a terminal."""
+    database = f"sqlite:///{tmp_path / 'ops.db'}"
+    from credlti.adapters.sql import create_engine, upgrade
+
+    engine = create_engine(database)
+    upgrade(engine)
+    engine.dispose()
+    _seed_due(database, 30)
+    blocked = tmp_path / "no_rich"
+    (blocked / "rich").mkdir(parents=True)
+    (blocked / "rich" / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
+
+    result, terminal = _on_a_terminal(
+        "vault", "purge", "--url", database, "--batch-size", "10", pythonpath=str(blocked)
+    )
+
+    assert result.returncode == 0
+    assert "purge: batch 1: scrubbed 10, deleted 10, kept 0" in terminal
+    assert "\u2501" not in terminal
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+def test_nonces_sweep_on_redis_checks_the_server_and_sweeps_nothing(redis_url: str) -> None:
+    """Redis nonce keys carry their own TTL: the sweep has nothing to delete."""
+    import redis
+
+    from credlti.adapters.redis import RedisNonceStore
+    from credlti.lti import Registration
+
+    client = redis.Redis.from_url(redis_url)
+    registration = Registration(
+        issuer=ISSUER,
+        client_id="c",
+        auth_endpoint=f"{ISSUER}/auth",
+        jwks_uri=f"{ISSUER}/jwks",
+    )
+    now = datetime.now(timezone.utc)
+    RedisNonceStore(client, prefix="credlti-cli-test:").store_nonce(
+        "n-1", registration, expires_at=now + timedelta(seconds=60), now=now
+    )
+    keys = client.keys("credlti-cli-test:*")
+    assert keys
+    assert all(0 < client.pttl(key) <= 61_000 for key in keys)
+    client.close()
+
+    human = _run("nonces", "sweep", "--redis-url", redis_url)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout == (
+        "nothing to sweep: Redis expires launch nonces by itself (each key has the nonce's TTL)\n"
+    )
+    assert _json("nonces", "sweep", "--redis-url", redis_url) == {
+        "swept": 0,
+        "store": "redis",
+        "expired_by_ttl": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("redis://:hunter2@127.0.0.1:{port}/0", 1, "Redis cannot be reached"),
+        ("nosuchscheme://:hunter2@x", 2, "the Redis URL cannot be used"),
+    ],
+    ids=["unreachable", "bad-url"],
+)
+def test_nonces_sweep_redis_failures_are_one_line(url: str, status: int, message: str) -> None:
+    result = _run("nonces", "sweep", "--redis-url", url.format(port=_closed_port()))
+
+    assert result.returncode == status
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: " + message), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+REDIS_LESS = [
+    ("keys", "list", "--key-ring-env", RING_VAR),
+    ("vault", "purge"),
+    ("vault", "reencrypt", "--key-ring-env", RING_VAR),
+    ("registrations", "list"),
+    ("db", "status"),
+]
+
+
+@pytest.mark.parametrize("command", REDIS_LESS, ids=[" ".join(c[:2]) for c in REDIS_LESS])
+def test_commands_without_a_redis_store_say_so_in_one_line(command: tuple[str, ...]) -> None:
+    result = _run(*command, "--redis-url", "redis://:hunter2@127.0.0.1:6379/0")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: credlti {command[0]} has no Redis store: ")
+    assert result.stderr.endswith("give --url with a SQLAlchemy URL\n")
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr
+
+
+def test_redis_error_is_json_with_json() -> None:
+    found = _json("vault", "purge", "--redis-url", "redis://x", status=2)
+    assert found["exit_status"] == 2
+    assert found["error"].startswith("credlti vault has no Redis store")
+
+
+def test_url_and_redis_url_are_exclusive() -> None:
+    result = _run("nonces", "sweep", "--url", "sqlite://", "--redis-url", "redis://x")
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
+
+
+def test_missing_redis_extra_names_it(tmp_path: Path) -> None:
+    blocked = tmp_path / "no_redis"
+    (blocked / "redis").mkdir(parents=True)
+    (blocked / "redis" / "__init__.py").write_text("raise ImportError('no redis')\n")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocked), env["PYTHONPATH"]])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "credlti", "nonces", "sweep", "--redis-url", "redis://x"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: the Redis commands need redis-py: install the extra with"
+        ' pip install "credlti[redis]"\n'
+    )

@@ -8,7 +8,8 @@ credentials vault: a credential is stored encrypted, scrubbed from a log line,
 transferred to another user and purged, with its audit trail.
 
 ``credlti db upgrade|status --url URL`` manages the SQL adapter's tables;
-``credlti nonces sweep --url URL`` deletes the expired launch nonces now. The operator
+``credlti nonces sweep --url URL`` deletes the expired launch nonces now (with
+``--redis-url`` it only checks the server: Redis expires nonces by their TTL). The operator
 commands ``credlti keys``, ``credlti vault`` and ``credlti registrations`` live in
 ``credlti._cli`` (one module per command group); ``docs/operations.md`` is their guide.
 """
@@ -24,7 +25,7 @@ from typing import Any, TextIO
 
 from credlti._cli import _keys, _registrations, _vault
 from credlti._cli._common import CommandError as _DbCommandError
-from credlti._cli._common import Output, open_engine
+from credlti._cli._common import Output, no_redis_store, open_engine, open_redis
 from credlti._version import __version__
 from credlti.adapters.memory import (
     MemoryAuditSink,
@@ -231,18 +232,31 @@ def _db_command(out: TextIO, action: str, url: str) -> int:
 
 
 def nonces_command(
-    out: TextIO, url: str, *, as_json: bool = False, err: TextIO | None = None
+    out: TextIO,
+    url: str | None,
+    *,
+    as_json: bool = False,
+    err: TextIO | None = None,
+    redis_url: str | None = None,
 ) -> int:
-    """Run ``credlti nonces sweep --url URL``; return the exit status.
+    """Run ``credlti nonces sweep --url URL`` (or ``--redis-url URL``); return the exit status.
 
-    Deletes every launch nonce (used or not) that expired before the current time.
-    Exit statuses as ``credlti db``: 0 done; 1 the database cannot be reached, failed
-    or needs ``credlti db upgrade``; 2 the URL is unusable; 3 the database's schema is
+    SQL: deletes every launch nonce (used or not) that expired before the current
+    time. Redis: every nonce key carries its own TTL, so Redis removes expired ones
+    by itself; the command checks the server answers and sweeps nothing. Exit
+    statuses as ``credlti db``: 0 done; 1 the database cannot be reached, failed or
+    needs ``credlti db upgrade``; 2 the URL is unusable; 3 the database's schema is
     newer than this credlti. Every error is one line on *err* (default *out*).
     """
     errors = out if err is None else err
     try:
-        swept = _sweep_nonces(url)
+        if redis_url is not None:
+            with open_redis(redis_url):
+                pass
+            swept = None
+        else:
+            assert url is not None  # noqa: S101 - argparse requires --url or --redis-url
+            swept = _sweep_nonces(url)
     except _DbCommandError as exc:
         message = " ".join(str(exc).split())
         if as_json:
@@ -251,6 +265,14 @@ def nonces_command(
         else:
             errors.write(f"error: {message}\n")
         return exc.status
+    if swept is None:
+        note = "Redis expires launch nonces by itself (each key has the nonce's TTL)"
+        if as_json:
+            json.dump({"swept": 0, "store": "redis", "expired_by_ttl": True}, out)
+            out.write("\n")
+        else:
+            out.write(f"nothing to sweep: {note}\n")
+        return 0
     if as_json:
         json.dump({"swept": swept}, out)
         out.write("\n")
@@ -277,10 +299,26 @@ def _sweep_nonces(url: str) -> int:
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db (never printed)"
-    )
+    _targets(parser, redis="not for this command: its data lives in SQL only (a one-line error)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _targets(parser: argparse.ArgumentParser, *, redis: str) -> None:
+    """``--url`` or ``--redis-url`` (exactly one); *redis* is what the latter does here."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="SQLAlchemy URL, e.g. sqlite:///credlti.db (never printed)")
+    target.add_argument(
+        "--redis-url", metavar="URL", help=f"Redis URL, e.g. redis://localhost:6379/0: {redis}"
+    )
+
+
+#: What each command group keeps, for its error when given ``--redis-url``.
+_SQL_ONLY = {
+    "keys": "the tool's signing keys",
+    "vault": "vault credentials",
+    "registrations": "platform registrations and deployments",
+    "db": "credlti's schema versions",
+}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -300,10 +338,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "database's schema is newer than this credlti",
     )
     db_parser.add_argument("action", choices=["upgrade", "status"])
-    db_parser.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db")
+    _targets(db_parser, redis="not for this command: Redis has no schema (a one-line error)")
     nonces_parser = commands.add_parser(
         "nonces",
-        help="sweep expired launch nonces from credlti's SQL tables",
+        help="sweep expired launch nonces (SQL; on Redis they expire by themselves)",
         description="Delete every launch nonce that expired before now (used or not). "
         "The SQL adapter also does this by itself, a bounded batch now and then.",
         epilog="exit status: 0 done; 1 the database failed, is unreachable or needs "
@@ -311,8 +349,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "schema is newer than this credlti",
     )
     nonces_parser.add_argument("action", choices=["sweep"])
-    nonces_parser.add_argument(
-        "--url", required=True, help="SQLAlchemy URL, e.g. sqlite:///credlti.db"
+    _targets(
+        nonces_parser,
+        redis="Redis expires nonces by itself (TTL): checks the server, sweeps nothing",
     )
     nonces_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     for group in (_keys, _vault, _registrations):
@@ -324,11 +363,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "vault": _vault.vault_command,
         "registrations": _registrations.registrations_command,
     }
+    if args.command in _SQL_ONLY and args.redis_url is not None:
+        failure = no_redis_store(args.command, _SQL_ONLY[args.command])
+        return Output(stream, errors, as_json=getattr(args, "json", False)).fail(failure)
     if args.command in operators:
         return operators[args.command](args, Output(stream, errors, as_json=args.json))
     if args.command == "nonces":
         return nonces_command(
-            stream, args.url, as_json=args.json, err=stream if out is not None else sys.stderr
+            stream,
+            args.url,
+            as_json=args.json,
+            err=stream if out is not None else sys.stderr,
+            redis_url=args.redis_url,
         )
     if args.command == "demo":
         return demo(stream, as_json=args.json)

@@ -602,3 +602,27 @@ def test_many_audit_events_in_one_unit_of_work_keep_their_order(engine: Engine) 
     with pytest.raises(StorageConflictError):
         with_a_duplicate()
     assert sink.events_for("c2") == []
+
+
+def test_record_purged_joins_the_unit_of_work(engine: Engine) -> None:
+    """Inside a unit of work the purge events commit or roll back with the change."""
+    store, sink = SqlVaultStore(engine), SqlAuditSink(engine)
+    at = FrozenClock()()
+
+    def rolled_back() -> None:
+        with store.transaction():
+            sink.record_purged(["c1", "c2"], deleted={"c1"}, at=at)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    assert sink.events_for("c1") == []
+    with store.transaction():
+        sink.record(
+            AuditEvent(
+                id="first", action=AuditAction.CREATED, credential_id="c1", actor_id="a", at=at
+            )
+        )
+        sink.record_purged(["c1", "c2"], deleted={"c1"}, at=at)
+    assert [e.action for e in sink.events_for("c1")] == [AuditAction.CREATED, AuditAction.PURGED]
+    assert sink.events_for("c2")[0].metadata == {"deleted": False}

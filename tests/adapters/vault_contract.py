@@ -661,6 +661,45 @@ class AuditSinkContract:
             sink.record(event)
         assert sink.events_for(bad) == []
 
+    def test_record_purged_appends_one_event_per_credential(
+        self, make_audit: Callable[[], Any]
+    ) -> None:
+        """record_purged writes a purge batch's events: action, metadata, no actor, new ids."""
+        sink = make_audit()
+        earlier = AuditEvent(
+            id="e0", action=AuditAction.DELETION_SCHEDULED, credential_id="c", actor_id="a", at=NOW
+        )
+        sink.record(earlier)
+        later = NOW + timedelta(minutes=1)
+        sink.record_purged(["c", "d", "e"], deleted={"c", "e", "unrelated"}, at=later)
+        sink.record_purged([], deleted=set(), at=later)
+        c_events = sink.events_for("c")
+        assert c_events[0] == earlier
+        purged = [*c_events[1:], *sink.events_for("d"), *sink.events_for("e")]
+        assert [(e.credential_id, e.metadata) for e in purged] == [
+            ("c", {"deleted": True}),
+            ("d", {"deleted": False}),
+            ("e", {"deleted": True}),
+        ]
+        for event in purged:
+            assert event.action is AuditAction.PURGED
+            assert (event.actor_id, event.at, event.changes) == (None, later, {})
+            assert event.item_type == "credential"
+        ids = [e.id for e in purged]
+        assert all(ids)
+        assert len(set(ids)) == 3
+        assert "e0" not in ids
+
+    @pytest.mark.parametrize("bad", HOSTILE_IDS)
+    def test_record_purged_refuses_hostile_ids(
+        self, make_audit: Callable[[], Any], bad: str
+    ) -> None:
+        """An unusable id in the batch is refused and nothing of the batch is written."""
+        sink = make_audit()
+        with pytest.raises(StorageInvalidIdError):
+            sink.record_purged(["ok", bad], deleted={"ok"}, at=NOW)
+        assert sink.events_for("ok") == []
+
 
 class OAuthClientRegistryContract:
     """A :class:`credlti.ports.OAuthClientRegistry` seeded through ``make_clients(clients)``."""

@@ -8,10 +8,13 @@ import pytest
 
 from credlti.credentials import (
     AuditAction,
+    AuditEvent,
     KeyRing,
     ProjectRef,
+    PurgeResult,
     ReencryptResult,
     TransferStatus,
+    Vault,
     VaultConfig,
 )
 from credlti.errors import (
@@ -435,3 +438,41 @@ class TestDeletion:
         revokes = [r for r in kit.provider.requests if r.url.path == "/revoke"]
         assert len(revokes) == 2
         assert kit.audit.events_for(cred.id)[-1].action is AuditAction.TOKEN_REVOKED
+
+
+class _PlainAudit:
+    """An audit sink with only the required methods (no ``record_purged``)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def events_for(self, credential_id: str) -> list[AuditEvent]:
+        return [e for e in self.events if e.credential_id == credential_id]
+
+
+def test_purge_audits_one_event_at_a_time_without_record_purged() -> None:
+    """A host's sink without record_purged gets the same purge rows, ids from new_id."""
+    kit = make_kit()
+    plain = _PlainAudit()
+    ids = iter(f"id-{n}" for n in range(1000))
+    vault = Vault(
+        store=kit.store,
+        keyring=KeyRing([KEY1]),
+        audit=plain,
+        activity=kit.activity,
+        clock=kit.clock,
+        new_id=lambda: next(ids),
+    )
+    first, second = kit.pg(name="one"), kit.pg(name="two")
+    kit.activity.record(second.id)
+    for cred in (first, second):
+        vault.schedule_credential_deletion(cred)
+    assert vault.purge_deleted() == PurgeResult(scrubbed=2, deleted=1, kept=1)
+    purged = [e for e in plain.events if e.action is AuditAction.PURGED]
+    assert sorted((e.credential_id, e.metadata["deleted"]) for e in purged) == sorted(
+        [(first.id, True), (second.id, False)]
+    )
+    assert all(e.id.startswith("id-") and e.actor_id is None for e in purged)

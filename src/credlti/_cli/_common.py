@@ -19,13 +19,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "BarProgress",
     "CommandError",
     "Interrupt",
     "Output",
     "Progress",
     "key_ring_from_env",
+    "no_redis_store",
     "one_line",
     "open_engine",
+    "open_redis",
+    "progress_display",
 ]
 
 T = TypeVar("T")
@@ -96,6 +100,47 @@ def open_engine(url: str, *, need_schema: bool = True) -> Iterator[Engine]:
         raise CommandError(msg, 1) from exc
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def open_redis(url: str) -> Iterator[Any]:
+    """A redis-py client on *url*, answering ``PING``, closed at the end.
+
+    Failures become :class:`CommandError`, naming neither the address nor the
+    password: 2 redis-py is missing or the URL is unusable; 1 the server cannot be
+    reached or refuses the credentials.
+    """
+    try:
+        import redis
+    except ImportError as exc:
+        msg = (
+            'the Redis commands need redis-py: install the extra with pip install "credlti[redis]"'
+        )
+        raise CommandError(msg, 2) from exc
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    except Exception as exc:  # the command reports one line, never a traceback
+        msg = f"the Redis URL cannot be used ({type(exc).__name__}); expected redis://host:port/db"
+        raise CommandError(msg, 2) from exc
+    try:
+        try:
+            client.ping()
+        except Exception as exc:  # the command reports one line, never a traceback
+            msg = f"Redis cannot be reached or refused the connection ({type(exc).__name__})"
+            raise CommandError(msg, 1) from exc
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+def no_redis_store(command: str, what: str) -> CommandError:
+    """The one-line error of a command given ``--redis-url`` for data Redis never holds."""
+    msg = (
+        f"credlti {command} has no Redis store: {what} live in credlti's SQL tables; "
+        "give --url with a SQLAlchemy URL"
+    )
+    return CommandError(msg, 2)
 
 
 def _check_version(version: int, supported: int, too_new: Callable[[int, int], Any]) -> None:
@@ -193,8 +238,12 @@ class Progress:
         self._tty = bool(getattr(stream, "isatty", lambda: False)())
         self._shown = False
 
-    def update(self, text: str, *, force: bool = False) -> None:
-        """Show *text* now if the last update is older than the interval (or *force*)."""
+    def update(self, text: str, *, done: int | None = None, force: bool = False) -> None:
+        """Show *text* now if the last update is older than the interval (or *force*).
+
+        *done* (rows handled so far) is for the bar of :func:`progress_display`; the
+        line shows *text* only.
+        """
         now = time.monotonic()
         if self._shown and not force and now - self._last < self._interval:
             return
@@ -213,6 +262,63 @@ class Progress:
         if self._tty and self._shown:
             self._stream.write("\n")
             self._stream.flush()
+
+
+class BarProgress:
+    """A Rich progress bar with a total, on a terminal (the ``credlti[cli]`` extra).
+
+    Same interface as :class:`Progress`; Rich redraws it at its own pace.
+    """
+
+    def __init__(self, stream: TextIO, label: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[summary]}"),
+            console=Console(file=stream, stderr=True),
+        )
+        self._task = self._bar.add_task(label, total=max(total, 1), summary="")
+        self._bar.start()
+
+    def update(self, text: str, *, done: int | None = None, force: bool = False) -> None:
+        """Move the bar to *done* rows and show *text* beside it."""
+        self._bar.update(self._task, completed=done, summary=text)
+        if force:
+            self._bar.refresh()
+
+    def close(self) -> None:
+        """Draw the bar one last time and end its line."""
+        self._bar.stop()
+
+
+def progress_display(
+    stream: TextIO, label: str, total: Callable[[], int]
+) -> Progress | BarProgress:
+    """A progress bar when Rich is installed and *stream* is a terminal, else the line.
+
+    *total* (the rows the run will handle) is only computed for the bar.
+    """
+    if bool(getattr(stream, "isatty", lambda: False)()):
+        try:
+            import rich.progress  # noqa: F401 - the optional cli extra
+        except ImportError:
+            pass
+        else:
+            return BarProgress(stream, label, total())
+    return Progress(stream, label)
 
 
 class Interrupt:

@@ -18,9 +18,9 @@ from credlti._cli._common import (
     CommandError,
     Interrupt,
     Output,
-    Progress,
     key_ring_from_env,
     open_engine,
+    progress_display,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ def _vault(args: argparse.Namespace, out: Output) -> int:
                     vault.purge_deleted_batches(batch_size=args.batch_size),
                     ("scrubbed", "deleted", "kept"),
                     show=not args.no_progress,
+                    total=lambda: _count(engine, due=True),
+                    done=lambda counts: counts["deleted"] + counts["kept"],
                 )
             return _reencrypt(args, out, engine, ring, vault)
         finally:
@@ -134,21 +136,27 @@ def _drive(
     fields: tuple[str, ...],
     *,
     show: bool,
+    total: Callable[[], int],
+    done: Callable[[dict[str, int]], int],
     extra: dict[str, int] | None = None,
 ) -> int:
-    """Consume *batches* (running totals), showing progress; stop cleanly on SIGINT."""
+    """Consume *batches* (running totals), showing progress; stop cleanly on SIGINT.
+
+    *total* counts the rows the run will handle (asked only for a progress bar) and
+    *done* those handled, from the running totals.
+    """
     counts = dict.fromkeys(fields, 0)
-    progress = Progress(out.err, label) if show else None
-    done = 0
+    progress = progress_display(out.err, label, total) if show else None
+    batch = 0
     interrupted = False
     with Interrupt() as interrupt:
         try:
             for running in batches:
                 counts = _counts(running, fields)
-                done += 1
+                batch += 1
                 if progress is not None:
                     summary = ", ".join(f"{k} {v}" for k, v in counts.items())
-                    progress.update(f"batch {done}: {summary}")
+                    progress.update(f"batch {batch}: {summary}", done=done(counts))
                 if interrupt.requested:
                     interrupted = True
                     break
@@ -158,12 +166,12 @@ def _drive(
             if progress is not None:
                 progress.close()
         interrupted = interrupted or interrupt.requested
-    data: dict[str, Any] = {**counts, **(extra or {}), "batches": done}
+    data: dict[str, Any] = {**counts, **(extra or {}), "batches": batch}
     data["interrupted"] = interrupted
     summary = ", ".join(f"{v} {k}" for k, v in {**counts, **(extra or {})}.items())
     if interrupted:
         out.result(
-            data, f"{label} interrupted after {done} batches: {summary}; run it again to continue"
+            data, f"{label} interrupted after {batch} batches: {summary}; run it again to continue"
         )
         return EXIT_INTERRUPTED
     out.result(data, f"{label} done: {summary}")
@@ -182,27 +190,39 @@ def _reencrypt(
         vault.reencrypt_batches(batch_size=args.batch_size),
         ("credentials", "tokens"),
         show=not args.no_progress,
+        total=lambda: _count(engine, due=False),
+        done=lambda counts: counts["credentials"],
         extra={"tool_keys": tool_keys},
     )
 
 
-def _dry_run(args: argparse.Namespace, out: Output, engine: Engine, ring: KeyRing) -> int:
-    """Count what a run would touch (credential rows; a read-only scan)."""
+def _count(engine: Engine, *, due: bool) -> int:
+    """Credential rows in the database (*due*: only those whose deletion is due now)."""
+    import sqlalchemy as sa
+
     from credlti._clock import utc_now
+    from credlti.adapters.sql import metadata
+
+    table = metadata.tables["credlti_credentials"]
+    query = sa.select(sa.func.count()).select_from(table)
+    if due:
+        query = query.where(table.c.scheduled_deletion <= utc_now().timestamp())
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _dry_run(args: argparse.Namespace, out: Output, engine: Engine, ring: KeyRing) -> int:
+    """Count what a run would touch (credential rows; read-only)."""
     from credlti.adapters.sql import SqlVaultStore
 
-    store = SqlVaultStore(engine)
-    now = utc_now() if args.action == "purge" else None
-    after: str | None = None
-    count = 0
-    while True:
-        rows = store.scan_credentials(after_id=after, limit=args.batch_size, due_before=now)
-        if not rows:
-            break
-        after = rows[-1].id
-        if now is not None:
-            count += len(rows)
-        else:
+    if args.action == "purge":
+        count = _count(engine, due=True)  # one indexed count
+    else:
+        store = SqlVaultStore(engine)
+        after: str | None = None
+        count = 0
+        while rows := store.scan_credentials(after_id=after, limit=args.batch_size):
+            after = rows[-1].id
             count += sum(
                 1
                 for row in rows

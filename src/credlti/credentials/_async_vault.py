@@ -163,6 +163,10 @@ class AsyncVault:
         self._new_id = new_id
         self._locks = locks if locks is not None else AsyncLocks()
 
+    def _bulk_audit(self) -> bool:
+        """Whether the audit sink writes a purge batch's events in one call."""
+        return callable(getattr(self.audit, "record_purged", None))
+
     async def aclose(self) -> None:
         """Async twin of :meth:`Vault.close`: close the HTTP client if the vault created it."""
         if self._owns_http:
@@ -381,12 +385,14 @@ class AsyncVault:
 
     async def purge_deleted(self, *, batch_size: int | None = None) -> PurgeResult:
         """Async twin of :meth:`Vault.purge_deleted`."""
-        result: PurgeResult = await self._arun(calls.purge_deleted(self._settings(), batch_size))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        result: PurgeResult = await self._arun(flow)
         return result
 
     def purge_deleted_batches(self, *, batch_size: int | None = None) -> AsyncIterator[PurgeResult]:
         """Async twin of :meth:`Vault.purge_deleted_batches`: an async iterator (``async for``)."""
-        return self._astream(calls.purge_deleted(self._settings(), batch_size))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        return self._astream(flow)
 
     # ================================================================ transfer
 

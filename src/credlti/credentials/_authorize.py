@@ -16,13 +16,15 @@ import secrets as _secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
 
+from credlti import _telemetry
 from credlti._clock import Clock, utc_now
 from credlti._effects import Flow, arun, run
-from credlti._http import HttpRequest, perform_async, perform_sync
+from credlti._http import HttpRequest, RemoteResponse, perform_async, perform_sync
 from credlti.credentials._async_vault import AsyncVault
 from credlti.credentials._flows_authorize import (
     CheckNewCredential,
@@ -45,7 +47,23 @@ from credlti.credentials.ports import (
 )
 from credlti.errors import ConfigurationError, CredltiError, StorageUnavailableError
 
-__all__ = ["AsyncOAuthAuthorizer", "OAuthAuthorizer"]
+__all__ = [
+    "AUTHORIZATION_SPAN",
+    "CODE_EXCHANGE_SPAN",
+    "USERINFO_SPAN",
+    "AsyncOAuthAuthorizer",
+    "OAuthAuthorizer",
+]
+
+#: Span of completing an authorization from its callback (state check, code exchange,
+#: optional userinfo, the credential saved): the client, the credential, ``created`` or
+#: ``reauthorized``, or the error code.
+AUTHORIZATION_SPAN = "credlti.credentials.oauth_authorization"
+#: Span of the authorization-code exchange at the provider's token endpoint (its host
+#: and HTTP status; never the code, the verifier or a token).
+CODE_EXCHANGE_SPAN = "credlti.credentials.oauth_code_exchange"
+#: Span of the userinfo request made after the exchange (its host and HTTP status).
+USERINFO_SPAN = "credlti.credentials.oauth_userinfo"
 
 _USER_AGENT = "credlti (+https://github.com/credlti/credlti)"
 _DEFAULT_TTL = timedelta(minutes=10)
@@ -142,6 +160,25 @@ class _Parts:
         return complete_flow(
             params, user_id=user_id, fetch_userinfo=self.fetch_userinfo, config=self.vault.config
         )
+
+
+def _request_span(request: HttpRequest) -> _telemetry.Span:
+    # Completing makes two requests at most: the code exchange (a POST to the token
+    # endpoint) and the userinfo read (a GET).
+    name = CODE_EXCHANGE_SPAN if request.method == "POST" else USERINFO_SPAN
+    return _telemetry.span(name, {"server.address": urlsplit(request.url).hostname})
+
+
+def _answered(span: _telemetry.Span, response: RemoteResponse) -> RemoteResponse:
+    span.set("http.response.status_code", response.status_code)
+    return response
+
+
+def _completed(span: _telemetry.Span, result: AuthorizationResult) -> AuthorizationResult:
+    span.set("credlti.client_id", result.credential.oauth_client_id)
+    span.set("credlti.credential_id", result.credential.id)
+    span.set("credlti.result", "created" if result.created else "reauthorized")
+    return result
 
 
 def _pending_failure(exc: Exception) -> StorageUnavailableError:
@@ -249,7 +286,8 @@ class OAuthAuthorizer:
 
         def perform(effect: Any) -> Any:
             if type(effect) is HttpRequest:
-                return perform_sync(http, effect)
+                with _request_span(effect) as span:
+                    return _answered(span, perform_sync(http, effect))
             return parts.perform_local(effect)
 
         return run(flow, perform)
@@ -310,8 +348,9 @@ class OAuthAuthorizer:
             CredentialValidationError: The vault refused the token (no refresh
                 token, a taken name...).
         """
-        result: AuthorizationResult = self._run(self._parts.complete(params, user_id))
-        return result
+        with _telemetry.span(AUTHORIZATION_SPAN) as span:
+            result: AuthorizationResult = self._run(self._parts.complete(params, user_id))
+            return _completed(span, result)
 
 
 @attrs.define(init=False)
@@ -369,12 +408,14 @@ class AsyncOAuthAuthorizer:
 
         async def perform(effect: Any) -> Any:
             if type(effect) is HttpRequest:
-                return await perform_async(http, effect)
+                with _request_span(effect) as span:
+                    return _answered(span, await perform_async(http, effect))
             return parts.perform_local(effect)
 
         async def aperform(effect: Any) -> Any:
             if type(effect) is HttpRequest:
-                return await perform_async(http, effect)
+                with _request_span(effect) as span:
+                    return _answered(span, await perform_async(http, effect))
             return await parts.aperform_local(effect)
 
         return await arun(flow, aperform if self._awaits else perform)
@@ -400,5 +441,6 @@ class AsyncOAuthAuthorizer:
 
     async def complete(self, params: Mapping[str, str], *, user_id: str) -> AuthorizationResult:
         """Async twin of :meth:`OAuthAuthorizer.complete`."""
-        result: AuthorizationResult = await self._run(self._parts.complete(params, user_id))
-        return result
+        with _telemetry.span(AUTHORIZATION_SPAN) as span:
+            result: AuthorizationResult = await self._run(self._parts.complete(params, user_id))
+            return _completed(span, result)

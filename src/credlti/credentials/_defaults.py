@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -63,6 +65,11 @@ class DiscardAudit:
     def record(self, event: AuditEvent) -> None:
         return None
 
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        return None
+
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         return []
 
@@ -108,6 +115,11 @@ class AsyncDiscardAudit:
     """Drops every audit event (for :class:`~credlti.credentials.AsyncVault`)."""
 
     async def record(self, event: AuditEvent) -> None:
+        return None
+
+    async def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
         return None
 
     async def events_for(self, credential_id: str) -> list[AuditEvent]:

@@ -42,6 +42,7 @@ from credlti.credentials._vault_effects import (
     NewIds,
     Now,
     Record,
+    RecordPurged,
     ScanRows,
     ScrubDue,
     WithActivity,
@@ -118,11 +119,13 @@ def _cancel(credential_id: str, actor_id: str | None) -> Flow[Credential]:
     return (yield from load(new))
 
 
-def purge_flow(batch_size: int) -> Flow[PurgeResult]:
+def purge_flow(batch_size: int, *, bulk_audit: bool = False) -> Flow[PurgeResult]:
     """Purge the credentials whose scheduled deletion is due, batch by batch.
 
     After each committed batch the running totals are emitted (``Emit``), so a
-    caller driving it lazily can show progress or stop between batches.
+    caller driving it lazily can show progress or stop between batches. With
+    *bulk_audit* (the audit sink has ``record_purged``) each batch's ``purged``
+    events are written in one call, else one event at a time.
     """
     at: datetime = yield Now()
     after: str | None = None
@@ -134,7 +137,7 @@ def purge_flow(batch_size: int) -> Flow[PurgeResult]:
         after = rows[-1].id
         active = yield WithActivity([r.id for r in rows])
         plan = _deletion.plan_purge(rows, at, active)
-        counts = yield Atomic(flow=_purge_batch(plan.scrub, plan.delete, at))
+        counts = yield Atomic(flow=_purge_batch(plan.scrub, plan.delete, at, bulk_audit))
         scrubbed += counts[0]
         deleted += counts[1]
         kept += counts[2]
@@ -143,7 +146,7 @@ def purge_flow(batch_size: int) -> Flow[PurgeResult]:
 
 
 def _purge_batch(
-    scrub: Sequence[str], delete: Sequence[str], at: datetime
+    scrub: Sequence[str], delete: Sequence[str], at: datetime, bulk_audit: bool
 ) -> Flow[tuple[int, int, int]]:
     # Rows deleted or cancelled since the scan are skipped by the store.
     handled = yield ScrubDue(ids=scrub, now=at, delete=set(delete))
@@ -151,7 +154,11 @@ def _purge_batch(
     deleted = sum(row.deleted for row in handled)
     kept = len(handled) - deleted
     audited = [row for row in handled if row.newly_scrubbed or row.deleted]
-    if audited:
+    if audited and bulk_audit:
+        ids = [row.credential_id for row in audited]
+        gone = {row.credential_id for row in audited if row.deleted}
+        yield RecordPurged(credential_ids=ids, deleted=gone, at=at)
+    elif audited:
         event_ids: list[str] = yield NewIds(len(audited))
         purged = AuditAction.PURGED
         events = [

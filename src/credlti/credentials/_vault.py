@@ -154,6 +154,10 @@ class Vault:
         self._new_id = new_id
         self._locks = locks if locks is not None else SyncLocks()
 
+    def _bulk_audit(self) -> bool:
+        """Whether the audit sink writes a purge batch's events in one call."""
+        return callable(getattr(self.audit, "record_purged", None))
+
     def close(self) -> None:
         """Close the HTTP client if the vault created it."""
         if self._owns_http:
@@ -428,7 +432,8 @@ class Vault:
         Returns:
             True counts: rows newly scrubbed, deleted, and kept.
         """
-        result: PurgeResult = self._run(calls.purge_deleted(self._settings(), batch_size))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        result: PurgeResult = self._run(flow)
         return result
 
     def purge_deleted_batches(self, *, batch_size: int | None = None) -> Iterator[PurgeResult]:
@@ -438,7 +443,8 @@ class Vault:
         iterating between batches (progress display, Ctrl-C) and lose nothing: a later
         run continues with the credentials still due.
         """
-        return self._stream(calls.purge_deleted(self._settings(), batch_size))
+        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        return self._stream(flow)
 
     # ================================================================ transfer
 

@@ -249,9 +249,15 @@ def cancel_scheduled_deletion(credential_id: object, actor_id: object) -> Flow[C
     return cancel_deletion_flow(cid, actor)
 
 
-def purge_deleted(s: CheckSettings, batch_size: object) -> Flow[PurgeResult]:
-    """See :meth:`credlti.credentials.Vault.purge_deleted` (it emits the running totals)."""
-    return purge_flow(_gate.batch_size(batch_size) or s.config.purge_batch_size)
+def purge_deleted(
+    s: CheckSettings, batch_size: object, *, bulk_audit: bool = False
+) -> Flow[PurgeResult]:
+    """See :meth:`credlti.credentials.Vault.purge_deleted` (it emits the running totals).
+
+    *bulk_audit*: the audit sink has ``record_purged`` (a batch's events in one call).
+    """
+    size = _gate.batch_size(batch_size) or s.config.purge_batch_size
+    return purge_flow(size, bulk_audit=bulk_audit)
 
 
 # ---------------------------------------------------------------- transfer

@@ -54,6 +54,7 @@ __all__ = [
     "PutTokenRow",
     "RandomBytes",
     "Record",
+    "RecordPurged",
     "RemoveShare",
     "ScanRows",
     "ScrubDue",
@@ -290,6 +291,19 @@ class Record:
     """Session: write audit events (a failing sink aborts the unit of work)."""
 
     events: Sequence[AuditEvent]
+
+
+@attrs.frozen(kw_only=True)
+class RecordPurged:
+    """Session: write the ``purged`` events of a purge batch (the sink picks their ids).
+
+    Yielded only when the audit sink has ``record_purged``; see
+    :class:`~credlti.credentials.ports.AuditSink`.
+    """
+
+    credential_ids: Sequence[str]
+    deleted: Collection[str]
+    at: datetime
 
 
 # ---------------------------------------------------------------- store (no session)

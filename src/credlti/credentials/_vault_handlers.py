@@ -175,6 +175,9 @@ HANDLERS: dict[type, Handler] = {
     fx.TransfersOf: lambda v, e, tx: tx.transfers.for_credential(e.credential_id),
     fx.DeleteTransfers: lambda v, e, tx: tx.transfers.delete_for_credential(e.credential_id),
     fx.Record: lambda v, e, tx: _record(v, e.events),
+    fx.RecordPurged: lambda v, e, tx: v.audit.record_purged(
+        e.credential_ids, deleted=e.deleted, at=e.at
+    ),
     fx.ScanRows: lambda v, e, tx: v._store.scan_credentials(
         after_id=e.after_id, limit=e.limit, due_before=e.due_before
     ),

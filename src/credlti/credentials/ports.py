@@ -322,7 +322,15 @@ class VaultNotifier(Protocol):
 
 
 class AuditSink(Protocol):
-    """**Protocol:** append-only audit rows (written inside the unit of work)."""
+    """**Protocol:** append-only audit rows (written inside the unit of work).
+
+    Optional, for speed: a sink may also have ``record_purged(credential_ids, *,
+    deleted, at)``, appending in one go the ``purged`` event of each credential a
+    purge batch handled (``metadata={"deleted": id in deleted}``, no actor, event ids
+    chosen by the sink). The vault uses it when the sink has it, and otherwise calls
+    :meth:`record` once per event (ids from the vault's ``new_id``); both write the
+    same rows. The built-in sinks have it (SQL: one ``INSERT ... SELECT`` per batch).
+    """
 
     def record(self, event: AuditEvent) -> None:
         """Append one event; raising aborts the operation."""
@@ -579,7 +587,10 @@ class AsyncVaultNotifier(Protocol):
 
 
 class AsyncAuditSink(Protocol):
-    """**Protocol:** async twin of :class:`AuditSink` (written inside the unit of work)."""
+    """**Protocol:** async twin of :class:`AuditSink` (written inside the unit of work).
+
+    It may also have an async ``record_purged``, used as :class:`AuditSink` describes.
+    """
 
     async def record(self, event: AuditEvent) -> None:
         """Append one event; raising aborts the operation."""

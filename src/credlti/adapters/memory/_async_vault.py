@@ -342,6 +342,12 @@ class AsyncMemoryAuditSink:
         """Append one event."""
         self.sync.record(event)
 
+    async def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled."""
+        self.sync.record_purged(credential_ids, deleted=deleted, at=at)
+
     async def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
         return self.sync.events_for(credential_id)

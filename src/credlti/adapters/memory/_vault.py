@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import bisect
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
 import attrs
 
-from credlti.adapters._ids import check_ids
+from credlti.adapters._ids import check_ids, usable
 from credlti.credentials._deletion import is_due
 from credlti.credentials._records import (
+    AuditAction,
     AuditEvent,
     Credential,
     CredentialRow,
@@ -540,6 +542,10 @@ class MemoryNotifier:
         return [n for n in self.sent if n.kind == kind]
 
 
+#: Namespace of the name-based ids of the purge's audit events.
+_PURGED_EVENT_IDS = uuid.UUID("5f0b8f38-3c52-4d5e-9a43-8d4c2e6f1a07")
+
+
 @attrs.define
 class MemoryAuditSink:
     """Audit events in a list (satisfies :class:`credlti.ports.AuditSink`)."""
@@ -557,6 +563,33 @@ class MemoryAuditSink:
         )
         with self._lock:
             self.events.append(event)
+
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled.
+
+        Event ids are name-based UUIDs of the credential id and *at*, so the same
+        purge gives the same ids (a credential is purged once at a given time).
+        """
+        stamp = at.isoformat()
+        if not usable(*credential_ids):
+            for credential_id in credential_ids:
+                check_ids("recording purge events", credential_id=credential_id)
+        gone = set(deleted)
+        events = [
+            AuditEvent(
+                id=str(uuid.uuid5(_PURGED_EVENT_IDS, f"{credential_id}\x00{stamp}")),
+                action=AuditAction.PURGED,
+                credential_id=credential_id,
+                actor_id=None,
+                at=at,
+                metadata={"deleted": credential_id in gone},
+            )
+            for credential_id in credential_ids
+        ]
+        with self._lock:
+            self.events.extend(events)
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""

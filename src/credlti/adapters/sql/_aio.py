@@ -32,7 +32,7 @@ from credlti.adapters.sql._schema import (
     _unknown_driver,
     install_sqlite_pragmas,
 )
-from credlti.adapters.sql._vault_sql import RawFetch
+from credlti.adapters.sql._vault_sql import RawFetch, ids_parameter
 from credlti.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -234,6 +234,17 @@ class AsyncRaw:
             return await cur.fetchone()
         except self._error as exc:
             raise self.failure(action, exc) from exc
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name (``sqlite``, ``postgresql``)."""
+        return self._dialect
+
+    def in_ids(
+        self, statement: Sql | _ByDialect, ids: Sequence[str]
+    ) -> tuple[Sql, tuple[Any, ...]]:
+        """*statement* with its id list as one parameter (as ``Raw.in_ids``)."""
+        return ids_parameter(statement, ids, self._dialect)
 
     async def perform(self, effect: RawFetch | RawExecute) -> Any:
         """Carry out a ``RawFetch`` or ``RawExecute`` effect of a flow (as ``Raw.perform``)."""

@@ -13,7 +13,7 @@ import contextlib
 import os
 import secrets as _secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credlti._crypto import KeyRing
 from credlti.adapters._ids import check_ids, usable
-from credlti.adapters.sql._aio import atransaction, raw_of
+from credlti.adapters.sql._aio import araw, atransaction, raw_of
 from credlti.adapters.sql._async_vault_repos import (
     _ACTIVE,
     AsyncSession,
@@ -45,12 +45,13 @@ from credlti.adapters.sql._vault_locks import (
 )
 from credlti.adapters.sql._vault_repos import (
     _AUDIT_FOR,
-    _IN_CHUNK,
     _begin_sqlite_writer,
     _insert_ignoring_statement,
+    activity_query,
+    purged_event_params,
 )
 from credlti.adapters.sql._vault_rows import _audit, _audit_values, _ts
-from credlti.adapters.sql._vault_sql import SCAN, credential_row
+from credlti.adapters.sql._vault_sql import INSERT_PURGED, SCAN, credential_row
 from credlti.credentials._records import AuditEvent, CredentialRow, OAuthClient
 
 __all__ = [
@@ -240,6 +241,31 @@ class AsyncSqlAuditSink:
         async with atransaction(self.engine, "recording an audit event") as conn:
             await conn.execute(audit_events.insert(), _audit_values(event))
 
+    async def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled.
+
+        As :meth:`SqlAuditSink.record_purged <credlti.adapters.sql.SqlAuditSink.record_purged>`:
+        one ``INSERT ... SELECT`` per outcome, the ids as one parameter.
+
+        Raises:
+            StorageInvalidIdError: An id is unusable (nothing is written).
+            StorageUnavailableError: The database failed.
+        """
+        dialect = self.engine.dialect.name
+        rows = purged_event_params(credential_ids, deleted=deleted, at=at, dialect=dialect)
+        action = "recording purge events"
+        session = async_active(self.engine)
+        if session is not None:
+            await session.flush_audit()  # keep the events in the order they were recorded
+            for params in rows:
+                await session.raw.execute(INSERT_PURGED, params, action)
+            return
+        async with araw(self.engine, action) as raw:
+            for params in rows:
+                await raw.execute(INSERT_PURGED, params, action)
+
     async def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
         if not usable(credential_id):
@@ -354,12 +380,10 @@ class AsyncSqlStepActivity:
         return bool(await self.with_activity([credential_id]))
 
     async def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
-        """The subset of *credential_ids* with activity (one query per 500 ids)."""
+        """The subset of *credential_ids* with activity, in one query."""
         ids = [i for i in dict.fromkeys(credential_ids) if usable(i)]
-        found: set[str] = set()
+        if not ids:
+            return set()
+        query, params = activity_query(self.column, ids, self.engine.dialect.name)
         async with async_use(self.engine, "reading step activity", write=False) as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                query = sa.select(self.column).where(self.column.in_(chunk)).distinct()
-                found.update((await conn.execute(query)).scalars())
-        return found
+            return set((await conn.execute(query, params)).scalars())

@@ -29,18 +29,17 @@ from credlti.adapters.sql._vault_repos import (
     _DELETE_TOKEN,
     _DELETE_TRANSFERS,
     _GET_SHARE,
-    _IN_CHUNK,
     _TRANSFERS_OF,
     _add_conflict,
     _audit_batch,
     _find_query,
     _insert_ignoring_statement,
-    _scrub_chunk_flow,
+    _scrub_flow,
     _share_conflict,
     _token_upsert,
     _update_conflict,
     _update_params,
-    _usable_chunks,
+    _usable_ids,
 )
 from credlti.adapters.sql._vault_rows import (
     _credential,
@@ -64,7 +63,6 @@ from credlti.adapters.sql._vault_sql import (
     credential_row,
     share_row,
     token_row,
-    with_ids,
 )
 from credlti.credentials._records import (
     AuditEvent,
@@ -141,16 +139,14 @@ class _AsyncCredentials:
     async def scrub_due(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        out: list[ScrubbedRow] = []
-        for start in range(0, len(credential_ids), _IN_CHUNK):
-            flow = _scrub_chunk_flow(
-                credential_ids[start : start + _IN_CHUNK],
-                now=now,
-                delete=delete,
-                cascade_by_hand=self._s.cascade_by_hand,
-            )
-            out += await arun(flow, self._s.raw.perform)
-        return out
+        flow = _scrub_flow(
+            credential_ids,
+            now=now,
+            delete=delete,
+            cascade_by_hand=self._s.cascade_by_hand,
+            dialect=self._s.raw.dialect,
+        )
+        return await arun(flow, self._s.raw.perform)
 
     async def find_by_name(self, owner_id: str, name: str) -> str | None:
         if not usable(owner_id, name):
@@ -211,10 +207,11 @@ class _AsyncShares:
 
     async def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
         out: dict[str, list[ProjectShare]] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(SHARES_OF_MANY, len(chunk))
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(SHARES_OF_MANY, ids)
             for share in await self._s.raw.fetch(
-                statement, chunk, "reading project shares", share_row
+                statement, listed, "reading project shares", share_row
             ):
                 out.setdefault(share.credential_id, []).append(share)
         return out
@@ -236,9 +233,12 @@ class _AsyncTokens:
 
     async def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
         out: dict[str, OAuthTokenRow] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(TOKENS_OF_MANY, len(chunk))
-            for row in await self._s.raw.fetch(statement, chunk, "reading OAuth tokens", token_row):
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(TOKENS_OF_MANY, ids)
+            for row in await self._s.raw.fetch(
+                statement, listed, "reading OAuth tokens", token_row
+            ):
                 out[row.credential_id] = row
         return out
 

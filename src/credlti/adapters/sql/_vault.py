@@ -29,7 +29,7 @@ import contextlib
 import os
 import secrets as _secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,19 +58,20 @@ from credlti.adapters.sql._vault_locks import (
 from credlti.adapters.sql._vault_repos import (
     _ACTIVE,
     _AUDIT_FOR,
-    _IN_CHUNK,
     _active,
     _begin_sqlite_writer,
     _insert_ignoring_conflicts,
     _Session,
     _use,
+    activity_query,
+    purged_event_params,
 )
 from credlti.adapters.sql._vault_rows import (
     _audit,
     _audit_values,
     _ts,
 )
-from credlti.adapters.sql._vault_sql import SCAN, Raw, credential_row
+from credlti.adapters.sql._vault_sql import INSERT_PURGED, SCAN, Raw, credential_row
 from credlti.credentials._records import (
     AuditEvent,
     ClientAuthMethod,
@@ -279,6 +280,32 @@ class SqlAuditSink:
             return
         with transaction(self.engine, "recording an audit event") as conn:
             conn.execute(audit_events.insert(), _audit_values(event))
+
+    def record_purged(
+        self, credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime
+    ) -> None:
+        """Append the ``purged`` event of each credential a purge batch handled.
+
+        One ``INSERT ... SELECT`` per outcome (deleted or kept) over the ids passed
+        as a single parameter; the database picks the event ids (random UUIDs).
+
+        Raises:
+            StorageInvalidIdError: An id is unusable (nothing is written).
+            StorageUnavailableError: The database failed.
+        """
+        dialect = self.engine.dialect.name
+        rows = purged_event_params(credential_ids, deleted=deleted, at=at, dialect=dialect)
+        action = "recording purge events"
+        session = _active(self.engine)
+        with contextlib.ExitStack() as stack:
+            if session is not None:
+                session.flush_audit()  # keep the events in the order they were recorded
+                raw = session.raw
+            else:
+                raw = Raw(stack.enter_context(transaction(self.engine, action)))
+                stack.callback(raw.close)
+            for params in rows:
+                raw.execute(INSERT_PURGED, params, action)
 
     def events_for(self, credential_id: str) -> list[AuditEvent]:
         """The credential's events, oldest first."""
@@ -526,12 +553,14 @@ class SqlStepActivity:
         return bool(self.with_activity([credential_id]))
 
     def with_activity(self, credential_ids: Sequence[str]) -> set[str]:
-        """The subset of *credential_ids* with activity (one query per 500 ids)."""
+        """The subset of *credential_ids* with activity, in one query.
+
+        The ids are one list parameter (a JSON array read with ``json_each`` on
+        SQLite, a text array with ``= ANY`` on PostgreSQL), whatever their number.
+        """
         ids = [i for i in dict.fromkeys(credential_ids) if usable(i)]
-        found: set[str] = set()
+        if not ids:
+            return set()
+        query, params = activity_query(self.column, ids, self.engine.dialect.name)
         with _use(self.engine, "reading step activity", write=False) as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                query = sa.select(self.column).where(self.column.in_(chunk)).distinct()
-                found.update(conn.execute(query).scalars())
-        return found
+            return set(conn.execute(query, params).scalars())

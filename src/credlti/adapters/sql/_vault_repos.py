@@ -8,6 +8,7 @@ or asyncio task so the other vault ports join it.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Collection, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from credlti._effects import Flow, run
@@ -63,9 +65,9 @@ from credlti.adapters.sql._vault_sql import (
     audit_params,
     credential_params,
     credential_row,
+    ids_parameter,
     share_row,
     token_row,
-    with_ids,
 )
 from credlti.credentials._records import (
     AuditEvent,
@@ -77,8 +79,6 @@ from credlti.credentials._records import (
 )
 from credlti.errors import StorageConflictError
 
-# Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
-_IN_CHUNK = 500
 #: PostgreSQL writes this many buffered audit rows or more as one array insert.
 _ARRAY_INSERT_FROM = 32
 
@@ -136,42 +136,92 @@ def _update_params(row: CredentialRow) -> tuple[Any, ...]:
     return (*credential_params(row)[1:], row.id, row.owner_id, row.name, row.id)
 
 
-def _scrub_chunk_flow(
+def _scrub_flow(
     credential_ids: Sequence[str],
     *,
     now: datetime,
     delete: Collection[str],
     cascade_by_hand: bool,
+    dialect: str,
 ) -> Flow[list[ScrubbedRow]]:
-    """One purge chunk, set-based: lock the chunk's due rows, then a few statements.
+    """One purge batch, set-based: lock the batch's due rows, then a few statements.
 
-    A flow of :class:`RawFetch` / :class:`RawExecute` effects, driven by the sync
-    and the async unit of work alike.
+    Each statement takes the ids as one list parameter, whatever the batch size. A
+    flow of :class:`RawFetch` / :class:`RawExecute` effects, driven by the sync and
+    the async unit of work alike.
     """
     ts, action = _ts(now), "purging credentials"
-    chunk = tuple(credential_ids)
-    due_rows = yield RawFetch(
-        with_ids(PURGE_DUE, len(chunk)), (*chunk, ts), action, lambda r: (r[0], bool(r[1]))
-    )
+    if not usable(*credential_ids):
+        credential_ids = [i for i in credential_ids if usable(i)]
+
+    def listed(statement: Sql | _ByDialect, ids: Sequence[str]) -> tuple[Sql, tuple[Any, ...]]:
+        return ids_parameter(statement, ids, dialect)
+
+    statement, params = listed(PURGE_DUE, credential_ids)
+    due_rows = yield RawFetch(statement, (*params, ts), action, lambda r: (r[0], bool(r[1])))
     due = dict(due_rows)
     if not due:
         return []
-    ids = tuple(due)
-    n = len(ids)
-    with_token = set((yield RawFetch(with_ids(PURGE_WITH_TOKEN, n), ids, action, _first)))
+    ids = list(due)
+    with_token = set((yield RawFetch(*listed(PURGE_WITH_TOKEN, ids), action, _first)))
     if with_token:
-        yield RawExecute(with_ids(PURGE_TOKENS, n), ids, action)
-    yield RawExecute(with_ids(PURGE_TRANSFERS, n), ids, action)
-    doomed = tuple(i for i in ids if i in delete)
+        yield RawExecute(*listed(PURGE_TOKENS, ids), action)
+    yield RawExecute(*listed(PURGE_TRANSFERS, ids), action)
+    doomed = [i for i in ids if i in delete]
     if doomed:
         if cascade_by_hand:
-            yield RawExecute(with_ids(PURGE_SHARES, len(doomed)), doomed, action)
-        yield RawExecute(with_ids(PURGE_DELETE, len(doomed)), doomed, action)
-    scrub = tuple(i for i in ids if i not in delete and (due[i] or i in with_token))
+            yield RawExecute(*listed(PURGE_SHARES, doomed), action)
+        yield RawExecute(*listed(PURGE_DELETE, doomed), action)
+    scrub = [i for i in ids if i not in delete and (due[i] or i in with_token)]
     if scrub:
-        yield RawExecute(with_ids(PURGE_SCRUB, len(scrub)), (ts, *scrub), action)
+        statement, params = listed(PURGE_SCRUB, scrub)
+        yield RawExecute(statement, (ts, *params), action)
     return [
         ScrubbedRow(i, due[i] or i in with_token, i in delete) for i in credential_ids if i in due
+    ]
+
+
+def activity_query(
+    column: sa.ColumnElement[Any], ids: Sequence[str], dialect: str
+) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """Which of *ids* appear in *column*: one query, the ids as one list parameter.
+
+    A JSON array read with ``json_each`` on SQLite, a text array with ``= ANY`` on
+    PostgreSQL, whatever their number.
+    """
+    if dialect == "postgresql":
+        listed: Any = list(ids)
+        among = column == sa.any_(sa.cast(sa.bindparam("ids"), ARRAY(sa.Text)))
+    else:
+        listed = json.dumps(list(ids))
+        values: sa.Select[Any] = sa.select(sa.literal_column("value")).select_from(
+            sa.func.json_each(sa.bindparam("ids"))
+        )
+        among = column.in_(values.scalar_subquery())
+    return sa.select(column).where(among).distinct(), {"ids": listed}
+
+
+def purged_event_params(
+    credential_ids: Sequence[str], *, deleted: Collection[str], at: datetime, dialect: str
+) -> list[tuple[Any, ...]]:
+    """``INSERT_PURGED``'s parameters for a purge batch: one row per outcome (deleted, kept).
+
+    Raises:
+        StorageInvalidIdError: An id is unusable (nothing is to be written).
+    """
+    if not usable(*credential_ids):
+        for credential_id in credential_ids:
+            check_ids("recording purge events", credential_id=credential_id)
+    gone = set(deleted)
+    groups = (
+        ('{"deleted": true}', [i for i in credential_ids if i in gone]),
+        ('{"deleted": false}', [i for i in credential_ids if i not in gone]),
+    )
+    ts = _ts(at)
+    return [
+        (ts, metadata_json, list(ids) if dialect == "postgresql" else json.dumps(ids))
+        for metadata_json, ids in groups
+        if ids
     ]
 
 
@@ -328,17 +378,12 @@ class _Credentials:
     def scrub_due(
         self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
     ) -> list[ScrubbedRow]:
-        out: list[ScrubbedRow] = []
-        for start in range(0, len(credential_ids), _IN_CHUNK):
-            chunk = credential_ids[start : start + _IN_CHUNK]
-            out += self._scrub_chunk(chunk, now=now, delete=delete)
-        return out
-
-    def _scrub_chunk(
-        self, credential_ids: Sequence[str], *, now: datetime, delete: Collection[str]
-    ) -> list[ScrubbedRow]:
-        flow = _scrub_chunk_flow(
-            credential_ids, now=now, delete=delete, cascade_by_hand=self._s.cascade_by_hand
+        flow = _scrub_flow(
+            credential_ids,
+            now=now,
+            delete=delete,
+            cascade_by_hand=self._s.cascade_by_hand,
+            dialect=self._s.raw.dialect,
         )
         return run(flow, self._s.raw.perform)
 
@@ -360,11 +405,9 @@ class _Credentials:
             return [_credential(r._mapping) for r in self._s.conn.execute(query)]
 
 
-def _usable_chunks(credential_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
-    """The distinct usable ids, in chunks of at most ``_IN_CHUNK`` (bound parameters)."""
-    ids = tuple(i for i in dict.fromkeys(credential_ids) if usable(i))
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
+def _usable_ids(credential_ids: Sequence[str]) -> list[str]:
+    """The distinct usable ids, in their first order."""
+    return [i for i in dict.fromkeys(credential_ids) if usable(i)]
 
 
 class _Shares:
@@ -409,9 +452,10 @@ class _Shares:
 
     def for_credentials(self, credential_ids: Sequence[str]) -> dict[str, list[ProjectShare]]:
         out: dict[str, list[ProjectShare]] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(SHARES_OF_MANY, len(chunk))
-            for share in self._s.raw.fetch(statement, chunk, "reading project shares", share_row):
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(SHARES_OF_MANY, ids)
+            for share in self._s.raw.fetch(statement, listed, "reading project shares", share_row):
                 out.setdefault(share.credential_id, []).append(share)
         return out
 
@@ -430,9 +474,10 @@ class _Tokens:
 
     def get_many(self, credential_ids: Sequence[str]) -> dict[str, OAuthTokenRow]:
         out: dict[str, OAuthTokenRow] = {}
-        for chunk in _usable_chunks(credential_ids):
-            statement = with_ids(TOKENS_OF_MANY, len(chunk))
-            for row in self._s.raw.fetch(statement, chunk, "reading OAuth tokens", token_row):
+        ids = _usable_ids(credential_ids)
+        if ids:
+            statement, listed = self._s.raw.in_ids(TOKENS_OF_MANY, ids)
+            for row in self._s.raw.fetch(statement, listed, "reading OAuth tokens", token_row):
                 out[row.credential_id] = row
         return out
 

@@ -33,6 +33,7 @@ __all__ = [
     "ID_BY_NAME",
     "INSERT_AUDIT",
     "INSERT_AUDIT_ARRAYS",
+    "INSERT_PURGED",
     "LOCK_CREDENTIAL",
     "PURGE_DELETE",
     "PURGE_DUE",
@@ -52,9 +53,9 @@ __all__ = [
     "audit_params",
     "credential_params",
     "credential_row",
+    "ids_parameter",
     "share_row",
     "token_row",
-    "with_ids",
 ]
 
 
@@ -123,6 +124,23 @@ INSERT_AUDIT_ARRAYS = Sql(
 )
 
 
+# A purge batch's "purged" events in one statement, for a list of credential ids passed
+# as one parameter (a JSON array on SQLite, a text array on PostgreSQL); the database
+# picks the event ids (random UUIDs). Parameters: at, metadata JSON, ids.
+INSERT_PURGED = _ByDialect(
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    " \"metadata\", item_type) SELECT lower(hex(randomblob(4))) || '-'"
+    " || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-'"
+    " || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)"
+    " || '-' || lower(hex(randomblob(6))), 'purged', j.value, NULL, ?, '{}', ?, 'credential'"
+    " FROM json_each(?) AS j ORDER BY j.key",
+    "INSERT INTO credlti_audit_events (id, action, credential_id, actor_id, at, changes,"
+    " \"metadata\", item_type) SELECT CAST(gen_random_uuid() AS TEXT), 'purged', u.cid,"
+    " NULL, ?, CAST('{}' AS JSON), CAST(? AS JSON), 'credential'"
+    " FROM unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS u(cid, n) ORDER BY u.n",
+)
+
+
 # Keyset-paginated scan (the purge's batches): by id, optionally after an id, optionally
 # only due rows. Keyed by (after an id?, due only?).
 _SCAN_BASE = GET_CREDENTIAL.qmark.removesuffix(" WHERE id = ?")
@@ -139,7 +157,7 @@ SCAN: dict[tuple[bool, bool], Sql] = {
     for due in (False, True)
 }
 
-# Purge statements over a list of ids ({ids}: one placeholder per id).
+# Purge statements over a list of ids (``{ids}``: bound as one list, see Raw.in_ids).
 PURGE_DUE = _ByDialect(
     "SELECT id, body_ciphertext IS NOT NULL FROM credlti_credentials WHERE id IN ({ids})"
     " AND scheduled_deletion IS NOT NULL AND scheduled_deletion <= ?",
@@ -159,17 +177,24 @@ PURGE_SCRUB = Sql(
 
 
 @functools.lru_cache(maxsize=256)
-def _expand(text: str, n: int) -> Sql:
-    return Sql(text.replace("{ids}", ", ".join("?" * n)))
+def _as_list_parameter(text: str, dialect: str) -> Sql:
+    # SQLite: the ids as one JSON array parameter; PostgreSQL: as one text[] parameter.
+    if dialect == "postgresql":
+        return Sql(text.replace(" IN ({ids})", " = ANY(CAST(? AS TEXT[]))"))
+    return Sql(text.replace("({ids})", "(SELECT value FROM json_each(?))"))
 
 
-def with_ids(statement: Sql | _ByDialect, n: int) -> Sql | _ByDialect:
-    """*statement* with its ``{ids}`` list holding *n* placeholders (cached by size)."""
-    if isinstance(statement, Sql):
-        return _expand(statement.qmark, n)
-    expanded = _ByDialect("", "")
-    expanded.texts = {d: _expand(sql.qmark, n) for d, sql in statement.texts.items()}
-    return expanded
+def ids_parameter(
+    statement: Sql | _ByDialect, ids: Sequence[str], dialect: str
+) -> tuple[Sql, tuple[Any, ...]]:
+    """*statement* with its ``IN ({ids})`` list bound as one parameter, and that parameter.
+
+    Any number of ids in one statement: a JSON array read with ``json_each`` on
+    SQLite, ``= ANY`` over a text array on PostgreSQL (no per-id placeholders).
+    """
+    sql = statement if isinstance(statement, Sql) else statement.texts[dialect]
+    listed: Any = list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+    return _as_list_parameter(sql.qmark, dialect), (listed,)
 
 
 @attrs.frozen
@@ -224,6 +249,21 @@ class Raw:
         except self._error as exc:
             raise _failure(action, exc, self._conn.engine) from exc
         return cur
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect name (``sqlite``, ``postgresql``)."""
+        return self._dialect
+
+    def in_ids(
+        self, statement: Sql | _ByDialect, ids: Sequence[str]
+    ) -> tuple[Sql, tuple[Any, ...]]:
+        """*statement* with its ``IN ({ids})`` list bound as one parameter, and that parameter.
+
+        Any number of ids in one statement: a JSON array read with ``json_each`` on
+        SQLite, ``= ANY`` over a text array on PostgreSQL (no per-id placeholders).
+        """
+        return ids_parameter(statement, ids, self._dialect)
 
     def executemany(
         self, statement: Sql | _ByDialect, rows: Sequence[Sequence[Any]], action: str
