@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, Page, Playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FrameLocator,
+    Locator,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from credlti.lti import _storage_pages
 
@@ -39,6 +47,17 @@ _ONE_PROCESS = [
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
 ]
+
+
+@pytest.fixture(name="playwright", scope="module")
+def _playwright() -> Iterator[Playwright]:
+    """Playwright for this module only.
+
+    The sync API runs an event loop in the main thread while it is started, so every
+    ``asyncio.run`` in a later test would fail; it is stopped when the module ends.
+    """
+    with sync_playwright() as driver:
+        yield driver
 
 
 @pytest.fixture(name="browser", scope="module")
