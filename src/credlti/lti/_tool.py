@@ -17,7 +17,7 @@ from typing_extensions import Self, Unpack
 
 from credlti import _telemetry
 from credlti._clock import Clock, utc_now
-from credlti._effects import AsyncLocks, AsyncLockTable, LockTable, SyncLocks, arun, run
+from credlti._effects import AsyncLocks, AsyncLockTable, Flow, LockTable, SyncLocks, arun, run
 from credlti._http import HttpRequest, perform_async, perform_sync
 from credlti.errors import CredltiError
 from credlti.lti._policy import LaunchPolicy
@@ -279,10 +279,7 @@ class Tool(_Facade, Generic[R, D]):
                 not registered (answer 400).
         """
         flow = self._core.login(params, redirect_uri)
-        if not _telemetry.enabled():
-            return run(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LOGIN_SPAN) as span:
-            return run(flow, self._observed(span), locks=self._locks)
+        return self._drive(flow, LOGIN_SPAN)
 
     def handle_callback(self, params: Mapping[str, Any], state: str | None) -> LaunchContext[R, D]:
         """Validate a launch: the platform's form POST to the redirect URI.
@@ -302,12 +299,7 @@ class Tool(_Facade, Generic[R, D]):
             KeySetFetchError: The platform's keys could not be fetched (502).
         """
         flow = self._core.callback(params, state)
-        if not _telemetry.enabled():
-            return run(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            launch = run(flow, self._observed(span), locks=self._locks)
-            launch_attributes(span, launch)
-            return launch
+        return self._drive(flow, LAUNCH_SPAN, launch=True)
 
     def start_storage_launch(self, params: Mapping[str, Any], *, finish_url: str) -> StorageLaunch:
         """Validate a launch POST that came without the state cookie (platform storage).
@@ -332,10 +324,7 @@ class Tool(_Facade, Generic[R, D]):
                 :meth:`handle_callback`.
         """
         flow = self._core.start_storage(params, finish_url)
-        if not _telemetry.enabled():
-            return run(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            return run(flow, self._observed(span), locks=self._locks)
+        return self._drive(flow, LAUNCH_SPAN)
 
     def finish_storage_launch(
         self, form: Mapping[str, Any], *, origin: str | None = None
@@ -356,12 +345,7 @@ class Tool(_Facade, Generic[R, D]):
             StateExpiredError: The login or the pending launch is too old.
         """
         flow = self._core.finish_storage(form, origin)
-        if not _telemetry.enabled():
-            return run(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            launch = run(flow, self._observed(span), locks=self._locks)
-            launch_attributes(span, launch)
-            return launch
+        return self._drive(flow, LAUNCH_SPAN, launch=True)
 
     def save_launch(
         self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
@@ -476,6 +460,16 @@ class Tool(_Facade, Generic[R, D]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _drive(self, flow: Flow[T], span_name: str, *, launch: bool = False) -> T:
+        """Run *flow*, inside a telemetry span when telemetry is on."""
+        if not _telemetry.enabled():
+            return run(flow, self._perform, locks=self._locks)
+        with _telemetry.span(span_name) as span:
+            result = run(flow, self._observed(span), locks=self._locks)
+            if launch:
+                launch_attributes(span, result)  # type: ignore[arg-type]
+            return result
+
     def _observed(self, span: _telemetry.Span) -> Callable[[Any], Any]:
         def perform(effect: Any) -> Any:
             note_effect(span, effect)
@@ -564,44 +558,28 @@ class AsyncTool(_Facade, Generic[R, D]):
     async def handle_login(self, params: Mapping[str, Any], redirect_uri: str) -> LoginRedirect:
         """Async twin of :meth:`Tool.handle_login`."""
         flow = self._core.login(params, redirect_uri)
-        if not _telemetry.enabled():
-            return await arun(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LOGIN_SPAN) as span:
-            return await arun(flow, self._observed(span), locks=self._locks)
+        return await self._drive(flow, LOGIN_SPAN)
 
     async def handle_callback(
         self, params: Mapping[str, Any], state: str | None
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
         flow = self._core.callback(params, state)
-        if not _telemetry.enabled():
-            return await arun(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            launch = await arun(flow, self._observed(span), locks=self._locks)
-            launch_attributes(span, launch)
-            return launch
+        return await self._drive(flow, LAUNCH_SPAN, launch=True)
 
     async def start_storage_launch(
         self, params: Mapping[str, Any], *, finish_url: str
     ) -> StorageLaunch:
         """Async twin of :meth:`Tool.start_storage_launch`."""
         flow = self._core.start_storage(params, finish_url)
-        if not _telemetry.enabled():
-            return await arun(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            return await arun(flow, self._observed(span), locks=self._locks)
+        return await self._drive(flow, LAUNCH_SPAN)
 
     async def finish_storage_launch(
         self, form: Mapping[str, Any], *, origin: str | None = None
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.finish_storage_launch`."""
         flow = self._core.finish_storage(form, origin)
-        if not _telemetry.enabled():
-            return await arun(flow, self._perform, locks=self._locks)
-        with _telemetry.span(LAUNCH_SPAN) as span:
-            launch = await arun(flow, self._observed(span), locks=self._locks)
-            launch_attributes(span, launch)
-            return launch
+        return await self._drive(flow, LAUNCH_SPAN, launch=True)
 
     async def save_launch(
         self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
@@ -682,6 +660,16 @@ class AsyncTool(_Facade, Generic[R, D]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    async def _drive(self, flow: Flow[T], span_name: str, *, launch: bool = False) -> T:
+        """Run *flow*, inside a telemetry span when telemetry is on."""
+        if not _telemetry.enabled():
+            return await arun(flow, self._perform, locks=self._locks)
+        with _telemetry.span(span_name) as span:
+            result = await arun(flow, self._observed(span), locks=self._locks)
+            if launch:
+                launch_attributes(span, result)  # type: ignore[arg-type]
+            return result
 
     def _observed(self, span: _telemetry.Span) -> Callable[[Any], Any]:
         async def perform(effect: Any) -> Any:
