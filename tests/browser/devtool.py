@@ -181,4 +181,6 @@ def serve_tool(host: str = "localhost") -> Iterator[DevTool]:
         yield tool
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
+        tool.tool.close()

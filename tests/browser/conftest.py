@@ -1,0 +1,134 @@
+"""Browser fixtures: one headless Chromium per session, a screenshot of every failure.
+
+The browser is Debian's ``chromium`` (``scripts/bootstrap.sh`` installs it when it
+is missing and may), driven by Playwright without any browser download. Without it
+the browser tests FAIL, never skip: a suite that silently skips them proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+CHROMIUM_ENV = "CREDLTI_CHROMIUM"
+SCREENSHOTS_ENV = "CREDLTI_SCREENSHOTS"
+_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_path() -> str:
+    """Where Chromium is; fails the test with how to install it when it is missing."""
+    configured = os.environ.get(CHROMIUM_ENV)
+    for candidate in (configured, *_CANDIDATES, shutil.which("chromium")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "Chromium is not installed: the browser tests need it. Install Debian's package "
+        "(`apt-get install chromium`; scripts/bootstrap.sh does it as root) or set "
+        f"{CHROMIUM_ENV} to a Chromium binary.",
+        pytrace=False,
+    )
+
+
+def screenshot_dir() -> Path:
+    """Where failure screenshots go (``CREDLTI_SCREENSHOTS``, default build/screenshots)."""
+    default = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+    return Path(os.environ.get(SCREENSHOTS_ENV) or default)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each phase's report on the item, for the screenshot-on-failure fixtures."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _screenshot_on_failure(request: pytest.FixtureRequest, context: BrowserContext) -> None:
+    report = getattr(request.node, "rep_call", None)
+    if report is None or not report.failed:
+        return
+    folder = screenshot_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+    for number, page in enumerate(context.pages):
+        path = folder / f"{name}-{number}.png"
+        try:
+            page.screenshot(path=str(path), full_page=True)
+        except Exception as exc:  # noqa: BLE001 - a broken page must not hide the failure
+            print(f"screenshot of {page.url} failed: {exc}")
+        else:
+            print(f"screenshot: {path}")
+
+
+@pytest.fixture(name="playwright", scope="session")
+def _playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(name="browser", scope="session")
+def _browser(playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for the whole session."""
+    browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(name="page")
+def _page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh context (default settings: third-party cookies allowed) and page."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    _screenshot_on_failure(request, context)
+    context.close()
+
+
+@pytest.fixture(name="blocked_cookies_context", scope="session")
+def _blocked_cookies_context(playwright: Playwright) -> Iterator[BrowserContext]:
+    """A Chromium profile that blocks third-party cookies AND every cookie of ``localhost``.
+
+    Blocking third-party cookies alone still lets partitioned (CHIPS) cookies through;
+    the site exception for ``localhost`` (where the tools run) blocks those too, as the
+    strictest browsers and enterprise policies do. Preferences only load with a
+    profile, so this is a persistent context (a second browser process).
+    """
+    with tempfile.TemporaryDirectory(prefix="credlti-chromium-") as profile:
+        (Path(profile) / "Default").mkdir()
+        preferences = {
+            "profile": {
+                "cookie_controls_mode": 1,
+                "block_third_party_cookies": True,
+                "content_settings": {
+                    "exceptions": {"cookies": {"[*.]localhost,*": {"setting": 2}}}
+                },
+            }
+        }
+        (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path(), headless=True
+        )
+        context.set_default_timeout(15_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture(name="blocked_page")
+def _blocked_page(
+    blocked_cookies_context: BrowserContext, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A page of the cookie-blocking profile."""
+    page = blocked_cookies_context.new_page()
+    yield page
+    _screenshot_on_failure(request, blocked_cookies_context)
+    page.close()
