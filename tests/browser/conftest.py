@@ -63,7 +63,7 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, context: BrowserConte
         path = folder / f"{name}-{number}.png"
         try:
             page.screenshot(path=str(path), full_page=True)
-        except Exception as exc:  # noqa: BLE001 - a broken page must not hide the failure
+        except Exception as exc:
             print(f"screenshot of {page.url} failed: {exc}")
         else:
             print(f"screenshot: {path}")

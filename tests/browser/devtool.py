@@ -12,8 +12,8 @@ import contextlib
 import html
 import secrets
 import threading
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, request
@@ -40,7 +40,7 @@ class DevTool:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.storage = MemoryLaunchStorage()
+        self.storage: MemoryLaunchStorage[Any, Any] = MemoryLaunchStorage()
         self.keys = KeySet([generate_key(now=datetime.now(timezone.utc), state=KeyState.CURRENT)])
         self.tool: Tool[Any, Any] = Tool(
             self.storage, keys=self.keys, state_secret=secrets.token_bytes(32)
@@ -72,7 +72,7 @@ class DevTool:
         self.storage.add_registration(registration)
         self.storage.add_deployment(registration, Deployment(deployment_id=dev_tool.deployment_id))
 
-    def _create_app(self) -> Flask:  # noqa: C901 - one route each
+    def _create_app(self) -> Flask:
         app = Flask("credlti_browser_devtool")
         launch_url = f"{self.base_url}/launch"
 
@@ -94,7 +94,8 @@ class DevTool:
         def grade() -> Response:
             launch = self.launches[request.form["launch"]]
             ags = launch.claims.ags
-            assert ags is not None and ags.lineitem is not None  # noqa: S101 - the platform sends it
+            assert ags is not None
+            assert ags.lineitem is not None
             score = Score(
                 user_id=launch.claims.subject or "",
                 score_given=7,
@@ -109,7 +110,7 @@ class DevTool:
         @app.post("/deep-link")
         def deep_link() -> Response:
             launch = self.launches[request.form["launch"]]
-            items = [
+            items: list[Link | LtiResourceLink] = [
                 LtiResourceLink(title="Week 2 quiz", custom={"quiz_id": "2"}),
                 Link(url="https://example.org/reading", title="Reading"),
             ]
@@ -153,7 +154,9 @@ class DevTool:
         key = secrets.token_urlsafe(16)
         self.launches[key] = launch
         claims = launch.claims
-        who = html.escape(f"{claims.name} ({'instructor' if claims.roles.is_instructor else 'learner'})")
+        who = html.escape(
+            f"{claims.name} ({'instructor' if claims.roles.is_instructor else 'learner'})"
+        )
         hidden = f'<input type="hidden" name="launch" value="{key}">'
         if claims.message_type == "LtiDeepLinkingRequest":
             action = (
@@ -165,7 +168,8 @@ class DevTool:
                 f'<form method="post" action="/grade">{hidden}'
                 '<button id="send-grade" type="submit">Send grade</button></form>'
             )
-        body = f'<h1 id="launched">Launched: {who}</h1><p>{html.escape(claims.message_type)}</p>{action}'
+        kind = html.escape(claims.message_type)
+        body = f'<h1 id="launched">Launched: {who}</h1><p>{kind}</p>{action}'
         return _page("Launched", body)
 
 

@@ -103,7 +103,7 @@ def _page(title: str, body: str) -> str:
 
 def _storage_script(origins: Iterable[str], frame: str | None) -> str:
     return (
-        f"<script data-origins=\"{_e(json.dumps(sorted(set(origins))))}\" "
+        f'<script data-origins="{_e(json.dumps(sorted(set(origins))))}" '
         f'data-frame="{_e(frame or "")}">{_STORAGE_SCRIPT}</script>'
     )
 
@@ -133,7 +133,9 @@ def home_page(base_url: str, tools: Sequence[Mapping[str, Any]]) -> str:
         "Key set (JWKS)": f"{base_url}/.well-known/jwks.json",
         "OpenID configuration": f"{base_url}/.well-known/openid-configuration",
     }
-    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in endpoints.items())
+    rows = "".join(
+        f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in endpoints.items()
+    )
     items = []
     for tool in tools:
         number = tool["number"]
@@ -209,7 +211,7 @@ def course_page(
     """
     storage_frame = (
         f'<iframe name="{STORAGE_FRAME}" src="/storage-frame" hidden '
-        'onload="document.getElementById(\'tool\').src = '
+        "onload=\"document.getElementById('tool').src = "
         "document.getElementById('tool').getAttribute('data-src')\"></iframe>"
     )
     tool_frame = (
@@ -276,8 +278,15 @@ def grades_page(tools: Sequence[Mapping[str, Any]]) -> str:
             parts.append(
                 _table(
                     item["scores"],
-                    ("userId", "scoreGiven", "scoreMaximum", "activityProgress",
-                     "gradingProgress", "comment", "timestamp"),
+                    (
+                        "userId",
+                        "scoreGiven",
+                        "scoreMaximum",
+                        "activityProgress",
+                        "gradingProgress",
+                        "comment",
+                        "timestamp",
+                    ),
                 )
             )
         parts.append("<h3>Deep-link items received</h3>")

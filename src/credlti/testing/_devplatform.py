@@ -76,9 +76,11 @@ class Reply:
         return cls(status=status, body=text.encode(), headers=headers)
 
     @classmethod
-    def json(cls, value: Any, status: int = 200, **headers: str) -> Reply:
-        """A JSON document."""
-        extra = [("Content-Type", "application/json"), *headers.items()]
+    def json(cls, value: Any, status: int = 200, *, cache: str | None = None) -> Reply:
+        """A JSON document (with a ``Cache-Control`` header if *cache* is given)."""
+        extra = [("Content-Type", "application/json")]
+        if cache is not None:
+            extra.append(("Cache-Control", cache))
         return cls(status=status, body=json.dumps(value).encode(), headers=extra)
 
     @classmethod
@@ -164,8 +166,7 @@ class DevTool:
             "jwks_url": self.jwks_url,
             "deep_link_url": self.deep_link_url,
             "line_items": [
-                {**item, "scores": services.scores(item["id"])}
-                for item in services.line_items()
+                {**item, "scores": services.scores(item["id"])} for item in services.line_items()
             ],
             "deep_link_items": list(self.deep_link_items),
         }
@@ -212,9 +213,8 @@ class DevPlatform:
         uris = (launch_url, *(u for u in redirect_uris if u != launch_url))
         if deep_link_url and deep_link_url not in uris:
             uris = (*uris, deep_link_url)
-        for what, url in (("login URL", login_url), ("JWKS URL", jwks_url)) + tuple(
-            ("redirect URI", u) for u in uris
-        ):
+        checks = [("login URL", login_url), ("JWKS URL", jwks_url)]
+        for what, url in [*checks, *(("redirect URI", u) for u in uris)]:
             if not _url_ok(url):
                 msg = f"the {what} must be an absolute http(s) URL without fragment: {url!r}"
                 raise ValueError(msg)
@@ -286,9 +286,7 @@ class DevPlatform:
                 self.openid_configuration()
             ),
             ("POST", "/registrations"): lambda: self._registration_endpoint(request),
-            ("GET", "/.well-known/jwks.json"): lambda: Reply.json(
-                self.jwks(), **{"Cache-Control": "max-age=60"}
-            ),
+            ("GET", "/.well-known/jwks.json"): lambda: Reply.json(self.jwks(), cache="max-age=60"),
             ("GET", "/course"): lambda: self._course(request),
             ("GET", "/storage-frame"): lambda: Reply.html(
                 pages.storage_frame_page(o for t in self.tools for o in t.origins)
@@ -297,16 +295,15 @@ class DevPlatform:
             ("POST", "/auth"): lambda: self._auth(request),
             ("POST", "/token"): lambda: self._token(request),
             ("POST", "/deep_links"): lambda: self._deep_links(request),
-            ("GET", "/grades"): lambda: Reply.html(
-                pages.grades_page(self.state()["tools"])
-            ),
+            ("GET", "/grades"): lambda: Reply.html(pages.grades_page(self.state()["tools"])),
             ("GET", "/api/state"): lambda: Reply.json(self.state()),
         }
         route = routes.get((method, path))
         if route is None:
             known = any(p == path for _, p in routes)
-            return Reply.json({"error": "method_not_allowed" if known else "not_found"},
-                              405 if known else 404)
+            return Reply.json(
+                {"error": "method_not_allowed" if known else "not_found"}, 405 if known else 404
+            )
         return route()
 
     # ------------------------------------------------------------------ registration
@@ -384,8 +381,10 @@ class DevPlatform:
             expires = self._registration_tokens.pop(token, None)
         if expires is None or expires <= self.clock():
             return Reply.json(
-                {"error": "invalid_token",
-                 "error_description": "the registration token is missing, used or expired"},
+                {
+                    "error": "invalid_token",
+                    "error_description": "the registration token is missing, used or expired",
+                },
                 401,
             )
         try:
@@ -432,10 +431,10 @@ class DevPlatform:
         launch = config["target_link_uri"]
         return self.register_tool(
             name=str(body.get("client_name") or ""),
-            login_url=body.get("initiate_login_uri"),
+            login_url=str(body.get("initiate_login_uri")),
             launch_url=launch if launch in redirects else redirects[0],
             redirect_uris=redirects,
-            jwks_url=body.get("jwks_uri"),
+            jwks_url=str(body.get("jwks_uri")),
             deep_link_url=deep_link,
         )
 
@@ -477,7 +476,9 @@ class DevPlatform:
         if tool is None or role not in _USERS or message not in ("resource", "deep"):
             return Reply.html(pages.auth_error_page("no such tool, role or message"), 404)
         if storage not in (pages.STORAGE_FRAME, "_parent", "none"):
-            return Reply.html(pages.auth_error_page("storage must be a frame name, _parent or none"), 400)
+            return Reply.html(
+                pages.auth_error_page("storage must be a frame name, _parent or none"), 400
+            )
         url = self.login_url(tool, role=role, message=message, storage=storage)
         return Reply.html(
             pages.course_page(
@@ -514,10 +515,16 @@ class DevPlatform:
             except SimulatedPlatformError as exc:
                 return Reply.html(pages.auth_error_page(str(exc)), 400)
             given, family = user_name.split(" ", 1)
-            claims.update(sub=user_id, name=user_name, given_name=given, family_name=family,
-                          email=f"{user_id}@example.edu")
+            claims.update(
+                sub=user_id,
+                name=user_name,
+                given_name=given,
+                family_name=family,
+                email=f"{user_id}@example.edu",
+            )
             claims["https://purl.imsglobal.org/spec/lti/claim/tool_platform"] = {
-                "guid": self.base_url, "name": "credlti dev platform",
+                "guid": self.base_url,
+                "name": "credlti dev platform",
             }
             if message_type == "LtiResourceLinkRequest":
                 services = tool.platform.services
@@ -529,7 +536,7 @@ class DevPlatform:
             fields["lti_storage_target"] = login["storage"]
         return Reply.html(pages.form_post_page(redirect_uri, fields, "Launching"))
 
-    # ------------------------------------------------------------------ tokens, services, deep links
+    # ------------------------------------------------------------------ tokens, services
 
     def _trust_keys(self, tool: DevTool) -> str | None:
         """Fetch the tool's key set into its platform; return why it failed, if it did."""
@@ -579,8 +586,10 @@ class DevPlatform:
             if k.lower() in ("authorization", "accept", "content-type")
         }
         outgoing = httpx.Request(
-            request.method, f"{self.base_url}{request.path}{query}",
-            headers=headers, content=request.body,
+            request.method,
+            f"{self.base_url}{request.path}{query}",
+            headers=headers,
+            content=request.body,
         )
         with self._lock:
             return _reply(tool.platform.services.handle(outgoing))

@@ -48,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(reply.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer  # noqa: N815 - stdlib names
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:
@@ -66,8 +66,8 @@ def make_server(
 ) -> tuple[ThreadingHTTPServer, DevPlatform]:
     """Bind the dev platform's server (not yet serving); return it and the platform."""
     server = _Server((host, port), _Handler)
-    bound_host, bound_port = server.server_address[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     server.platform = DevPlatform(f"http://{shown}:{bound_port}", key_size=key_size)
     server.verbose = verbose
     return server, server.platform
@@ -86,7 +86,9 @@ def serve_platform(
             print(platform.base_url, tool.client_id)
     """
     server, platform = make_server(host, port, verbose=verbose, key_size=key_size)
-    thread = threading.Thread(target=server.serve_forever, name="credlti-dev-platform", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.1,), name="credlti-dev-platform", daemon=True
+    )
     thread.start()
     try:
         yield platform
