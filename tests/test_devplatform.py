@@ -30,7 +30,7 @@ from credlti.errors import RegistrationRejectedError
 from credlti.lti import LaunchContext
 from credlti.lti.registration import DynamicRegistration, ToolSettings
 from credlti.lti.services import SCOPE_LINEITEM, SCOPE_SCORE, Score
-from credlti.testing import DevPlatform, WallClock, serve_platform
+from credlti.testing import DevPlatform, SimulatedPlatformError, WallClock, serve_platform
 from tests.browser.devtool import DevTool, serve_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +61,23 @@ def _login(platform: DevPlatform, tool: DevTool, **kwargs: str) -> dict[str, str
 
 def _launch(platform: DevPlatform, tool: DevTool, **kwargs: str) -> LaunchContext[Any, Any]:
     redirect = tool.tool.handle_login(_login(platform, tool, **kwargs), tool.urls["launch_url"])
-    answer = httpx.get(redirect.url)
+    answer = httpx.get(redirect.url)  # the browser follows the tool's redirect
     assert answer.status_code == 200, answer.text
     form = _form(answer.text)
+    assert set(form) == {"id_token", "state"}
     return tool.tool.handle_callback(form, redirect.cookie_value)
+
+
+def test_launch_form_answers_like_the_auth_endpoint(live: tuple[DevPlatform, DevTool]) -> None:
+    platform, tool = live
+    params = _login(platform, tool)
+    params["lti_storage_target"] = "_parent"
+    redirect = tool.tool.handle_login(params, tool.urls["launch_url"])
+    form = platform.launch_form(redirect.url)
+    assert form["state"] == dict(parse_qsl(urlsplit(redirect.url).query))["state"]
+    assert tool.tool.handle_callback(form, redirect.cookie_value).claims.subject == "learner-1"
+    with pytest.raises(SimulatedPlatformError, match="redirect_uri is not registered"):
+        platform.launch_form(redirect.url.replace("%2Flaunch", "%2Felsewhere"))
 
 
 # --------------------------------------------------------------------------- clock

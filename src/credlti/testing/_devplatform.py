@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 import httpx
@@ -440,8 +440,22 @@ class DevPlatform:
 
     # ------------------------------------------------------------------ launches
 
-    def login_url(self, tool: DevTool, *, role: str, message: str, storage: str) -> str:
-        """The tool's login initiation URL for a launch of this kind (Sec §5.1.1.1)."""
+    def login_url(
+        self,
+        tool: DevTool,
+        *,
+        role: str = "instructor",
+        message: str = "resource",
+        storage: str = pages.STORAGE_FRAME,
+    ) -> str:
+        """The tool's login initiation URL for a launch (Sec §5.1.1.1).
+
+        Args:
+            tool: The registered tool.
+            role: ``instructor`` (Ada Lovelace) or ``learner`` (Grace Hopper).
+            message: ``resource`` (a resource-link launch) or ``deep`` (deep linking).
+            storage: The ``lti_storage_target`` to send (``none`` to send none).
+        """
         deep = message == "deep"
         target = (tool.deep_link_url or tool.launch_url) if deep else tool.launch_url
         user_id = _USERS[role][0]
@@ -493,27 +507,54 @@ class DevPlatform:
 
     def _auth(self, request: Request) -> Reply:
         """The OIDC auth endpoint: check the tool's request, answer with a signed launch."""
-        params = {**request.query, **request.form}
+        try:
+            redirect_uri, fields = self.authorize({**request.query, **request.form})
+        except SimulatedPlatformError as exc:
+            # Never post to an unchecked redirect URI: show the error here (OIDC §3.1.2.6).
+            return Reply.html(pages.auth_error_page(str(exc)), 400)
+        return Reply.html(pages.form_post_page(redirect_uri, fields, "Launching"))
+
+    def launch_form(self, authentication_request: str) -> dict[str, str]:
+        """The form the auth endpoint posts back for a tool's authentication request URL.
+
+        What the browser would post to the tool's redirect URI (``id_token``,
+        ``state``, and ``lti_storage_target`` when the login had one), for testing
+        a tool without a browser.
+
+        Raises:
+            SimulatedPlatformError: The platform refuses the request (the reason).
+        """
+        return self.authorize(dict(parse_qsl(urlsplit(authentication_request).query)))[1]
+
+    def authorize(self, params: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+        """Check an authentication request; return the redirect URI and the form to post.
+
+        Checks the client id, the redirect URI (registered, exactly), the login hint
+        (issued by this platform for this tool), then everything
+        :meth:`SimulatedPlatform.authorize` checks (scope, response type and mode,
+        prompt, nonce, state, the echoed message hint).
+
+        Raises:
+            SimulatedPlatformError: A check failed.
+        """
         tool = self.tool(client_id=params.get("client_id", ""))
         if tool is None:
-            return Reply.html(pages.auth_error_page("unknown client_id"), 400)
+            msg = "unknown client_id"
+            raise SimulatedPlatformError(msg)
         redirect_uri = params.get("redirect_uri", "")
         if redirect_uri not in tool.redirect_uris:
-            # Never redirect to an unregistered URI: show the error here (OIDC §3.1.2.6).
-            return Reply.html(pages.auth_error_page("redirect_uri is not registered"), 400)
+            msg = "redirect_uri is not registered"
+            raise SimulatedPlatformError(msg)
         with self._lock:
             login = self._logins.get(params.get("login_hint", ""))
             if login is None or login["client_id"] != tool.client_id:
-                return Reply.html(pages.auth_error_page("login_hint is unknown"), 400)
+                msg = "login_hint is unknown"
+                raise SimulatedPlatformError(msg)
             url = f"{self.base_url}/auth?{urlencode(params)}"
-            message_type = (
-                "LtiDeepLinkingRequest" if login["message"] == "deep" else "LtiResourceLinkRequest"
-            )
+            deep = login["message"] == "deep"
+            message_type = "LtiDeepLinkingRequest" if deep else "LtiResourceLinkRequest"
             user_id, user_name, role = _USERS[login["role"]]
-            try:
-                claims = tool.platform.launch_claims(url, message_type=message_type, roles=[role])
-            except SimulatedPlatformError as exc:
-                return Reply.html(pages.auth_error_page(str(exc)), 400)
+            claims = tool.platform.launch_claims(url, message_type=message_type, roles=[role])
             given, family = user_name.split(" ", 1)
             claims.update(
                 sub=user_id,
@@ -526,7 +567,7 @@ class DevPlatform:
                 "guid": self.base_url,
                 "name": "credlti dev platform",
             }
-            if message_type == "LtiResourceLinkRequest":
+            if not deep:
                 services = tool.platform.services
                 claims.update(services.ags_claim(lineitem=tool.line_item))
                 claims.update(services.nrps_claim())
@@ -534,7 +575,7 @@ class DevPlatform:
         fields = {"id_token": token, "state": params["state"]}
         if login["storage"] != "none":
             fields["lti_storage_target"] = login["storage"]
-        return Reply.html(pages.form_post_page(redirect_uri, fields, "Launching"))
+        return redirect_uri, fields
 
     # ------------------------------------------------------------------ tokens, services
 
