@@ -58,6 +58,8 @@ from credlti.lti._sessions import (
     launch_session_cookie_header,
     launch_session_cookie_name,
 )
+from credlti.lti._storage_launch import StorageLaunch
+from credlti.lti._storage_pages import fallback_page, page_headers, storage_script
 from credlti.lti._tool import AsyncTool, Tool
 from credlti.lti._tool_core import PolicyOptions
 
@@ -96,15 +98,19 @@ __all__ = [
     "Role",
     "RoleKind",
     "Roles",
+    "StorageLaunch",
     "Tool",
     "ToolPlatform",
     "VerifiedLti1p1",
     "clear_launch_session_cookie_header",
     "clear_state_cookie_header",
+    "fallback_page",
     "launch_session_cookie_header",
     "launch_session_cookie_name",
+    "page_headers",
     "parse_role",
     "parse_roles",
     "state_cookie_name",
+    "storage_script",
     "utc_now",
 ]

@@ -45,7 +45,7 @@ from credlti.errors import (
     UnsupportedMessageTypeError,
 )
 from credlti.lti import _claims as c
-from credlti.lti._jws import PublicKey, parse_compact, verify_signature
+from credlti.lti._jws import PublicKey, UnverifiedJws, parse_compact, verify_signature
 from credlti.lti._launch_effects import ConsumeNonce, GetDeployment, GetRegistration
 from credlti.lti._login import read_param, to_registration
 from credlti.lti._lti1p1 import verify_lti1p1_flow
@@ -57,7 +57,14 @@ from credlti.lti._roles import Roles, parse_roles
 from credlti.lti._state import LoginState, login_digest, open_state
 from credlti.lti.ports import NonceStatus
 
-__all__ = ["LTI_VERSION", "callback_flow"]
+__all__ = [
+    "LTI_VERSION",
+    "callback_flow",
+    "check_login_claims",
+    "launch_token",
+    "open_binding",
+    "token_flow",
+]
 
 LTI_VERSION = "1.3.0"
 _MAX_ID = 255
@@ -262,18 +269,66 @@ def _same(a: str, b: str) -> bool:
     )
 
 
-def _check_binding(
-    params: Mapping[str, Any], kept: object, keys: tuple[bytes, ...], now: float
+def open_binding(
+    posted_state: str | None, kept: object, keys: tuple[bytes, ...], now: float
 ) -> LoginState:
-    posted = read_param(params, "state")
+    """Open the browser-bound login state and check it against the posted ``state``.
+
+    Raises:
+        StateMismatchError: The binding is missing, altered or for another state.
+        StateExpiredError: The login is older than the state lifetime.
+    """
     login = open_state(kept, keys)
-    if not posted or not _same(posted, login.state):
+    if not posted_state or not _same(posted_state, login.state):
         msg = "the posted state does not match the state bound to this browser (login CSRF?)"
         raise StateMismatchError(msg)
     if now >= login.expires_at:
         msg = "the login is older than the state lifetime; start the launch again"
         raise StateExpiredError(msg)
     return login
+
+
+def launch_token(params: Mapping[str, Any]) -> str:
+    """The posted ``id_token`` (or ``JWT``); an OIDC error response raises instead."""
+    _check_platform_error(params)  # Sec §5.1.1.5
+    token = read_param(params, "id_token") or read_param(params, "JWT")  # Core §4.4 allows JWT
+    if not token:
+        msg = "callback parameter 'id_token' is required"
+        raise MissingParameterError(msg, spec_ref="Sec §5.1.1.3", details={"parameter": "id_token"})
+    return token
+
+
+def _check_login_nonce(nonce: str, login: LoginState) -> None:
+    if not _same(nonce, login.nonce):
+        msg = "the token's nonce is not the one issued to this browser at login"
+        raise NonceMismatchError(msg)
+
+
+def _check_login_deployment(deployment_id: str, login: LoginState) -> None:
+    if login.deployment_id_digest is not None and not _same(
+        login_digest(deployment_id), login.deployment_id_digest
+    ):
+        msg = "claim 'deployment_id' differs from the login's lti_deployment_id"
+        raise DeploymentMismatchError(msg)
+
+
+def _check_login_target(target: object, login: LoginState) -> None:
+    # Core §5.3.4: the same value as the login's, compared exactly (no normalising).
+    if not isinstance(target, str) or not _same(login_digest(target), login.target_link_uri_digest):
+        msg = "claim 'target_link_uri' differs from the login's target_link_uri"
+        raise TargetLinkUriMismatchError(msg)
+
+
+def check_login_claims(payload: Mapping[str, Any], login: LoginState) -> None:
+    """The checks that tie a validated token to the browser's login binding.
+
+    Nonce, ``lti_deployment_id`` and ``target_link_uri`` of the login, as
+    :func:`callback_flow` makes them; for a launch validated before the binding was
+    at hand (platform storage).
+    """
+    _check_login_nonce(str(payload.get("nonce")), login)
+    _check_login_deployment(str(payload.get(c.DEPLOYMENT_ID)), login)
+    _check_login_target(payload.get(c.TARGET_LINK_URI), login)
 
 
 def callback_flow(
@@ -307,17 +362,46 @@ def callback_flow(
     Returns:
         The validated launch.
     """
-    ts = now.timestamp()
-    _check_platform_error(params)  # Sec §5.1.1.5
-    token = read_param(params, "id_token") or read_param(params, "JWT")  # Core §4.4 allows JWT
-    if not token:
-        msg = "callback parameter 'id_token' is required"
-        raise MissingParameterError(msg, spec_ref="Sec §5.1.1.3", details={"parameter": "id_token"})
-    login = _check_binding(params, kept_state, state_keys, ts)  # Sec §7.3.1
+    token = launch_token(params)
+    # Sec §7.3.1: the state binding first.
+    login = open_binding(read_param(params, "state"), kept_state, state_keys, now.timestamp())
     jws = parse_compact(token)  # Cert "Invalid LTI message"
+    return (
+        yield from token_flow(
+            jws,
+            issuer=login.issuer,
+            client_id=login.client_id,
+            login=login,
+            policy=policy,
+            now=now,
+            keys=keys,
+            verify_lti1p1=verify_lti1p1,
+        )
+    )
 
-    host_registration = yield GetRegistration(issuer=login.issuer, client_id=login.client_id)
-    registration = to_registration(host_registration, login.issuer, login.client_id)
+
+def token_flow(
+    jws: UnverifiedJws,
+    *,
+    issuer: str,
+    client_id: str | None,
+    login: LoginState | None,
+    policy: LaunchPolicy,
+    now: datetime,
+    keys: KeyCache,
+    verify_lti1p1: bool,
+) -> Generator[Any, Any, LaunchContext[Any, Any]]:
+    """Every check of the token after the state binding, the nonce consumed last.
+
+    With *login* (the opened binding) the token is also tied to it (nonce, the
+    login's deployment and target link); without it (a platform-storage launch,
+    whose binding comes later) the caller must make those checks with
+    :func:`check_login_claims` before it uses the launch. *issuer* and *client_id*
+    pick the registration.
+    """
+    ts = now.timestamp()
+    host_registration = yield GetRegistration(issuer=issuer, client_id=client_id)
+    registration = to_registration(host_registration, issuer, client_id)
 
     # Sec §5.1.3(6): alg from the registration's allow-list; never none/HS*.
     header = jws.header
@@ -360,24 +444,18 @@ def callback_flow(
     if not isinstance(nonce, str) or not nonce:
         msg = "claim 'nonce' is required"
         raise NonceMissingError(msg)
-    if not _same(nonce, login.nonce):
-        msg = "the token's nonce is not the one issued to this browser at login"
-        raise NonceMismatchError(msg)
+    if login is not None:
+        _check_login_nonce(nonce, login)
 
     roles = _check_message(payload, policy, registration)
     deployment_id = _deployment_id(payload, limit=policy.enforce_id_limits)
-    if login.deployment_id_digest is not None and not _same(
-        login_digest(deployment_id), login.deployment_id_digest
-    ):
-        msg = "claim 'deployment_id' differs from the login's lti_deployment_id"
-        raise DeploymentMismatchError(msg)
-    # Core §5.3.4: the same value as the login's, compared exactly (no normalising).
+    if login is not None:
+        _check_login_deployment(deployment_id, login)
     target = payload.get(c.TARGET_LINK_URI)
     if target is None:
         raise _missing("target_link_uri", "Core §5.3.4")
-    if not isinstance(target, str) or not _same(login_digest(target), login.target_link_uri_digest):
-        msg = "claim 'target_link_uri' differs from the login's target_link_uri"
-        raise TargetLinkUriMismatchError(msg)
+    if login is not None:
+        _check_login_target(target, login)
 
     # Core §5.3.5, §5.4.1: resource-link and context ids are at most 255 characters.
     id_limit = _MAX_ID if policy.enforce_id_limits else None

@@ -23,6 +23,7 @@ from credlti.lti._launch_effects import GetRegistration, StoreNonce
 from credlti.lti._policy import LaunchPolicy, normalised_entries
 from credlti.lti._records import LoginRedirect, Registration, state_cookie_name
 from credlti.lti._state import LoginState, login_digest, seal_state
+from credlti.lti._storage_pages import parse_storage_target
 
 __all__ = [
     "LOGIN_PARAMETER_LIMITS",
@@ -188,6 +189,8 @@ def login_flow(
     message_hint = _bounded(params, "lti_message_hint")
     deployment_limit = None if policy.enforce_id_limits else _LONG_DEPLOYMENT_ID
     deployment_hint = _bounded(params, "lti_deployment_id", deployment_limit) or None
+    # LTI Client Side postMessages: the frame that answers platform-storage messages.
+    storage_target = parse_storage_target(read_param(params, "lti_storage_target"))
     _check_target(target, normalised_entries(policy.allowed_target_link_uris))
     if deployment_hint is not None and not deployment_hint.isprintable():
         msg = "login parameter 'lti_deployment_id' must be printable text"
@@ -258,4 +261,33 @@ def login_flow(
         max_age=int(policy.state_ttl),
         issuer=registration.issuer,
         client_id=registration.client_id,
+        storage_target=storage_target,
+        login_params=_resend_params(
+            issuer=issuer,
+            login_hint=login_hint,
+            target=target,
+            client_id=client_id,
+            message_hint=message_hint,
+            deployment_hint=deployment_hint,
+        ),
     )
+
+
+def _resend_params(
+    *,
+    issuer: str,
+    login_hint: str,
+    target: str,
+    client_id: str | None,
+    message_hint: str | None,
+    deployment_hint: str | None,
+) -> dict[str, str]:
+    """The login parameters to send again from a new window (no storage target there)."""
+    params = {"iss": issuer, "login_hint": login_hint, "target_link_uri": target}
+    optional = {
+        "client_id": client_id,
+        "lti_message_hint": message_hint,
+        "lti_deployment_id": deployment_hint,
+    }
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return params

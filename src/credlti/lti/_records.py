@@ -21,6 +21,7 @@ from credlti._text import safe_excerpt
 from credlti.errors import ConfigurationError
 from credlti.lti._claims import LaunchClaims
 from credlti.lti._lti1p1_claim import VerifiedLti1p1
+from credlti.lti._storage_pages import login_page, origin_of
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -231,6 +232,13 @@ class LoginRedirect:
         max_age: Seconds the binding stays valid.
         issuer: The platform's issuer.
         client_id: The registration's client id.
+        storage_target: The login's ``lti_storage_target`` (``_parent`` or a frame
+            name): the platform offers platform storage, so answer with
+            :meth:`login_page` (status 200) instead of the redirect, and still set
+            the cookie. ``None``: redirect as usual.
+        login_params: The login initiation parameters (without
+            ``lti_storage_target``), for the login page's "open in a new window"
+            fallback.
     """
 
     url: str
@@ -240,6 +248,35 @@ class LoginRedirect:
     max_age: int
     issuer: str
     client_id: str
+    storage_target: str | None = None
+    login_params: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    def login_page(self, *, csp_nonce: str | None = None, login_url: str | None = None) -> str:
+        """The HTML login answer for cookieless launches (serve with ``page_headers``).
+
+        Its script asks the platform for ``lti.capabilities``, stores the state
+        binding with ``lti.put_data`` (messages only to and from the origin of the
+        platform's authorization endpoint) and then goes to :attr:`url`. Without
+        platform storage it goes on when the frame keeps cookies (the state cookie
+        carries the binding) and otherwise offers to open the login in a new
+        window: a form POSTing :attr:`login_params` to *login_url* (default: the
+        page's own URL).
+
+        Args:
+            csp_nonce: The nonce of the page's Content-Security-Policy, if the host
+                sets one (pass the same to :func:`~credlti.lti.page_headers`).
+            login_url: The tool's login initiation URL, for the fallback.
+        """
+        return login_page(
+            next_url=self.url,
+            platform_origin=origin_of(self.url),
+            storage_target=self.storage_target,
+            state=self.state,
+            binding=self.cookie_value,
+            login_url=login_url,
+            login_params=self.login_params,
+            csp_nonce=csp_nonce,
+        )
 
     def set_cookie_header(self, *, path: str = "/", partitioned: bool = True) -> str:
         """Return a ``Set-Cookie`` header value for the state binding.

@@ -24,6 +24,7 @@ from credlti.errors import CredltiError
 from credlti.lti._policy import LaunchPolicy
 from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._sessions import DEFAULT_LAUNCH_TTL, end_flow
+from credlti.lti._storage_launch import StorageLaunch
 from credlti.lti._tool_core import (
     LAUNCH_SPAN,
     LOGIN_SPAN,
@@ -295,6 +296,60 @@ class Tool(_Facade, Generic[R, D]):
             launch_attributes(span, launch)
             return launch
 
+    def start_storage_launch(self, params: Mapping[str, Any], *, finish_url: str) -> StorageLaunch:
+        """Validate a launch POST that came without the state cookie (platform storage).
+
+        Call it when the cookie named ``state_cookie_name(params["state"])`` is
+        absent and the POST carries ``lti_storage_target``. Every check of
+        :meth:`handle_callback` is made except the state binding, which is in the
+        platform's storage; the nonce is consumed, and the launch is kept pending
+        (sealed, in the launch-session store, for a few minutes, single use).
+        Answer with :meth:`StorageLaunch.page`: it reads the binding back and posts
+        it to *finish_url*, whose handler calls :meth:`finish_storage_launch`.
+
+        Args:
+            params: The platform's POST form (``id_token``, ``state``,
+                ``lti_storage_target``).
+            finish_url: The absolute URL of the tool's finish route.
+
+        Raises:
+            StateMismatchError: No ``lti_storage_target`` either (answer with
+                :func:`~credlti.lti.fallback_page`).
+            InvalidLaunchError, LaunchSecurityError, KeySetFetchError: As
+                :meth:`handle_callback`.
+        """
+        flow = self._core.start_storage(params, finish_url)
+        if not _telemetry.enabled():
+            return run(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            return run(flow, self._observed(span), locks=self._locks)
+
+    def finish_storage_launch(
+        self, form: Mapping[str, Any], *, origin: str | None = None
+    ) -> LaunchContext[R, D]:
+        """Finish a launch from :meth:`start_storage_launch` with its browser binding.
+
+        Args:
+            form: The page's POST (``credlti_pending`` and ``credlti_binding``).
+            origin: The request's ``Origin`` header, if you pass it: it must be the
+                finish URL's origin.
+
+        Returns:
+            The validated launch, as :meth:`handle_callback` returns it.
+
+        Raises:
+            StateMismatchError: Unknown, already finished or expired pending launch;
+                a missing, altered or swapped binding (answer 401).
+            StateExpiredError: The login or the pending launch is too old.
+        """
+        flow = self._core.finish_storage(form, origin)
+        if not _telemetry.enabled():
+            return run(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            launch = run(flow, self._observed(span), locks=self._locks)
+            launch_attributes(span, launch)
+            return launch
+
     def save_launch(
         self, launch: LaunchContext[R, D], *, ttl: float | timedelta = DEFAULT_LAUNCH_TTL
     ) -> str:
@@ -493,6 +548,28 @@ class AsyncTool(_Facade, Generic[R, D]):
     ) -> LaunchContext[R, D]:
         """Async twin of :meth:`Tool.handle_callback`."""
         flow = self._core.callback(params, state)
+        if not _telemetry.enabled():
+            return await arun(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            launch = await arun(flow, self._observed(span), locks=self._locks)
+            launch_attributes(span, launch)
+            return launch
+
+    async def start_storage_launch(
+        self, params: Mapping[str, Any], *, finish_url: str
+    ) -> StorageLaunch:
+        """Async twin of :meth:`Tool.start_storage_launch`."""
+        flow = self._core.start_storage(params, finish_url)
+        if not _telemetry.enabled():
+            return await arun(flow, self._perform, locks=self._locks)
+        with _telemetry.span(LAUNCH_SPAN) as span:
+            return await arun(flow, self._observed(span), locks=self._locks)
+
+    async def finish_storage_launch(
+        self, form: Mapping[str, Any], *, origin: str | None = None
+    ) -> LaunchContext[R, D]:
+        """Async twin of :meth:`Tool.finish_storage_launch`."""
+        flow = self._core.finish_storage(form, origin)
         if not _telemetry.enabled():
             return await arun(flow, self._perform, locks=self._locks)
         with _telemetry.span(LAUNCH_SPAN) as span:

@@ -38,6 +38,7 @@ from credlti.lti._records import LaunchContext, LoginRedirect
 from credlti.lti._session_memory import MemoryLaunchSessionStore
 from credlti.lti._sessions import HANDLE_BYTES, load_flow, new_handle, save_flow, session_key_ring
 from credlti.lti._state import mac_key
+from credlti.lti._storage_launch import StorageLaunch, finish_flow, start_flow
 from credlti.lti.ports import LaunchSessionStore, Lti1p1Secrets, ServiceTokenCache
 
 if TYPE_CHECKING:
@@ -207,6 +208,33 @@ class ToolCore:
             state_keys=self.state_keys,
             keys=self.platform_keys,
             verify_lti1p1=self.lti1p1_secrets is not None,
+        )
+
+    def start_storage(
+        self, params: Mapping[str, Any], finish_url: str
+    ) -> Generator[Any, Any, StorageLaunch]:
+        return start_flow(
+            params,
+            finish_url=finish_url,
+            policy=self.policy,
+            now=self.clock(),
+            keys=self.platform_keys,
+            verify_lti1p1=self.lti1p1_secrets is not None,
+            ring=self.session_keys,
+            handle=new_handle(self.random_bytes(HANDLE_BYTES)),
+            seal_nonce=self.random_bytes(NONCE_BYTES),
+        )
+
+    def finish_storage(
+        self, form: Mapping[str, Any], origin: str | None
+    ) -> Generator[Any, Any, LaunchContext[Any, Any]]:
+        return finish_flow(
+            form,
+            ring=self.session_keys,
+            state_keys=self.state_keys,
+            policy=self.policy,
+            now=self.clock(),
+            origin=origin,
         )
 
     def save_session(
