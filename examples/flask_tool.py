@@ -1,78 +1,55 @@
-"""A complete LTI 1.3 tool on Flask, built on :class:`credlti.lti.Tool`.
+"""A complete LTI 1.3 tool on Flask, built with :mod:`credlti.contrib.flask`.
 
-Routes:
+The blueprint serves the LTI routes (``/login``, ``/launch``, ``/launch/finish``,
+``/deep-link``, ``/jwks.json``, ``/register``); this file adds what the tool
+itself does:
 
-- ``GET|POST /login``: the OIDC login initiation (Sec §5.1.1.1). Answers with a 302
-  to the platform and a ``Set-Cookie`` that binds the login to this browser.
-- ``POST /launch``: the platform's form POST (Sec §5.1.1.3). Validates the launch,
-  saves it with ``tool.save_launch`` (a launch session any worker can reopen),
-  keeps the session's handle in an ``HttpOnly`` cookie named after the launch,
-  deletes the one-time state cookie and sends the browser on to the signed
-  ``target_link_uri`` (Core §5.3.4).
-- ``GET /launch?launch_id=...``: the page itself: user, roles and course. The
-  ``launch_id`` in the URL only says *which* cookie to read; the handle in that
-  cookie is what reopens the launch (``tool.load_launch``), so a copied URL is
-  useless in another browser.
+- the launch page (``on_launch``): who launched, from which course, and
+  - for a deep-linking request, a picker whose choice goes back to the platform
+    (``select_items``);
+  - with the grades service, a form posting a score (``POST /grade``, a route of
+    this app that reopens the launch with ``open_launch``).
 
-Every :class:`~credlti.CredltiError` becomes its ``http_status`` with a short,
-safe page; the details go to the log, never the token.
+Run it:
 
-Run ``python examples/flask_tool.py`` to see one launch go through against a
-simulated platform (no LMS, no network). For a real platform, build the ``Tool``
-with your own storage, a shared launch-session store (``sessions=``:
-``SqlLaunchSessionStore(engine)`` or ``RedisLaunchSessionStore(client)``) and
-``state_secret``, and serve ``create_app(tool)`` with any WSGI server over HTTPS:
-every worker can then reopen every launch.
+- ``python examples/flask_tool.py --demo`` runs one launch against a simulated
+  platform (no LMS, no network) and prints the page;
+- ``python examples/flask_tool.py --port 8001`` serves it on
+  http://127.0.0.1:8001: register it with an LMS by dynamic registration
+  (``http://127.0.0.1:8001/register``), or pass ``--platform-url`` (with
+  ``--client-id`` and ``--deployment-id``) for a platform that registered it by
+  its URLs. Plain http works on loopback hosts only; use https anywhere else.
+
+For several workers, build the ``Tool`` with shared storage, a shared launch-session
+store (``SqlLaunchSessionStore`` or ``RedisLaunchSessionStore``) and one
+``state_secret``.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
-import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request
-from werkzeug.wrappers import Response
+from flask import Flask, request, url_for
 
-from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import (
-    LaunchContext,
-    Tool,
-    clear_state_cookie_header,
-    launch_session_cookie_header,
-    launch_session_cookie_name,
-    state_cookie_name,
-)
+from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.contrib.flask import OpenedLaunch, lti_blueprint, open_launch
+from credlti.lti import DEEP_LINKING_REQUEST, Deployment, Registration, Tool, utc_now
+from credlti.lti.deep_linking import LtiResourceLink
+from credlti.lti.keys import KeySet, KeyState, generate_key
+from credlti.lti.registration import DynamicRegistration, ToolMessage, ToolSettings
+from credlti.lti.services import SCOPE_LINEITEM, SCOPE_SCORE, Score
 
-log = logging.getLogger("credlti.examples.flask")
-
-#: The launch URL registered with the platform (the OIDC ``redirect_uri``).
-DEFAULT_LAUNCH_URL = "https://tool.example.com/launch"
-
-#: Seconds a launch stays usable for follow-up requests (the session's ttl and cookie age).
-LAUNCH_TTL = 3600
-
-#: What users see for each family of errors; the precise reason goes to the log.
-SAFE_MESSAGES = {
-    400: "This launch request is incomplete or not known to this tool.",
-    401: "This launch could not be verified. Please start it again from your course.",
-    502: "The learning platform could not be reached. Please try again in a minute.",
-    503: "The tool is temporarily unavailable. Please try again in a minute.",
-}
+TITLE = "credlti Flask example"
 
 
-def with_query(url: str, **params: str) -> str:
-    """Return *url* with *params* appended to its query string."""
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit(parts._replace(query=query))
-
-
-def render_launch(launch: LaunchContext[Any, Any]) -> str:
-    """The tool's page: who launched, with which roles, from which course."""
-    claims = launch.claims
+def render_launch(opened: OpenedLaunch, *, grade_url: str) -> str:
+    """The tool's page: who launched, from which course; a picker or a grade form."""
+    claims = opened.launch.claims
     roles = claims.roles
     role_names = [
         f"{r.kind.value}:{r.name}" + (f"#{r.sub_role}" if r.sub_role else "") for r in roles
@@ -89,83 +66,99 @@ def render_launch(launch: LaunchContext[Any, Any]) -> str:
     items = "".join(
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows.items()
     )
-    return f"<!doctype html><title>Launched</title><h1>Launched</h1><dl>{items}</dl>"
+    action = ""
+    if claims.message_type == DEEP_LINKING_REQUEST.name:
+        action = (
+            f'<form method="post" action="{html.escape(opened.deep_link_url)}">'
+            f"{opened.hidden_inputs()}"
+            '<label>Title <input name="title" value="Week 1 quiz"></label>'
+            '<button id="add">Add to course</button></form>'
+        )
+    elif claims.ags is not None:
+        action = (
+            f'<form method="post" action="{html.escape(grade_url)}">{opened.hidden_inputs()}'
+            '<label>Score <input name="score" value="7"></label> / 10 '
+            '<button id="grade">Send score</button></form>'
+        )
+    return f"<!doctype html><title>Launched</title><h1>Launched</h1><dl>{items}</dl>{action}"
 
 
-def create_app(tool: Tool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_URL) -> Flask:
-    """Build the Flask app around *tool*.
-
-    Args:
-        tool: The configured :class:`~credlti.lti.Tool` (in tests: ``platform.tool()``).
-        launch_url: This tool's launch URL exactly as registered with the platform.
-    """
+def create_app(tool: Tool[Any, Any], *, registrar: DynamicRegistration | None = None) -> Flask:
+    """Build the Flask app around *tool* (in tests: ``platform.tool()``)."""
     app = Flask("credlti_flask_example")
 
-    @app.route("/login", methods=["GET", "POST"])
-    def login() -> Response:
-        # Platforms may start the login by GET or by form POST (Sec §5.1.1.1):
-        # request.values reads both the query string and the form.
-        login = tool.handle_login(request.values, launch_url)
-        response = redirect(login.url, code=302)
-        response.headers.add("Set-Cookie", login.set_cookie_header())
-        return response
+    def show_launch(opened: OpenedLaunch) -> str:
+        return render_launch(opened, grade_url=url_for("grade", _external=True))
 
-    @app.post("/launch")
-    def launch() -> Response:
-        # Each login has its own cookie, named after its state: tabs don't collide.
-        state = request.form.get("state", "")
-        launch = tool.handle_callback(request.form, request.cookies.get(state_cookie_name(state)))
-        # Keep the launch for the next requests, on whichever worker they land.
-        handle = tool.save_launch(launch, ttl=LAUNCH_TTL)
-        launch_id = launch.launch_id  # not a secret: it only names this launch's cookie
-        # Go on to the *signed* target_link_uri, never the unsigned login parameter.
-        response = redirect(with_query(launch.claims.target_link_uri, launch_id=launch_id), 303)
-        response.headers.add("Set-Cookie", clear_state_cookie_header(state))  # single use
-        # The handle is a bearer secret: an HttpOnly cookie, never the URL.
-        response.headers.add(
-            "Set-Cookie",
-            launch_session_cookie_header(handle, launch_id=launch_id, max_age=LAUNCH_TTL),
+    def chosen_items(opened: OpenedLaunch) -> list[LtiResourceLink]:
+        title = request.form.get("title", "").strip() or "Quiz"
+        return [LtiResourceLink(title=title[:200])]
+
+    app.register_blueprint(
+        lti_blueprint(tool, on_launch=show_launch, select_items=chosen_items, registrar=registrar)
+    )
+
+    @app.post("/grade")
+    def grade() -> str:
+        # The form carries the launch's id and token; the handle stays in its cookie.
+        opened = open_launch(tool, form=True)
+        given = float(request.form.get("score", "0"))
+        score = Score(
+            user_id=opened.launch.claims.subject or "",
+            activity_progress="Completed",
+            grading_progress="FullyGraded",
+            score_given=max(0.0, min(given, 10.0)),
+            score_maximum=10,
         )
-        return response
-
-    @app.get("/launch")
-    def show_launch() -> str:
-        return render_launch(current_launch())
-
-    def current_launch() -> LaunchContext[Any, Any]:
-        """Reopen the launch named in the URL from this browser's cookie (404 if none)."""
-        try:
-            cookie = launch_session_cookie_name(request.args.get("launch_id", ""))
-        except ValueError:
-            abort(404)
-        handle = request.cookies.get(cookie)
-        if not handle:
-            abort(404)
-        # LaunchSessionNotFoundError (expired, ended, altered) is a CredltiError: 401 below.
-        return tool.load_launch(handle)
-
-    @app.errorhandler(CredltiError)
-    def launch_failed(error: CredltiError) -> tuple[str, int]:
-        # Security failures may be attacks: warn. Log codes and ids, never the token.
-        level = logging.WARNING if isinstance(error, LaunchSecurityError) else logging.INFO
-        if error.http_status >= 500:
-            level = logging.ERROR
-        log.log(
-            level,
-            "LTI launch rejected: %s (%s) %s",
-            error.code,
-            error.spec_ref,
-            dict(error.details),
+        tool.grades(opened.launch).post_score(score)
+        return (
+            "<!doctype html><title>Score sent</title>"
+            f"<p id='sent'>Score {score.score_given:g}/10 sent.</p>"
         )
-        message = SAFE_MESSAGES.get(error.http_status, "Something went wrong.")
-        body = (
-            "<!doctype html><title>Launch failed</title><h1>Launch failed</h1>"
-            f"<p>{html.escape(message)}</p>"
-            f"<p>Error code: <code>{html.escape(error.code)}</code></p>"
-        )
-        return body, error.http_status
 
     return app
+
+
+def build_tool(
+    base_url: str,
+    *,
+    platform_url: str | None = None,
+    client_id: str = "credlti-flask-example",
+    deployment_id: str = "deployment-1",
+) -> tuple[Tool[Any, Any], DynamicRegistration]:
+    """A tool with its own signing key, memory storage and a dynamic registrar.
+
+    With *platform_url*, that platform is registered already (by its URLs).
+    """
+    storage: MemoryLaunchStorage[Registration, Deployment] = MemoryLaunchStorage()
+    if platform_url:
+        registration = Registration(
+            issuer=platform_url,
+            client_id=client_id,
+            auth_endpoint=f"{platform_url}/auth",
+            jwks_uri=f"{platform_url}/.well-known/jwks.json",
+            token_endpoint=f"{platform_url}/token",
+        )
+        storage.add_registration(registration)
+        storage.add_deployment(registration, Deployment(deployment_id=deployment_id))
+    key = generate_key(now=utc_now(), state=KeyState.CURRENT)
+    tool: Tool[Any, Any] = Tool(storage, keys=KeySet([key]), state_secret=secrets.token_bytes(32))
+    settings = ToolSettings(
+        client_name=TITLE,
+        initiate_login_uri=f"{base_url}/login",
+        redirect_uris=[f"{base_url}/launch"],
+        jwks_uri=f"{base_url}/jwks.json",
+        target_link_uri=f"{base_url}/launch",
+        messages=[
+            ToolMessage(type="LtiResourceLinkRequest", label=TITLE),
+            ToolMessage(type="LtiDeepLinkingRequest", label=TITLE),
+        ],
+        claims=["iss", "sub", "name"],
+        scopes=[SCOPE_LINEITEM, SCOPE_SCORE],
+    )
+    loopback = urlsplit(base_url).hostname in {"127.0.0.1", "localhost", "::1"}
+    registrar = DynamicRegistration(settings, storage, allow_loopback=loopback)
+    return tool, registrar
 
 
 def demo() -> str:
@@ -175,15 +168,42 @@ def demo() -> str:
     platform = SimulatedPlatform()
     tool = platform.tool(state_secret=secrets.token_bytes(32))
     client = create_app(tool).test_client()
-    start = client.get(
-        "/login", query_string=platform.login_params(), base_url="https://tool.example.com"
-    )
+    base = "https://tool.example.com"
+    start = client.get("/login", query_string=platform.login_params(), base_url=base)
     form = platform.launch(start.headers["Location"])
-    done = client.post(
-        "/launch", data=form, base_url="https://tool.example.com", follow_redirects=True
-    )
+    done = client.post("/launch", data=form, base_url=base, follow_redirects=True)
     return done.get_data(as_text=True)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--base-url", help="the tool's public URL (default http://HOST:PORT)")
+    parser.add_argument("--platform-url", help="a platform that registered the tool by URL")
+    parser.add_argument("--client-id", default="credlti-flask-example")
+    parser.add_argument("--deployment-id", default="deployment-1")
+    parser.add_argument("--demo", action="store_true", help="print one simulated launch")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the tool, or print the demo."""
+    args = parse_args(argv)
+    if args.demo:
+        print(demo())
+        return
+    base_url = (args.base_url or f"http://{args.host}:{args.port}").rstrip("/")
+    tool, registrar = build_tool(
+        base_url,
+        platform_url=args.platform_url,
+        client_id=args.client_id,
+        deployment_id=args.deployment_id,
+    )
+    print(f"{TITLE}: {base_url} (dynamic registration: {base_url}/register)", flush=True)
+    create_app(tool, registrar=registrar).run(host=args.host, port=args.port, threaded=True)
+
+
 if __name__ == "__main__":
-    print(demo())
+    main()

@@ -1,79 +1,61 @@
-"""A complete LTI 1.3 tool on Starlette, built on :class:`credlti.lti.AsyncTool`.
+"""A complete LTI 1.3 tool on Starlette (or FastAPI), built with :mod:`credlti.contrib.starlette`.
 
-The same tool as ``examples/flask_tool.py``, async end to end: the platform's key
-set is fetched with ``httpx.AsyncClient`` and never blocks the event loop.
+The same tool as ``examples/flask_tool.py``, async end to end on an
+:class:`~credlti.lti.AsyncTool`: platform key sets and the grades service are
+called with ``httpx.AsyncClient`` and never block the event loop.
 
-Routes:
+The LTI routes (``/login``, ``/launch``, ``/launch/finish``, ``/deep-link``,
+``/jwks.json``, ``/register``) come from ``lti_routes``; this file adds the launch
+page (``on_launch``), the deep-linking choice (``select_items``) and ``POST
+/grade``, a route of this app that reopens the launch with ``open_launch``. In
+FastAPI, ``app.mount("/", lti_router(tool, ...))`` or
+``app.router.routes.extend(lti_routes(tool, ...))`` does the same.
 
-- ``GET|POST /login``: the OIDC login initiation (Sec §5.1.1.1): a 302 to the
-  platform plus a ``Set-Cookie`` binding the login to this browser.
-- ``POST /launch``: the platform's form POST (Sec §5.1.1.3): validate, save the launch
-  (``tool.save_launch``) and keep its handle in an ``HttpOnly`` cookie named after
-  the launch, delete the state cookie, go on to the signed ``target_link_uri``
-  (Core §5.3.4).
-- ``GET /launch?launch_id=...``: the page: user, roles and course, reopened from the
-  cookie's handle (``tool.load_launch``); the ``launch_id`` only names the cookie.
+Run it:
 
-Run ``python examples/starlette_tool.py`` to see one launch go through against a
-simulated platform. For a real platform, build the ``AsyncTool`` with your storage,
-a shared launch-session store (``sessions=AsyncRedisLaunchSessionStore(client)``
-from ``credlti.adapters.redis``) and ``state_secret``, and serve
-``create_app(tool)`` with any ASGI server (uvicorn, hypercorn) over HTTPS.
+- ``python examples/starlette_tool.py --demo`` runs one launch against a
+  simulated platform and prints the page;
+- ``python examples/starlette_tool.py --port 8002`` serves it with uvicorn on
+  http://127.0.0.1:8002: register it by dynamic registration
+  (``http://127.0.0.1:8002/register``), or pass ``--platform-url`` (with
+  ``--client-id`` and ``--deployment-id``) for a platform that registered it by
+  its URLs. Plain http works on loopback hosts only; use https anywhere else.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import html
-import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from credlti import CredltiError, LaunchSecurityError
-from credlti.lti import (
-    AsyncTool,
-    LaunchContext,
-    clear_state_cookie_header,
-    launch_session_cookie_header,
-    launch_session_cookie_name,
-    state_cookie_name,
+from credlti.adapters.memory import MemoryLaunchStorage
+from credlti.contrib.starlette import (
+    OpenedLaunch,
+    lti_exception_handlers,
+    lti_routes,
+    open_launch,
 )
+from credlti.lti import DEEP_LINKING_REQUEST, AsyncTool, Deployment, Registration, utc_now
+from credlti.lti.deep_linking import LtiResourceLink
+from credlti.lti.keys import KeySet, KeyState, generate_key
+from credlti.lti.registration import AsyncDynamicRegistration, ToolMessage, ToolSettings
+from credlti.lti.services import SCOPE_LINEITEM, SCOPE_SCORE, Score
 
-log = logging.getLogger("credlti.examples.starlette")
-
-#: The launch URL registered with the platform (the OIDC ``redirect_uri``).
-DEFAULT_LAUNCH_URL = "https://tool.example.com/launch"
-
-#: Seconds a launch stays usable for follow-up requests (the session's ttl and cookie age).
-LAUNCH_TTL = 3600
-
-#: What users see for each family of errors; the precise reason goes to the log.
-SAFE_MESSAGES = {
-    400: "This launch request is incomplete or not known to this tool.",
-    401: "This launch could not be verified. Please start it again from your course.",
-    502: "The learning platform could not be reached. Please try again in a minute.",
-    503: "The tool is temporarily unavailable. Please try again in a minute.",
-}
+TITLE = "credlti Starlette example"
 
 
-def with_query(url: str, **params: str) -> str:
-    """Return *url* with *params* appended to its query string."""
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit(parts._replace(query=query))
-
-
-def render_launch(launch: LaunchContext[Any, Any]) -> str:
-    """The tool's page: who launched, with which roles, from which course."""
-    claims = launch.claims
+def render_launch(opened: OpenedLaunch, *, grade_url: str) -> str:
+    """The tool's page: who launched, from which course; a picker or a grade form."""
+    claims = opened.launch.claims
     roles = claims.roles
     role_names = [
         f"{r.kind.value}:{r.name}" + (f"#{r.sub_role}" if r.sub_role else "") for r in roles
@@ -90,93 +72,112 @@ def render_launch(launch: LaunchContext[Any, Any]) -> str:
     items = "".join(
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows.items()
     )
-    return f"<!doctype html><title>Launched</title><h1>Launched</h1><dl>{items}</dl>"
-
-
-def create_app(tool: AsyncTool[Any, Any], *, launch_url: str = DEFAULT_LAUNCH_URL) -> Starlette:
-    """Build the Starlette app around *tool*; the app closes the tool on shutdown.
-
-    Args:
-        tool: The configured :class:`~credlti.lti.AsyncTool` (in tests:
-            ``platform.async_tool()``).
-        launch_url: This tool's launch URL exactly as registered with the platform.
-    """
-
-    async def login(request: Request) -> Response:
-        # Platforms may start the login by GET or by form POST (Sec §5.1.1.1).
-        params: dict[str, Any] = dict(request.query_params)
-        if request.method == "POST":
-            params.update(await request.form())
-        login = await tool.handle_login(params, launch_url)
-        response = RedirectResponse(login.url, status_code=302)
-        response.headers.append("set-cookie", login.set_cookie_header())
-        return response
-
-    async def launch(request: Request) -> Response:
-        form = await request.form()
-        posted = form.get("state")
-        # Each login has its own cookie, named after its state: tabs don't collide.
-        state = posted if isinstance(posted, str) else ""
-        cookie = state_cookie_name(state)
-        launch = await tool.handle_callback(form, request.cookies.get(cookie))
-        # Keep the launch for the next requests, on whichever worker they land.
-        handle = await tool.save_launch(launch, ttl=LAUNCH_TTL)
-        launch_id = launch.launch_id  # not a secret: it only names this launch's cookie
-        # Go on to the *signed* target_link_uri, never the unsigned login parameter.
-        target = with_query(launch.claims.target_link_uri, launch_id=launch_id)
-        response = RedirectResponse(target, status_code=303)
-        response.headers.append("set-cookie", clear_state_cookie_header(state))  # single use
-        # The handle is a bearer secret: an HttpOnly cookie, never the URL.
-        response.headers.append(
-            "set-cookie",
-            launch_session_cookie_header(handle, launch_id=launch_id, max_age=LAUNCH_TTL),
+    action = ""
+    if claims.message_type == DEEP_LINKING_REQUEST.name:
+        action = (
+            f'<form method="post" action="{html.escape(opened.deep_link_url)}">'
+            f"{opened.hidden_inputs()}"
+            '<label>Title <input name="title" value="Week 1 quiz"></label>'
+            '<button id="add">Add to course</button></form>'
         )
-        return response
-
-    async def current_launch(request: Request) -> LaunchContext[Any, Any]:
-        """Reopen the launch named in the URL from this browser's cookie (404 if none)."""
-        try:
-            cookie = launch_session_cookie_name(request.query_params.get("launch_id", ""))
-        except ValueError:
-            raise HTTPException(404) from None
-        handle = request.cookies.get(cookie)
-        if not handle:
-            raise HTTPException(404)
-        # LaunchSessionNotFoundError (expired, ended, altered) is a CredltiError: 401 below.
-        return await tool.load_launch(handle)
-
-    async def show_launch(request: Request) -> Response:
-        return HTMLResponse(render_launch(await current_launch(request)))
-
-    async def launch_failed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, CredltiError)
-        # Security failures may be attacks: warn. Log codes and ids, never the token.
-        level = logging.WARNING if isinstance(exc, LaunchSecurityError) else logging.INFO
-        if exc.http_status >= 500:
-            level = logging.ERROR
-        log.log(level, "LTI launch rejected: %s (%s) %s", exc.code, exc.spec_ref, dict(exc.details))
-        message = SAFE_MESSAGES.get(exc.http_status, "Something went wrong.")
-        body = (
-            "<!doctype html><title>Launch failed</title><h1>Launch failed</h1>"
-            f"<p>{html.escape(message)}</p>"
-            f"<p>Error code: <code>{html.escape(exc.code)}</code></p>"
+    elif claims.ags is not None:
+        action = (
+            f'<form method="post" action="{html.escape(grade_url)}">{opened.hidden_inputs()}'
+            '<label>Score <input name="score" value="7"></label> / 10 '
+            '<button id="grade">Send score</button></form>'
         )
-        return HTMLResponse(body, status_code=exc.http_status)
+    return f"<!doctype html><title>Launched</title><h1>Launched</h1><dl>{items}</dl>{action}"
+
+
+def create_app(
+    tool: AsyncTool[Any, Any], *, registrar: AsyncDynamicRegistration | None = None
+) -> Starlette:
+    """Build the app around *tool* (in tests: ``platform.async_tool()``); it closes the tool."""
+
+    async def show_launch(request: Request, opened: OpenedLaunch) -> Response:
+        grade_url = str(request.url_for("grade"))
+        return HTMLResponse(render_launch(opened, grade_url=grade_url))
+
+    async def chosen_items(request: Request, opened: OpenedLaunch) -> list[LtiResourceLink]:
+        async with request.form() as form:
+            title = form.get("title")
+        text = title.strip() if isinstance(title, str) else ""
+        return [LtiResourceLink(title=(text or "Quiz")[:200])]
+
+    async def grade(request: Request) -> Response:
+        # The form carries the launch's id and token; the handle stays in its cookie.
+        opened = await open_launch(tool, request, form=True)
+        async with request.form() as form:
+            value = form.get("score")
+        given = float(value) if isinstance(value, str) else 0.0
+        score = Score(
+            user_id=opened.launch.claims.subject or "",
+            activity_progress="Completed",
+            grading_progress="FullyGraded",
+            score_given=max(0.0, min(given, 10.0)),
+            score_maximum=10,
+        )
+        await tool.grades(opened.launch).post_score(score)
+        return HTMLResponse(
+            "<!doctype html><title>Score sent</title>"
+            f"<p id='sent'>Score {score.score_given:g}/10 sent.</p>"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await tool.aclose()  # closes the HTTP client if the tool created it
 
+    routes = lti_routes(tool, on_launch=show_launch, select_items=chosen_items, registrar=registrar)
     return Starlette(
-        routes=[
-            Route("/login", login, methods=["GET", "POST"]),
-            Route("/launch", launch, methods=["POST"]),
-            Route("/launch", show_launch, methods=["GET"]),
-        ],
-        exception_handlers={CredltiError: launch_failed},
+        routes=[*routes, Route("/grade", grade, methods=["POST"], name="grade")],
+        exception_handlers=lti_exception_handlers(),
         lifespan=lifespan,
     )
+
+
+def build_tool(
+    base_url: str,
+    *,
+    platform_url: str | None = None,
+    client_id: str = "credlti-starlette-example",
+    deployment_id: str = "deployment-1",
+) -> tuple[AsyncTool[Any, Any], AsyncDynamicRegistration]:
+    """A tool with its own signing key, memory storage and a dynamic registrar.
+
+    With *platform_url*, that platform is registered already (by its URLs).
+    """
+    storage: MemoryLaunchStorage[Registration, Deployment] = MemoryLaunchStorage()
+    if platform_url:
+        registration = Registration(
+            issuer=platform_url,
+            client_id=client_id,
+            auth_endpoint=f"{platform_url}/auth",
+            jwks_uri=f"{platform_url}/.well-known/jwks.json",
+            token_endpoint=f"{platform_url}/token",
+        )
+        storage.add_registration(registration)
+        storage.add_deployment(registration, Deployment(deployment_id=deployment_id))
+    key = generate_key(now=utc_now(), state=KeyState.CURRENT)
+    tool: AsyncTool[Any, Any] = AsyncTool(
+        storage, keys=KeySet([key]), state_secret=secrets.token_bytes(32)
+    )
+    settings = ToolSettings(
+        client_name=TITLE,
+        initiate_login_uri=f"{base_url}/login",
+        redirect_uris=[f"{base_url}/launch"],
+        jwks_uri=f"{base_url}/jwks.json",
+        target_link_uri=f"{base_url}/launch",
+        messages=[
+            ToolMessage(type="LtiResourceLinkRequest", label=TITLE),
+            ToolMessage(type="LtiDeepLinkingRequest", label=TITLE),
+        ],
+        claims=["iss", "sub", "name"],
+        scopes=[SCOPE_LINEITEM, SCOPE_SCORE],
+    )
+    loopback = urlsplit(base_url).hostname in {"127.0.0.1", "localhost", "::1"}
+    registrar = AsyncDynamicRegistration(settings, storage, allow_loopback=loopback)
+    return tool, registrar
 
 
 def demo() -> str:
@@ -194,5 +195,38 @@ def demo() -> str:
     return page
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8002)
+    parser.add_argument("--base-url", help="the tool's public URL (default http://HOST:PORT)")
+    parser.add_argument("--platform-url", help="a platform that registered the tool by URL")
+    parser.add_argument("--client-id", default="credlti-starlette-example")
+    parser.add_argument("--deployment-id", default="deployment-1")
+    parser.add_argument("--demo", action="store_true", help="print one simulated launch")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the tool with uvicorn, or print the demo."""
+    args = parse_args(argv)
+    if args.demo:
+        print(demo())
+        return
+    import uvicorn
+
+    base_url = (args.base_url or f"http://{args.host}:{args.port}").rstrip("/")
+    tool, registrar = build_tool(
+        base_url,
+        platform_url=args.platform_url,
+        client_id=args.client_id,
+        deployment_id=args.deployment_id,
+    )
+    print(f"{TITLE}: {base_url} (dynamic registration: {base_url}/register)", flush=True)
+    app = create_app(tool, registrar=registrar)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 if __name__ == "__main__":
-    print(demo())
+    main()

@@ -1,6 +1,7 @@
 """Drive the example tools end to end through their frameworks' test clients.
 
-Each example (``examples/flask_tool.py``, ``examples/starlette_tool.py``) is run
+Each example (``examples/flask_tool.py``, ``examples/starlette_tool.py``,
+``examples/django_tool.py``) is run
 against a :class:`~credlti.testing.SimulatedPlatform`: login, redirect, the
 platform's signed form POST, the launch page, and the error paths a real tool meets
 (forged tokens, replays, blocked cookies, an LMS key-set outage). No network.
@@ -11,22 +12,20 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import attrs
 import pytest
-from starlette.testclient import TestClient
 
 from credlti.adapters.memory import MemoryLaunchSessionStore, MemoryLaunchStorage
 from credlti.lti import launch_session_cookie_name, state_cookie_name
 from credlti.testing import LEARNER, BadLaunch, SimulatedPlatform
+from tests.contrib.drivers import BASE, DjangoDriver, Driver, FlaskDriver, Reply, StarletteDriver
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BASE = "https://tool.example.com"
 
 
 def _load(name: str) -> ModuleType:
@@ -43,91 +42,23 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-@attrs.frozen
-class Reply:
-    """The parts of a response the tests look at, whatever the framework."""
-
-    status: int
-    location: str | None
-    set_cookies: tuple[str, ...]
-    text: str
-
-
-class FlaskDriver:
-    """Talks to ``examples/flask_tool.py`` through Flask's test client."""
-
-    def __init__(self, platform: SimulatedPlatform, **tool_options: Any) -> None:
-        self.module = _load("flask_tool")
-        self.app = self.module.create_app(platform.tool(**tool_options))
-        self.client = self.app.test_client()
-
-    def fresh(self) -> None:
-        """Forget every cookie (a browser that blocks third-party cookies)."""
-        self.client = self.app.test_client()
-
-    def set_cookie(self, name: str, value: str) -> None:
-        """Put a cookie in the browser (as another tab or a forger would)."""
-        self.client.set_cookie(name, value, domain="tool.example.com")
-
-    def _reply(self, response: Any) -> Reply:
-        return Reply(
-            status=response.status_code,
-            location=response.headers.get("Location"),
-            set_cookies=tuple(response.headers.getlist("Set-Cookie")),
-            text=response.get_data(as_text=True),
-        )
-
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
-        return self._reply(self.client.get(path, query_string=params, base_url=BASE))
-
-    def post(self, path: str, data: Mapping[str, str]) -> Reply:
-        return self._reply(self.client.post(path, data=dict(data), base_url=BASE))
-
-    def close(self) -> None:
-        pass
+def _example_driver(kind: str, platform: SimulatedPlatform, **tool_options: Any) -> Driver:
+    """The example app of *kind* around a tool wired to *platform*, with its driver."""
+    if kind == "flask":
+        return FlaskDriver(_load("flask_tool").create_app(platform.tool(**tool_options)))
+    if kind == "starlette":
+        module = _load("starlette_tool")
+        return StarletteDriver(module.create_app(platform.async_tool(**tool_options)))
+    module = _load("django_tool")
+    return DjangoDriver(module.urlpatterns_for(platform.tool(**tool_options)))
 
 
-class StarletteDriver:
-    """Talks to ``examples/starlette_tool.py`` through Starlette's TestClient."""
-
-    def __init__(self, platform: SimulatedPlatform, **tool_options: Any) -> None:
-        self.module = _load("starlette_tool")
-        self.app = self.module.create_app(platform.async_tool(**tool_options))
-        self.client = TestClient(self.app, base_url=BASE, follow_redirects=False)
-        self.client.__enter__()  # run the lifespan, as a server would
-
-    def fresh(self) -> None:
-        self.client.cookies.clear()
-
-    def set_cookie(self, name: str, value: str) -> None:
-        self.client.cookies.set(name, value, domain="tool.example.com")
-
-    def _reply(self, response: Any) -> Reply:
-        return Reply(
-            status=response.status_code,
-            location=response.headers.get("location"),
-            set_cookies=tuple(response.headers.get_list("set-cookie")),
-            text=response.text,
-        )
-
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
-        return self._reply(self.client.get(path, params=params))
-
-    def post(self, path: str, data: Mapping[str, str]) -> Reply:
-        return self._reply(self.client.post(path, data=dict(data)))
-
-    def close(self) -> None:
-        self.client.__exit__(None, None, None)
+KINDS = ["flask", "starlette", "django"]
 
 
-Driver = FlaskDriver | StarletteDriver
-
-
-@pytest.fixture(name="tool_app", params=["flask", "starlette"])
+@pytest.fixture(name="tool_app", params=KINDS)
 def _tool_app(request: pytest.FixtureRequest, platform: SimulatedPlatform) -> Iterator[Driver]:
-    driver: Driver = (
-        FlaskDriver(platform) if request.param == "flask" else StarletteDriver(platform)
-    )
+    driver = _example_driver(request.param, platform)
     yield driver
     driver.close()
 
@@ -163,7 +94,7 @@ def test_login_redirects_to_platform_and_binds_state(
     reply = _login(tool_app, platform)
     assert reply.location is not None
     query = platform.authorize(reply.location)  # the platform accepts the request
-    assert query["redirect_uri"] == f"{BASE}/launch"
+    assert query["redirect_uri"] == tool_app.launch_url
     (cookie,) = reply.set_cookies
     name, _, rest = cookie.partition("=")
     assert name == state_cookie_name(query["state"])
@@ -283,7 +214,7 @@ def test_an_altered_or_expired_session_cookie_is_401(
     assert "launch_session_not_found" in reply.text
 
 
-@pytest.mark.parametrize("kind", ["flask", "starlette"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_launch_validated_by_one_worker_opens_on_another(
     kind: str, platform: SimulatedPlatform
 ) -> None:
@@ -295,8 +226,8 @@ def test_a_launch_validated_by_one_worker_opens_on_another(
         "sessions": MemoryLaunchSessionStore(),
         "state_secret": b"w" * 32,
     }
-    make = FlaskDriver if kind == "flask" else StarletteDriver
-    first, second = make(platform, **shared), make(platform, **shared)
+    first = _example_driver(kind, platform, **shared)
+    second = _example_driver(kind, platform, **shared)
     try:
         login = _login(first, platform)
         assert login.location is not None
@@ -324,12 +255,12 @@ def test_forged_launch_is_401_with_code_and_warning(
     login = _login(tool_app, platform)
     assert login.location is not None
     form = platform.bad_launch(login.location, BadLaunch.TAMPERED)
-    with caplog.at_level(logging.INFO, logger="credlti.examples"):
+    with caplog.at_level(logging.INFO, logger="credlti.contrib"):
         reply = tool_app.post("/launch", form)
     assert reply.status == 401
     assert "signature_invalid" in reply.text
     assert "could not be verified" in reply.text
-    (record,) = caplog.records
+    (record,) = [r for r in caplog.records if r.name == "credlti.contrib"]
     assert record.levelno == logging.WARNING
     assert form["id_token"] not in caplog.text  # tokens never reach the log
     assert form["id_token"] not in reply.text
@@ -400,11 +331,12 @@ def test_key_set_outage_is_502(
     login = _login(tool_app, platform)
     assert login.location is not None
     platform.jwks_status = 503  # the LMS key-set endpoint is down, nothing cached yet
-    with caplog.at_level(logging.INFO, logger="credlti.examples"):
+    with caplog.at_level(logging.INFO, logger="credlti.contrib"):
         reply = tool_app.post("/launch", platform.launch(login.location))
     assert reply.status == 502
     assert "key_set_fetch_failed" in reply.text
-    assert caplog.records[-1].levelno == logging.ERROR
+    ours = [r for r in caplog.records if r.name == "credlti.contrib"]
+    assert ours[-1].levelno == logging.ERROR
 
 
 def test_platform_error_response_is_401(tool_app: Driver, platform: SimulatedPlatform) -> None:
@@ -420,8 +352,78 @@ def test_platform_error_response_is_401(tool_app: Driver, platform: SimulatedPla
 # ----------------------------------------------------------------------------- the demos
 
 
-@pytest.mark.parametrize("name", ["flask_tool", "starlette_tool"])
+@pytest.mark.parametrize("name", ["flask_tool", "starlette_tool", "django_tool"])
 def test_demo_runs(name: str) -> None:
     page = _load(name).demo()
     assert "Ada Lovelace" in page
     assert "Introduction to Computing" in page
+
+
+# ----------------------------------------------------------------------------- the tools' own pages
+
+
+def _keyed_driver(kind: str, platform: SimulatedPlatform) -> Driver:
+    """An example app whose tool has a signing key the platform trusts."""
+    from credlti.lti.keys import KeySet, KeyState, generate_key, jwks
+
+    keys = KeySet([generate_key(now=platform.clock(), state=KeyState.CURRENT)])
+    platform.trust_tool_keys(jwks(keys))
+    return _example_driver(kind, platform, keys=keys)
+
+
+def _fields(page: str) -> dict[str, str]:
+    import html
+    import re
+
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    return {html.unescape(k): html.unescape(v) for k, v in found}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_deep_link_picker_returns_the_chosen_title(kind: str, platform: SimulatedPlatform) -> None:
+    import re
+
+    app = _keyed_driver(kind, platform)
+    try:
+        login = _login(app, platform, target_link_uri=app.launch_url)
+        assert login.location is not None
+        form = platform.launch(login.location, message_type="LtiDeepLinkingRequest")
+        posted = app.post("/launch", form)
+        assert posted.location is not None
+        page = app.get(_path(posted.location))
+        assert 'id="add"' in page.text
+        reply = app.post("/deep-link", {**_fields(page.text), "title": "Chapter 2 quiz"})
+        assert reply.status == 200, reply.text
+        (jwt,) = re.findall(r'name="JWT" value="([^"]+)"', reply.text)
+        (item,) = platform.verify_deep_linking_response(jwt)
+        assert item == {"type": "ltiResourceLink", "title": "Chapter 2 quiz"}
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_grade_form_posts_a_score_to_the_platform(kind: str, platform: SimulatedPlatform) -> None:
+    app = _keyed_driver(kind, platform)
+    line_item = platform.services.add_line_item("Week 1 quiz", 10)
+    try:
+        login = _login(app, platform)
+        assert login.location is not None
+        claims = platform.services.ags_claim(lineitem=line_item)
+        posted = app.post("/launch", platform.launch(login.location, claims=claims))
+        assert posted.location is not None
+        page = app.get(_path(posted.location))
+        assert 'id="grade"' in page.text
+        fields = _fields(page.text)
+        reply = app.post("/grade", {**fields, "score": "7"})
+        assert reply.status == 200, reply.text
+        assert "Score 7/10 sent." in reply.text
+        (score,) = platform.services.scores(line_item)
+        assert score["scoreGiven"] == 7
+        assert score["userId"] == "user-1"
+        # A forged form (no token of the page) posts nothing.
+        forged = app.post("/grade", {"launch_id": fields["launch_id"], "score": "10"})
+        assert forged.status == 403
+        assert "<code>form_token_invalid</code>" in forged.text
+        assert len(platform.services.scores(line_item)) == 1
+    finally:
+        app.close()

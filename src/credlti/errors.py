@@ -149,6 +149,7 @@ __all__ = [
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
     "FieldError",
+    "FormTokenInvalidError",
     "InteropWarning",
     "InvalidClaimError",
     "InvalidContentItemError",
@@ -161,6 +162,7 @@ __all__ = [
     "KidMissingError",
     "KidNotFoundError",
     "LaunchError",
+    "LaunchNotOpenError",
     "LaunchSecurityError",
     "LaunchSessionNotFoundError",
     "ListingTooLargeError",
@@ -176,6 +178,7 @@ __all__ = [
     "NonceMissingError",
     "NonceNotFoundError",
     "NonceReusedError",
+    "NotDeepLinkingLaunchError",
     "NotOwnerError",
     "NotPendingError",
     "OAuthAuthorizationError",
@@ -229,6 +232,7 @@ __all__ = [
     "UserNotFoundError",
     "VaultArgumentError",
     "VaultNotFoundError",
+    "WebViewError",
 ]
 
 
@@ -1279,3 +1283,44 @@ class Lti1p1UnverifiedError(LaunchSecurityError):
 
     code = "lti1p1_unverified"
     default_spec_ref = "Migration Guide, LTI 1.1 migration claim"
+
+
+# --------------------------------------------------------------------------- framework views
+
+
+class WebViewError(CredltiError):
+    """A follow-up request the framework integrations (``credlti.contrib``) refuse."""
+
+    code = "web_view_error"
+    http_status = 400
+
+
+class LaunchNotOpenError(WebViewError):
+    """The request names no launch open in this browser (HTTP 404).
+
+    No ``launch_id``, a malformed one, or no launch-session cookie (nor form field)
+    for it: the page was opened in another browser, or the cookie was blocked or
+    has expired. Ask the user to launch again from the platform.
+    """
+
+    code = "launch_not_open"
+    http_status = 404
+
+
+class FormTokenInvalidError(WebViewError):
+    """A form acting on a launch lacks the token of the tool's own page (HTTP 403).
+
+    The form was not rendered by the tool for this launch (a cross-site forgery,
+    or a page of an older launch): nothing is done.
+    """
+
+    code = "form_token_invalid"
+    http_status = 403
+
+
+class NotDeepLinkingLaunchError(WebViewError):
+    """Content items were returned for a launch that is not a deep-linking request (HTTP 400)."""
+
+    code = "not_a_deep_linking_launch"
+    http_status = 400
+    default_spec_ref = "DL §4.4"
