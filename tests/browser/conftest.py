@@ -115,8 +115,14 @@ def _blocked_cookies_context(playwright: Playwright) -> Iterator[BrowserContext]
             }
         }
         (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
+        # Playwright loses track of cross-site iframes (out-of-process frames) in a
+        # persistent context; one process for all sites keeps them visible to it.
+        # Cookie rules do not depend on process isolation.
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path(), headless=True
+            profile,
+            executable_path=chromium_path(),
+            headless=True,
+            args=["--disable-features=IsolateOrigins,site-per-process"],
         )
         context.set_default_timeout(15_000)
         yield context

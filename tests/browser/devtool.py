@@ -22,7 +22,14 @@ from werkzeug.wrappers import Response
 
 from credlti import CredltiError
 from credlti.adapters.memory import MemoryLaunchStorage
-from credlti.lti import Deployment, LaunchContext, Registration, Tool, state_cookie_name
+from credlti.lti import (
+    Deployment,
+    LaunchContext,
+    Registration,
+    Tool,
+    page_headers,
+    state_cookie_name,
+)
 from credlti.lti.deep_linking import Link, LtiResourceLink
 from credlti.lti.keys import KeySet, KeyState, generate_key, jwks
 from credlti.lti.registration import DynamicRegistration, ToolMessage, ToolSettings, completion_page
@@ -47,6 +54,7 @@ class DevTool:
         )
         self.launches: dict[str, LaunchContext[Any, Any]] = {}
         self.errors: list[str] = []
+        self.storage_launches = 0
         self.app = self._create_app()
 
     @property
@@ -79,7 +87,11 @@ class DevTool:
         @app.route("/login", methods=["GET", "POST"])
         def login() -> Response:
             redirect = self.tool.handle_login(request.values, launch_url)
-            response = Response(status=302, headers={"Location": redirect.url})
+            if redirect.storage_target is not None:
+                # A page that keeps the state in platform storage, then goes on.
+                response = Response(redirect.login_page(), headers=page_headers())
+            else:
+                response = Response(status=302, headers={"Location": redirect.url})
             response.headers.add("Set-Cookie", redirect.set_cookie_header())
             return response
 
@@ -87,8 +99,17 @@ class DevTool:
         def launch() -> Response:
             state = request.form.get("state", "")
             cookie = request.cookies.get(state_cookie_name(state))
-            launch = self.tool.handle_callback(request.form, cookie)
-            return self._launched(launch)
+            if cookie is None and "lti_storage_target" in request.form:
+                self.storage_launches += 1
+                pending = self.tool.start_storage_launch(
+                    request.form, finish_url=f"{self.base_url}/launch/finish"
+                )
+                return Response(pending.page(), headers=page_headers())
+            return self._launched(self.tool.handle_callback(request.form, cookie))
+
+        @app.post("/launch/finish")
+        def finish() -> Response:
+            return self._launched(self.tool.finish_storage_launch(request.form))
 
         @app.post("/grade")
         def grade() -> Response:
