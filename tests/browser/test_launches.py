@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route
 
 from credlti.testing import DevPlatform, serve_platform
-from tests.browser.sites import Site, start_sites
+from tests.browser.sites import EXAMPLES, Site, Sites
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +32,16 @@ def _platform() -> Iterator[DevPlatform]:
 
 
 @pytest.fixture(name="sites", scope="module")
-def _sites(platform: DevPlatform) -> Iterator[dict[str, Site]]:
-    with start_sites(platform) as sites:
-        yield sites
+def _sites(platform: DevPlatform) -> Iterator[Sites]:
+    sites = Sites(platform)
+    yield sites
+    sites.close()
 
 
-@pytest.fixture(name="site", params=["core"])
-def _site(request: pytest.FixtureRequest, sites: dict[str, Site]) -> Site:
-    return sites[request.param]
+@pytest.fixture(name="site", params=["core", *EXAMPLES])
+def _site(request: pytest.FixtureRequest, sites: Sites) -> Site:
+    """Each tool: the hand-written core one, then every framework integration's example."""
+    return sites.get(request.param)
 
 
 def course_url(platform: DevPlatform, site: Site, **params: str) -> str:

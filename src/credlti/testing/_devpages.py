@@ -209,18 +209,28 @@ def course_page(
     The tool's frame starts its login only once the storage frame is ready, so the
     tool's first ``lti.capabilities`` message always finds an answer.
     """
-    storage_frame = (
-        f'<iframe name="{STORAGE_FRAME}" src="/storage-frame" hidden '
-        "onload=\"document.getElementById('tool').src = "
-        "document.getElementById('tool').getAttribute('data-src')\"></iframe>"
-    )
     tool_frame = (
-        f'<iframe class="tool" id="tool" name="tool-frame" data-src="{_e(login_url)}" '
+        f'<iframe class="tool" id="tool" name="tool-frame" src="{_e(login_url)}" '
         'allow="clipboard-write"></iframe>'
     )
-    if storage == "none":
-        storage_frame = ""
-        tool_frame = tool_frame.replace("data-src=", "src=")
+    storage_frame = ""
+    if storage != "none":
+        # The tool's frame is created (with its URL) once the storage frame has loaded.
+        storage_frame = (
+            f'<iframe name="{STORAGE_FRAME}" src="/storage-frame" hidden '
+            'onload="credltiStartTool()"></iframe>'
+            f'<div id="tool-slot" data-src="{_e(login_url)}"></div><script>'
+            "function credltiStartTool() {"
+            '  var slot = document.getElementById("tool-slot");'
+            '  if (document.getElementById("tool")) { return; }'
+            '  var frame = document.createElement("iframe");'
+            '  frame.id = "tool"; frame.name = "tool-frame"; frame.className = "tool";'
+            '  frame.allow = "clipboard-write";'
+            '  frame.src = slot.getAttribute("data-src");'
+            "  slot.appendChild(frame);"
+            "}</script>"
+        )
+        tool_frame = ""
     body = (
         "<h1>Introduction to Computing (CS101)</h1>"
         f"<p>{_e(tool_name)} at <code>{_e(tool_origin)}</code>, as <strong>{_e(role)}</strong>, "
