@@ -85,7 +85,7 @@ def example_site(platform: DevPlatform, name: str) -> Iterator[Site]:
         "--deployment-id", "deployment-1",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    process = subprocess.Popen(  # noqa: S603 - our own example, by absolute path
+    process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

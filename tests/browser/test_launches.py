@@ -172,3 +172,21 @@ def test_swapped_state_is_refused(page: Page, platform: DevPlatform, site: Site)
     frame = page.frame_locator("#tool")
     frame.locator("body").wait_for()
     assert site.launched_text not in frame.locator("body").inner_text()
+
+
+def test_dynamic_registration_then_launch(page: Page, platform: DevPlatform, site: Site) -> None:
+    before = len(platform.tools)
+    page.goto(f"{platform.base_url}/")
+    page.locator("input[name=url]").fill(site.register_url)
+    with page.expect_navigation(url=f"{platform.base_url}/", timeout=20_000):
+        # The tool's page runs in a frame and posts org.imsglobal.lti.close when done.
+        page.get_by_role("button", name="Start dynamic registration").click()
+    assert len(platform.tools) == before + 1
+    registered = platform.tools[-1]
+    assert registered.login_url.startswith(site.base_url)
+    assert registered.client_id in page.locator("body").inner_text()
+
+    page.goto(course_url(platform, site, tool=str(registered.number)))
+    frame = page.frame_locator("#tool")
+    frame.get_by_text(site.launched_text).wait_for()
+    assert "Grace Hopper" in frame.locator("body").inner_text()

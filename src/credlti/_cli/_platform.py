@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("action", choices=["serve"])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=8800, help="port to listen on (8800; 0 picks a free one)"
+        "--port", type=int, default=8000, help="port to listen on (8000; 0 picks a free one)"
     )
     parser.add_argument("--tool-name", default="", help="register a tool at start: its name")
     parser.add_argument("--tool-login-url", help="the tool's OIDC login initiation URL")
