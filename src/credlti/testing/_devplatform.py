@@ -23,24 +23,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import attrs
 import httpx
 
-from credlti.lti.services import (
-    SCOPE_LINEITEM,
-    SCOPE_LINEITEM_READONLY,
-    SCOPE_NRPS_READONLY,
-    SCOPE_RESULT_READONLY,
-    SCOPE_SCORE,
-)
 from credlti.testing import _devpages as pages
 from credlti.testing._clock import WallClock
+from credlti.testing._devregistration import (
+    openid_configuration,
+    registration_response,
+    registration_settings,
+)
 from credlti.testing._launches import INSTRUCTOR, LEARNER
 from credlti.testing._platform import SimulatedPlatform
 from credlti.testing._support import SimulatedPlatformError
 
 __all__ = ["DevPlatform", "DevTool", "Reply", "Request"]
 
-_TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
-_PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
-_SCOPES = (SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY, SCOPE_SCORE)
 _USERS = {
     "instructor": ("instructor-1", "Ada Lovelace", INSTRUCTOR),
     "learner": ("learner-1", "Grace Hopper", LEARNER),
@@ -351,28 +346,7 @@ class DevPlatform:
 
     def openid_configuration(self) -> dict[str, Any]:
         """The platform's OpenID configuration (LTI Dynamic Registration §3.4)."""
-        return {
-            "issuer": self.base_url,
-            "authorization_endpoint": f"{self.base_url}/auth",
-            "token_endpoint": f"{self.base_url}/token",
-            "jwks_uri": f"{self.base_url}/.well-known/jwks.json",
-            "registration_endpoint": f"{self.base_url}/registrations",
-            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["id_token"],
-            "subject_types_supported": ["public"],
-            "scopes_supported": ["openid", *_SCOPES, SCOPE_NRPS_READONLY],
-            "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
-            _PLATFORM_CONFIG: {
-                "product_family_code": "credlti-dev-platform",
-                "version": "1.0",
-                "messages_supported": [
-                    {"type": "LtiResourceLinkRequest"},
-                    {"type": "LtiDeepLinkingRequest"},
-                ],
-            },
-        }
+        return openid_configuration(self.base_url)
 
     def _registration_endpoint(self, request: Request) -> Reply:
         authorization = request.headers.get("authorization", "")
@@ -394,49 +368,13 @@ class DevPlatform:
             return Reply.json(
                 {"error": "invalid_client_metadata", "error_description": str(exc)}, 400
             )
-        config = dict(body[_TOOL_CONFIG])
-        config["deployment_id"] = tool.deployment_id
-        return Reply.json({**body, "client_id": tool.client_id, _TOOL_CONFIG: config}, 201)
+        answer = registration_response(
+            body, client_id=tool.client_id, deployment_id=tool.deployment_id
+        )
+        return Reply.json(answer, 201)
 
     def _register_from_metadata(self, body: Any) -> DevTool:
-        if not isinstance(body, dict):
-            msg = "the registration must be a JSON object"
-            raise TypeError(msg)
-        expected = {
-            "application_type": "web",
-            "token_endpoint_auth_method": "private_key_jwt",
-        }
-        for name, value in expected.items():
-            if body.get(name) != value:
-                msg = f"{name} must be {value!r}"
-                raise ValueError(msg)
-        if "id_token" not in body.get("response_types", []):
-            msg = "response_types must include id_token"
-            raise ValueError(msg)
-        if not {"implicit", "client_credentials"} <= set(body.get("grant_types", [])):
-            msg = "grant_types must include implicit and client_credentials"
-            raise ValueError(msg)
-        redirects = body.get("redirect_uris")
-        if not isinstance(redirects, list) or not redirects:
-            msg = "redirect_uris must be a non-empty array"
-            raise ValueError(msg)
-        config = body.get(_TOOL_CONFIG)
-        if not isinstance(config, dict) or not _url_ok(config.get("target_link_uri")):
-            msg = f"{_TOOL_CONFIG} must be an object with a target_link_uri"
-            raise ValueError(msg)
-        deep_link = None
-        for message in config.get("messages", []):
-            if message.get("type") == "LtiDeepLinkingRequest":
-                deep_link = message.get("target_link_uri") or config["target_link_uri"]
-        launch = config["target_link_uri"]
-        return self.register_tool(
-            name=str(body.get("client_name") or ""),
-            login_url=str(body.get("initiate_login_uri")),
-            launch_url=launch if launch in redirects else redirects[0],
-            redirect_uris=redirects,
-            jwks_url=str(body.get("jwks_uri")),
-            deep_link_url=deep_link,
-        )
+        return self.register_tool(**registration_settings(body))
 
     # ------------------------------------------------------------------ launches
 
