@@ -23,7 +23,10 @@ ASK = """async (messages) => {
   const target = window.parent.frames["post_message_forwarding"];
   const ask = (message) => new Promise((resolve) => {
     const id = "m-" + Math.random().toString(36).slice(2);
-    const timer = setTimeout(() => { window.removeEventListener("message", listen); resolve(null); }, 1500);
+    const timer = setTimeout(() => {
+      window.removeEventListener("message", listen);
+      resolve(null);
+    }, 1500);
     function listen(event) {
       if (!event.data || event.data.message_id !== id) { return; }
       clearTimeout(timer);
