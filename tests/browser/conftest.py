@@ -75,15 +75,19 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, context: BrowserConte
             print(f"screenshot: {path}")
 
 
-@pytest.fixture(name="playwright", scope="session")
+@pytest.fixture(name="playwright", scope="package")
 def _playwright() -> Iterator[Playwright]:
+    # Package scope, not session: Playwright's sync driver runs an event loop in this
+    # thread while it is open, and code under test later in the session (Django's
+    # async_to_sync, for one) refuses to run inside a running loop. The browser tests
+    # run one after the other, so this is still one browser for all of them.
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(name="browser", scope="session")
+@pytest.fixture(name="browser", scope="package")
 def _browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for all the browser tests."""
     browser = playwright.chromium.launch(
         executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
     )
@@ -102,7 +106,7 @@ def _page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context.close()
 
 
-@pytest.fixture(name="blocked_cookies_context", scope="session")
+@pytest.fixture(name="blocked_cookies_context", scope="package")
 def _blocked_cookies_context(playwright: Playwright) -> Iterator[BrowserContext]:
     """A Chromium profile that blocks third-party cookies AND every cookie of ``localhost``.
 
