@@ -312,6 +312,14 @@ def test_registration_by_the_home_page_form() -> None:
         answer = httpx.post(f"{base}/tools", data=form)
         assert answer.status_code == 303
         assert platform.tools[0].name == "Form tool"
+        assert platform.tools[0].deployment_id == "deployment-1"
+        again = httpx.post(
+            f"{base}/tools", data={**form, "client_id": "mine", "deployment_id": "d-7"}
+        )
+        assert again.status_code == 303
+        assert (platform.tools[1].client_id, platform.tools[1].deployment_id) == ("mine", "d-7")
+        taken = httpx.post(f"{base}/tools", data={**form, "client_id": "mine"})
+        assert taken.status_code == 400
         assert "dev-tool-1" in httpx.get(base).text
         bad = httpx.post(f"{base}/tools", data={**form, "jwks_url": "ftp://x"})
         assert bad.status_code == 400
@@ -328,7 +336,7 @@ def test_registration_by_the_home_page_form() -> None:
         assert httpx.get(f"{base}/nowhere").status_code == 404
         assert httpx.delete(f"{base}/").status_code == 405
         jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
-        assert [k["kid"] for k in jwks["keys"]] == [platform.tools[0].platform.kid]
+        assert [k["kid"] for k in jwks["keys"]] == [t.platform.kid for t in platform.tools]
 
 
 # --------------------------------------------------------------------------- command line

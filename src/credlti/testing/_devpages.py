@@ -163,6 +163,7 @@ def home_page(base_url: str, tools: Sequence[Mapping[str, Any]]) -> str:
             ("JWKS URL", "jwks_url", " required"),
             ("Deep-linking URL (optional)", "deep_link_url", ""),
             ("Client id (optional)", "client_id", ""),
+            ("Deployment id (optional)", "deployment_id", ""),
         )
     )
     body = (

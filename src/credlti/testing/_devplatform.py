@@ -313,6 +313,7 @@ class DevPlatform:
                 jwks_url=form.get("jwks_url", ""),
                 deep_link_url=form.get("deep_link_url") or None,
                 client_id=form.get("client_id") or None,
+                deployment_id=form.get("deployment_id") or None,
             )
         except ValueError as exc:
             return Reply.html(pages.auth_error_page(str(exc)), 400)
