@@ -10,6 +10,10 @@ import pytest
 
 PUBLIC_MODULES = [
     "credlti",
+    "credlti.contrib",
+    "credlti.contrib.django",
+    "credlti.contrib.flask",
+    "credlti.contrib.starlette",
     "credlti.credentials",
     "credlti.credentials.ports",
     "credlti.errors",
@@ -22,8 +26,14 @@ PUBLIC_MODULES = [
     "credlti.ports",
     "credlti.testing",
 ]
+#: The framework integrations: one API per framework (``open_launch``, ``error_page``).
+FRAMEWORK_TWINS = ("credlti.contrib.django", "credlti.contrib.flask", "credlti.contrib.starlette")
 #: Namespaces whose every public name must be listed in ``__all__``.
 COMPLETE_MODULES = [
+    "credlti.contrib",
+    "credlti.contrib.django",
+    "credlti.contrib.flask",
+    "credlti.contrib.starlette",
     "credlti.credentials",
     "credlti.credentials.ports",
     "credlti.errors",
@@ -170,7 +180,9 @@ def test_no_two_public_names_alike() -> None:
         module = importlib.import_module(namespace)
         for name in module.__all__:
             value = getattr(module, name)
-            if name in seen and seen[name][1] is not value:
+            # The framework integrations are alternatives with one API, by design.
+            twins = {seen[name][0], namespace} <= set(FRAMEWORK_TWINS) if name in seen else False
+            if name in seen and seen[name][1] is not value and not twins:
                 clashes.append(f"{name}: {seen[name][0]} and {namespace}")
             seen.setdefault(name, (namespace, value))
 

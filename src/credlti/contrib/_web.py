@@ -31,7 +31,6 @@ import html
 import inspect
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -53,8 +52,10 @@ from credlti.lti import (
     DEEP_LINKING_REQUEST,
     LaunchContext,
     clear_state_cookie_header,
+    fallback_page,
     launch_session_cookie_header,
     launch_session_cookie_name,
+    page_headers,
     state_cookie_name,
 )
 
@@ -67,8 +68,12 @@ __all__ = [
     "WebResponse",
     "base_headers",
     "deep_link_flow",
+    "default_items",
+    "default_page",
     "error_response",
     "finish_flow",
+    "finish_url",
+    "form_token",
     "host_headers",
     "jwks_response",
     "launch_flow",
@@ -77,6 +82,7 @@ __all__ = [
     "registration_flow",
     "run_async",
     "run_sync",
+    "with_query",
 ]
 
 log = logging.getLogger("credlti.contrib")
@@ -97,18 +103,13 @@ SAFE_MESSAGES = {
     503: "The tool is temporarily unavailable. Please try again in a minute.",
 }
 
-_SOURCE = re.compile(r"[!-~]{1,200}")  # one CSP source expression: printable, no space
-
 
 def _check_ancestors(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    if not value:
-        msg = "frame_ancestors needs at least one source (\"'none'\" to forbid framing)"
-        raise ConfigurationError(msg)
-    for source in value:
-        given: object = source
-        if not isinstance(given, str) or not _SOURCE.fullmatch(given) or ";" in given:
-            msg = "each frame_ancestors source must be one CSP source expression"
-            raise ConfigurationError(msg)
+    try:
+        page_headers(frame_ancestors=value)  # the platform-storage pages take them too
+    except ValueError:
+        msg = "frame_ancestors must be '*' or origins such as 'https://lms.example.edu'"
+        raise ConfigurationError(msg) from None
 
 
 def _sources(value: Iterable[str]) -> tuple[str, ...]:
@@ -167,6 +168,7 @@ class WebRequest:
         launch_url: The absolute URL of the launch route; the route finishing a
             launch through platform storage is ``launch_url + "/finish"``.
         deep_link_url: The absolute URL of the deep-linking return route.
+        origin: The ``Origin`` header, if the browser sent one.
     """
 
     method: str
@@ -175,6 +177,7 @@ class WebRequest:
     cookies: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     launch_url: str = ""
     deep_link_url: str = ""
+    origin: str | None = None
 
     def first(self, name: str) -> str:
         """The first query value of *name* (empty when absent)."""
@@ -378,32 +381,35 @@ def error_response(error: CredltiError, settings: LtiSettings) -> WebResponse:
     return _page(status, body, settings)
 
 
-# ----------------------------------------------------------------------------- cookieless seams
+# ----------------------------------------------------------------------------- platform storage
 # Launches through platform storage (the LTI client-side postMessages): the login
 # answers with a page instead of a redirect when the platform names a storage
 # frame, and a launch without its cookie is finished through that storage.
 
 
-def storage_target(redirect: Any) -> str | None:
-    """The platform storage frame the login may use (``None``: the cookie path only)."""
-    target = getattr(redirect, "storage_target", None)
-    return target if isinstance(target, str) and target else None
+def _storage_page(
+    status: int,
+    body: str,
+    settings: LtiSettings,
+    nonce: str,
+    extra: Sequence[tuple[str, str]] = (),
+) -> WebResponse:
+    """A page of the platform-storage script, with the headers its script needs."""
+    headers = [
+        *page_headers(nonce, frame_ancestors=settings.frame_ancestors),
+        ("Cross-Origin-Opener-Policy", "unsafe-none"),
+        *extra,
+    ]
+    return WebResponse(status=status, headers=tuple(headers), body=body)
 
 
-def supports_storage(tool: Any) -> bool:
-    """Whether *tool* can finish launches through platform storage."""
-    return callable(getattr(tool, "start_storage_launch", None))
-
-
-def _fallback_page(req: WebRequest, nonce: str) -> str | None:
-    """The "open in a new window" page, when the library ships one."""
-    from credlti import lti
-
-    make = getattr(lti, "fallback_page", None)
-    if make is None:
-        return None
-    page: str = make(req.params(), csp_nonce=nonce)
-    return page
+def _fallback(error: StateMismatchError, settings: LtiSettings, nonce: str) -> WebResponse:
+    """The "open in a new window" page for a launch that came without its cookie."""
+    details = dict(error.details)
+    log.warning("LTI request rejected: %s (%s) %s", error.code, error.spec_ref, details)
+    code = f"<p>Error code: <code>{html.escape(error.code)}</code></p>"
+    body = fallback_page(csp_nonce=nonce).replace("</body>", code + "</body>", 1)
+    return _storage_page(error.http_status, body, settings, nonce)
 
 
 # ----------------------------------------------------------------------------- flows
@@ -418,10 +424,12 @@ def login_flow(tool: Any, req: WebRequest, settings: LtiSettings) -> Flow[WebRes
     launch_url = settings.launch_url or req.launch_url
     redirect = yield Call(tool.handle_login, (req.params(), launch_url))
     cookie = redirect.set_cookie_header(path=settings.cookie_path, partitioned=settings.partitioned)
-    if storage_target(redirect) is not None:
+    if redirect.storage_target is not None:
+        # The platform offers its storage: a page keeps the binding there too (the
+        # cookie still goes out: whichever the browser keeps completes the launch).
         nonce = yield from _nonce(settings)
         body = redirect.login_page(csp_nonce=nonce)
-        return _page(200, body, settings, nonce=nonce, extra=[("Set-Cookie", cookie)])
+        return _storage_page(200, body, settings, nonce, extra=[("Set-Cookie", cookie)])
     headers = [("Location", redirect.url), ("Set-Cookie", cookie), *base_headers(settings)]
     return WebResponse(status=302, headers=tuple(headers))
 
@@ -448,23 +456,22 @@ def launch_flow(tool: Any, req: WebRequest, settings: LtiSettings) -> Flow[WebRe
     """
     state = req.form.get("state", "")
     cookie = req.cookies.get(state_cookie_name(state)) if state else None
-    if cookie is None and req.form.get("lti_storage_target") and supports_storage(tool):
+    if cookie is None and req.form.get("lti_storage_target"):
         pending = yield Call(
             tool.start_storage_launch,
             (req.form,),
             {"finish_url": finish_url(settings.launch_url or req.launch_url)},
         )
         nonce = yield from _nonce(settings)
-        return _page(200, pending.page(csp_nonce=nonce), settings, nonce=nonce)
+        return _storage_page(200, pending.page(csp_nonce=nonce), settings, nonce)
     try:
         launch = yield Call(tool.handle_callback, (req.form, cookie))
-    except StateMismatchError:
-        if cookie is None:
-            nonce = yield from _nonce(settings)
-            fallback = _fallback_page(req, nonce)
-            if fallback is not None:
-                return _page(401, fallback, settings, nonce=nonce)
-        raise
+    except StateMismatchError as error:
+        if cookie is not None:
+            raise
+        # Neither cookie nor platform storage: offer to open the tool in a new window.
+        nonce = yield from _nonce(settings)
+        return _fallback(error, settings, nonce)
     handle = yield Call(tool.save_launch, (launch,), {"ttl": settings.launch_ttl})
     launch_id = launch.launch_id  # not a secret: it only names this launch's cookie
     target = with_query(launch.claims.target_link_uri, **{LAUNCH_ID_FIELD: launch_id})
@@ -482,7 +489,7 @@ def launch_flow(tool: Any, req: WebRequest, settings: LtiSettings) -> Flow[WebRe
 
 def finish_flow(tool: Any, req: WebRequest, settings: LtiSettings) -> Flow[Launched]:
     """Finish a launch whose binding came back from platform storage."""
-    launch = yield Call(tool.finish_storage_launch, (req.form,))
+    launch = yield Call(tool.finish_storage_launch, (req.form,), {"origin": req.origin})
     handle = yield Call(tool.save_launch, (launch,), {"ttl": settings.launch_ttl})
     launch_id = launch.launch_id
     opened = OpenedLaunch(

@@ -120,6 +120,7 @@ def _web_request(request: HttpRequest, namespace: str | None = None) -> WebReque
         cookies=dict(request.COOKIES),
         launch_url=_url(request, "credlti-launch", namespace),
         deep_link_url=_url(request, "credlti-deep-link", namespace),
+        origin=request.headers.get("Origin"),
     )
 
 

@@ -83,6 +83,7 @@ def _web_request(blueprint: str) -> WebRequest:
         cookies=dict(request.cookies),
         launch_url=_url(f"{blueprint}.launch"),
         deep_link_url=_url(f"{blueprint}.deep_link"),
+        origin=request.headers.get("Origin"),
     )
 
 

@@ -100,6 +100,7 @@ async def _web_request(request: Request) -> WebRequest:
         cookies=dict(request.cookies),
         launch_url=_url(request, "credlti_launch"),
         deep_link_url=_url(request, "credlti_deep_link"),
+        origin=request.headers.get("origin"),
     )
 
 
@@ -274,7 +275,9 @@ def lti_router(
 ) -> Router:
     """The routes of :func:`lti_routes` as one ASGI app, to mount under a prefix.
 
-    ``app.mount("/lti", lti_router(tool))`` in Starlette and FastAPI alike.
+    ``app.mount("/lti", lti_router(tool))`` in Starlette and FastAPI alike. Mount
+    it without a name: the views find their own URLs by their route names (or set
+    ``settings=LtiSettings(launch_url=...)``).
     """
     return Router(
         routes=lti_routes(
