@@ -272,7 +272,7 @@ def test_page_headers_allow_only_the_package_script() -> None:
     headers = dict(page_headers())
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["Cache-Control"] == "no-store"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Content-Security-Policy"] == (
         f"default-src 'none'; script-src 'sha256-{digest}'; base-uri 'none'; frame-ancestors *"

@@ -162,7 +162,10 @@ def page_headers(
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "no-store"),
         ("Content-Security-Policy", policy),
-        ("Referrer-Policy", "no-referrer"),
+        # same-origin, not no-referrer: nothing goes to other sites, but the launch
+        # page's POST to the finish URL keeps its Origin header (no-referrer makes it
+        # "null"), which finish_storage_launch compares with the finish URL's origin.
+        ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
     ]
 
@@ -182,7 +185,7 @@ def _page(title: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="same-origin">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body></html>\n"
     )
