@@ -109,7 +109,8 @@ class DevTool:
 
         @app.post("/launch/finish")
         def finish() -> Response:
-            return self._launched(self.tool.finish_storage_launch(request.form))
+            origin = request.headers.get("Origin")  # checked against the finish URL's origin
+            return self._launched(self.tool.finish_storage_launch(request.form, origin=origin))
 
         @app.post("/grade")
         def grade() -> Response:
