@@ -26,6 +26,7 @@ import httpx
 from credlti.testing import _devpages as pages
 from credlti.testing._clock import WallClock
 from credlti.testing._devregistration import (
+    http_url_ok,
     openid_configuration,
     registration_response,
     registration_settings,
@@ -89,13 +90,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _url_ok(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
-
-
 def _jwt_payload(token: str) -> dict[str, Any]:
     """The payload of a compact JWT, *unverified* (only to pick whose key verifies it)."""
     try:
@@ -121,6 +115,7 @@ class DevTool:
         jwks_url: Where the platform fetches its public keys.
         deep_link_url: The target of deep-linking launches (the launch URL if unset).
         platform: The test-kit platform that signs its launches and serves its services.
+        line_item: The line item its resource-link launches carry (AGS ``lineitem``).
         deep_link_items: The deep-linking content items received from it.
     """
 
@@ -210,7 +205,7 @@ class DevPlatform:
             uris = (*uris, deep_link_url)
         checks = [("login URL", login_url), ("JWKS URL", jwks_url)]
         for what, url in [*checks, *(("redirect URI", u) for u in uris)]:
-            if not _url_ok(url):
+            if not http_url_ok(url):
                 msg = f"the {what} must be an absolute http(s) URL without fragment: {url!r}"
                 raise ValueError(msg)
         with self._lock:
@@ -341,7 +336,7 @@ class DevPlatform:
 
     def _start_registration(self, request: Request) -> Reply:
         url = request.query.get("url", "")
-        if not _url_ok(url):
+        if not http_url_ok(url):
             return Reply.html(pages.auth_error_page("the registration URL must be http(s)"), 400)
         return Reply.html(pages.register_page(self.registration_url(url), _origin(url)))
 

@@ -20,6 +20,7 @@ from credlti.lti.services import (
 
 __all__ = [
     "TOOL_CONFIGURATION",
+    "http_url_ok",
     "openid_configuration",
     "registration_response",
     "registration_settings",
@@ -31,7 +32,8 @@ _PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 _SCOPES = (SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY, SCOPE_SCORE)
 
 
-def _url_ok(value: object) -> bool:
+def http_url_ok(value: object) -> bool:
+    """True for an absolute http(s) URL without fragment."""
     if not isinstance(value, str):
         return False
     parts = urlsplit(value)
@@ -93,7 +95,7 @@ def registration_settings(body: Any) -> dict[str, Any]:
         msg = "redirect_uris must be a non-empty array"
         raise ValueError(msg)
     config = body.get(TOOL_CONFIGURATION)
-    if not isinstance(config, dict) or not _url_ok(config.get("target_link_uri")):
+    if not isinstance(config, dict) or not http_url_ok(config.get("target_link_uri")):
         msg = f"{TOOL_CONFIGURATION} must be an object with a target_link_uri"
         raise ValueError(msg)
     deep_link = None
