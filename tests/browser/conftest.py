@@ -147,3 +147,43 @@ def _blocked_page(
     yield page
     _screenshot_on_failure(request, blocked_cookies_context)
     page.close()
+
+
+# --------------------------------------------------------------------------- pages on demand
+
+
+@pytest.fixture(name="screenshot_on_failure")
+def _screenshot_fixture(request: pytest.FixtureRequest) -> Iterator[list[BrowserContext]]:
+    """A list to put your own browser contexts in (e.g. a persistent one).
+
+    If the test fails, every page of each listed context is screenshotted into
+    :func:`screenshot_dir` (``CREDLTI_SCREENSHOTS``, default build/screenshots) after
+    the test; close the contexts yourself, after this fixture's teardown.
+    ``page_factory`` pages are screenshotted by ``page_factory`` itself.
+    """
+    contexts: list[BrowserContext] = []
+    yield contexts
+    for context in contexts:
+        _screenshot_on_failure(request, context)
+
+
+@pytest.fixture(name="page_factory")
+def _page_factory(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``page_factory(**context_options) -> Page``: a page in a fresh context of ``browser``.
+
+    Options go to ``browser.new_context`` (default settings otherwise: third-party
+    cookies allowed). If the test fails, every page of these contexts is
+    screenshotted (as ``screenshot_on_failure`` does); all are closed after the test.
+    """
+    contexts: list[BrowserContext] = []
+
+    def new_page(**options: Any) -> Page:
+        context = browser.new_context(**options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield new_page
+    for context in contexts:
+        _screenshot_on_failure(request, context)
+        context.close()

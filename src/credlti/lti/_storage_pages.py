@@ -53,7 +53,7 @@ BINDING_FIELD = "credlti_binding"
 STORAGE_KEY_PREFIX = "credlti_state_"
 
 #: Milliseconds the script waits for a capabilities answer, then for put/get data.
-CAPABILITIES_TIMEOUT_MS = 1000
+CAPABILITIES_TIMEOUT_MS = 2000
 STORAGE_TIMEOUT_MS = 4000
 
 _FRAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
