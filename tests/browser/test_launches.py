@@ -98,11 +98,24 @@ def test_launch_through_platform_storage_with_every_tool_cookie_blocked(
     blocked_page: Page, blocked_cookies_context: BrowserContext, platform: DevPlatform, site: Site
 ) -> None:
     page = blocked_page
+    offered: list[str] = []
+    page.on(
+        "response",
+        lambda r: (
+            offered.extend(
+                h["value"] for h in r.headers_array() if h["name"].lower() == "set-cookie"
+            )
+            if r.url.startswith(site.base_url)
+            else None
+        ),
+    )
     page.goto(course_url(platform, site))
     frame = page.frame_locator("#tool")
     frame.get_by_text(site.launched_text).wait_for()
     assert "Grace Hopper" in frame.locator("body").inner_text()
-    # The state cookie never reached the browser's jar: the launch rode on platform storage.
+    # The tool offered its state cookie, and it never reached the browser's jar: the
+    # launch rode on platform storage.
+    assert any(cookie.startswith("credlti-state-") for cookie in offered), offered
     tool_cookies = [c for c in blocked_cookies_context.cookies() if c["domain"] == "localhost"]
     assert tool_cookies == []
     log = page.frame(name="post_message_forwarding")
