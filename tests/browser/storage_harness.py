@@ -294,10 +294,11 @@ class PlatformSite:
                 'width="700" height="300"></iframe>',
                 f'<iframe name="attacker" src="{self.attacker_url}/attacker"></iframe>',
             ]
-            if scenario.frame:
-                frames.append(
+            if scenario.frame:  # in place before the tool loads, as platforms do
+                frames.insert(
+                    0,
                     f'<iframe name="{scenario.frame}" '
-                    f'src="/forwarder?hint={html.escape(params["hint"])}"></iframe>'
+                    f'src="/forwarder?hint={html.escape(params["hint"])}"></iframe>',
                 )
             return _html(_page("".join(frames), role="top", scenario=scenario))
         if path == "/forwarder":

@@ -131,13 +131,14 @@
     return typeof entry.frame === "string" ? entry.frame : cfg.target || "_parent";
   }
 
-  /* How to reach platform storage: {put, get, putWin, getWin} or null when it is unsupported.
+  /* How to reach platform storage: {put, get, putFrame, getFrame} or null when it is
+     unsupported; frames are looked up when a message is sent.
      A capabilities answer decides (its "frame" wins); without one, the
      lti_storage_target the platform sent at login is used. */
   function plan() {
     var parentWin = frameFor("_parent");
     var fallbackPlan = cfg.target
-      ? { put: "lti.put_data", get: "lti.get_data", putWin: frameFor(cfg.target), getWin: frameFor(cfg.target) }
+      ? { put: "lti.put_data", get: "lti.get_data", putFrame: cfg.target, getFrame: cfg.target }
       : null;
     if (!parentWin) {
       return Promise.resolve(fallbackPlan);
@@ -164,8 +165,8 @@
         return {
           put: put.subject,
           get: get.subject,
-          putWin: frameFor(frameOf(put)),
-          getWin: frameFor(frameOf(get))
+          putFrame: frameOf(put),
+          getFrame: frameOf(get)
         };
       },
       function () {
@@ -216,7 +217,7 @@
           throw new Error("unsupported");
         }
         mark("storing");
-        return send(how.putWin, how.put, { key: cfg.key, value: cfg.value }, cfg.timeout).then(
+        return send(frameFor(how.putFrame), how.put, { key: cfg.key, value: cfg.value }, cfg.timeout).then(
           function (answer) {
             if (answer.key !== cfg.key) {
               throw new Error("wrong_key");
@@ -246,7 +247,7 @@
         if (!how) {
           throw new Error("unsupported");
         }
-        return send(how.getWin, how.get, { key: cfg.key }, cfg.timeout);
+        return send(frameFor(how.getFrame), how.get, { key: cfg.key }, cfg.timeout);
       })
       .then(
         function (answer) {
