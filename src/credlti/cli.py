@@ -12,6 +12,7 @@ transferred to another user and purged, with its audit trail.
 ``--redis-url`` it only checks the server: Redis expires nonces by their TTL). The operator
 commands ``credlti keys``, ``credlti vault`` and ``credlti registrations`` live in
 ``credlti._cli`` (one module per command group); ``docs/operations.md`` is their guide.
+``credlti platform serve`` runs a local LMS to develop a tool against.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from credlti._cli import _keys, _registrations, _vault
+from credlti._cli import _keys, _platform, _registrations, _vault
 from credlti._cli._common import CommandError as _DbCommandError
 from credlti._cli._common import Output, no_redis_store, open_engine, open_redis
 from credlti._version import __version__
@@ -356,6 +357,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     nonces_parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     for group in (_keys, _vault, _registrations):
         group.add_parser(commands, _store_options)
+    _platform.add_parser(commands)
     args = parser.parse_args(argv)
     errors = stream if out is not None else sys.stderr
     operators = {
@@ -366,6 +368,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command in _SQL_ONLY and args.redis_url is not None:
         failure = no_redis_store(args.command, _SQL_ONLY[args.command])
         return Output(stream, errors, as_json=getattr(args, "json", False)).fail(failure)
+    if args.command == "platform":
+        return _platform.platform_command(args, stream, errors)
     if args.command in operators:
         return operators[args.command](args, Output(stream, errors, as_json=args.json))
     if args.command == "nonces":

@@ -9,27 +9,15 @@ time out, fall back to the cookie or to the "open in a new window" page.
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    FrameLocator,
-    Locator,
-    Page,
-    Playwright,
-    sync_playwright,
-)
+from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page
 
 from credlti.lti import _storage_pages
 
-from .conftest import chromium_path
 from .storage_harness import Scenario, Sites, start_sites
 
 pytestmark = pytest.mark.browser
@@ -38,59 +26,6 @@ pytestmark = pytest.mark.browser
 #: test machine may be loaded, and still short enough that timeout cases cost little.
 CAPABILITIES_MS = 3000
 STORAGE_MS = 5000
-
-
-#: Without site isolation every frame stays in one renderer. The script's checks do not
-#: depend on it (origins are enforced all the same), and Playwright does not lose
-#: track of the tool's frame when it navigates from the tool's site to the platform's and back.
-_ONE_PROCESS = [
-    "--disable-site-isolation-trials",
-    "--disable-features=IsolateOrigins,site-per-process",
-]
-
-
-@pytest.fixture(name="playwright", scope="module")
-def _playwright() -> Iterator[Playwright]:
-    """Playwright for this module only.
-
-    The sync API runs an event loop in the main thread while it is started, so every
-    ``asyncio.run`` in a later test would fail; it is stopped when the module ends.
-    """
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(name="browser", scope="module")
-def _browser(playwright: Playwright) -> Iterator[Browser]:
-    """This module's Chromium (``page_factory`` uses it): one renderer for all frames."""
-    browser = playwright.chromium.launch(
-        executable_path=chromium_path(), headless=True, args=_ONE_PROCESS
-    )
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(name="blocked_cookies_context", scope="module")
-def _blocked_cookies_context(playwright: Playwright) -> Iterator[BrowserContext]:
-    """As the shared fixture (every cookie of ``localhost`` blocked), in one renderer."""
-    with tempfile.TemporaryDirectory(prefix="credlti-chromium-") as profile:
-        (Path(profile) / "Default").mkdir()
-        preferences = {
-            "profile": {
-                "cookie_controls_mode": 1,
-                "block_third_party_cookies": True,
-                "content_settings": {
-                    "exceptions": {"cookies": {"[*.]localhost,*": {"setting": 2}}}
-                },
-            }
-        }
-        (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path(), headless=True, args=_ONE_PROCESS
-        )
-        context.set_default_timeout(20_000)
-        yield context
-        context.close()
 
 
 @pytest.fixture(autouse=True)

@@ -302,7 +302,9 @@ def base_headers(settings: LtiSettings, *, csp: str | None = None) -> list[tuple
     return [
         ("Content-Security-Policy", policy),
         ("Cache-Control", "no-store"),
-        ("Referrer-Policy", "no-referrer"),
+        # same-origin: no referrer to other sites, and same-origin POSTs (the storage
+        # launch page to its finish route) keep the Origin the finish check compares.
+        ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
         # The registration page posts to window.opener; a new-window fallback uses it too.
         ("Cross-Origin-Opener-Policy", "unsafe-none"),

@@ -162,6 +162,9 @@ def page_headers(
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "no-store"),
         ("Content-Security-Policy", policy),
+        # same-origin, not no-referrer: nothing goes to other sites, but the launch
+        # page's POST to the finish URL keeps its Origin header (no-referrer makes it
+        # "null"), which finish_storage_launch compares with the finish URL's origin.
         ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
     ]

@@ -13,9 +13,14 @@ and mints deliberately bad launches in one call::
     launch = tool.handle_callback(form, redirect.cookie_value)
 
     form = platform.bad_launch(redirect, BadLaunch.EXPIRED)   # -> TokenExpiredError
+
+``serve_platform()`` (and ``credlti platform serve``) runs the same platform live, over
+HTTP on a loopback port and on the wall clock: a local LMS to develop a tool against.
 """
 
-from credlti.testing._clock import FrozenClock
+from credlti.testing._clock import FrozenClock, WallClock
+from credlti.testing._devplatform import DevPlatform, DevTool
+from credlti.testing._devserver import serve_platform
 from credlti.testing._launches import INSTRUCTOR, LEARNER, BadLaunch
 from credlti.testing._platform import SimulatedPlatform
 from credlti.testing._services import SimulatedServices
@@ -25,8 +30,12 @@ __all__ = [
     "INSTRUCTOR",
     "LEARNER",
     "BadLaunch",
+    "DevPlatform",
+    "DevTool",
     "FrozenClock",
     "SimulatedPlatform",
     "SimulatedPlatformError",
     "SimulatedServices",
+    "WallClock",
+    "serve_platform",
 ]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
-__all__ = ["FrozenClock"]
+__all__ = ["FrozenClock", "WallClock"]
 
 
 @attrs.define
@@ -28,3 +28,24 @@ class FrozenClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward (or back, with a negative value)."""
         self.now += timedelta(seconds=seconds)
+
+
+@attrs.define
+class WallClock(FrozenClock):
+    """A clock that follows the real time; :meth:`advance` shifts it by an offset.
+
+    The live dev platform (``credlti platform serve``) runs on it: the launches it
+    signs are valid now, for tools that check them against their own wall clock.
+    ``now`` holds the time the clock was made; calling the clock reads the real time.
+    """
+
+    now: datetime = attrs.field(factory=lambda: datetime.now(timezone.utc))
+    offset: timedelta = attrs.field(factory=timedelta)
+
+    def __call__(self) -> datetime:
+        """Return the real current time plus the offset."""
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Shift the clock forward (or back, with a negative value)."""
+        self.offset += timedelta(seconds=seconds)
