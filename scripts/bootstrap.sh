@@ -36,7 +36,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing credlti and its development tools into .venv"
   .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install --quiet -e ".[sql,postgres,redis]" --group dev 2>&1 \
+  .venv/bin/python -m pip install --quiet -e ".[sql,postgres,redis,cli]" --group dev 2>&1 \
     | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import credlti' # fail loudly if the install did not work
   echo "$want" > "$stamp"
