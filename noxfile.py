@@ -14,7 +14,7 @@ nox.options.error_on_missing_interpreters = False
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 
-def _install(session: nox.Session, *groups: str, extras: str = "sql,postgres") -> None:
+def _install(session: nox.Session, *groups: str, extras: str = "sql,postgres,redis,cli") -> None:
     session.install("pip>=25.1")
     args = ["-e", f".[{extras}]"] if extras else ["-e", "."]
     for group in groups:
@@ -41,9 +41,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """Run mypy in strict mode over the package, tests, examples and benchmarks."""
-    _install(session, "tests", "typing")
+    """Run mypy strict over the package, tests, examples and benchmarks; check the floors."""
+    _install(session, "tests", "typing", "lint")
     session.run("mypy")
+    session.run("lint-imports")
 
 
 @nox.session
