@@ -117,7 +117,7 @@ class LoopbackPlatform:
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's names
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
+                """Quiet: the test reads the platform's records, not its access log."""
 
         return Handler
 

@@ -81,7 +81,7 @@ async def _pipe(
             dst.write(data)
             await dst.drain()
     except (ConnectionError, OSError):
-        pass
+        return  # either side closed the connection
     finally:
         with contextlib.suppress(Exception):
             dst.close()

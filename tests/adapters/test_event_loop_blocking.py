@@ -359,8 +359,8 @@ async def _vault_work(vault: AsyncVault, store: Any) -> None:
     assert len(await vault.list_credentials(alice)) >= 3
     async with vault.get_credential_for_update(created[0].id) as fresh:
         await vault.update_credential(fresh, {"name": f"renamed-{run}"})
-    async with store.lock("refresh", timeout=5):
-        pass
+    async with store.lock("refresh", timeout=5):  # a read under the lock does not wait for it
+        assert (await vault.get_credential(created[2].id)) is not None
     await vault.schedule_credential_deletion(created[1].id)
     await vault.purge_deleted()
     assert await vault.get_credential(created[1].id) is None

@@ -565,7 +565,7 @@ class AsyncVaultStoreContract(VaultStoreContract):
 
         async def wait_for_it() -> None:
             async with async_store.lock("k", timeout=5):
-                pass
+                pytest.fail("a waiter cancelled before the lock was free was given it")
 
         async def scenario() -> str:
             async with async_store.lock("k", timeout=1):

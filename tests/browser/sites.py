@@ -57,11 +57,9 @@ def _wait_until_serving(process: subprocess.Popen[str], url: str, name: str) -> 
             output = process.stdout.read() if process.stdout else ""
             msg = f"examples/{name}_tool.py exited with {process.returncode}:\n{output}"
             raise RuntimeError(msg)
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
             if httpx.get(url, timeout=1).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.1)
     msg = f"examples/{name}_tool.py did not answer {url} within {_START_TIMEOUT} s"
     raise RuntimeError(msg)

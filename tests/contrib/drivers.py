@@ -73,7 +73,7 @@ class FlaskDriver:
         return self._reply(self.client.post(path, data=dict(data), base_url=BASE))
 
     def close(self) -> None:
-        pass
+        """Nothing to release: this driver holds no client."""
 
 
 class StarletteDriver:
@@ -202,7 +202,7 @@ class DjangoDriver:
         return self._send("POST", path, data)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: this driver holds no client."""
 
 
 Driver = FlaskDriver | StarletteDriver | DjangoDriver

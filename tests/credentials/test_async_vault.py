@@ -9,6 +9,7 @@ stored rows, the audit rows and the notices.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -190,7 +191,7 @@ def test_vault_and_async_vault_agree_on_every_step(
         results: list[Any] = []
         steps = scenario()
         step = next(steps)
-        try:
+        with contextlib.suppress(StopIteration):  # the scenario's last step was taken
             while True:
                 name, args, kwargs = step
                 if name == ADVANCE:
@@ -200,8 +201,6 @@ def test_vault_and_async_vault_agree_on_every_step(
                     result = _outcome(lambda: getattr(vault, name)(*args, **kwargs))  # noqa: B023
                 results.append(result)
                 step = steps.send(result)
-        except StopIteration:
-            pass
     sync_requests = len(provider.access_tokens)
 
     # ---- async
@@ -236,7 +235,7 @@ def test_vault_and_async_vault_agree_on_every_step(
             out: list[Any] = []
             steps = scenario()
             step = next(steps)
-            try:
+            with contextlib.suppress(StopIteration):  # the scenario's last step was taken
                 while True:
                     name, args, kwargs = step
                     if name == ADVANCE:
@@ -247,8 +246,6 @@ def test_vault_and_async_vault_agree_on_every_step(
                         result = await _aoutcome(lambda: method(*args, **kwargs))  # noqa: B023
                     out.append(result)
                     step = steps.send(result)
-            except StopIteration:
-                pass
             return out
 
     async_results = asyncio.run(run_async())

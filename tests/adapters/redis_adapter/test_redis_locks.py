@@ -85,7 +85,7 @@ def test_a_held_lock_times_out_with_a_typed_error(redis_client: redis.Redis, pre
         with pytest.raises(StorageUnavailableError), locks.lock("x", timeout=0):
             pass  # pragma: no cover
         with locks.lock("y", timeout=0):  # another name is another lock
-            pass
+            assert len(redis_client.keys(prefix + "lock:*")) == 2
     assert redis_client.keys(prefix + "lock:*") == []
 
 
