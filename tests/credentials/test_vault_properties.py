@@ -522,3 +522,100 @@ def test_the_reported_id_cases_on_every_backend(backend: Backend, bad: str) -> N
             call()
         assert_clean(caught.value, SECRET)
     assert backend.snapshot() == before
+
+
+def test_writes_return_exactly_what_a_read_returns(backend: Backend) -> None:
+    """Create and update build their result without reading it back: it must equal a read.
+
+    Bodies with values the schema coerces, shares added and removed, OAuth tokens
+    replaced: whatever a successful write returns is what ``get_credential`` returns
+    afterwards, on every backend.
+    """
+    vault = _real(backend)
+    projects = st.lists(st.sampled_from(["p1", "p2"]), max_size=2, unique=True)
+    updates = st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.builds(lambda: f"u-{uuid.uuid4().hex[:10]}"),
+            "body": st.fixed_dictionaries(
+                {
+                    "host": st.just("db2"),
+                    "port": st.sampled_from(["5432", 6543, "  7 "]),
+                    "database": st.just("d"),
+                    "user": st.just("u"),
+                    "password": SECRET_TEXT,
+                },
+                optional={"ssl": st.booleans()},
+            ),
+            "production": st.booleans(),
+            "external_id": st.one_of(st.none(), st.just("ext-9")),
+            "project_ids": projects,
+        },
+    )
+
+    @settings(max_examples=EXAMPLES[backend.name] // 2, deadline=None, database=None)
+    @given(
+        body=st.fixed_dictionaries(
+            {
+                "host": st.just("db"),
+                "port": st.sampled_from(["5432", 5432, " 1 "]),
+                "database": st.just("app"),
+                "user": st.just("svc"),
+                "password": SECRET_TEXT,
+            },
+            optional={"ssl": st.sampled_from([True, "true", "false"])},
+        ),
+        shared=projects,
+        changes=st.lists(updates, max_size=3),
+    )
+    def check(body: dict[str, Any], shared: list[str], changes: list[dict[str, Any]]) -> None:
+        created = vault.create_credential(
+            {
+                "name": f"w-{uuid.uuid4().hex[:10]}",
+                "schema": "postgresql",
+                "owner_id": "alice",
+                "body": body,
+                "project_ids": shared,
+            }
+        )
+        assert isinstance(created.body, dict)
+        assert isinstance(created.body["port"], int)  # coerced, as stored
+        assert created == vault.get_credential(created.id)
+        current = created
+        for change in changes:
+            current = vault.update_credential(current, change)
+            assert current == vault.get_credential(current.id)
+
+    check()
+
+
+def test_an_oauth_write_returns_its_token_as_a_read_does(backend: Backend) -> None:
+    vault = _real(backend)
+    token = {"access_token": SECRET + "-at", "refresh_token": SECRET + "-rt", "scope": "s"}
+    created = vault.create_credential(
+        {
+            "name": f"o-{uuid.uuid4().hex[:10]}",
+            "schema": "oauth",
+            "owner_id": "alice",
+            "body": {},
+            "oauth_client_id": "google",
+            "oauth_token": {**token, "expires_in": 3600, "id_token": {"sub": "1"}},
+            "project_ids": ["p2", "p1"],
+        }
+    )
+    assert created.oauth_token is not None
+    assert created.oauth_token.version == 1
+    assert [s.project_id for s in created.shares] == sorted(
+        ["p1", "p2"], key=lambda p: next(s.id for s in created.shares if s.project_id == p)
+    )
+    assert created == vault.get_credential(created.id)
+    updated = vault.update_credential(
+        created, {"oauth_token": {**token, "access_token": "next-at"}, "project_ids": ["p2"]}
+    )
+    assert updated.oauth_token is not None
+    assert updated.oauth_token.version == 2
+    assert [s.project_id for s in updated.shares] == ["p2"]
+    assert updated == vault.get_credential(created.id)
+    renamed = vault.update_credential(updated, {"name": f"r-{uuid.uuid4().hex[:10]}"})
+    assert renamed.oauth_token == updated.oauth_token
+    assert renamed == vault.get_credential(created.id)

@@ -51,6 +51,7 @@ from credlti.errors import (
 __all__ = [
     "assemble",
     "audit_event",
+    "credential_of",
     "id_of",
     "insert_row",
     "load",
@@ -147,6 +148,20 @@ def assemble(
             ciphertext=row.body_ciphertext, kind="credential", record_id=row.id, field="body"
         )
     token = (yield from unseal_token(token_row)) if token_row else None
+    return credential_of(row, body, token, shares)
+
+
+def credential_of(
+    row: CredentialRow,
+    body: Mapping[str, Any] | None,
+    token: OAuthToken | None,
+    shares: Sequence[ProjectShare],
+) -> Credential:
+    """The credential of *row* with its plaintext *body*, *token* and *shares*.
+
+    For a write that already holds them: what it returns is what a read returns,
+    without reading back or decrypting what it has just written.
+    """
     return Credential(
         id=row.id,
         name=row.name,
@@ -277,11 +292,12 @@ def sync_shares(
     events: list[AuditEvent],
     *,
     current: Sequence[ProjectShare] | None = None,
-) -> Flow[None]:
+) -> Flow[tuple[ProjectShare, ...]]:
     """Session: make the credential's project shares exactly *wanted*, auditing each change.
 
     *current* are the shares it has now when the caller knows them (none for a new
-    credential); by default they are read.
+    credential); by default they are read. Returns the shares it has afterwards, in
+    the order a read lists them (creation time, then id).
     """
     if current is None:
         current = yield SharesOf(credential_id)
@@ -299,13 +315,14 @@ def sync_shares(
                 )
             )
         )
+    kept = [s for s in current if s.project_id in wanted]
     for project_id in sorted(wanted - set(by_project)):
         share_id = yield NewId()
-        yield AddShare(
-            ProjectShare(
-                id=share_id, credential_id=credential_id, project_id=project_id, created_at=at
-            )
+        share = ProjectShare(
+            id=share_id, credential_id=credential_id, project_id=project_id, created_at=at
         )
+        yield AddShare(share)
+        kept.append(share)
         events.append(
             (
                 yield from new_event(
@@ -317,6 +334,7 @@ def sync_shares(
                 )
             )
         )
+    return tuple(sorted(kept, key=lambda s: (s.created_at, s.id)))
 
 
 def notify_after_commit(

@@ -18,6 +18,7 @@ from attrs import evolve
 from credlti._effects import Flow
 from credlti.credentials._changes import DUPLICATE_NAME, validate_changes
 from credlti.credentials._flows_common import (
+    credential_of,
     insert_row,
     load,
     load_by_id,
@@ -185,14 +186,16 @@ def _create(
             )
         )
     ]
-    yield from sync_shares(
+    shares = yield from sync_shares(
         credential_id, changes.get("project_ids", frozenset()), actor, at, events, current=()
     )
+    token = None
     if "oauth_token" in changes:
         token = evolve(changes["oauth_token"], version=1)
         yield PutTokenRow((yield from seal_token(credential_id, row.oauth_client_id, token)))
     yield Record(events)
-    return (yield from load(row))
+    # What was just written, as a read returns it: no read-back, no decryption.
+    return credential_of(row, changes["body"], token, shares)
 
 
 def update_flow(
@@ -245,14 +248,20 @@ def _update(
                 )
             )
         )
+    shares = existing.shares
     if "project_ids" in changes:
-        yield from sync_shares(row.id, changes["project_ids"], actor, at, events)
+        shares = yield from sync_shares(
+            row.id, changes["project_ids"], actor, at, events, current=existing.shares
+        )
+    token = existing.oauth_token
     if "oauth_token" in changes:
         old_version = existing.oauth_token.version if existing.oauth_token else 0
         token = evolve(changes["oauth_token"], version=old_version + 1)
         yield PutTokenRow((yield from seal_token(row.id, new.oauth_client_id, token)))
     yield Record(events)
-    return (yield from load(new))
+    body = changes.get("body", existing.body)
+    # The row is locked, so what was read and written is what a read now returns.
+    return credential_of(new, body, token, shares)
 
 
 def _changed_fields(
