@@ -15,7 +15,7 @@ import attrs
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.memory import MemoryNotifier, MemoryUserDirectory, MemoryVaultStore
 from credlti.adapters.sql import (
@@ -236,6 +236,60 @@ def test_nested_units_of_work_join_and_roll_back_together(engine: Engine) -> Non
     again = kit.vault.get_credential_or_raise(cred.id)
     assert (again.name, again.project_ids) == ("db", frozenset())
     assert [e.action for e in kit.audit.events_for(cred.id)] == [AuditAction.CREATED]
+
+
+def test_creates_and_reads_build_no_sqlalchemy_connection(engine: Engine) -> None:
+    """The hot paths run on the pooled DB-API connection; a listing makes one, joined."""
+    kit = make_kit(engine)
+    opened: list[Connection] = []
+
+    def connected(conn: Connection) -> None:
+        opened.append(conn)
+
+    sa.event.listen(engine, "engine_connect", connected)
+    try:
+        cred = kit.pg()
+        assert kit.vault.get_credential(cred.id) == cred
+        kit.vault.update_credential(cred, {"name": "renamed", "body": PG_BODY})
+        assert opened == []
+        with kit.store.transaction() as tx:
+            assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
+            assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
+        assert len(opened) == 1  # made on first use, then reused in the unit of work
+    finally:
+        sa.event.remove(engine, "engine_connect", connected)
+
+
+def test_prebuilt_and_sqlalchemy_statements_commit_and_roll_back_together(
+    engine: Engine,
+) -> None:
+    """One transaction: rows written through both paths go or stay together."""
+    kit = make_kit(engine)
+    cred = kit.pg()
+
+    def write(name: str) -> None:
+        with kit.store.transaction() as tx:
+            row = tx.credentials.get(cred.id)
+            assert row is not None
+            tx.credentials.update(attrs.evolve(row, name=name))  # prebuilt statement
+            tx.shares.add(  # a SQLAlchemy statement on the same DB-API connection
+                ProjectShare(
+                    id=f"s-{name}",
+                    credential_id=cred.id,
+                    project_id="p1",
+                    created_at=row.created_at,
+                )
+            )
+            if name == "undone":
+                raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write("undone")
+    again = kit.vault.get_credential_or_raise(cred.id)
+    assert (again.name, again.shares) == ("db", ())
+    write("kept")
+    again = kit.vault.get_credential_or_raise(cred.id)
+    assert (again.name, [s.id for s in again.shares]) == ("kept", ["s-kept"])
 
 
 # --------------------------------------------------------------------------- row locks

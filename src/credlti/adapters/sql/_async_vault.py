@@ -45,13 +45,13 @@ from credlti.adapters.sql._vault_locks import (
 )
 from credlti.adapters.sql._vault_repos import (
     _AUDIT_FOR,
-    _begin_sqlite_writer,
     _insert_ignoring_statement,
     activity_query,
     purged_event_params,
 )
 from credlti.adapters.sql._vault_rows import _audit, _audit_values, _ts
 from credlti.adapters.sql._vault_sql import INSERT_PURGED, SCAN, credential_row
+from credlti.adapters.sql._vault_uow import _begin_sqlite_writer
 from credlti.credentials._records import AuditEvent, CredentialRow, OAuthClient
 
 __all__ = [

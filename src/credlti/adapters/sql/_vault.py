@@ -56,12 +56,9 @@ from credlti.adapters.sql._vault_locks import (
     _unlock_byte,
 )
 from credlti.adapters.sql._vault_repos import (
-    _ACTIVE,
     _AUDIT_FOR,
     _active,
-    _begin_sqlite_writer,
     _insert_ignoring_conflicts,
-    _Session,
     _use,
     activity_query,
     purged_event_params,
@@ -72,6 +69,7 @@ from credlti.adapters.sql._vault_rows import (
     _ts,
 )
 from credlti.adapters.sql._vault_sql import INSERT_PURGED, SCAN, Raw, credential_row
+from credlti.adapters.sql._vault_uow import UnitOfWork
 from credlti.credentials._records import (
     AuditEvent,
     ClientAuthMethod,
@@ -112,33 +110,14 @@ class SqlVaultStore:
     engine: Engine
     lock_poll_interval: float = 0.05
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[_Session]:
-        """Open (or join, on this thread / task) a unit of work.
+    def transaction(self) -> UnitOfWork:
+        """Open (or join, on this thread / task) a unit of work: ``with store.transaction() as tx``.
 
         Raises:
             StorageUnavailableError: The database failed or is unreachable.
             StorageConflictError: A write broke a uniqueness or integrity rule.
         """
-        sessions = _ACTIVE.get() or {}
-        outer = sessions.get(self.engine)
-        if outer is not None:
-            yield outer
-            return
-        sqlite_db = self.engine.dialect.name == "sqlite"
-        with transaction(self.engine, "a vault unit of work") as conn:
-            foreign_keys = True
-            if sqlite_db:
-                with storage_errors("starting a vault unit of work"):
-                    foreign_keys = _begin_sqlite_writer(conn)
-            session = _Session(conn, cascade_by_hand=not foreign_keys)
-            token = _ACTIVE.set({**sessions, self.engine: session})
-            try:
-                yield session
-                session.flush_audit()
-            finally:
-                _ACTIVE.reset(token)
-                session.raw.close()
+        return UnitOfWork(self.engine)
 
     def scan_credentials(
         self, *, after_id: str | None, limit: int, due_before: datetime | None = None

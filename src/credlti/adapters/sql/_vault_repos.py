@@ -541,60 +541,79 @@ class _Transfers:
 
 
 class _Session:
-    """The repositories of one unit of work, all on one connection and transaction."""
+    """The repositories of one unit of work, all on one connection and transaction.
 
-    def __init__(self, conn: Connection, *, cascade_by_hand: bool = False) -> None:
-        self.conn = conn
+    The transaction runs on a pooled DB-API connection: the hot statements go to it
+    directly (:class:`Raw`), and a SQLAlchemy connection over the same DB-API
+    connection is made only when a colder path needs one (:attr:`conn`), so a unit
+    of work that creates or reads a credential never builds one.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        dbapi_connection: Any,
+        *,
+        conn: Connection | None = None,
+        cascade_by_hand: bool = False,
+    ) -> None:
+        self.engine = engine
+        #: The pooled DB-API connection the unit of work runs on.
+        self.dbapi_connection = dbapi_connection
+        self._conn = conn
         #: SQLite with foreign keys off: delete a credential's children explicitly.
         self.cascade_by_hand = cascade_by_hand
         #: Audit events recorded in this unit of work, inserted in one batch at commit.
         self.pending_audit: list[AuditEvent] = []
-        #: Prebuilt statements on this connection's DB-API connection (the hot paths).
-        self.raw = Raw(conn)
+        #: Prebuilt statements on this unit of work's DB-API connection (the hot paths).
+        self.raw = Raw.on(dbapi_connection, engine)
         self.credentials = _Credentials(self)
         self.shares = _Shares(self)
         self.oauth_tokens = _Tokens(self)
         self.transfers = _Transfers(self)
 
+    @property
+    def conn(self) -> Connection:
+        """A SQLAlchemy connection in this unit of work's transaction (made on first use)."""
+        if self._conn is None:
+            # Over the same DB-API connection, so in the same transaction. (Engines
+            # with "begin" listeners open the unit of work through SQLAlchemy instead.)
+            self._conn = Connection(self.engine, connection=self.dbapi_connection)
+        return self._conn
+
     def flush_audit(self) -> None:
         """Insert the buffered audit rows (before commit, or before reading them)."""
         if self.pending_audit:
             events, self.pending_audit = self.pending_audit, []
-            statement, params, many = _audit_batch(events, self.conn.dialect.name)
+            statement, params, many = _audit_batch(events, self.raw.dialect)
             action = "recording audit events"
             if many:
                 self.raw.executemany(statement, params, action)
             else:
                 self.raw.execute(statement, params, action)
 
+    def commit(self) -> None:
+        """Commit the unit of work (through SQLAlchemy when it has a connection)."""
+        if self._conn is not None and self._conn.in_transaction():
+            self._conn.commit()
+        else:
+            self.dbapi_connection.commit()
 
-_BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
-# A write that changes nothing but takes SQLite's write lock (see _begin_sqlite_writer).
-_TAKE_WRITE_LOCK = credentials.update().where(_c.id.is_(None)).values(id=_c.id)
+    def rollback(self) -> None:
+        """Roll the unit of work back; failures are ignored (the connection is dropped)."""
+        with contextlib.suppress(Exception):
+            if self._conn is not None and self._conn.in_transaction():
+                self._conn.rollback()
+            else:
+                self.dbapi_connection.rollback()
 
-
-def _begin_sqlite_writer(conn: Connection) -> bool:
-    """Start the SQLite unit of work holding the write lock; return whether FKs are on.
-
-    Normally: ``PRAGMA foreign_keys=ON`` (cascades need it, whatever engine the host
-    built; it is ignored inside a transaction) then ``BEGIN IMMEDIATE``. When the
-    engine has already begun the transaction itself (SQLAlchemy's ``BEGIN`` event
-    recipe, or sqlite3's ``autocommit=False``), a first write that changes nothing
-    takes the same lock.
-    """
-    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
-        info = conn.connection.info  # kept with the DB-API connection across checkouts
-        if not info.get("credlti_foreign_keys"):
-            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-            info["credlti_foreign_keys"] = True
-        raw = Raw(conn)
-        try:
-            raw.execute(_BEGIN_IMMEDIATE, (), "starting a vault unit of work")
-        finally:
-            raw.close()
-        return True
-    conn.execute(_TAKE_WRITE_LOCK)
-    return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
+    def close(self) -> None:
+        """Close the cursor and hand the connection back to the pool."""
+        self.raw.close()
+        if self._conn is not None:
+            self._conn.close()  # closes its DB-API connection too
+        else:
+            self.dbapi_connection.close()
 
 
 # The open unit of work of each engine in this thread / asyncio task.

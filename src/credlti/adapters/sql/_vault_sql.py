@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from credlti.adapters.sql._raw import Sql, _failure
 from credlti.adapters.sql._vault_rows import _dt, _dt_or_none, _ts, _ts_or_none
@@ -217,19 +217,31 @@ class RawExecute:
 
 
 class Raw:
-    """Runs prebuilt statements on a SQLAlchemy connection's DB-API connection.
+    """Runs prebuilt statements on a DB-API connection (pooled, or a SQLAlchemy one's).
 
     Driver errors become the same typed errors as on the SQLAlchemy paths (their
     messages, which can hold bound parameters, never reach the error text).
     """
 
-    __slots__ = ("_conn", "_cursor", "_dialect", "_error", "_qmark")
+    __slots__ = ("_cursor", "_dbapi", "_dialect", "_engine", "_error", "_qmark")
 
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._dialect = conn.dialect.name
-        self._qmark = conn.dialect.paramstyle == "qmark"
-        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self._setup(conn.connection, conn.engine)
+
+    @classmethod
+    def on(cls, dbapi_connection: Any, engine: Engine) -> Raw:
+        """Statements on *dbapi_connection*, a pooled connection of *engine*."""
+        raw = cls.__new__(cls)
+        raw._setup(dbapi_connection, engine)
+        return raw
+
+    def _setup(self, dbapi_connection: Any, engine: Engine) -> None:
+        self._dbapi = dbapi_connection
+        self._engine = engine
+        dialect = engine.dialect
+        self._dialect = dialect.name
+        self._qmark = dialect.paramstyle == "qmark"
+        self._error: type[Exception] = dialect.loaded_dbapi.Error
         self._cursor: Any = None
 
     def _text(self, statement: Sql | _ByDialect) -> str:
@@ -238,7 +250,7 @@ class Raw:
 
     def _cur(self) -> Any:
         if self._cursor is None:
-            self._cursor = self._conn.connection.cursor()
+            self._cursor = self._dbapi.cursor()
         return self._cursor
 
     def execute(self, statement: Sql | _ByDialect, params: Sequence[Any], action: str) -> Any:
@@ -247,7 +259,7 @@ class Raw:
         try:
             cur.execute(self._text(statement), params)
         except self._error as exc:
-            raise _failure(action, exc, self._conn.engine) from exc
+            raise _failure(action, exc, self._engine) from exc
         return cur
 
     @property
@@ -273,7 +285,7 @@ class Raw:
         try:
             cur.executemany(self._text(statement), rows)
         except self._error as exc:
-            raise _failure(action, exc, self._conn.engine) from exc
+            raise _failure(action, exc, self._engine) from exc
 
     def fetch(
         self,
@@ -287,7 +299,7 @@ class Raw:
         try:
             rows = cur.fetchall()
         except self._error as exc:
-            raise _failure(action, exc, self._conn.engine) from exc
+            raise _failure(action, exc, self._engine) from exc
         return (decode(row) for row in rows)
 
     def perform(self, effect: RawFetch | RawExecute) -> Any:
