@@ -29,7 +29,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -42,6 +42,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from credlti.credentials._records import FieldError
+from credlti.credentials._schema_fast import compile_fast_check
 from credlti.errors import ConfigurationError, SchemaNotFoundError
 
 __all__ = ["BUILTIN_SCHEMAS", "UNTYPED_SCHEMAS", "CredentialSchema", "SchemaRegistry"]
@@ -129,6 +130,8 @@ class CredentialSchema:
     types: Mapping[str, str] = attrs.field(factory=dict)
     typed: bool = True
     validator: Draft202012Validator = attrs.field(repr=False, eq=False)
+    #: A fast acceptance check for flat schemas (``None``: always use *validator*).
+    fast: Callable[[Any], bool] | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -162,6 +165,8 @@ class CredentialSchema:
                     else:
                         out[name] = value
         bad = {e.path for e in errors}
+        if self.fast is not None and self.fast(out):
+            return out, tuple(errors)  # valid: jsonschema would find nothing
         try:
             found = sorted(self.validator.iter_errors(out), key=_sort_key)
         except Unresolvable:
@@ -288,6 +293,7 @@ def build_schema(name: str, document: Mapping[str, Any]) -> CredentialSchema:
         typed=name not in UNTYPED_SCHEMAS,
         # An empty registry: references resolve inside the document, nothing is fetched.
         validator=Draft202012Validator(document, format_checker=_FORMATS, registry=Registry()),
+        fast=compile_fast_check(document, _FORMATS),
     )
 
 
