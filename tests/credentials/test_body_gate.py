@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credlti.credentials._values import BodyLimits, check_body, parse_body_text
+from credlti.credentials._values import BodyLimits, check_body, check_coerced, parse_body_text
 
 LIMITS = BodyLimits()
 #: Every fixed word the gate's messages use (the path parts come from keys, not values).
@@ -158,3 +158,45 @@ def test_finite_floats_survive() -> None:
 
     assert copy is not None
     assert math.isfinite(copy["x"])
+
+
+REPLACEMENTS = st.one_of(
+    st.integers(-(2**60), 2**60),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=4),
+    st.just("x" * 70),
+    st.builds(lambda n: {"n": n}, st.integers()),
+    st.builds(lambda: [1] * 5),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.dictionaries(st.text(max_size=4), hostile_bodies, max_size=5),
+    changes=st.dictionaries(st.text(max_size=4), REPLACEMENTS, max_size=3),
+    removed=st.sets(st.text(max_size=4), max_size=2),
+    caps=st.sampled_from(
+        [LIMITS, BodyLimits(max_body_bytes=60, max_value_bytes=8, max_depth=3, max_items=6)]
+    ),
+)
+def test_rechecking_coerced_values_equals_the_whole_gate(
+    body: dict[str, Any], changes: dict[str, Any], removed: set[str], caps: BodyLimits
+) -> None:
+    """What the schema's coercion changed is re-gated alone, with the same result."""
+    gated, _ = check_body(body, limits=caps)
+    if gated is None:
+        return
+    typed = {k: v for k, v in gated.items() if k not in removed}
+    typed.update(changes)
+    assert check_coerced(gated, typed, limits=caps) == check_body(typed, limits=caps)
+
+
+def test_an_unchanged_body_is_not_walked_again() -> None:
+    gated, _ = check_body({"a": "1", "b": [1, 2]}, limits=LIMITS)
+    assert gated is not None
+    typed = dict(gated)
+    result, errors = check_coerced(gated, typed, limits=LIMITS)
+    assert result is typed
+    assert errors == ()

@@ -19,7 +19,7 @@ from credlti._text import id_problem
 from credlti.credentials._oauth import token_from_grant
 from credlti.credentials._records import BodyLimits, Credential, FieldError
 from credlti.credentials._schemas import SchemaRegistry
-from credlti.credentials._values import check_body, parse_body_text
+from credlti.credentials._values import check_body, check_coerced, parse_body_text
 from credlti.errors import SchemaNotFoundError
 
 __all__ = ["KNOWN_FIELDS", "normalize_attrs", "validate_changes"]
@@ -166,7 +166,7 @@ def validate_changes(
             if not body_errors and schema.typed:
                 # Coercion may make values (numbers from text, objects from JSON text):
                 # what is sealed passes the same gate as what was sent.
-                plain, body_errors = check_body(typed, limits=limits)
+                plain, body_errors = check_coerced(body, typed, limits=limits)
                 typed = plain if plain is not None else typed
             errors.extend(body_errors)
             changes["body"] = typed

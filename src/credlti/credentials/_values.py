@@ -24,7 +24,7 @@ import attrs
 from credlti.credentials._records import BodyLimits
 from credlti.errors import FieldError
 
-__all__ = ["BodyLimits", "check_body", "parse_body_text"]
+__all__ = ["BodyLimits", "check_body", "check_coerced", "parse_body_text"]
 
 #: The largest integer magnitude kept exactly by every JSON parser (IEEE doubles).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -124,6 +124,40 @@ def check_body(
             FieldError(path=path, message=f"is larger than {limits.max_body_bytes} bytes"),
         )
     return root, ()
+
+
+_MISSING: Any = object()
+
+
+def check_coerced(
+    gated: Mapping[str, Any], typed: dict[str, Any], *, limits: BodyLimits
+) -> tuple[dict[str, Any] | None, tuple[FieldError, ...]]:
+    """:func:`check_body` of *typed*, a gated body whose top-level values coercion changed.
+
+    *gated* passed the gate already; *typed* is it with some top-level values
+    replaced or removed. When every change replaces a value with a scalar (numbers
+    and booleans from text) only those values and the total size can break a cap, so
+    only they are checked; a container (an object from JSON text) or a new key sends
+    the whole body through the gate again. Same result as ``check_body(typed)``.
+    """
+    changed = {k: v for k, v in typed.items() if gated.get(k, _MISSING) is not v}
+    if not changed:
+        return typed, ()
+    if any(k not in gated or isinstance(v, (Mapping, list, tuple)) for k, v in changed.items()):
+        return check_body(typed, limits=limits)  # a new key or a container: walk it all
+    errors = tuple(
+        FieldError(path=f"body.{key[:64]}", message=problem)
+        for key, value in changed.items()
+        if (problem := _scalar_error(value, limits)) is not None
+    )
+    if errors:
+        return None, errors[:_MAX_ERRORS]
+    size = len(json.dumps(typed, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > limits.max_body_bytes:
+        return None, (
+            FieldError(path="body", message=f"is larger than {limits.max_body_bytes} bytes"),
+        )
+    return typed, ()
 
 
 def _refuse_constant(name: str) -> Any:
