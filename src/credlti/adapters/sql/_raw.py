@@ -2,17 +2,21 @@
 
 SQLAlchemy Core builds, caches and compiles a statement on every call; for the few
 statements that run on every launch (nonce store and consume) that costs more than
-the database does. These run as fixed SQL text on the pooled DB-API connection
-(``engine.raw_connection()``), with the same error mapping as the Core paths.
+the database does. These run as fixed SQL text on a DB-API connection (pooled, or on
+SQLite files the thread's own), with the same error mapping as the Core paths.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
 
 from credlti.adapters.sql._errors import _engine_lock
 from credlti.errors import StorageConflictError, StorageUnavailableError
@@ -48,12 +52,104 @@ def _failure(action: str, exc: Exception, engine: Engine) -> Exception:
     return StorageUnavailableError(msg, details={"action": action})
 
 
+class _ThreadConnection(threading.local):
+    """This thread's own connection to one SQLite database file (see :func:`cursor`)."""
+
+    connection: Any = None
+    pool: Any = None
+    pid: int = 0
+    busy: bool = False
+
+
+_THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Engine, _ThreadConnection] = (
+    weakref.WeakKeyDictionary()
+)
+_THREAD_CONNECTIONS_GUARD = threading.Lock()
+#: Connections inherited through fork(): never used, closed or collected in the child
+#: (closing one there could checkpoint or remove the parent's write-ahead log).
+_INHERITED: list[Any] = []
+
+
+def _per_thread(engine: Engine) -> _ThreadConnection | None:
+    """The per-thread connection slot of a SQLite *file* engine, else ``None``."""
+    if engine.dialect.name != "sqlite" or isinstance(engine.pool, StaticPool):
+        return None
+    slot = _THREAD_CONNECTIONS.get(engine)
+    if slot is None:
+        with _THREAD_CONNECTIONS_GUARD:
+            slot = _THREAD_CONNECTIONS.setdefault(engine, _ThreadConnection())
+    return slot
+
+
+def _thread_connection(engine: Engine, slot: _ThreadConnection) -> Any:
+    """This thread's connection of *slot*, (re)made from *engine*'s pool when needed.
+
+    It is made like any pooled connection (the engine's connect events run) and then
+    detached from the pool, so it never counts against the pool's size; it is closed
+    when its thread ends, and replaced after ``engine.dispose()`` or a fork.
+    """
+    connection, pid = slot.connection, os.getpid()
+    if connection is not None and slot.pool is engine.pool and slot.pid == pid:
+        return connection
+    if connection is not None:
+        if slot.pid == pid:
+            with contextlib.suppress(Exception):
+                connection.close()
+        else:
+            _INHERITED.append(connection)
+        slot.connection = None
+    connection = engine.raw_connection()
+    connection.detach()
+    slot.connection, slot.pool, slot.pid = connection, engine.pool, pid
+    return connection
+
+
 @contextlib.contextmanager
 def cursor(engine: Engine, action: str) -> Iterator[Any]:
     """A DB-API cursor in a transaction: committed on success, rolled back on error.
 
+    On a SQLite database file each thread keeps one connection for these short
+    transactions (a pool checkout costs as much as the statement); elsewhere, and
+    when this thread is already inside one, the connection comes from the pool.
     Driver messages never reach the error text (they can hold bound parameters).
     """
+    slot = _per_thread(engine)
+    if slot is None or slot.busy:
+        with _pooled_cursor(engine, action) as cur:
+            yield cur
+        return
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    slot.busy = True
+    try:
+        try:
+            connection = _thread_connection(engine, slot)
+        except Exception as exc:
+            raise _failure(action, exc, engine) from exc
+        try:
+            cur = connection.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+            connection.commit()
+        except BaseException as exc:
+            # The connection may be unusable after a failure: roll back, close it, and
+            # the next call makes a new one.
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            with contextlib.suppress(Exception):
+                connection.close()
+            slot.connection = None
+            if isinstance(exc, dbapi_error):
+                raise _failure(action, exc, engine) from exc
+            raise
+    finally:
+        slot.busy = False
+
+
+@contextlib.contextmanager
+def _pooled_cursor(engine: Engine, action: str) -> Iterator[Any]:
+    """:func:`cursor` on a connection checked out of the pool for the block."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
     with _engine_lock(engine):
         try:
