@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credlti.adapters.memory import (
     AsyncMemoryAuditSink,
@@ -21,6 +24,7 @@ from credlti.adapters.memory import (
     MemoryUserDirectory,
     MemoryVaultStore,
 )
+from credlti.adapters.memory._vault import _PURGED_EVENT_IDS, _purged_event_id
 from credlti.credentials import OAuthClient, VaultUser
 
 from .async_bridge import blocking
@@ -147,3 +151,10 @@ class TestAsyncMemoryOAuthClientRegistry(OAuthClientRegistryContract):
             return blocking(reg)
 
         return make
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(st.characters(exclude_categories=["Cs"]), max_size=80))
+def test_purge_event_ids_are_the_name_based_uuids(name: str) -> None:
+    """The memory sink's fast id is exactly uuid5 of the credential id and time."""
+    assert _purged_event_id(name) == str(uuid.uuid5(_PURGED_EVENT_IDS, name))

@@ -9,6 +9,7 @@ ciphertexts and hashes only.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -544,6 +545,21 @@ class MemoryNotifier:
 
 #: Namespace of the name-based ids of the purge's audit events.
 _PURGED_EVENT_IDS = uuid.UUID("5f0b8f38-3c52-4d5e-9a43-8d4c2e6f1a07")
+_PURGED_PREFIX = _PURGED_EVENT_IDS.bytes
+
+
+def _purged_event_id(name: str) -> str:
+    """``str(uuid.uuid5(_PURGED_EVENT_IDS, name))``, without building UUID objects.
+
+    A purge writes one per credential; this is about three times faster.
+    """
+    # SHA-1 is what name-based (version 5) UUIDs are defined with; not a security use.
+    sha1 = hashlib.sha1(_PURGED_PREFIX + name.encode("utf-8"), usedforsecurity=False)
+    digest = bytearray(sha1.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @attrs.define
@@ -579,7 +595,7 @@ class MemoryAuditSink:
         gone = set(deleted)
         events = [
             AuditEvent(
-                id=str(uuid.uuid5(_PURGED_EVENT_IDS, f"{credential_id}\x00{stamp}")),
+                id=_purged_event_id(f"{credential_id}\x00{stamp}"),
                 action=AuditAction.PURGED,
                 credential_id=credential_id,
                 actor_id=None,
