@@ -62,7 +62,7 @@ LEAVES = st.one_of(
     st.booleans(),
     st.integers(-(2**70), 2**70),
     st.floats(),
-    st.sampled_from([5.0, -0.0, 65535.0, 2.0**53, 1e308]),
+    st.sampled_from([5.0, -0.0, 65535.0, 2.0**53, 1e308, float("nan"), float("inf")]),
     st.text(max_size=10),
     st.sampled_from(["http://x.org", "a@b.co", "127.0.0.1", "::1", "not a uri", "é" * 3]),
     st.builds(decimal.Decimal, st.integers(-5, 70000)),
@@ -119,6 +119,22 @@ def test_fast_check_answers_as_jsonschema_does(document: dict[str, Any], data: A
         {"type": "object", "properties": {"a": {"type": "integer", "minimum": "5"}}},
         {"type": "object", "properties": {"a": {"type": "tuple"}}},
         {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"},
+        {
+            "type": "object",
+            "properties": {
+                "n": {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}
+            },
+        },
+        {
+            "type": "object",
+            "properties": {
+                "n": {
+                    "$schema": "http://json-schema.org/draft-04/schema#",
+                    "minimum": 3,
+                    "exclusiveMinimum": 1,
+                }
+            },
+        },
         {"type": "object", "if": {"required": ["a"]}, "then": {"required": ["b"]}},
     ],
 )

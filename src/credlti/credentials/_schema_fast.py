@@ -92,26 +92,27 @@ def _type_check(kind: Any) -> Check | None:
     return None
 
 
+# Each keyword's *failure* test, as jsonschema writes it (so NaN behaves the same).
 _LENGTHS: dict[str, Compare] = {
-    "minLength": operator.ge,
-    "maxLength": operator.le,
+    "minLength": operator.lt,
+    "maxLength": operator.gt,
 }
 _RANGES: dict[str, Compare] = {
-    "minimum": operator.ge,
-    "maximum": operator.le,
-    "exclusiveMinimum": operator.gt,
-    "exclusiveMaximum": operator.lt,
+    "minimum": operator.lt,
+    "maximum": operator.gt,
+    "exclusiveMinimum": operator.le,
+    "exclusiveMaximum": operator.ge,
 }
 
 
-def _length(holds: Compare, bound: int) -> Check:
+def _length(fails: Compare, bound: int) -> Check:
     # Applies to text only, counted in code points (as jsonschema does).
-    return lambda v: not isinstance(v, str) or holds(len(v), bound)
+    return lambda v: not isinstance(v, str) or not fails(len(v), bound)
 
 
-def _range(holds: Compare, bound: float) -> Check:
+def _range(fails: Compare, bound: float) -> Check:
     # Applies to numbers only.
-    return lambda v: not _is_number(v) or holds(v, bound)
+    return lambda v: not _is_number(v) or not fails(v, bound)
 
 
 def _format(formats: FormatChecker, name: str) -> Check:
@@ -124,24 +125,26 @@ def _value_check(schema: Any, formats: FormatChecker) -> Check | None:
         return lambda _: True
     if not isinstance(schema, Mapping) or not set(schema) <= _VALUE_KEYWORDS:
         return None
+    if schema.get("$schema", _DRAFT_2020_12) != _DRAFT_2020_12:
+        return None  # jsonschema validates this part with another draft's rules
     checks: list[Check] = []
     if "type" in schema:
         typed = _type_check(schema["type"])
         if typed is None:
             return None
         checks.append(typed)
-    for keyword, holds in _LENGTHS.items():
+    for keyword, fails in _LENGTHS.items():
         if keyword in schema:
             bound = schema[keyword]
             if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
                 return None
-            checks.append(_length(holds, bound))
-    for keyword, holds in _RANGES.items():
+            checks.append(_length(fails, bound))
+    for keyword, fails in _RANGES.items():
         if keyword in schema:
             bound = schema[keyword]
             if not _is_bound(bound):
                 return None
-            checks.append(_range(holds, bound))
+            checks.append(_range(fails, bound))
     if "format" in schema:
         name = schema["format"]
         if not isinstance(name, str):
