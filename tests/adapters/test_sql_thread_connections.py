@@ -8,15 +8,19 @@ statement run while the thread's connection is busy takes a pooled one instead.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from credlti.adapters.sql import SqlLaunchStorage, create_engine, upgrade
@@ -174,3 +178,41 @@ def test_a_forked_child_makes_its_own_connection(engine: Engine) -> None:
     assert _connection_of(engine) is parent_connection
     assert storage.validate_nonce("parent", REGISTRATION, now=NOW) is NonceStatus.CONSUMED
     assert _count(engine) == 2
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_host_in_memory_engine_keeps_its_one_database(url: str) -> None:
+    """SQLAlchemy's own engine for sqlite:// holds the database in its connection."""
+    engine = sa.create_engine(url)  # SingletonThreadPool: one connection per thread
+    try:
+        upgrade(engine)
+        storage = SqlLaunchStorage(engine)
+        storage.add_registration(REGISTRATION)
+        storage.store_nonce("n", REGISTRATION, expires_at=LATER, now=NOW)
+        assert storage.validate_nonce("n", REGISTRATION, now=NOW) is NonceStatus.CONSUMED
+        assert _count(engine) == 1  # the same database, tables and row
+    finally:
+        engine.dispose()
+
+
+def _open_files(path: Path) -> int:
+    """How many of this process's file descriptors are open on *path* (Linux)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path))
+
+
+def test_dropping_an_engine_closes_its_thread_connections(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    SqlLaunchStorage(engine).add_registration(REGISTRATION)
+    SqlLaunchStorage(engine).store_nonce("n", REGISTRATION, expires_at=LATER, now=NOW)
+    assert _open_files(path) >= 1  # this thread's connection
+    watched = weakref.ref(engine)
+    engine.dispose()  # closes the pool's connections, not this thread's
+    assert _open_files(path) >= 1
+    del engine
+    gc.collect()
+    assert watched() is None  # nothing of ours keeps the engine alive
+    gc.collect()  # the connection and its statement cache form a cycle of their own
+    assert _open_files(path) == 0  # and its thread's connection went with it

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from credlti.adapters.sql._errors import _engine_lock
 from credlti.errors import StorageConflictError, StorageUnavailableError
@@ -53,10 +53,15 @@ def _failure(action: str, exc: Exception, engine: Engine) -> Exception:
 
 
 class _ThreadConnection(threading.local):
-    """This thread's own connection to one SQLite database file (see :func:`cursor`)."""
+    """This thread's own connection to one SQLite database file (see :func:`cursor`).
+
+    Holds the bare DB-API connection and a weak reference to the pool it came from,
+    never the engine: an engine that is dropped takes its slots, and so these
+    connections, with it.
+    """
 
     connection: Any = None
-    pool: Any = None
+    pool: weakref.ref[Any] | None = None
     pid: int = 0
     busy: bool = False
 
@@ -70,12 +75,27 @@ _THREAD_CONNECTIONS_GUARD = threading.Lock()
 _INHERITED: list[Any] = []
 
 
+def _sqlite_file(engine: Engine) -> bool:
+    """Whether *engine* is SQLite on a database file with a connection-per-checkout pool.
+
+    In-memory databases live inside their connection (``StaticPool``, or SQLAlchemy's
+    default ``SingletonThreadPool`` for ``sqlite://``): taking one out of its pool
+    would leave the others an empty database.
+    """
+    if engine.dialect.name != "sqlite" or not isinstance(engine.pool, (QueuePool, NullPool)):
+        return False
+    database = engine.url.database or ""
+    if database in {"", ":memory:"} or "mode=memory" in database:
+        return False
+    return engine.url.query.get("mode") != "memory"
+
+
 def _per_thread(engine: Engine) -> _ThreadConnection | None:
     """The per-thread connection slot of a SQLite *file* engine, else ``None``."""
-    if engine.dialect.name != "sqlite" or isinstance(engine.pool, StaticPool):
-        return None
     slot = _THREAD_CONNECTIONS.get(engine)
     if slot is None:
+        if not _sqlite_file(engine):
+            return None
         with _THREAD_CONNECTIONS_GUARD:
             slot = _THREAD_CONNECTIONS.setdefault(engine, _ThreadConnection())
     return slot
@@ -86,10 +106,12 @@ def _thread_connection(engine: Engine, slot: _ThreadConnection) -> Any:
 
     It is made like any pooled connection (the engine's connect events run) and then
     detached from the pool, so it never counts against the pool's size; it is closed
-    when its thread ends, and replaced after ``engine.dispose()`` or a fork.
+    when its thread ends or the engine is dropped, and replaced after
+    ``engine.dispose()`` (a new pool) or a fork.
     """
     connection, pid = slot.connection, os.getpid()
-    if connection is not None and slot.pool is engine.pool and slot.pid == pid:
+    pool = slot.pool() if slot.pool is not None else None
+    if connection is not None and pool is engine.pool and slot.pid == pid:
         return connection
     if connection is not None:
         if slot.pid == pid:
@@ -98,9 +120,10 @@ def _thread_connection(engine: Engine, slot: _ThreadConnection) -> Any:
         else:
             _INHERITED.append(connection)
         slot.connection = None
-    connection = engine.raw_connection()
-    connection.detach()
-    slot.connection, slot.pool, slot.pid = connection, engine.pool, pid
+    pooled = engine.raw_connection()
+    pooled.detach()
+    connection = pooled.dbapi_connection
+    slot.connection, slot.pool, slot.pid = connection, weakref.ref(engine.pool), pid
     return connection
 
 
