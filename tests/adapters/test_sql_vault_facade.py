@@ -238,26 +238,58 @@ def test_nested_units_of_work_join_and_roll_back_together(engine: Engine) -> Non
     assert [e.action for e in kit.audit.events_for(cred.id)] == [AuditAction.CREATED]
 
 
-def test_creates_and_reads_build_no_sqlalchemy_connection(engine: Engine) -> None:
+def test_creates_and_reads_build_no_sqlalchemy_connection(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The hot paths run on the pooled DB-API connection; a listing makes one, joined."""
     kit = make_kit(engine)
-    opened: list[Connection] = []
+    made: list[Connection] = []
+    real_init = Connection.__init__
 
-    def connected(conn: Connection) -> None:
-        opened.append(conn)
+    def counting_init(self: Connection, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        real_init(self, *args, **kwargs)
 
-    sa.event.listen(engine, "engine_connect", connected)
+    monkeypatch.setattr(Connection, "__init__", counting_init)  # SQLAlchemy's, counted
+    cred = kit.pg()
+    assert kit.vault.get_credential(cred.id) == cred
+    kit.vault.update_credential(cred, {"name": "renamed", "body": PG_BODY})
+    assert made == []
+    with kit.store.transaction() as tx:
+        assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
+        assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
+    assert len(made) == 1  # made on first use, then reused in the unit of work
+
+
+def test_engines_with_listeners_or_options_open_units_of_work_through_sqlalchemy(
+    engine: Engine,
+) -> None:
+    """Host listeners see each unit of work whole; its isolation level holds throughout."""
+    isolation = "REPEATABLE READ" if engine.dialect.name == "postgresql" else "SERIALIZABLE"
+    optioned = engine.execution_options(isolation_level=isolation)
+    kit = make_kit(optioned)
+    cred = kit.pg()
+    with pytest.raises(RuntimeError), kit.store.transaction() as tx:  # noqa: PT012
+        row = tx.credentials.get(cred.id)
+        assert row is not None
+        tx.credentials.update(attrs.evolve(row, name="undone"))  # prebuilt
+        assert [r.name for r in tx.credentials.find(owner_id="alice")] == ["undone"]  # Core
+        raise RuntimeError
+    assert kit.vault.get_credential_or_raise(cred.id).name == "db"
+
+    commits: list[Connection] = []
+
+    def committed(conn: Connection) -> None:
+        commits.append(conn)
+
+    sa.event.listen(engine, "commit", committed)
     try:
-        cred = kit.pg()
-        assert kit.vault.get_credential(cred.id) == cred
-        kit.vault.update_credential(cred, {"name": "renamed", "body": PG_BODY})
-        assert opened == []
-        with kit.store.transaction() as tx:
-            assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
-            assert [row.id for row in tx.credentials.find(owner_id="alice")] == [cred.id]
-        assert len(opened) == 1  # made on first use, then reused in the unit of work
+        listened = make_kit(engine)
+        listened.vault.update_credential(cred, {"name": "renamed"})
+        assert len(commits) == 1
+        assert listened.vault.get_credential_or_raise(cred.id).name == "renamed"
     finally:
-        sa.event.remove(engine, "engine_connect", connected)
+        sa.event.remove(engine, "commit", committed)
 
 
 def test_prebuilt_and_sqlalchemy_statements_commit_and_roll_back_together(

@@ -577,7 +577,8 @@ class _Session:
         """A SQLAlchemy connection in this unit of work's transaction (made on first use)."""
         if self._conn is None:
             # Over the same DB-API connection, so in the same transaction. (Engines
-            # with "begin" listeners open the unit of work through SQLAlchemy instead.)
+            # with listeners or execution options open the unit of work through
+            # SQLAlchemy instead, so none of theirs runs in the middle of it.)
             self._conn = Connection(self.engine, connection=self.dbapi_connection)
         return self._conn
 
@@ -600,12 +601,17 @@ class _Session:
             self.dbapi_connection.commit()
 
     def rollback(self) -> None:
-        """Roll the unit of work back; failures are ignored (the connection is dropped)."""
-        with contextlib.suppress(Exception):
+        """Roll the unit of work back; a connection that cannot is dropped from the pool."""
+        try:
             if self._conn is not None and self._conn.in_transaction():
                 self._conn.rollback()
             else:
                 self.dbapi_connection.rollback()
+        except Exception as exc:
+            # A broken connection (the server restarted, the network dropped it) must
+            # not go back to the pool for the next unit of work.
+            with contextlib.suppress(Exception):
+                self.dbapi_connection.invalidate(exc)
 
     def close(self) -> None:
         """Close the cursor and hand the connection back to the pool."""

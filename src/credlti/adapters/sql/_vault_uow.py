@@ -106,8 +106,10 @@ class UnitOfWork:
         engine, action = self._engine, "a vault unit of work"
         conn: Connection | None = None
         try:
-            if engine.dispatch.begin:
-                # The host's "begin" listeners (e.g. SQLAlchemy's SQLite BEGIN recipe) run.
+            if engine._has_events or engine._execution_options:
+                # Through SQLAlchemy, so the host's connection listeners (e.g. the SQLite
+                # BEGIN recipe, tracing) and execution options (isolation level) apply
+                # from the start, as they would to any connection of theirs.
                 conn = engine.connect()
                 conn.begin()
                 pooled = conn.connection
@@ -155,6 +157,10 @@ class UnitOfWork:
                 if mapped is not None:
                     raise mapped from exc
         finally:
-            _ACTIVE.reset(self._token)
-            session.close()
-            self._lock.__exit__(None, None, None)
+            try:
+                _ACTIVE.reset(self._token)
+            finally:
+                try:
+                    session.close()
+                finally:
+                    self._lock.__exit__(None, None, None)
