@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any, cast
 
 import attrs
@@ -589,6 +590,10 @@ def test_writes_return_exactly_what_a_read_returns(backend: Backend) -> None:
     check()
 
 
+#: Two hours after the backends' frozen clock (12:00 UTC), written at UTC+2.
+_SOON_PLUS_2 = "2026-01-15T16:00:00+02:00"
+
+
 def test_an_oauth_write_returns_its_token_as_a_read_does(backend: Backend) -> None:
     vault = _real(backend)
     token = {"access_token": SECRET + "-at", "refresh_token": SECRET + "-rt", "scope": "s"}
@@ -599,7 +604,7 @@ def test_an_oauth_write_returns_its_token_as_a_read_does(backend: Backend) -> No
             "owner_id": "alice",
             "body": {},
             "oauth_client_id": "google",
-            "oauth_token": {**token, "expires_in": 3600, "id_token": {"sub": "1"}},
+            "oauth_token": {**token, "expires_at": _SOON_PLUS_2, "id_token": {"sub": "1"}},
             "project_ids": ["p2", "p1"],
         }
     )
@@ -609,6 +614,16 @@ def test_an_oauth_write_returns_its_token_as_a_read_does(backend: Backend) -> No
         ["p1", "p2"], key=lambda p: next(s.id for s in created.shares if s.project_id == p)
     )
     assert created == vault.get_credential(created.id)
+    # The same instant in the same form (UTC), whatever zone the provider wrote it in.
+    read = vault.get_credential(created.id)
+    assert read is not None
+    assert read.oauth_token is not None
+    expires, read_expires = created.oauth_token.expires_at, read.oauth_token.expires_at
+    assert expires is not None
+    assert read_expires is not None
+    assert expires.isoformat() == read_expires.isoformat() == "2026-01-15T14:00:00+00:00"
+    assert expires.utcoffset() == timedelta(0)
+    assert created.created_at.isoformat() == read.created_at.isoformat()
     updated = vault.update_credential(
         created, {"oauth_token": {**token, "access_token": "next-at"}, "project_ids": ["p2"]}
     )

@@ -106,9 +106,11 @@ def parse_expiry(data: Mapping[str, Any], now: datetime) -> datetime | None:
     if isinstance(expires_at, str) and expires_at.isascii() and len(expires_at) <= 64:
         try:
             parsed = datetime.fromisoformat(expires_at.strip().replace("Z", "+00:00"))
-        except ValueError:
+            aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            when = aware.astimezone(timezone.utc)  # stored and read back in UTC
+        except (ValueError, OverflowError):
             return None
-        return _within_bounds(parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc), now)
+        return _within_bounds(when, now)
     return None
 
 

@@ -151,7 +151,7 @@ def check_coerced(
         if (problem := _scalar_error(value, limits)) is not None
     )
     if errors:
-        return None, errors[:_MAX_ERRORS]
+        return None, errors
     size = len(json.dumps(typed, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > limits.max_body_bytes:
         return None, (

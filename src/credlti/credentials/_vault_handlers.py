@@ -17,7 +17,7 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
@@ -93,7 +93,8 @@ def _now(vault: Any) -> datetime:
     if now.tzinfo is None:
         msg = "the vault's clock must return timezone-aware datetimes"
         raise ConfigurationError(msg)
-    return now
+    # One representation whatever the clock's zone: what every store reads back.
+    return now.astimezone(timezone.utc)
 
 
 def refresh_span(request: HttpRequest) -> _telemetry.Span:
