@@ -431,14 +431,21 @@ def test_purge_human_output_and_progress(url: str) -> None:
 
 def test_reencrypt_moves_every_ciphertext_to_the_new_primary_key(url: str) -> None:
     from credlti._crypto import EncryptionKey, KeyRing
-    from credlti.adapters.sql import SqlToolKeyStore, SqlVaultStore, create_engine
-    from credlti.credentials import Vault
+    from credlti.adapters.sql import (
+        SqlOAuthClientRegistry,
+        SqlServiceTokenCache,
+        SqlToolKeyStore,
+        SqlVaultStore,
+        create_engine,
+    )
+    from credlti.credentials import OAuthClient, Vault
+    from credlti.lti.services import ServiceToken, TokenCacheKey
 
     old, materials = _ring_value("old")
     engine = create_engine(url)
     ring = KeyRing([EncryptionKey(id="old", material=materials["old"])])
     vault = Vault(store=SqlVaultStore(engine), keyring=ring)
-    for i in range(5):
+    credential_ids = [
         vault.create_credential(
             {
                 "name": f"c{i}",
@@ -446,8 +453,30 @@ def test_reencrypt_moves_every_ciphertext_to_the_new_primary_key(url: str) -> No
                 "owner_id": "o",
                 "body": {"password": f"pw-{i}"},
             }
-        )
+        ).id
+        for i in range(5)
+    ]
     vault.close()
+    clients = SqlOAuthClientRegistry(engine, ring)
+    clients.add(
+        OAuthClient(
+            id="google",
+            client_id="client-1",
+            client_secret="client-S3cret",
+            token_endpoint="https://oauth.example.org/token",
+        )
+    )
+    cache_key = TokenCacheKey(
+        issuer="https://lms.example.edu",
+        client_id="tool",
+        token_url="https://lms.example.edu/token",
+        scopes=frozenset({"https://purl.imsglobal.org/spec/lti-ags/scope/score"}),
+        deployment_id="d1",
+    )
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    SqlServiceTokenCache(engine, ring=ring).put_token(
+        cache_key, ServiceToken(access_token="at-S3cret", scopes=cache_key.scopes, expires_at=soon)
+    )
     engine.dispose()
     assert (
         _run("keys", "generate", "--url", url, "--key-ring-env", RING_VAR, ring=old).returncode == 0
@@ -471,14 +500,26 @@ def test_reencrypt_moves_every_ciphertext_to_the_new_primary_key(url: str) -> No
         ring=both,
     )
     assert (done["credentials"], done["tool_keys"], done["batches"]) == (5, 1, 3)
+    assert (done["oauth_clients"], done["service_tokens"]) == (1, 1)
     again = _json("vault", "reencrypt", "--url", url, "--key-ring-env", RING_VAR, ring=both)
-    assert (again["credentials"], again["tool_keys"]) == (0, 0)
+    counted = ("credentials", "tool_keys", "oauth_clients", "service_tokens")
+    assert [again[k] for k in counted] == [0, 0, 0, 0]
     only_new = new
     listed = _run("keys", "list", "--url", url, "--key-ring-env", RING_VAR, ring=only_new)
     assert listed.returncode == 0, listed.stderr
     engine = create_engine(url)
     new_ring = KeyRing([EncryptionKey.from_base64("new", new.partition(":")[2])])
     assert len(SqlToolKeyStore(engine, ring=new_ring).list_keys()) == 1
+    # Everything sealed opens with the new key alone: the old one can go.
+    client = SqlOAuthClientRegistry(engine, new_ring).get_client("google")
+    assert client is not None
+    assert client.client_secret == "client-S3cret"
+    cached = SqlServiceTokenCache(engine, ring=new_ring).get_token(cache_key)
+    assert cached is not None
+    assert cached.access_token == "at-S3cret"
+    assert Vault(store=SqlVaultStore(engine), keyring=new_ring).get_credential_or_raise(
+        credential_ids[0]
+    ).body == {"password": "pw-0"}
     engine.dispose()
 
 

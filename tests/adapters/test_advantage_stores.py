@@ -223,3 +223,49 @@ def test_schema_has_the_advantage_tables(engine: sa.Engine) -> None:
     tables = set(sa.inspect(engine).get_table_names())
     assert {"credlti_tool_keys", "credlti_service_tokens"} <= tables
     assert SCHEMA_VERSION >= 3
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_service_token_cache_reencrypt(
+    engine: sa.Engine, loop: asyncio.AbstractEventLoop, form: str
+) -> None:
+    """Cached tokens move to the new primary key; one no key opens is dropped."""
+    SqlServiceTokenCache(engine, ring=RING).put_token(cache_key(), token("old-at", minutes=60))
+    lost = EncryptionKey(id="lost", material=secrets.token_bytes(32))
+    SqlServiceTokenCache(engine, ring=KeyRing([lost])).put_token(
+        cache_key(deployment_id="d"), token("lost-at", minutes=60)
+    )
+    k2 = EncryptionKey(id="k2", material=secrets.token_bytes(32))
+    rotated = KeyRing([k2, K1])
+    if form == "sync":
+        cache = SqlServiceTokenCache(engine, ring=rotated)
+        counts = [cache.reencrypt(), cache.reencrypt()]
+    else:
+        async_engine = async_engine_for(engine, loop)
+        try:
+            acache = AsyncSqlServiceTokenCache(async_engine, ring=rotated)
+            counts = [loop.run_until_complete(acache.reencrypt()) for _ in range(2)]
+        finally:
+            dispose(async_engine, loop)
+
+    assert counts == [2, 0]  # one resealed, one dropped; then nothing to do
+    only_new = SqlServiceTokenCache(engine, ring=KeyRing([k2]))
+    assert only_new.get_token(cache_key()) == token("old-at", minutes=60)
+    assert only_new.get_token(cache_key(deployment_id="d")) is None  # a miss, not an error
+
+
+def test_service_token_reencrypt_never_overwrites_a_newer_token(engine: sa.Engine) -> None:
+    """A token stored between the read and the reseal is kept (compare-and-set)."""
+    from credlti.adapters.sql._advantage import _SEALED_TOKENS, _stale_tokens
+
+    SqlServiceTokenCache(engine, ring=RING).put_token(cache_key(), token("old-at", minutes=60))
+    k2 = EncryptionKey(id="k2", material=secrets.token_bytes(32))
+    rotated = KeyRing([k2, K1])
+    with engine.connect() as conn:
+        statements = _stale_tokens(conn.execute(_SEALED_TOKENS).all(), rotated, secrets.token_bytes)
+    SqlServiceTokenCache(engine, ring=rotated).put_token(cache_key(), token("new-at", minutes=60))
+    with engine.begin() as conn:
+        assert [conn.execute(s).rowcount for s in statements] == [0]
+    assert SqlServiceTokenCache(engine, ring=KeyRing([k2])).get_token(cache_key()) == token(
+        "new-at", minutes=60
+    )

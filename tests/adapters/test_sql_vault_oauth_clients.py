@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from credlti._crypto import NONCE_BYTES, associated_data
-from credlti.adapters.sql import SqlOAuthClientRegistry, create_engine, upgrade
+from credlti.adapters.sql import (
+    AsyncSqlOAuthClientRegistry,
+    SqlOAuthClientRegistry,
+    create_engine,
+    upgrade,
+)
 from credlti.credentials import ClientAuthMethod, EncryptionKey, KeyRing, OAuthClient
 from credlti.errors import DecryptionError
+from tests.adapters.sql_async_engines import async_engine_for, dispose
 
 OLD_KEY = EncryptionKey(id="old", material=bytes(range(32)))
 NEW_KEY = EncryptionKey(id="new", material=bytes(range(1, 33)))
@@ -227,3 +234,22 @@ def test_nothing_sealed_is_stored_in_clear(engine: Engine, tmp_path: Path) -> No
         assert b"cid-123" in raw
         for text in HIDDEN:
             assert text.encode() not in raw
+
+
+def test_the_async_registry_reencrypts_like_the_sync_one(
+    engine: Engine, loop: asyncio.AbstractEventLoop
+) -> None:
+    SqlOAuthClientRegistry(engine, KEYRING).add(RICH)
+    SqlOAuthClientRegistry(engine, KEYRING).add(PUBLIC)
+    _insert_old_row(engine, "legacy", _old_secret(KEYRING, "legacy", "old-s3cret"))
+    rotated = KeyRing([NEW_KEY, OLD_KEY])
+    before = {i: SqlOAuthClientRegistry(engine, rotated).get_client(i) for i in ("mail", "legacy")}
+    async_engine = async_engine_for(engine, loop)
+    try:
+        registry = AsyncSqlOAuthClientRegistry(async_engine, rotated)
+        assert loop.run_until_complete(registry.reencrypt()) == 3
+        assert loop.run_until_complete(registry.reencrypt()) == 0
+    finally:
+        dispose(async_engine, loop)
+    only_new = SqlOAuthClientRegistry(engine, KeyRing([NEW_KEY]))
+    assert {i: only_new.get_client(i) for i in before} == before

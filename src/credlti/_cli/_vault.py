@@ -181,9 +181,19 @@ def _drive(
 def _reencrypt(
     args: argparse.Namespace, out: Output, engine: Engine, ring: KeyRing, vault: Vault
 ) -> int:
-    from credlti.adapters.sql import SqlToolKeyStore
+    from credlti.adapters.sql import (
+        SqlOAuthClientRegistry,
+        SqlServiceTokenCache,
+        SqlToolKeyStore,
+    )
 
-    tool_keys = SqlToolKeyStore(engine, ring=ring).reencrypt()
+    # Everything else sealed with the ring: signing keys, OAuth client secrets and the
+    # cached Advantage tokens, so the old key can go once every count is zero.
+    extra = {
+        "tool_keys": SqlToolKeyStore(engine, ring=ring).reencrypt(),
+        "oauth_clients": SqlOAuthClientRegistry(engine, ring).reencrypt(),
+        "service_tokens": SqlServiceTokenCache(engine, ring=ring).reencrypt(),
+    }
     return _drive(
         out,
         "reencrypt",
@@ -192,7 +202,7 @@ def _reencrypt(
         show=not args.no_progress,
         total=lambda: _count(engine, due=False),
         done=lambda counts: counts["credentials"],
-        extra={"tool_keys": tool_keys},
+        extra=extra,
     )
 
 

@@ -22,6 +22,7 @@ from credlti._crypto import NONCE_BYTES, associated_data
 from credlti.adapters.sql._errors import read, transaction
 from credlti.adapters.sql._schema import service_tokens, tool_keys
 from credlti.credentials import KeyRing
+from credlti.errors import DecryptionError
 from credlti.lti._tokens import ServiceToken, TokenCacheKey
 from credlti.lti.keys import ToolKey, open_key, seal_key
 
@@ -154,6 +155,35 @@ def _sealed_token(
     }
 
 
+_SEALED_TOKENS = sa.select(service_tokens.c.cache_key, service_tokens.c.ciphertext)
+
+
+def _stale_tokens(
+    rows: Sequence[Any], ring: KeyRing, random: Callable[[int], bytes]
+) -> list[sa.Executable]:
+    """The statements moving cached tokens sealed under an older ring key to the primary.
+
+    A row is resealed only if it still holds the ciphertext read (a token stored
+    meanwhile is newer, and kept). A row no key of the ring opens can never be read
+    again: as a cache entry it is deleted (the next call requests a new token).
+    """
+    statements: list[sa.Executable] = []
+    for row in rows:
+        old = bytes(row.ciphertext)
+        if ring.key_id_of(old) == ring.primary_id:
+            continue
+        same = (service_tokens.c.cache_key == row.cache_key) & (service_tokens.c.ciphertext == old)
+        aad = _token_aad(row.cache_key)
+        try:
+            plaintext = ring.decrypt(old, aad)
+        except DecryptionError:
+            statements.append(service_tokens.delete().where(same))
+            continue
+        new = ring.encrypt(plaintext, aad, nonce=random(NONCE_BYTES))
+        statements.append(service_tokens.update().where(same).values(ciphertext=new))
+    return statements
+
+
 def _token_delete(key: TokenCacheKey, only: ServiceToken | None) -> sa.Delete:
     condition = service_tokens.c.cache_key == _cache_key(key)
     if only is not None:
@@ -214,3 +244,17 @@ class SqlServiceTokenCache:
         expired = service_tokens.delete().where(service_tokens.c.expires_at <= now.timestamp())
         with transaction(self.engine, "sweeping service tokens") as conn:
             return int(conn.execute(expired).rowcount)
+
+    def reencrypt(self) -> int:
+        """Reseal the cached tokens sealed under an older ring key; return how many changed.
+
+        Run after putting a new key first in the ring (``credlti vault reencrypt`` does).
+        A token no key of the ring opens is dropped from the cache and counted.
+        """
+        with read(self.engine, "reading service tokens") as conn:
+            rows = conn.execute(_SEALED_TOKENS).all()
+        statements = _stale_tokens(rows, self._ring, self._random)
+        if not statements:
+            return 0
+        with transaction(self.engine, "re-encrypting service tokens") as conn:
+            return sum(int(conn.execute(statement).rowcount) for statement in statements)

@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from credlti._crypto import NONCE_BYTES
 from credlti.adapters.sql._advantage import (
     _ALL_KEYS,
+    _SEALED_TOKENS,
     _cache_key,
     _now,
     _opened_keys,
     _opened_token,
     _sealed_token,
     _stale_keys,
+    _stale_tokens,
     _token_delete,
 )
 from credlti.adapters.sql._aio import aread, atransaction
@@ -147,3 +149,13 @@ class AsyncSqlServiceTokenCache:
         expired = service_tokens.delete().where(service_tokens.c.expires_at <= now.timestamp())
         async with atransaction(self.engine, "sweeping service tokens") as conn:
             return int((await conn.execute(expired)).rowcount)
+
+    async def reencrypt(self) -> int:
+        """Async twin of ``SqlServiceTokenCache.reencrypt``: reseal under the primary key."""
+        async with aread(self.engine, "reading service tokens") as conn:
+            rows = (await conn.execute(_SEALED_TOKENS)).all()
+        statements = _stale_tokens(rows, self._ring, self._random)
+        if not statements:
+            return 0
+        async with atransaction(self.engine, "re-encrypting service tokens") as conn:
+            return sum([int((await conn.execute(statement)).rowcount) for statement in statements])

@@ -32,7 +32,13 @@ from credlti.adapters.sql._async_vault_repos import (
 )
 from credlti.adapters.sql._errors import storage_errors
 from credlti.adapters.sql._schema import audit_events, oauth_clients, step_activity
-from credlti.adapters.sql._vault import _ALL_CLIENTS, _check_own_table, _ClientSealing
+from credlti.adapters.sql._vault import (
+    _ALL_CLIENTS,
+    _SEALED_CLIENTS,
+    _check_own_table,
+    _ClientSealing,
+    _reseal_client,
+)
 from credlti.adapters.sql._vault_locks import (
     _LOCAL_LOCKS,
     _lock_file,
@@ -336,6 +342,17 @@ class AsyncSqlOAuthClientRegistry(_ClientSealing):
         async with async_use(self.engine, "listing OAuth clients", write=False) as conn:
             rows = (await conn.execute(_ALL_CLIENTS)).all()
         return self._available(rows, project_id)
+
+    async def reencrypt(self) -> int:
+        """Reseal every client whose fields the primary key did not seal; return how many.
+
+        Async twin of ``SqlOAuthClientRegistry.reencrypt``.
+        """
+        async with async_use(self.engine, "re-encrypting OAuth clients", write=True) as conn:
+            resealed = self._resealed((await conn.execute(_SEALED_CLIENTS)).all())
+            for client_id, ciphertext in resealed:
+                await conn.execute(_reseal_client(client_id, ciphertext))
+        return len(resealed)
 
 
 @attrs.define

@@ -297,6 +297,19 @@ class SqlAuditSink:
             return [_audit(r._mapping) for r in conn.execute(_AUDIT_FOR, {"id": credential_id})]
 
 
+_SEALED_CLIENTS = sa.select(oauth_clients).where(
+    oauth_clients.c.client_secret_ciphertext.is_not(None)
+)
+
+
+def _reseal_client(client_id: str, ciphertext: bytes) -> sa.Update:
+    return (
+        oauth_clients.update()
+        .where(oauth_clients.c.id == client_id)
+        .values(client_secret_ciphertext=ciphertext)
+    )
+
+
 _SEALED_FORMAT = 2
 """Version of the JSON object sealed in ``client_secret_ciphertext``."""
 
@@ -376,6 +389,19 @@ class _ClientSealing:
             "auth_method": client.auth_method.value,
             "name": client.name,
         }
+
+    def _resealed(self, rows: Sequence[Any]) -> list[tuple[str, bytes]]:
+        """``(client id, new ciphertext)`` of the rows sealed under an older ring key."""
+        out = []
+        for row in rows:
+            if (
+                self.keyring.key_id_of(bytes(row.client_secret_ciphertext))
+                == self.keyring.primary_id
+            ):
+                continue
+            client = self._client(row)
+            out.append((client.id, self._seal(client.id, _sealed_fields(client))))
+        return out
 
     def _available(self, rows: Sequence[Any], project_id: str | None) -> list[OAuthClient]:
         """The clients among *rows* usable in *project_id*, by name."""
@@ -463,23 +489,11 @@ class SqlOAuthClientRegistry(_ClientSealing):
         The secret and metadata are kept (a row in the older secret-only format is
         rewritten in the current format). Rows with nothing sealed are left alone.
         """
-        query = sa.select(oauth_clients).where(
-            oauth_clients.c.client_secret_ciphertext.is_not(None)
-        )
-        count = 0
         with _use(self.engine, "re-encrypting OAuth clients", write=True) as conn:
-            for row in conn.execute(query).all():
-                blob = bytes(row.client_secret_ciphertext)
-                if self.keyring.key_id_of(blob) == self.keyring.primary_id:
-                    continue
-                client = self._client(row)
-                conn.execute(
-                    oauth_clients.update()
-                    .where(oauth_clients.c.id == client.id)
-                    .values(client_secret_ciphertext=self._seal(client.id, _sealed_fields(client)))
-                )
-                count += 1
-        return count
+            resealed = self._resealed(conn.execute(_SEALED_CLIENTS).all())
+            for client_id, ciphertext in resealed:
+                conn.execute(_reseal_client(client_id, ciphertext))
+        return len(resealed)
 
 
 def _check_own_table(column: sa.Column[Any], action: str) -> None:
