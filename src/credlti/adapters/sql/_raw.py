@@ -66,9 +66,11 @@ class _ThreadConnection(threading.local):
     busy: bool = False
 
 
-_THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Engine, _ThreadConnection] = (
+#: Each engine's slot, or ``None`` for an engine that is not a SQLite file (decided once).
+_THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Engine, _ThreadConnection | None] = (
     weakref.WeakKeyDictionary()
 )
+_UNSEEN: Any = object()
 _THREAD_CONNECTIONS_GUARD = threading.Lock()
 #: Connections inherited through fork(): never used, closed or collected in the child
 #: (closing one there could checkpoint or remove the parent's write-ahead log).
@@ -92,13 +94,12 @@ def _sqlite_file(engine: Engine) -> bool:
 
 def _per_thread(engine: Engine) -> _ThreadConnection | None:
     """The per-thread connection slot of a SQLite *file* engine, else ``None``."""
-    slot = _THREAD_CONNECTIONS.get(engine)
-    if slot is None:
-        if not _sqlite_file(engine):
-            return None
+    slot = _THREAD_CONNECTIONS.get(engine, _UNSEEN)
+    if slot is _UNSEEN:
         with _THREAD_CONNECTIONS_GUARD:
-            slot = _THREAD_CONNECTIONS.setdefault(engine, _ThreadConnection())
-    return slot
+            made = _ThreadConnection() if _sqlite_file(engine) else None
+            slot = _THREAD_CONNECTIONS.setdefault(engine, made)
+    return slot  # type: ignore[no-any-return]
 
 
 def _thread_connection(engine: Engine, slot: _ThreadConnection) -> Any:
@@ -133,66 +134,46 @@ def cursor(engine: Engine, action: str) -> Iterator[Any]:
 
     On a SQLite database file each thread keeps one connection for these short
     transactions (a pool checkout costs as much as the statement); elsewhere, and
-    when this thread is already inside one, the connection comes from the pool.
-    Driver messages never reach the error text (they can hold bound parameters).
+    when this thread is already inside one, the connection comes from the pool and
+    goes back to it. Driver messages never reach the error text (they can hold bound
+    parameters).
     """
     slot = _per_thread(engine)
-    if slot is None or slot.busy:
-        with _pooled_cursor(engine, action) as cur:
-            yield cur
-        return
+    own = slot if slot is not None and not slot.busy else None  # this thread's, free
     dbapi_error = engine.dialect.loaded_dbapi.Error
-    slot.busy = True
-    try:
+    with contextlib.nullcontext() if own is not None else _engine_lock(engine):
+        if own is not None:
+            own.busy = True
         try:
-            connection = _thread_connection(engine, slot)
-        except Exception as exc:
-            raise _failure(action, exc, engine) from exc
-        try:
-            cur = connection.cursor()
             try:
-                yield cur
-            finally:
-                cur.close()
-            connection.commit()
-        except BaseException as exc:
-            # The connection may be unusable after a failure: roll back, close it, and
-            # the next call makes a new one.
-            with contextlib.suppress(Exception):
-                connection.rollback()
-            with contextlib.suppress(Exception):
-                connection.close()
-            slot.connection = None
-            if isinstance(exc, dbapi_error):
+                connection = (
+                    engine.raw_connection() if own is None else _thread_connection(engine, own)
+                )
+            except Exception as exc:
                 raise _failure(action, exc, engine) from exc
-            raise
-    finally:
-        slot.busy = False
-
-
-@contextlib.contextmanager
-def _pooled_cursor(engine: Engine, action: str) -> Iterator[Any]:
-    """:func:`cursor` on a connection checked out of the pool for the block."""
-    dbapi_error = engine.dialect.loaded_dbapi.Error
-    with _engine_lock(engine):
-        try:
-            connection = engine.raw_connection()
-        except Exception as exc:
-            raise _failure(action, exc, engine) from exc
-        try:
-            cur = connection.cursor()
+            failed = True
             try:
-                yield cur
+                cur = connection.cursor()
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+                connection.commit()
+                failed = False
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                if isinstance(exc, dbapi_error):
+                    raise _failure(action, exc, engine) from exc
+                raise
             finally:
-                cur.close()
-            connection.commit()
-        except dbapi_error as exc:
-            with contextlib.suppress(Exception):
-                connection.rollback()
-            raise _failure(action, exc, engine) from exc
-        except BaseException:
-            with contextlib.suppress(Exception):
-                connection.rollback()
-            raise
+                if own is None:
+                    connection.close()  # back to the pool
+                elif failed:
+                    # It may be unusable after a failure: the next call makes a new one.
+                    with contextlib.suppress(Exception):
+                        connection.close()
+                    own.connection = None
         finally:
-            connection.close()  # back to the pool
+            if own is not None:
+                own.busy = False
