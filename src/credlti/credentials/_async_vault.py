@@ -163,10 +163,6 @@ class AsyncVault:
         self._new_id = new_id
         self._locks = locks if locks is not None else AsyncLocks()
 
-    def _bulk_audit(self) -> bool:
-        """Whether the audit sink writes a purge batch's events in one call."""
-        return callable(getattr(self.audit, "record_purged", None))
-
     async def aclose(self) -> None:
         """Async twin of :meth:`Vault.close`: close the HTTP client if the vault created it."""
         if self._owns_http:
@@ -385,13 +381,13 @@ class AsyncVault:
 
     async def purge_deleted(self, *, batch_size: int | None = None) -> PurgeResult:
         """Async twin of :meth:`Vault.purge_deleted`."""
-        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        flow = calls.purge_deleted(self._settings(), batch_size, audit=self.audit)
         result: PurgeResult = await self._arun(flow)
         return result
 
     def purge_deleted_batches(self, *, batch_size: int | None = None) -> AsyncIterator[PurgeResult]:
         """Async twin of :meth:`Vault.purge_deleted_batches`: an async iterator (``async for``)."""
-        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        flow = calls.purge_deleted(self._settings(), batch_size, audit=self.audit)
         return self._astream(flow)
 
     # ================================================================ transfer

@@ -154,10 +154,6 @@ class Vault:
         self._new_id = new_id
         self._locks = locks if locks is not None else SyncLocks()
 
-    def _bulk_audit(self) -> bool:
-        """Whether the audit sink writes a purge batch's events in one call."""
-        return callable(getattr(self.audit, "record_purged", None))
-
     def close(self) -> None:
         """Close the HTTP client if the vault created it."""
         if self._owns_http:
@@ -432,7 +428,7 @@ class Vault:
         Returns:
             True counts: rows newly scrubbed, deleted, and kept.
         """
-        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        flow = calls.purge_deleted(self._settings(), batch_size, audit=self.audit)
         result: PurgeResult = self._run(flow)
         return result
 
@@ -443,7 +439,7 @@ class Vault:
         iterating between batches (progress display, Ctrl-C) and lose nothing: a later
         run continues with the credentials still due.
         """
-        flow = calls.purge_deleted(self._settings(), batch_size, bulk_audit=self._bulk_audit())
+        flow = calls.purge_deleted(self._settings(), batch_size, audit=self.audit)
         return self._stream(flow)
 
     # ================================================================ transfer

@@ -249,15 +249,13 @@ def cancel_scheduled_deletion(credential_id: object, actor_id: object) -> Flow[C
     return cancel_deletion_flow(cid, actor)
 
 
-def purge_deleted(
-    s: CheckSettings, batch_size: object, *, bulk_audit: bool = False
-) -> Flow[PurgeResult]:
+def purge_deleted(s: CheckSettings, batch_size: object, *, audit: object) -> Flow[PurgeResult]:
     """See :meth:`credlti.credentials.Vault.purge_deleted` (it emits the running totals).
 
-    *bulk_audit*: the audit sink has ``record_purged`` (a batch's events in one call).
+    When the vault's *audit* sink has ``record_purged`` a batch's events go in one call.
     """
     size = _gate.batch_size(batch_size) or s.config.purge_batch_size
-    return purge_flow(size, bulk_audit=bulk_audit)
+    return purge_flow(size, bulk_audit=callable(getattr(audit, "record_purged", None)))
 
 
 # ---------------------------------------------------------------- transfer
