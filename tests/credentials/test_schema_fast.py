@@ -57,6 +57,15 @@ SCHEMAS = st.builds(
     st.lists(NAMES, max_size=3),
     st.fixed_dictionaries({}, optional={"additionalProperties": st.booleans()}),
 )
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
 LEAVES = st.one_of(
     st.none(),
     st.booleans(),
@@ -68,6 +77,8 @@ LEAVES = st.one_of(
     st.builds(decimal.Decimal, st.integers(-5, 70000)),
     st.builds(fractions.Fraction, st.integers(-5, 5), st.integers(1, 3)),
     st.binary(max_size=3),
+    st.sampled_from(["\udc80", "a\x00b", "x" * 100_000, "\U0001f600" * 4]),
+    st.integers(1, 150).map(_nested),
 )
 VALUES = st.recursive(
     LEAVES,
@@ -185,3 +196,15 @@ def test_a_registered_flat_schema_gets_it_and_reports_errors_as_before() -> None
     _, errors = schema.validate({"key": "short"})
     assert [e.path for e in errors] == ["body.key"]
     assert errors == attrs.evolve(schema, fast=None).validate({"key": "short"})[1]
+
+
+@pytest.mark.parametrize("where", ["host", "extra"])
+def test_a_value_nested_thousands_deep_is_a_field_error(where: str) -> None:
+    """Invalid or not, a hostile depth never escapes as RecursionError."""
+    schema = SchemaRegistry().get("postgresql")
+    body = {"host": "h", "database": "d", "user": "u", "password": "p", where: _nested(5000)}
+    _, errors = schema.validate(body)
+    if where == "host":  # not text: jsonschema's report of it recurses
+        assert [(e.path, e.message) for e in errors] == [("body", "nests too deeply")]
+    else:  # an undeclared key is kept verbatim and never looked into
+        assert errors == ()

@@ -169,6 +169,10 @@ class CredentialSchema:
             return out, tuple(errors)  # valid: jsonschema would find nothing
         try:
             found = sorted(self.validator.iter_errors(out), key=_sort_key)
+        except RecursionError:
+            # A value nested thousands deep (jsonschema describes it recursively); the
+            # vault's body gate refuses these before, direct callers get the same rule.
+            return out, (*errors, FieldError(path="body", message="nests too deeply"))
         except Unresolvable:
             # Registration checks references; a $dynamicRef may still fail here.
             msg = f"schema {self.name!r} has a reference that cannot be resolved; fix the schema"
