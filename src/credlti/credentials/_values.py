@@ -118,12 +118,19 @@ def check_body(
                 copy.append(inner)
     if errors:
         return None, tuple(errors)
-    size = len(json.dumps(root, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return _within_size(root, limits, path)
+
+
+def _within_size(
+    body: dict[str, Any], limits: BodyLimits, path: str
+) -> tuple[dict[str, Any] | None, tuple[FieldError, ...]]:
+    """*body* if its compact UTF-8 JSON fits ``max_body_bytes``, else the size error."""
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > limits.max_body_bytes:
         return None, (
             FieldError(path=path, message=f"is larger than {limits.max_body_bytes} bytes"),
         )
-    return root, ()
+    return body, ()
 
 
 _MISSING: Any = object()
@@ -152,12 +159,7 @@ def check_coerced(
     )
     if errors:
         return None, errors
-    size = len(json.dumps(typed, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > limits.max_body_bytes:
-        return None, (
-            FieldError(path="body", message=f"is larger than {limits.max_body_bytes} bytes"),
-        )
-    return typed, ()
+    return _within_size(typed, limits, "body")
 
 
 def _refuse_constant(name: str) -> Any:
